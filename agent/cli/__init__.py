@@ -1,0 +1,65 @@
+"""The ``hearth`` command line: a small click app over the agent's layers.
+
+Every command catches ``AgentError`` once (in ``HearthGroup``): a clear message and a non-zero exit,
+never a traceback for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from agent import __version__
+from agent.errors import AgentError
+
+
+def _agent_error(exc: BaseException) -> AgentError | None:
+    """The AgentError inside ``exc`` (directly, or wrapped by a TaskGroup's ExceptionGroup)."""
+    if isinstance(exc, AgentError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _agent_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+class HearthGroup(click.Group):
+    """A click group that turns AgentError into ``error: ...`` on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (AgentError, BaseExceptionGroup) as exc:
+            error = _agent_error(exc)
+            if error is None:
+                raise
+            click.echo(f"error: {error}", err=True)
+            ctx.exit(error.exit_code)
+
+
+@click.group(cls=HearthGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hearth")
+def cli() -> None:
+    """Hearth: an edge agent for home hubs that keeps your data at home."""
+
+
+def _register() -> None:
+    from agent.cli import config_cmd, demo_cmd, run_cmd, status_cmd
+
+    cli.add_command(run_cmd.run)
+    cli.add_command(demo_cmd.demo)
+    cli.add_command(status_cmd.status)
+    cli.add_command(config_cmd.config)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point of the ``hearth`` console script."""
+    cli(prog_name="hearth")
+    sys.exit(0)

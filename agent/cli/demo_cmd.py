@@ -1,0 +1,88 @@
+"""``hearth demo``: the whole pipeline on simulated devices, then a summary of what was collected."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from agent.config import Config
+
+
+@click.command()
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=1),
+    default=30.0,
+    show_default=True,
+    help="Seconds to run.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the demo's data here (default: a temporary folder, removed afterwards).",
+)
+def demo(duration: float, data_dir: Path | None) -> None:
+    """Run a demo hub on simulated devices for DURATION seconds and summarise what it collected.
+
+    Example: hearth demo --duration 20
+    """
+    from agent.cli.logs import setup_logging
+    from agent.demo import demo_config
+
+    os.umask(0o077)
+    if data_dir is None:
+        with tempfile.TemporaryDirectory(prefix="hearth-demo-") as tmp:
+            config = demo_config(Path(tmp))
+            setup_logging(config.log.level, "console")
+            asyncio.run(_run_demo(config, duration))
+    else:
+        config = demo_config(data_dir.resolve())
+        setup_logging(config.log.level, "console")
+        asyncio.run(_run_demo(config, duration))
+
+
+async def _run_demo(config: Config, duration: float) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from agent.cli.status_cmd import print_status
+    from agent.daemon import Agent
+    from agent.store.readings import open_readings
+
+    console = Console()
+    console.print(f"[bold]Hearth demo[/bold]: hub {config.hub.id}, data in {config.hub.data_dir}")
+    agent = Agent(config, health_every=1.0)
+    runner = asyncio.create_task(agent.run(), name="agent")
+    await agent.started.wait()
+    started = time.monotonic()
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("recording", total=duration)
+        while (elapsed := time.monotonic() - started) < duration and not runner.done():
+            progress.update(
+                task,
+                completed=elapsed,
+                description=f"recording: {agent.recorder.committed} readings committed",
+            )
+            await asyncio.sleep(0.25)
+    agent.stop()
+    await runner
+    store = open_readings(Path(config.hub.data_dir), read_only=True)
+    try:
+        print_status(store, hub_id=config.hub.id)
+        stored = store.count_readings()
+        if stored:
+            console.print(f"{store.file_bytes() / stored:.0f} bytes on disk per stored reading")
+    finally:
+        store.close()

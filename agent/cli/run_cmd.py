@@ -1,0 +1,52 @@
+"""``hearth run``: the daemon in the foreground (what systemd starts)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import click
+
+from agent.config import Config, load_config
+
+DEFAULT_CONFIG = "/etc/hearth/hearth.toml"
+
+
+@click.command()
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help="The hub's config file.",
+)
+def run(config_path: Path) -> None:
+    """Run the agent until SIGTERM or Ctrl-C.
+
+    Example: hearth run -c /etc/hearth/hearth.toml
+    """
+    from agent.cli.logs import setup_logging
+
+    config = load_config(config_path)
+    setup_logging(config.log.level, config.log.format)
+    os.umask(0o077)  # every file the agent creates is the owner's alone
+    asyncio.run(run_agent(config))
+
+
+async def run_agent(config: Config) -> None:
+    """Run an Agent for ``config`` with SIGTERM/SIGINT wired to a graceful stop."""
+    from agent.daemon import Agent
+
+    agent = Agent(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, agent.stop)
+    try:
+        await agent.run()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

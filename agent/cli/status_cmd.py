@@ -1,0 +1,82 @@
+"""``hearth status``: what the hub is recording, read from its data files."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from agent.cli.run_cmd import DEFAULT_CONFIG
+
+if TYPE_CHECKING:
+    from agent.store.readings import ReadingsStore
+
+
+@click.command()
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help="The hub's config file.",
+)
+def status(config_path: Path) -> None:
+    """Show sources, streams with their last values and rates, drops, and data file sizes.
+
+    Example: hearth status -c /etc/hearth/hearth.toml
+    """
+    from agent.config import load_config
+    from agent.store.readings import open_readings
+
+    cfg = load_config(config_path)
+    store = open_readings(Path(cfg.hub.data_dir), read_only=True)
+    try:
+        print_status(store, hub_id=cfg.hub.id)
+    finally:
+        store.close()
+
+
+def print_status(store: ReadingsStore, *, hub_id: str) -> None:
+    """Render the status tables for ``store``."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    now = time.time()
+    sources = Table(title=f"Sources of hub {hub_id}")
+    for column in ("source", "kind", "state", "accepted", "dropped", "restarts", "last error"):
+        sources.add_column(
+            column, justify="right" if column in {"accepted", "dropped", "restarts"} else "left"
+        )
+    for row in store.source_health():
+        sources.add_row(
+            row["name"],
+            row["kind"],
+            row["state"],
+            str(row["accepted"]),
+            str(row["dropped"]),
+            str(row["restarts"]),
+            row["last_error"] or "",
+        )
+    console.print(sources)
+    streams = Table(title="Streams")
+    for column in ("stream", "device", "last value", "unit", "last seen", "readings/s"):
+        streams.add_column(column)
+    for row in store.stream_overview(now=now):
+        value = "" if row["last_value"] is None else f"{row['last_value']:.4g}"
+        if row["last_label"]:
+            value = f"{row['last_label']} ({value})"
+        seen = (
+            ""
+            if row["last_ts"] is None
+            else datetime.fromtimestamp(row["last_ts"]).strftime("%Y-%m-%d %H:%M:%S")
+        )
+        streams.add_row(row["stream"], row["device"], value, row["unit"], seen, f"{row['rate']:.2f}")
+    console.print(streams)
+    size_mb = store.file_bytes() / 1e6
+    console.print(f"{store.count_readings()} raw readings; readings file {size_mb:.2f} MB at {store.path}")

@@ -1,0 +1,64 @@
+"""sd_notify: tell systemd we are ready, stopping, and still making progress.
+
+The protocol is one datagram to ``$NOTIFY_SOCKET``; it is small enough to speak directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+log = logging.getLogger(__name__)
+
+
+class SystemdNotifier:
+    """Sends sd_notify messages when run under systemd (``Type=notify``); a no-op otherwise."""
+
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        address = env.get("NOTIFY_SOCKET", "")
+        self._address: str | None = None
+        if address:
+            # A leading '@' names a socket in the abstract namespace.
+            self._address = "\0" + address[1:] if address.startswith("@") else address
+        usec = env.get("WATCHDOG_USEC", "")
+        pid = env.get("WATCHDOG_PID", "")
+        self.watchdog_interval: float | None = None
+        if usec.isdigit() and int(usec) > 0 and (not pid or pid == str(os.getpid())):
+            # Ping at half the deadline so one late ping is not fatal.
+            self.watchdog_interval = int(usec) / 1_000_000 / 2
+        self._sock: socket.socket | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self._address is not None
+
+    def notify(self, message: str) -> None:
+        """Send one sd_notify message; errors are logged, never raised."""
+        if self._address is None:
+            return
+        try:
+            if self._sock is None:
+                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            self._sock.sendto(message.encode(), self._address)
+        except OSError as exc:
+            log.warning("sd_notify to %s failed: %s", self._address, exc)
+
+    def ready(self) -> None:
+        self.notify("READY=1")
+
+    def stopping(self) -> None:
+        self.notify("STOPPING=1")
+
+    def watchdog(self) -> None:
+        self.notify("WATCHDOG=1")
+
+    def status(self, text: str) -> None:
+        self.notify(f"STATUS={text}")
+
+    def close(self) -> None:
+        """Close the socket; safe to call twice."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None

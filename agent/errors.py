@@ -1,0 +1,67 @@
+"""The agent's one error tree.
+
+    AgentError                  anything the operator can act on; the CLI prints it and exits non-zero
+    ├── ConfigError             a config file or document is wrong (exit 2); names the file and key path
+    ├── StoreError              a data file cannot be opened, migrated or written
+    │   └── SchemaVersionError  the data file was written by a newer release
+    ├── SourceError             a source failed; the supervisor restarts it with backoff
+    └── ModelError              a model file is missing, corrupt or does not fit its card
+
+Foreign exceptions are converted where they enter (``raise ... from exc``); every error carries a
+hint for the operator where one helps.
+"""
+
+from __future__ import annotations
+
+
+class AgentError(Exception):
+    """Base of every error the agent raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class ConfigError(AgentError):
+    """A configuration file or pushed document is invalid."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        key_path: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        where = source or "config"
+        if key_path:
+            where = f"{where}: {key_path}"
+        super().__init__(f"{where}: {message}", hint=hint)
+        self.source = source
+        self.key_path = key_path
+
+
+class StoreError(AgentError):
+    """A data file cannot be opened, migrated or written."""
+
+
+class SchemaVersionError(StoreError):
+    """A data file's schema is newer than this release understands."""
+
+
+class SourceError(AgentError):
+    """A source failed; its supervisor restarts it."""
+
+
+class ModelError(AgentError):
+    """A model file is missing, corrupt, or does not match its card."""

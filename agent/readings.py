@@ -1,0 +1,39 @@
+"""The values that flow through the pipeline.
+
+``Reading`` is a plain NamedTuple because it sits on the hottest path (millions per hour on a
+busy hub); everything else is a frozen msgspec Struct.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import msgspec
+
+
+class Reading(NamedTuple):
+    """One measurement of one stream.
+
+    ``stream`` is ``<device>.<quantity>`` (``kitchen_plug.power``); ``ts`` is wall-clock unix seconds;
+    ``label`` carries the class of a context strand (``context.activity`` = ``walking``) with
+    ``value`` as its confidence.
+    """
+
+    stream: str
+    ts: float
+    value: float
+    label: str | None = None
+
+
+class StreamInfo(msgspec.Struct, frozen=True):
+    """What a stream measures; declared by its source before its first reading."""
+
+    name: str
+    device: str
+    quantity: str
+    unit: str = ""
+    kind: str = "sensor"  # sensor | context
+
+    @classmethod
+    def of(cls, device: str, quantity: str, unit: str = "", kind: str = "sensor") -> StreamInfo:
+        return cls(f"{device}.{quantity}", device, quantity, unit, kind)

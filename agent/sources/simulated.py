@@ -1,0 +1,113 @@
+"""A simulated device: replays a CSV of recorded values at a set rate, as if it were live.
+
+The CSV's first row names the streams as ``quantity[unit]`` (``power[W]``); each later row is one
+sample of every stream. ``builtin:NAME`` refers to the files shipped in ``agent/sources/sim_data``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import time
+from pathlib import Path
+
+import msgspec
+
+from agent.errors import ConfigError
+from agent.pipeline.sink import OverflowPolicy, Sink
+from agent.readings import Reading, StreamInfo
+
+BUILTIN_DIR = Path(__file__).parent / "sim_data"
+
+
+class SimulatedTable(msgspec.Struct, frozen=True):
+    """A replayable table: one StreamInfo per column, rows of floats."""
+
+    streams: list[StreamInfo]
+    rows: list[list[float]]
+
+
+def resolve_data_file(file: str) -> Path:
+    """Map ``builtin:NAME`` to the shipped file; other paths are taken as they are."""
+    if file.startswith("builtin:"):
+        return BUILTIN_DIR / file.removeprefix("builtin:")
+    return Path(file)
+
+
+def load_table(device: str, file: str) -> SimulatedTable:
+    """Read and check a simulation CSV; raise ``ConfigError`` naming the file, row and column."""
+    path = resolve_data_file(file)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            lines = list(csv.reader(handle))
+    except OSError as exc:
+        raise ConfigError(f"cannot read simulation data: {exc.strerror}", source=str(path)) from exc
+    if len(lines) < 2:
+        raise ConfigError("needs a header row and at least one data row", source=str(path))
+    streams = [_parse_header(device, cell, str(path)) for cell in lines[0]]
+    rows: list[list[float]] = []
+    for number, line in enumerate(lines[1:], start=2):
+        if len(line) != len(streams):
+            raise ConfigError(
+                f"row {number} has {len(line)} values, the header names {len(streams)}",
+                source=str(path),
+            )
+        try:
+            rows.append([float(cell) for cell in line])
+        except ValueError as exc:
+            raise ConfigError(f"row {number}: {exc}", source=str(path)) from None
+    return SimulatedTable(streams, rows)
+
+
+def _parse_header(device: str, cell: str, source: str) -> StreamInfo:
+    name, _, rest = cell.strip().partition("[")
+    unit = rest.removesuffix("]") if rest else ""
+    if not name:
+        raise ConfigError(f"empty column name in header {cell!r}", source=source)
+    return StreamInfo.of(device, name.strip(), unit)
+
+
+class SimulatedSource:
+    """Replays ``table`` as device ``name`` at ``rate`` rows per second, stamped with the wall clock."""
+
+    kind = "simulated"
+
+    def __init__(
+        self,
+        name: str,
+        table: SimulatedTable,
+        *,
+        rate: float = 1.0,
+        loop: bool = True,
+        overflow: OverflowPolicy = "block",
+    ) -> None:
+        self.name = name
+        self.table = table
+        self.rate = rate
+        self.loop = loop
+        self.overflow: OverflowPolicy = overflow
+        self.position = 0
+
+    async def run(self, sink: Sink) -> None:
+        """Emit rows on a fixed schedule (no drift), resuming where a restart left off."""
+        names = [info.name for info in self.table.streams]
+        for info in self.table.streams:
+            sink.declare(info)
+        period = 1.0 / self.rate
+        next_at = time.monotonic()
+        rows = self.table.rows
+        while True:
+            if self.position >= len(rows):
+                if not self.loop:
+                    return
+                self.position = 0
+            now = time.time()
+            for stream, value in zip(names, rows[self.position], strict=True):
+                await sink.put(Reading(stream, now, value))
+            self.position += 1
+            next_at += period
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -1.0:
+                next_at = time.monotonic()  # fell far behind (suspend): do not burst to catch up

@@ -1,0 +1,191 @@
+"""The readings file: devices, streams, raw readings and rollups (WAL, synchronous=NORMAL).
+
+One ``ReadingsStore`` is the file's only writer; the recorder calls it from one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from agent.readings import Reading, StreamInfo
+from agent.store.readings_schema import MIGRATIONS
+from agent.store.sqlite import open_database, transaction
+
+log = logging.getLogger(__name__)
+
+READINGS_FILE = "readings.db"
+
+_INSERT = (
+    "INSERT INTO readings (stream_id, ts, value, label) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (stream_id, ts) DO UPDATE SET value = excluded.value, label = excluded.label"
+)
+_ROLLUP = """
+    INSERT INTO rollups (stream_id, period, start, count, sum, min, max)
+    SELECT stream_id, :period, CAST(ts / :period AS INTEGER) * :period, count(*), sum(value),
+           min(value), max(value)
+    FROM readings WHERE ts < :cutoff GROUP BY stream_id, CAST(ts / :period AS INTEGER)
+    ON CONFLICT (stream_id, period, start) DO UPDATE SET
+        count = count + excluded.count, sum = sum + excluded.sum,
+        min = min(min, excluded.min), max = max(max, excluded.max)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionResult:
+    """What one retention pass rolled up and deleted."""
+
+    raw_rolled_up: int
+    minute_rollups_deleted: int
+    hour_rollups_deleted: int
+
+
+class ReadingsStore:
+    """Writes readings in batches and keeps retention; every method runs on the writer's thread."""
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = path
+        self.conn = open_database(
+            path, synchronous="NORMAL", migrations=MIGRATIONS, label="readings", read_only=read_only
+        )
+        self.db = sqlite_utils.Database(self.conn)
+        self._stream_ids: dict[str, int] = {
+            name: sid for sid, name in self.conn.execute("SELECT id, name FROM streams")
+        }
+
+    def close(self) -> None:
+        """Close the file; safe to call twice."""
+        self.conn.close()
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def write_batch(
+        self,
+        readings: Sequence[Reading],
+        declarations: Iterable[tuple[str, StreamInfo]] = (),
+    ) -> int:
+        """Store ``readings`` (after declaring new streams) in one transaction; return rows written.
+
+        A reading of a stream that was never declared is skipped and counted as not written.
+        """
+        with transaction(self.conn) as conn:
+            for source_kind, info in declarations:
+                self._declare(source_kind, info)
+            ids = self._stream_ids
+            try:
+                rows = [(ids[r[0]], r[1], r[2], r[3]) for r in readings]
+            except KeyError:
+                rows = [(ids[r[0]], r[1], r[2], r[3]) for r in readings if r[0] in ids]
+                log.warning("skipped %d readings of undeclared streams", len(readings) - len(rows))
+            conn.executemany(_INSERT, rows)
+        return len(rows)
+
+    def _declare(self, source_kind: str, info: StreamInfo) -> None:
+        if info.name in self._stream_ids:
+            return
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        self.conn.execute(
+            "INSERT INTO devices (name, kind, adopted_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+            (info.device, source_kind, now),
+        )
+        (device_id,) = self.conn.execute("SELECT id FROM devices WHERE name = ?", (info.device,)).fetchone()
+        cursor = self.conn.execute(
+            "INSERT INTO streams (name, device_id, quantity, unit, kind) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET unit = excluded.unit RETURNING id",
+            (info.name, device_id, info.quantity, info.unit, info.kind),
+        )
+        (self._stream_ids[info.name],) = cursor.fetchone()
+
+    def write_health(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Upsert each source's health row (read by ``hearth status``)."""
+        now = time.time()
+        with transaction(self.conn):
+            for row in rows:
+                self.db.table("source_health").upsert(
+                    {**row, "stats": json.dumps(row.get("stats", {})), "updated_at": now},
+                    pk="name",
+                )
+
+    # -- retention -------------------------------------------------------------------------------
+
+    def apply_retention(self, *, now: float, raw_s: float, minute_s: float, hour_s: float) -> RetentionResult:
+        """Roll raw readings older than ``raw_s`` into minute and hour rollups, then delete them."""
+        # Cut at an hour boundary so that an hour is rolled up in one pass, not piecemeal.
+        cutoff = (now - raw_s) // 3600 * 3600
+        with transaction(self.conn, immediate=True) as conn:
+            for period in (60, 3600):
+                conn.execute(_ROLLUP, {"period": period, "cutoff": cutoff})
+            raw = conn.execute("DELETE FROM readings WHERE ts < ?", (cutoff,)).rowcount
+            minutes = conn.execute(
+                "DELETE FROM rollups WHERE period = 60 AND start < ?", (now - minute_s,)
+            ).rowcount
+            hours = conn.execute(
+                "DELETE FROM rollups WHERE period = 3600 AND start < ?", (now - hour_s,)
+            ).rowcount
+        return RetentionResult(raw, minutes, hours)
+
+    # -- reading back ----------------------------------------------------------------------------
+
+    def stream_overview(self, *, now: float, rate_window_s: float = 60.0) -> list[dict[str, Any]]:
+        """Every stream with its device, unit, last value and time, and readings/s lately."""
+        return list(
+            self.db.query(
+                """
+                SELECT s.name AS stream, d.name AS device, d.kind AS kind, s.unit AS unit,
+                       last.ts AS last_ts, last.value AS last_value, last.label AS last_label,
+                       (SELECT count(*) FROM readings r
+                         WHERE r.stream_id = s.id AND r.ts >= :since) / :window AS rate
+                FROM streams s JOIN devices d ON d.id = s.device_id
+                LEFT JOIN readings last ON last.stream_id = s.id
+                     AND last.ts = (SELECT max(ts) FROM readings WHERE stream_id = s.id)
+                ORDER BY s.name
+                """,
+                {"since": now - rate_window_s, "window": rate_window_s},
+            )
+        )
+
+    def source_health(self) -> list[dict[str, Any]]:
+        """The health rows the daemon last wrote, one per source."""
+        rows = list(self.db.query("SELECT * FROM source_health ORDER BY name"))
+        for row in rows:
+            row["stats"] = json.loads(row["stats"])
+        return rows
+
+    def count_readings(self, stream: str | None = None) -> int:
+        """How many raw readings are stored (for one stream, or all)."""
+        if stream is None:
+            (n,) = self.conn.execute("SELECT count(*) FROM readings").fetchone()
+        else:
+            (n,) = self.conn.execute(
+                "SELECT count(*) FROM readings r JOIN streams s ON s.id = r.stream_id WHERE s.name = ?",
+                (stream,),
+            ).fetchone()
+        return int(n)
+
+    def file_bytes(self) -> int:
+        """Bytes on disk of the file and its WAL."""
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            candidate = self.path.with_name(self.path.name + suffix)
+            if candidate.exists():
+                total += candidate.stat().st_size
+        return total
+
+
+def open_readings(data_dir: Path, *, read_only: bool = False) -> ReadingsStore:
+    """Open the readings file in ``data_dir``."""
+    return ReadingsStore(data_dir / READINGS_FILE, read_only=read_only)
+
+
+def integrity_ok(conn: sqlite3.Connection) -> bool:
+    """``PRAGMA integrity_check`` passes."""
+    return bool(conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok")

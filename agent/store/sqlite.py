@@ -1,0 +1,142 @@
+"""Opening SQLite files the agent's way: private permissions, WAL, and forward-only migrations."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+from agent.errors import SchemaVersionError, StoreError
+
+log = logging.getLogger(__name__)
+
+Synchronous = Literal["NORMAL", "FULL"]
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) readable by the owner only."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create data folder {path}: {exc.strerror}",
+            hint="set hub.data_dir to a folder the agent's user may write",
+        ) from exc
+
+
+def open_database(
+    path: Path,
+    *,
+    synchronous: Synchronous,
+    migrations: Sequence[str],
+    label: str,
+    read_only: bool = False,
+) -> sqlite3.Connection:
+    """Open (creating 0600 if missing) the SQLite file at ``path`` and migrate it to the newest schema.
+
+    ``migrations[i]`` is the SQL script that takes the schema from version ``i`` to ``i + 1``; the
+    version is kept in ``PRAGMA user_version``.
+    """
+    if read_only:
+        if not path.exists():
+            raise StoreError(f"no {label} file at {path}", hint="has the agent run with this config?")
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        conn = _connect(uri, path, uri=True)
+    else:
+        ensure_private_dir(path.parent)
+        _create_private(path)
+        conn = _connect(str(path), path, uri=False)
+    try:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        if not read_only:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {synchronous}")
+        _migrate(conn, path, migrations, label, read_only=read_only)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(
+            f"{path} is not a usable {label} file: {exc}",
+            hint="restore it from a passport export or move it aside to start afresh",
+        ) from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+    """One explicit transaction on an autocommit connection: COMMIT on success, ROLLBACK on error."""
+    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _connect(target: str, path: Path, *, uri: bool) -> sqlite3.Connection:
+    try:
+        # The agent confines each connection to one thread itself (one writer thread per file).
+        return sqlite3.connect(
+            target, uri=uri, isolation_level=None, check_same_thread=False, cached_statements=64
+        )
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open {path}: {exc}") from exc
+
+
+def _create_private(path: Path) -> None:
+    """Create the file 0600 before SQLite does, so it (and its -wal/-shm) are never world-readable."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot create {path}: {exc.strerror}") from exc
+    os.close(fd)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
+def _migrate(
+    conn: sqlite3.Connection, path: Path, migrations: Sequence[str], label: str, *, read_only: bool
+) -> None:
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    newest = len(migrations)
+    if version > newest:
+        raise SchemaVersionError(
+            f"{path} has {label} schema version {version}; this release understands up to {newest}",
+            hint="it was written by a newer Hearth: upgrade Hearth to read it",
+        )
+    if version == newest:
+        return
+    if read_only:
+        raise StoreError(
+            f"{path} has {label} schema version {version}; version {newest} is needed",
+            hint="start the agent once to upgrade the file",
+        )
+    for target in range(version + 1, newest + 1):
+        log.info("migrating %s file %s to schema version %d", label, path, target)
+        with transaction(conn, immediate=True):
+            for statement in _statements(migrations[target - 1]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {target}")
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (executescript would commit on its own)."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                statements.append(current.strip())
+            current = ""
+    if current.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {current.strip()[:60]}")
+    return statements
