@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.config import Config, seconds
+from agent.daemon.features import attach_features
 from agent.daemon.supervisor import SourceRunner
 from agent.daemon.systemd import SystemdNotifier
 from agent.pipeline.recorder import Recorder
@@ -61,6 +62,7 @@ class Agent:
         self.services: dict[str, Service] = {}
         self.started = asyncio.Event()
         self._stop = asyncio.Event()
+        attach_features(self)
 
     def stop(self) -> None:
         """Ask the agent to stop gracefully (safe from a signal handler, safe to call twice)."""
