@@ -5,6 +5,8 @@
     ├── StoreError              a data file cannot be opened, migrated or written
     │   └── SchemaVersionError  the data file was written by a newer release
     ├── SourceError             a source failed; the supervisor restarts it with backoff
+    ├── ConsentError            a grant, strand or granularity the owner gave is not valid
+    ├── UpstreamError           the upstream broker refused us or cannot be reached safely (TLS)
     └── ModelError              a model file is missing, corrupt or does not fit its card
 
 Foreign exceptions are converted where they enter (``raise ... from exc``); every error carries a
@@ -65,3 +67,11 @@ class SourceError(AgentError):
 
 class ModelError(AgentError):
     """A model file is missing, corrupt, or does not match its card."""
+
+
+class ConsentError(AgentError):
+    """A grant, strand pattern or granularity given by the owner is not valid, or names no grant."""
+
+
+class UpstreamError(AgentError):
+    """The upstream broker cannot be reached safely or refused the connection."""

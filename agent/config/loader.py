@@ -129,4 +129,14 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
 
     hub = msgspec.structs.replace(config.hub, data_dir=resolve(config.hub.data_dir))
     sources = [msgspec.structs.replace(s, file=resolve(s.file)) for s in config.sources]
-    return msgspec.structs.replace(config, hub=hub, sources=sources)
+    upstream = config.upstream
+    if upstream is not None:
+        upstream = msgspec.structs.replace(
+            upstream,
+            **{
+                key: resolve(value)
+                for key in ("ca_file", "cert_file", "key_file", "password_file")
+                if (value := getattr(upstream, key)) is not None
+            },
+        )
+    return msgspec.structs.replace(config, hub=hub, sources=sources, upstream=upstream)

@@ -84,6 +84,29 @@ class SimulatedSourceConfig(_Section, frozen=True, tag="simulated", tag_field="k
 SourceConfig = SimulatedSourceConfig
 
 
+class UpstreamConfig(_Section, frozen=True):
+    """The upstream MQTT broker that consented summaries go to (grants are never config)."""
+
+    host: Annotated[str, msgspec.Meta(min_length=1)]
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8883
+    protocol: Literal["auto", "5", "3.1.1"] = "auto"
+    tls: bool = True
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    username: str | None = None
+    password_file: str | None = None
+    password_env: str | None = None
+    topic_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")] = "hearth/v1"
+    keepalive: Duration = "60s"
+    session_expiry: Duration = "7d"
+    max_inflight: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 32
+    outbox_cap: Annotated[int, msgspec.Meta(ge=10, le=10_000_000)] = 100_000
+    message_ttl: Duration = "7d"
+    summarise_interval: Duration = "10s"
+    summary_lag: Duration = "2s"
+
+
 class Config(_Section, frozen=True):
     """A whole hub configuration file."""
 
@@ -93,3 +116,4 @@ class Config(_Section, frozen=True):
     log: LogConfig = LogConfig()
     daemon: DaemonConfig = DaemonConfig()
     sources: list[SourceConfig] = []
+    upstream: UpstreamConfig | None = None

@@ -27,6 +27,81 @@ MIGRATIONS: list[str] = [
         document TEXT NOT NULL
     );
     """,
+    # 2: consent and upstream sync: grants, revocations, receipts, the hash-chained audit log, the
+    # outbox with its set-aside messages, the per-hub sequence counter, and the summariser's
+    # watermarks (kept here, next to the outbox rows they wrote, so one transaction covers both).
+    """
+    CREATE TABLE grants (
+        id TEXT PRIMARY KEY,
+        recipient TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        strands TEXT NOT NULL,
+        granularity TEXT NOT NULL,
+        precision INTEGER,
+        created_at REAL NOT NULL,
+        expires_at REAL,
+        ended_at REAL
+    );
+    CREATE TABLE revocations (
+        grant_id TEXT PRIMARY KEY REFERENCES grants(id),
+        revoked_at REAL NOT NULL,
+        purged INTEGER NOT NULL
+    );
+    CREATE TABLE receipts (
+        id TEXT PRIMARY KEY,
+        grant_id TEXT NOT NULL REFERENCES grants(id),
+        issued_at REAL NOT NULL,
+        document TEXT NOT NULL
+    );
+    CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        ts REAL NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        seq INTEGER NOT NULL UNIQUE,
+        grant_id TEXT,
+        recipient TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX outbox_by_grant ON outbox (grant_id);
+    CREATE INDEX outbox_by_expiry ON outbox (expires_at);
+    CREATE TABLE outbox_set_aside (
+        seq INTEGER PRIMARY KEY,
+        grant_id TEXT,
+        recipient TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        set_aside_at REAL NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE TABLE counters (
+        name TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    CREATE TABLE summary_marks (
+        grant_id TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        until REAL NOT NULL,
+        state TEXT,
+        PRIMARY KEY (grant_id, stream)
+    );
+    CREATE TABLE sync_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
 ]
 
 

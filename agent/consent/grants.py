@@ -1,0 +1,83 @@
+"""A grant: the owner's permission for one recipient to receive some strands at one granularity."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import msgspec
+
+from agent.consent.granularity import Granularity, parse_granularity
+from agent.consent.strands import check_pattern, covered
+from agent.errors import ConsentError
+
+_RECIPIENT = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+
+
+class Grant(msgspec.Struct, frozen=True, kw_only=True):
+    """One grant as the ledger keeps it; times are unix seconds (wall clock)."""
+
+    id: str
+    recipient: str
+    purpose: str
+    strands: tuple[str, ...]
+    granularity: str
+    precision: int | None = None
+    created_at: float
+    expires_at: float | None = None
+
+    @property
+    def grain(self) -> Granularity:
+        """The parsed granularity."""
+        return parse_granularity(self.granularity)
+
+    def covers(self, stream: str) -> bool:
+        """True when this grant names ``stream``."""
+        return covered(self.strands, stream)
+
+    def expired(self, now: float) -> bool:
+        """True once ``expires_at`` has passed."""
+        return self.expires_at is not None and now >= self.expires_at
+
+
+def new_grant(
+    *,
+    recipient: str,
+    purpose: str,
+    strands: list[str] | tuple[str, ...],
+    granularity: str,
+    precision: int | None,
+    now: float,
+    expires_at: float | None = None,
+    allow_raw: bool = False,
+) -> Grant:
+    """Validate the owner's choices and return a new grant with a fresh id."""
+    if not _RECIPIENT.match(recipient):
+        raise ConsentError(
+            f"invalid recipient {recipient!r}",
+            hint="lower-case letters, digits, '_', '.' and '-' (it becomes part of the MQTT topic)",
+        )
+    if not purpose.strip():
+        raise ConsentError("a grant needs a purpose in plain words", hint="--purpose 'heating advice'")
+    if not strands:
+        raise ConsentError("a grant needs at least one strand", hint="--strand living_room.temperature")
+    grain = parse_granularity(granularity)
+    if grain.kind == "raw" and not allow_raw:
+        raise ConsentError(
+            "raw readings leave the home only when chosen explicitly",
+            hint="add --allow-raw if you really mean to share every reading",
+        )
+    if precision is not None and not -6 <= precision <= 9:
+        raise ConsentError(f"precision {precision} is out of range", hint="decimal places between -6 and 9")
+    if expires_at is not None and expires_at <= now:
+        raise ConsentError("the grant would expire before it starts")
+    return Grant(
+        id="g-" + secrets.token_hex(6),
+        recipient=recipient,
+        purpose=purpose.strip(),
+        strands=tuple(check_pattern(s) for s in strands),
+        granularity=str(grain),
+        precision=precision,
+        created_at=now,
+        expires_at=expires_at,
+    )

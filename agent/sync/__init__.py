@@ -1,0 +1,1 @@
+"""Upstream sync: summariser → consent gate → outbox (ledger table) → MQTT publisher."""

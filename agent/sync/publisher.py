@@ -1,0 +1,214 @@
+"""The publisher: drains the outbox in sequence order through a bounded window of QoS 1 publishes.
+
+Rows are deleted (and each publish audited) only after their PUBACK. When the link drops, unacked
+rows stay queued and are sent again, in order, after a jittered backoff: consumers may see a QoS 1
+duplicate, which the sequence number in every message lets them discard. A message the broker
+refuses, or one larger than the broker's Maximum Packet Size, is set aside and audited so it never
+blocks the messages behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from agent.backoff import Backoff
+from agent.errors import UpstreamError
+from agent.sync import outbox
+from agent.sync.link import Connector, Link, LinkDownError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Fixed MQTT overhead of a QoS 1 PUBLISH besides topic and payload (header, lengths, packet id,
+# properties length), rounded up.
+_PUBLISH_OVERHEAD = 16
+
+
+class LedgerWorker:
+    """The sync layer's own ledger connection, used from one thread only."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hearth-ledger")
+
+    async def run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        """Run ``fn(conn, *args, **kwargs)`` on the ledger thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(self.conn, *args, **kwargs))
+
+    def close(self) -> None:
+        """Finish queued work and close the connection; safe to call twice."""
+        self._pool.shutdown(wait=True)
+        self.conn.close()
+
+
+def packet_size(topic: str, payload: bytes) -> int:
+    """Size of the PUBLISH packet carrying ``payload`` on ``topic`` (an upper bound)."""
+    return _PUBLISH_OVERHEAD + len(topic.encode()) + len(payload)
+
+
+class Publisher:
+    """Owns the broker connection state machine: connect → drain → (lost) → backoff → connect."""
+
+    def __init__(
+        self,
+        ledger: LedgerWorker,
+        connector: Connector,
+        *,
+        max_inflight: int = 32,
+        backoff: Backoff | None = None,
+        idle_poll_s: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ledger = ledger
+        self.connector = connector
+        self.max_inflight = max_inflight
+        self.backoff = backoff or Backoff(base=0.5, cap=60.0)
+        self.idle_poll_s = idle_poll_s
+        self.clock = clock
+        self.wake = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.acked = 0
+        self.set_aside = 0
+        self.state = "starting"
+        self._failing = False
+
+    def notify(self) -> None:
+        """New rows were queued: drain them now rather than at the next poll."""
+        self.wake.set()
+
+    async def run(self) -> None:
+        """Connect, drain and reconnect until cancelled."""
+        while True:
+            try:
+                async with self.connector.connect() as link:
+                    await self._connected()
+                    await self._drain(link)
+            except UpstreamError as exc:
+                await self._lost(exc)
+            self.connected.clear()
+            await asyncio.sleep(self.backoff.next_delay())
+
+    async def _connected(self) -> None:
+        self.backoff.reset()
+        self.connected.set()
+        if self._failing:
+            log.info("upstream broker connected again")
+        self._failing = False
+        self.state = "connected"
+        await self.ledger.run(
+            outbox.record_state, {"state": "connected", "since": self.clock(), "error": None}
+        )
+
+    async def _lost(self, exc: UpstreamError) -> None:
+        if not self._failing:
+            log.warning("upstream broker unavailable, retrying with backoff: %s", exc.message)
+        self._failing = True
+        self.state = "disconnected"
+        await self.ledger.run(
+            outbox.record_state, {"state": "disconnected", "since": self.clock(), "error": exc.message}
+        )
+
+    async def _drain(self, link: Link) -> None:
+        size = self.max_inflight
+        if link.receive_maximum:
+            size = max(1, min(size, link.receive_maximum))
+        window = _Window(self, size)
+        flushing = asyncio.create_task(window.flush_forever(), name="outbox-flush")
+        after = 0
+        try:
+            while not link.lost.is_set():
+                if flushing.done():
+                    flushing.result()
+                rows = await self.ledger.run(outbox.next_batch, after=after, limit=size * 4, now=self.clock())
+                if not rows:
+                    self.wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(_first(self.wake, link.lost), self.idle_poll_s)
+                    continue
+                for row in rows:
+                    limit = link.max_packet_size
+                    if limit is not None and packet_size(row.topic, row.payload) > limit:
+                        await self._set_aside(row, f"larger than the broker's maximum packet size {limit}")
+                    elif not await window.send(link, row):
+                        break
+                    after = row.seq
+            raise LinkDownError("connection lost")
+        finally:
+            flushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flushing
+            # Record what was acknowledged even when cancelled, so it is not sent twice.
+            await asyncio.shield(window.flush())
+
+    async def _set_aside(self, row: outbox.Row, reason: str) -> None:
+        log.error("outbox message %d to %s set aside: %s", row.seq, row.topic, reason)
+        await self.ledger.run(outbox.set_aside, row, reason, now=self.clock())
+        self.set_aside += 1
+
+
+class _Window:
+    """The in-flight publishes of one connection and the acknowledgements not yet recorded."""
+
+    def __init__(self, publisher: Publisher, size: int) -> None:
+        self.publisher = publisher
+        self.slots = asyncio.Semaphore(size)
+        self.acked: list[outbox.Row] = []
+        self.refused: list[tuple[outbox.Row, str]] = []
+        self.progress = asyncio.Event()
+
+    async def send(self, link: Link, row: outbox.Row) -> bool:
+        """Send ``row`` once a slot is free; False when the link was lost meanwhile."""
+        await self.slots.acquire()
+        if link.lost.is_set():
+            self.slots.release()
+            return False
+        link.send(row.topic, row.payload).add_done_callback(lambda f: self._done(row, f))
+        return True
+
+    def _done(self, row: outbox.Row, fut: asyncio.Future[str | None]) -> None:
+        self.slots.release()
+        self.progress.set()
+        if fut.cancelled() or fut.exception() is not None:
+            return  # lost with the link: the row stays queued and is sent again
+        reason = fut.result()
+        if reason is None:
+            self.acked.append(row)
+        else:
+            self.refused.append((row, reason))
+
+    async def flush(self) -> None:
+        """Record every acknowledgement and refusal seen so far in the ledger."""
+        publisher = self.publisher
+        while self.acked or self.refused:
+            batch, self.acked = self.acked, []
+            await asyncio.shield(publisher.ledger.run(outbox.acknowledged, batch, now=publisher.clock()))
+            publisher.acked += len(batch)
+            while self.refused:
+                row, reason = self.refused.pop(0)
+                await publisher._set_aside(row, f"refused by the broker: {reason}")
+
+    async def flush_forever(self) -> None:
+        """Flush whenever acknowledgements arrive (they batch up while a flush runs)."""
+        while True:
+            await self.progress.wait()
+            self.progress.clear()
+            await self.flush()
+
+
+async def _first(*events: asyncio.Event) -> None:
+    """Wait until any of ``events`` is set."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()

@@ -1,0 +1,121 @@
+"""Wires the summariser and the publisher into a running Agent from its ``[upstream]`` section."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from agent.config import seconds
+from agent.config.schema import Config
+from agent.consent.gate import status_topic
+from agent.errors import ConfigError
+from agent.store.ledger import open_ledger
+from agent.store.readings import open_readings
+from agent.sync.mqtt import MqttConnector, MqttSettings
+from agent.sync.publisher import LedgerWorker, Publisher
+from agent.sync.summariser import Summariser
+
+if TYPE_CHECKING:
+    from agent.daemon.agent import Agent
+
+log = logging.getLogger(__name__)
+
+
+def mqtt_settings(config: Config) -> MqttSettings:
+    """Broker settings from ``config.upstream``, with the password read from its file or variable."""
+    up = config.upstream
+    if up is None:
+        raise ConfigError("no [upstream] section", key_path="upstream")
+    password = None
+    if up.password_file:
+        try:
+            password = Path(up.password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read the password file: {exc.strerror}", key_path="upstream.password_file"
+            ) from exc
+    elif up.password_env:
+        password = os.environ.get(up.password_env)
+        if password is None:
+            raise ConfigError(
+                f"environment variable {up.password_env} is not set", key_path="upstream.password_env"
+            )
+    return MqttSettings(
+        host=up.host,
+        port=up.port,
+        client_id=config.hub.id,
+        status_topic=status_topic(up.topic_prefix, config.hub.id),
+        protocol=up.protocol,
+        tls=up.tls,
+        ca_file=up.ca_file,
+        cert_file=up.cert_file,
+        key_file=up.key_file,
+        username=up.username,
+        password=password,
+        keepalive=int(seconds(up.keepalive)),
+        session_expiry_s=int(seconds(up.session_expiry)),
+        max_inflight=up.max_inflight,
+    )
+
+
+class SyncService:
+    """The summariser loop and the publisher, sharing one ledger thread."""
+
+    def __init__(self, config: Config, data_dir: Path) -> None:
+        up = config.upstream
+        assert up is not None
+        self.interval = seconds(up.summarise_interval)
+        self.worker = LedgerWorker(open_ledger(data_dir))
+        self._readings = open_readings(data_dir, read_only=True)
+        self.summariser = Summariser(
+            self.worker.conn,
+            self._readings.conn,
+            hub_id=config.hub.id,
+            prefix=up.topic_prefix,
+            ttl_s=seconds(up.message_ttl),
+            cap=up.outbox_cap,
+            lag_s=seconds(up.summary_lag),
+        )
+        self.publisher = Publisher(
+            self.worker, MqttConnector(mqtt_settings(config)), max_inflight=up.max_inflight
+        )
+        self._running = 2
+
+    async def summarise_forever(self) -> None:
+        """Summarise every ``summarise_interval``, waking the publisher when rows were queued."""
+        try:
+            while True:
+                result = await self.worker.run(lambda _conn: self.summariser.step(time.time()))
+                if result.queued:
+                    self.publisher.notify()
+                if result.dropped_cap:
+                    log.warning("outbox over its cap: dropped the %d oldest summaries", result.dropped_cap)
+                await asyncio.sleep(self.interval)
+        finally:
+            self._release()
+
+    async def publish_forever(self) -> None:
+        """Run the publisher until cancelled."""
+        try:
+            await self.publisher.run()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        self._running -= 1
+        if self._running == 0:
+            self.worker.close()
+            self._readings.close()
+
+
+def attach_sync(agent: Agent) -> None:
+    """Add the summariser and the publisher to ``agent`` when ``[upstream]`` is configured."""
+    if agent.config.upstream is None:
+        return
+    service = SyncService(agent.config, agent.data_dir)
+    agent.services["sync:summariser"] = service.summarise_forever
+    agent.services["sync:publisher"] = service.publish_forever
