@@ -48,12 +48,16 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from agent.cli import config_cmd, demo_cmd, run_cmd, status_cmd
+    from agent.cli import config_cmd, consent_cmd, demo_cmd, passport_cmd, run_cmd, status_cmd, sync_cmd
 
     cli.add_command(run_cmd.run)
     cli.add_command(demo_cmd.demo)
     cli.add_command(status_cmd.status)
     cli.add_command(config_cmd.config)
+    cli.add_command(consent_cmd.consent)
+    cli.add_command(passport_cmd.passport)
+    cli.add_command(passport_cmd.forget)
+    cli.add_command(sync_cmd.sync)
 
 
 _register()

@@ -87,6 +87,18 @@ class Publisher:
 
     async def run(self) -> None:
         """Connect, drain and reconnect until cancelled."""
+        try:
+            await self._run()
+        finally:
+            self.state = "stopped"
+            with contextlib.suppress(Exception):
+                await asyncio.shield(
+                    self.ledger.run(
+                        outbox.record_state, {"state": "stopped", "since": self.clock(), "error": None}
+                    )
+                )
+
+    async def _run(self) -> None:
         while True:
             try:
                 async with self.connector.connect() as link:

@@ -1,0 +1,119 @@
+"""``hearth passport`` and ``hearth forget``: export, verify and erase the hub's data."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from agent.cli.consent_cmd import config_option, open_hub
+
+
+@click.group()
+def passport() -> None:
+    """Export everything the hub holds, and verify the audit log."""
+
+
+@passport.command()
+@config_option
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def export(config_path: Path, path: Path) -> None:
+    """Write all local data, grants, receipts and the audit log to PATH (a zip of JSON Lines and CSV).
+
+    Example: hearth passport export ~/hearth-passport.zip
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from agent.consent.passport import export as write_export
+    from agent.store.readings import open_readings
+
+    config, ledger = open_hub(config_path)
+    store = open_readings(Path(config.hub.data_dir), read_only=True)
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()) as bar:
+            task = bar.add_task("exporting", total=None)
+
+            def progress(name: str, done: int, total: int) -> None:
+                bar.update(task, description=f"exporting {name}", completed=done, total=total)
+
+            manifest = write_export(
+                store.conn, ledger, path, hub_id=config.hub.id, now=time.time(), progress=progress
+            )
+    finally:
+        store.close()
+        ledger.close()
+    rows = sum(f["rows"] for f in manifest["files"].values())
+    click.echo(f"exported {rows} rows in {len(manifest['files'])} files to {path}")
+
+
+@passport.command()
+@config_option
+@click.option(
+    "--archive",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Verify an exported archive instead of the hub's ledger.",
+)
+def verify(config_path: Path, archive: Path | None) -> None:
+    """Check that the audit log's hash chain is intact (no entry edited or removed).
+
+    Example: hearth passport verify  (or: hearth passport verify --archive passport.zip)
+    """
+    from agent.consent.ledger import verify_audit
+    from agent.consent.passport import verify_archive
+    from agent.errors import AgentError
+
+    if archive is not None:
+        problems = verify_archive(archive)
+        what = str(archive)
+    else:
+        _, ledger = open_hub(config_path)
+        try:
+            problems = verify_audit(ledger)
+            (count,) = ledger.execute("SELECT count(*) FROM audit_log").fetchone()
+        finally:
+            ledger.close()
+        what = f"audit log ({count} entries)"
+    if problems:
+        for problem in problems:
+            click.echo(f"  {problem}", err=True)
+        raise AgentError(f"{what} failed verification: {len(problems)} problems")
+    click.echo(f"{what}: intact")
+
+
+@click.command()
+@config_option
+@click.argument("strand")
+def forget(config_path: Path, strand: str) -> None:
+    """Erase STRAND (a stream name or glob) locally and ask every recipient that got it to erase it.
+
+    Example: hearth forget kitchen_plug.power
+    """
+    from agent.config import seconds
+    from agent.consent.passport import forget as erase
+    from agent.store.readings import open_readings
+
+    config, ledger = open_hub(config_path)
+    store = open_readings(Path(config.hub.data_dir))
+    up = config.upstream
+    try:
+        result = erase(
+            store.conn,
+            ledger,
+            strand,
+            hub_id=config.hub.id,
+            prefix=up.topic_prefix if up else "hearth/v1",
+            ttl_s=seconds(up.message_ttl) if up else 7 * 86400.0,
+            cap=up.outbox_cap if up else 100_000,
+            now=time.time(),
+        )
+    finally:
+        store.close()
+        ledger.close()
+    click.echo(
+        f"erased {', '.join(result.streams)}: {result.readings} readings, {result.rollups} rollups;"
+        f" {result.purged_unsent} queued messages purged"
+    )
+    for recipient, stream in result.requests:
+        click.echo(f"queued an erasure request to {recipient} for {stream}")

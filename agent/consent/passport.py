@@ -1,0 +1,267 @@
+"""The data passport: export everything the hub holds as an open archive, verify it, forget a strand.
+
+An export is a zip of JSON Lines and CSV files plus ``manifest.json`` listing each file's sha256
+and row count and the audit log's head, so the owner (or any tool) can check it without Hearth.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.consent import audit
+from agent.consent.gate import Admitted, admit_erasure
+from agent.consent.ledger import append_audit, audit_head
+from agent.consent.strands import check_pattern, matches
+from agent.errors import AgentError, ConsentError
+from agent.store.sqlite import transaction
+from agent.sync import outbox
+
+FORMAT = "hearth-passport/1"
+Progress = Callable[[str, int, int], None]
+
+# (file in the archive, which database, query); readings go out as CSV, the rest as JSON Lines.
+_LEDGER_TABLES = (
+    "grants",
+    "revocations",
+    "receipts",
+    "audit_log",
+    "outbox",
+    "outbox_set_aside",
+    "config_history",
+)
+_READINGS_TABLES = ("devices", "streams", "source_health")
+# A LEFT JOIN, so that a reading whose stream was removed is exported too (as stream id only).
+_READINGS_CSV = """
+    SELECT datetime(r.ts, 'unixepoch', 'subsec') AS time, r.ts AS ts, coalesce(s.name, '#' || r.stream_id)
+           AS stream, r.value, r.label, s.unit
+    FROM readings r LEFT JOIN streams s ON s.id = r.stream_id ORDER BY r.stream_id, r.ts
+"""
+
+
+def _rows(conn: sqlite3.Connection, sql: str) -> Iterator[dict[str, Any]]:
+    cursor = conn.execute(sql)
+    names = [d[0] for d in cursor.description]
+    for row in cursor:
+        yield {
+            n: (v.decode("utf-8", "replace") if isinstance(v, bytes) else v)
+            for n, v in zip(names, row, strict=True)
+        }
+
+
+def _count(conn: sqlite3.Connection, table: str) -> int:
+    return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608 (fixed names)
+
+
+def export(
+    readings: sqlite3.Connection,
+    ledger: sqlite3.Connection,
+    path: Path,
+    *,
+    hub_id: str,
+    now: float,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Write the passport archive to ``path`` (0600, atomically); return its manifest."""
+    jobs: list[tuple[str, sqlite3.Connection, str, str, int]] = []
+    for table in _READINGS_TABLES:
+        select = f"SELECT * FROM {table}"  # noqa: S608 (fixed table names)
+        jobs.append((f"readings/{table}.jsonl", readings, select, "jsonl", _count(readings, table)))
+    jobs.append(
+        (
+            "readings/readings.csv",
+            readings,
+            _READINGS_CSV,
+            "csv",
+            _count(readings, "readings"),
+        )
+    )
+    jobs.append(
+        (
+            "readings/rollups.csv",
+            readings,
+            "SELECT * FROM rollup_log ORDER BY stream, period, start",
+            "csv",
+            _count(readings, "rollups"),
+        )
+    )
+    for table in _LEDGER_TABLES:
+        order = "seq" if table in ("audit_log", "outbox", "outbox_set_aside") else "rowid"
+        select = f"SELECT * FROM {table} ORDER BY {order}"  # noqa: S608 (fixed table names)
+        jobs.append((f"ledger/{table}.jsonl", ledger, select, "jsonl", _count(ledger, table)))
+    total = sum(j[4] for j in jobs)
+    done = 0
+    files: dict[str, dict[str, Any]] = {}
+    tmp = path.with_name(path.name + ".partial")
+    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, conn, sql, fmt, _ in jobs:
+                digest = hashlib.sha256()
+                rows = 0
+                with archive.open(name, "w") as member:
+                    text = io.TextIOWrapper(member, encoding="utf-8", newline="")
+                    first = True
+                    for row in _rows(conn, sql):
+                        if fmt == "csv":
+                            buffer = io.StringIO()
+                            if first:
+                                csv.writer(buffer).writerow(list(row))
+                            csv.writer(buffer).writerow(list(row.values()))
+                            line = buffer.getvalue()
+                        else:
+                            line = json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n"
+                        first = False
+                        text.write(line)
+                        digest.update(line.encode())
+                        rows += 1
+                        done += 1
+                        if progress is not None and done % 5000 == 0:
+                            progress(name, done, total)
+                    text.flush()
+                    text.detach()
+                files[name] = {"sha256": digest.hexdigest(), "rows": rows}
+                if progress is not None:
+                    progress(name, done, total)
+            head = audit_head(ledger)
+            manifest = {
+                "format": FORMAT,
+                "hub_id": hub_id,
+                "exported_at": now,
+                "audit_head": {"seq": head[0], "hash": head[1]} if head else None,
+                "files": files,
+                "notes": "readings and rollups as CSV (UTC times), everything else as JSON Lines",
+            }
+            archive.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return manifest
+
+
+def verify_archive(path: Path) -> list[str]:
+    """Problems found in an exported archive: file digests, and the audit chain it carries."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise AgentError(f"{path} is not a passport archive: {exc}") from exc
+    problems: list[str] = []
+    with archive:
+        try:
+            manifest = json.loads(archive.read("manifest.json"))
+        except (KeyError, ValueError) as exc:
+            raise AgentError(f"{path} has no readable manifest.json: {exc}") from exc
+        for name, meta in manifest.get("files", {}).items():
+            try:
+                data = archive.read(name)
+            except KeyError:
+                problems.append(f"{name} is missing")
+                continue
+            if hashlib.sha256(data).hexdigest() != meta["sha256"]:
+                problems.append(f"{name} does not match its sha256 in the manifest")
+        try:
+            lines = archive.read("ledger/audit_log.jsonl").decode().splitlines()
+        except KeyError:
+            return [*problems, "ledger/audit_log.jsonl is missing"]
+        entries = (
+            audit.Entry(r["seq"], r["ts"], r["kind"], r["detail"], r["prev_hash"], r["hash"])
+            for r in map(json.loads, lines)
+        )
+        head = manifest.get("audit_head")
+        problems += audit.verify(entries, head=(head["seq"], head["hash"]) if head else None)
+    return problems
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What ``forget`` erased and whom it asked to erase too."""
+
+    streams: list[str]
+    readings: int
+    rollups: int
+    purged_unsent: int
+    requests: list[tuple[str, str]]  # (recipient, stream)
+
+
+def forget(
+    readings: sqlite3.Connection,
+    ledger: sqlite3.Connection,
+    pattern: str,
+    *,
+    hub_id: str,
+    prefix: str,
+    ttl_s: float,
+    cap: int,
+    now: float,
+) -> Forgotten:
+    """Erase the strands named by ``pattern`` locally and queue an erasure request to each recipient."""
+    check_pattern(pattern)
+    streams = [
+        (sid, name)
+        for sid, name in readings.execute("SELECT id, name FROM streams")
+        if matches(pattern, name)
+    ]
+    received = {
+        (r, s)
+        for r, s in ledger.execute(
+            "SELECT DISTINCT json_extract(detail, '$.recipient'), json_extract(detail, '$.stream')"
+            " FROM audit_log WHERE kind = 'publish'"
+        )
+        if s is not None and matches(pattern, s)
+    }
+    if not streams and not received:
+        raise ConsentError(f"no stream matches {pattern!r}", hint="hearth status lists the streams")
+    # Ledger first: once the requests are queued and audited, a crash before the local erase is
+    # repaired by running forget again; the other order could lose the requests.
+    requests: list[Admitted] = []
+    for recipient, stream in sorted(received):
+        verdict = admit_erasure(
+            recipient=recipient, stream=stream, received=True, now=now, hub_id=hub_id, prefix=prefix
+        )
+        if isinstance(verdict, Admitted):
+            requests.append(verdict)
+    names = sorted({n for _, n in streams} | {s for _, s in received})
+    with transaction(ledger, immediate=True):
+        purged = 0
+        for name in names:
+            purged += ledger.execute(
+                "DELETE FROM outbox WHERE stream = ? AND kind != 'erasure'", (name,)
+            ).rowcount
+        outbox.enqueue(ledger, requests, hub_id=hub_id, now=now, ttl_s=ttl_s, cap=cap)
+        append_audit(
+            ledger,
+            [
+                (
+                    now,
+                    "erasure",
+                    {
+                        "pattern": pattern,
+                        "streams": names,
+                        "purged_unsent": purged,
+                        "requests": [[m.recipient, m.stream] for m in requests],
+                    },
+                )
+            ],
+        )
+    n_readings = n_rollups = 0
+    with transaction(readings, immediate=True):
+        for sid, _ in streams:
+            n_readings += readings.execute("DELETE FROM readings WHERE stream_id = ?", (sid,)).rowcount
+            n_rollups += readings.execute("DELETE FROM rollups WHERE stream_id = ?", (sid,)).rowcount
+            readings.execute("DELETE FROM streams WHERE id = ?", (sid,))
+        readings.execute("DELETE FROM devices WHERE id NOT IN (SELECT device_id FROM streams)")
+        # Readings a running recorder wrote under a stream id removed here belong to no stream.
+        n_readings += readings.execute(
+            "DELETE FROM readings WHERE stream_id NOT IN (SELECT id FROM streams)"
+        ).rowcount
+    return Forgotten(names, n_readings, n_rollups, purged, [(m.recipient, m.stream) for m in requests])
