@@ -1,0 +1,211 @@
+"""Passport: export then verify, tampering detected, forget erases locally and asks recipients to erase."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agent.cli import cli
+from agent.consent.ledger import verify_audit
+from agent.consent.passport import export, forget, verify_archive
+from agent.sync import outbox
+from agent.sync.summariser import Summariser
+
+from .conftest import T0, LocalHub
+
+
+def _summarise_and_ack(hub: LocalHub) -> None:
+    """Summarise and pretend the broker acknowledged every queued message."""
+    Summariser(hub.ledger, hub.store.conn, hub_id="test-hub", prefix="hearth/v1", ttl_s=86400, cap=1000).step(
+        T0 + 100
+    )
+    rows = outbox.next_batch(hub.ledger, after=0, limit=1000, now=T0 + 100)
+    outbox.acknowledged(hub.ledger, rows, now=T0 + 101)
+
+
+def test_export_then_verify(hub: LocalHub, tmp_path: Path) -> None:
+    hub.record("living_room.temperature", [(T0 + i, 20.0 + i / 10) for i in range(40)])
+    hub.grant("coop", ["living_room.temperature"], "summary:10s")
+    _summarise_and_ack(hub)
+    archive = tmp_path / "passport.zip"
+    seen: list[int] = []
+    manifest = export(
+        hub.store.conn,
+        hub.ledger,
+        archive,
+        hub_id="test-hub",
+        now=T0 + 200,
+        progress=lambda _n, d, _t: seen.append(d),
+    )
+    assert archive.stat().st_mode & 0o077 == 0
+    assert seen
+    assert seen[-1] == sum(f["rows"] for f in manifest["files"].values())
+    assert verify_archive(archive) == []
+    with zipfile.ZipFile(archive) as z:
+        names = set(z.namelist())
+        readings_csv = z.read("readings/readings.csv").decode().splitlines()
+        grants = [json.loads(line) for line in z.read("ledger/grants.jsonl").decode().splitlines()]
+        receipts = [json.loads(line) for line in z.read("ledger/receipts.jsonl").decode().splitlines()]
+    assert {"manifest.json", "ledger/audit_log.jsonl", "readings/streams.jsonl"} <= names
+    assert len(readings_csv) == 41  # header + every reading
+    assert grants[0]["recipient"] == "coop"
+    assert json.loads(receipts[0]["document"])["services"][0]["purposes"][0]["thirdPartyName"] == "coop"
+
+
+def test_an_edited_audit_row_is_detected(hub: LocalHub, tmp_path: Path) -> None:
+    hub.record("living_room.temperature", [(T0 + i, 20.0) for i in range(40)])
+    hub.grant("coop", ["living_room.temperature"], "summary:10s")
+    _summarise_and_ack(hub)
+    assert verify_audit(hub.ledger) == []
+    hub.ledger.execute(
+        "UPDATE audit_log SET detail = replace(detail, '\"coop\"', '\"someone-else\"') WHERE kind = 'publish'"
+        " AND seq = (SELECT min(seq) FROM audit_log WHERE kind = 'publish')"
+    )
+    problems = verify_audit(hub.ledger)
+    assert any("was edited" in p for p in problems)
+    archive = tmp_path / "p.zip"
+    export(hub.store.conn, hub.ledger, archive, hub_id="test-hub", now=T0 + 200)
+    assert any("was edited" in p for p in verify_archive(archive))
+
+
+def test_a_removed_audit_row_is_detected(hub: LocalHub) -> None:
+    hub.grant("coop", ["living_room.temperature"], "summary:10s")
+    hub.grant("coop", ["kitchen.*"], "summary:10s")
+    hub.ledger.execute("DELETE FROM audit_log WHERE seq = 1")
+    assert any("missing" in p or "does not follow" in p for p in verify_audit(hub.ledger))
+    hub.ledger.execute("DELETE FROM audit_log")
+    assert any("removed from the end" in p for p in verify_audit(hub.ledger))
+
+
+def test_a_tampered_archive_file_is_detected(hub: LocalHub, tmp_path: Path) -> None:
+    hub.record("living_room.temperature", [(T0 + i, 20.0) for i in range(5)])
+    archive = tmp_path / "p.zip"
+    export(hub.store.conn, hub.ledger, archive, hub_id="test-hub", now=T0)
+    tampered = tmp_path / "t.zip"
+    with zipfile.ZipFile(archive) as src, zipfile.ZipFile(tampered, "w") as dst:
+        for item in src.namelist():
+            data = src.read(item)
+            if item == "readings/readings.csv":
+                data = data.replace(b"20.0", b"25.0")
+            dst.writestr(item, data)
+    assert verify_archive(tampered) == ["readings/readings.csv does not match its sha256 in the manifest"]
+
+
+def test_forget_removes_every_reading_and_queues_erasure_requests(hub: LocalHub) -> None:
+    hub.record("living_room.temperature", [(T0 + i, 20.0) for i in range(40)])
+    hub.record("living_room.humidity", [(T0 + i, 40.0) for i in range(40)])
+    hub.grant("coop", ["living_room.temperature"], "summary:10s")
+    hub.grant("other", ["living_room.humidity"], "summary:10s")
+    _summarise_and_ack(hub)
+    hub.store.conn.execute(
+        "INSERT INTO rollups SELECT id, 60, 0, 1, 1, 1, 1 FROM streams WHERE name = 'living_room.temperature'"
+    )
+    result = forget(
+        hub.store.conn,
+        hub.ledger,
+        "living_room.temperature",
+        hub_id="test-hub",
+        prefix="hearth/v1",
+        ttl_s=86400,
+        cap=1000,
+        now=T0 + 300,
+    )
+    assert result.readings == 40
+    assert result.rollups == 1
+    assert result.requests == [("coop", "living_room.temperature")]
+    assert hub.store.count_readings("living_room.temperature") == 0
+    assert hub.store.count_readings("living_room.humidity") == 40
+    assert hub.store.conn.execute(
+        "SELECT count(*) FROM streams WHERE name LIKE '%temperature'"
+    ).fetchone() == (0,)
+    [row] = outbox.next_batch(hub.ledger, after=0, limit=10, now=T0 + 300)
+    assert row.topic == "hearth/v1/test-hub/coop/_erasure"
+    assert json.loads(row.payload)["stream"] == "living_room.temperature"
+    kinds = [k for (k,) in hub.ledger.execute("SELECT kind FROM audit_log ORDER BY seq")]
+    assert kinds[-1] == "erasure"
+    assert verify_audit(hub.ledger) == []
+
+
+def test_cli_consent_and_passport_round_trip(tmp_path: Path) -> None:
+    config = tmp_path / "hearth.toml"
+    config.write_text(f'[hub]\nid = "cli-hub"\ndata_dir = "{tmp_path / "data"}"\n')
+    runner = CliRunner()
+    hub = LocalHub(tmp_path / "data")
+    hub.record("living_room.temperature", [(T0 + i, 20.0) for i in range(5)])
+    hub.close()
+    out = runner.invoke(
+        cli,
+        [
+            "consent",
+            "grant",
+            "-c",
+            str(config),
+            "--recipient",
+            "coop",
+            "--purpose",
+            "heating advice",
+            "--strand",
+            "living_room.temperature",
+            "--granularity",
+            "summary:1h",
+            "--expires",
+            "30d",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    grant_id = out.output.split()[1].rstrip(":")
+    listing = runner.invoke(cli, ["consent", "list", "-c", str(config)])
+    assert "active" in listing.output
+    receipt = runner.invoke(cli, ["consent", "receipt", "-c", str(config), grant_id])
+    assert json.loads(receipt.output)["grantId"] == grant_id
+    revoked = runner.invoke(cli, ["consent", "revoke", "-c", str(config), grant_id])
+    assert "revoked" in revoked.output
+    again = runner.invoke(cli, ["consent", "revoke", "-c", str(config), grant_id])
+    assert again.exit_code == 1
+    assert "already revoked" in again.output
+    exported = runner.invoke(cli, ["passport", "export", "-c", str(config), str(tmp_path / "p.zip")])
+    assert exported.exit_code == 0, exported.output
+    verified = runner.invoke(
+        cli, ["passport", "verify", "-c", str(config), "--archive", str(tmp_path / "p.zip")]
+    )
+    assert "intact" in verified.output
+    forgot = runner.invoke(cli, ["forget", "-c", str(config), "living_room.temperature"])
+    assert "5 readings" in forgot.output
+    status = runner.invoke(cli, ["sync", "status", "-c", str(config)])
+    assert "nothing leaves this hub" in status.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--granularity", "hourly"], "unknown granularity"),
+        (["--granularity", "raw"], "explicitly"),
+        (["--granularity", "summary:1h", "--expires", "soon"], "invalid --expires"),
+    ],
+)
+def test_cli_refuses_bad_grants_clearly(tmp_path: Path, args: list[str], message: str) -> None:
+    config = tmp_path / "hearth.toml"
+    config.write_text(f'[hub]\nid = "cli-hub"\ndata_dir = "{tmp_path / "data"}"\n')
+    out = CliRunner().invoke(
+        cli,
+        [
+            "consent",
+            "grant",
+            "-c",
+            str(config),
+            "--recipient",
+            "coop",
+            "--purpose",
+            "p",
+            "--strand",
+            "a.b",
+            *args,
+        ],
+    )
+    assert out.exit_code == 1
+    assert message in out.output
+    assert "Traceback" not in out.output
