@@ -199,14 +199,18 @@ class MqttConnector:
             try:
                 await client.publish(status, b"online", qos=1, retain=True)
                 yield link
-                if not link.lost.is_set():
-                    await client.publish(status, b"offline", qos=1, retain=True, timeout=2.0)
             except aiomqtt.MqttError as exc:
                 link.drop(str(exc))
                 raise LinkDownError(
                     f"connection to {self.settings.host}:{self.settings.port} lost: {exc}"
                 ) from exc
             finally:
+                if not link.lost.is_set():
+                    # A graceful stop (also on cancellation) says offline itself; the will covers crashes.
+                    with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                        await asyncio.shield(
+                            client.publish(status, b"offline", qos=1, retain=True, timeout=2.0)
+                        )
                 link.drop("disconnected")
                 disconnected = client._disconnected
                 if disconnected.done() and not disconnected.cancelled():

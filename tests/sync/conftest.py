@@ -1,0 +1,339 @@
+"""A real Mosquitto on a free loopback port (plain and TLS), a subscriber on ``#``, and a hub in a folder."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from agent.consent.grants import Grant, new_grant
+from agent.consent.ledger import add_grant
+from agent.consent.receipts import receipt_for
+from agent.readings import Reading, StreamInfo
+from agent.store.ledger import open_ledger
+from agent.store.readings import open_readings
+from agent.sync.mqtt import MqttConnector, MqttSettings
+from agent.sync.publisher import LedgerWorker, Publisher
+from agent.sync.summariser import Summariser
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+HUB = "test-hub"
+PREFIX = "hearth/v1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _accepting(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Broker:
+    """One Mosquitto process that a test may stop and start again on the same port."""
+
+    def __init__(self, folder: Path, extra: str = "") -> None:
+        if not Path(MOSQUITTO).exists():
+            pytest.skip("mosquitto is not installed (scripts/system-deps installs it)")
+        self.folder = folder
+        self.port = free_port()
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra}"
+        )
+        folder.chmod(0o755)
+        self.conf.chmod(0o644)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = folder / "mosquitto.log"
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=out, stderr=out)
+        deadline = time.monotonic() + 10
+        while not _accepting(self.port):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited: {self.log.read_text()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("mosquitto did not start listening")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc = None
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    folder = tmp_path / "broker-plain"
+    folder.mkdir()
+    made = Broker(folder)
+    made.start()
+    yield made
+    made.stop()
+
+
+@dataclass
+class Pki:
+    """A throwaway CA and a broker certificate for 127.0.0.1/localhost."""
+
+    ca: Path
+    cert: Path
+    key: Path
+    other_ca: Path
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _ca(folder: Path, cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(_name(cn))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    path = folder / f"{cn}.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key, cert, path
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    import ipaddress
+
+    folder = tmp_path / "pki"
+    folder.mkdir()
+    folder.chmod(0o755)
+    ca_key, ca_cert, ca_path = _ca(folder, "hearth-test-ca")
+    _, _, other = _ca(folder, "some-other-ca")
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("localhost"))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert_path = folder / "broker.pem"
+    key_path = folder / "broker.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    for p in folder.iterdir():
+        p.chmod(0o644)
+    return Pki(ca_path, cert_path, key_path, other)
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path, pki: Pki) -> Iterator[Broker]:
+    folder = tmp_path / "broker-tls"
+    folder.mkdir()
+    made = Broker(folder, "")
+    made.conf.write_text(
+        f"listener {made.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        f"cafile {pki.ca}\ncertfile {pki.cert}\nkeyfile {pki.key}\n"
+    )
+    made.start()
+    yield made
+    made.stop()
+
+
+@dataclass
+class Seen:
+    """Messages a subscriber on ``#`` received, in arrival order."""
+
+    messages: list[tuple[str, bytes, bool]] = field(default_factory=list)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def data(self) -> list[dict[str, Any]]:
+        """Payloads of the hub's data messages (status and erasure topics excluded)."""
+        return [
+            json.loads(p) for t, p, _ in self.messages if not t.endswith("/status") and p.startswith(b"{")
+        ]
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+        """Wait until ``predicate()`` holds (checked as messages arrive)."""
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                await asyncio.sleep(0.02)
+
+
+async def subscribe(port: int, seen: Seen, **tls: Any) -> None:
+    """Subscribe to ``#`` at QoS 1 and record every message until cancelled; reconnects if dropped."""
+    while True:
+        try:
+            async with aiomqtt.Client(
+                "127.0.0.1", port, protocol=aiomqtt.ProtocolVersion.V5, **tls
+            ) as client:
+                await client.subscribe("#", qos=1)
+                seen.ready.set()
+                async for message in client.messages:
+                    payload = message.payload if isinstance(message.payload, bytes) else b""
+                    seen.messages.append((str(message.topic), payload, bool(message.retain)))
+        except aiomqtt.MqttError:
+            seen.ready.clear()
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def subscriber(broker: Broker) -> AsyncIterator[Seen]:
+    seen = Seen()
+    task = asyncio.create_task(subscribe(broker.port, seen))
+    await asyncio.wait_for(seen.ready.wait(), 10)
+    yield seen
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+T0 = 1_700_000_000.0
+
+
+class Hub:
+    """A hub's data folder with direct access to the store, ledger, summariser and a publisher."""
+
+    def __init__(self, data_dir: Path, *, cap: int = 100_000, ttl_s: float = 86400.0) -> None:
+        self.data_dir = data_dir
+        self.store = open_readings(data_dir)
+        self.ledger = open_ledger(data_dir)
+        self.cap = cap
+        self.ttl_s = ttl_s
+        self.summariser = Summariser(
+            self.ledger, self.store.conn, hub_id=HUB, prefix=PREFIX, ttl_s=ttl_s, cap=cap, lag_s=0
+        )
+
+    def record(self, stream: str, points: list[tuple[float, float]], label: str | None = None) -> None:
+        device, quantity = stream.split(".", 1)
+        self.store.write_batch(
+            [Reading(stream, ts, value, label) for ts, value in points],
+            [("simulated", StreamInfo.of(device, quantity, "C"))],
+        )
+
+    def grant(
+        self, recipient: str, strands: list[str], granularity: str, *, now: float = T0, **kw: Any
+    ) -> Grant:
+        made = new_grant(
+            recipient=recipient,
+            purpose="test",
+            strands=strands,
+            granularity=granularity,
+            precision=kw.pop("precision", None),
+            now=now,
+            **kw,
+        )
+        add_grant(self.ledger, made, receipt_for(made, hub_id=HUB))
+        return made
+
+    def publisher(
+        self,
+        port: int,
+        *,
+        max_inflight: int = 32,
+        clock: Callable[[], float] = lambda: T0 + 1000,
+        **settings: Any,
+    ) -> Publisher:
+        """A publisher to ``port`` whose clock reads ``clock()`` (the data's time, not today)."""
+        connector = MqttConnector(
+            MqttSettings(
+                host="127.0.0.1",
+                port=port,
+                client_id=HUB,
+                status_topic=f"{PREFIX}/{HUB}/status",
+                tls=settings.pop("tls", False),
+                max_inflight=max_inflight,
+                **settings,
+            )
+        )
+        from agent.backoff import Backoff
+
+        return Publisher(
+            LedgerWorker(open_ledger(self.data_dir)),
+            connector,
+            max_inflight=max_inflight,
+            backoff=Backoff(base=0.05, cap=0.5),
+            idle_poll_s=0.1,
+            clock=clock,
+        )
+
+    def close(self) -> None:
+        self.store.close()
+        self.ledger.close()
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[Hub]:
+    made = Hub(tmp_path / "data")
+    yield made
+    made.close()
+
+
+async def run_publisher(publisher: Publisher) -> asyncio.Task[None]:
+    """Start ``publisher`` as a task."""
+    return asyncio.create_task(publisher.run(), name="publisher")
+
+
+async def stop_publisher(publisher: Publisher, task: asyncio.Task[None]) -> None:
+    """Cancel the publisher and close its ledger thread."""
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    publisher.ledger.close()
