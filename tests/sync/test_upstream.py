@@ -125,6 +125,7 @@ async def test_oversized_message_is_set_aside_without_blocking_the_rest(tmp_path
         task = await run_publisher(publisher)
         try:
             await seen.until(lambda: outbox.depth(hub.ledger) == 0)
+            await seen.until(lambda: len(seen.data()) == queued - 2)
         finally:
             await stop_publisher(publisher, task)
     finally:
