@@ -141,12 +141,24 @@ def _ca(folder: Path, cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certifi
 
 
 @pytest.fixture
-def pki(tmp_path: Path) -> Pki:
+def pki() -> Iterator[Pki]:
+    import ipaddress
+    import shutil
+    import tempfile
+
+    # Mosquitto reads its certificates after dropping root for its own user, which cannot enter
+    # pytest's private temporary folders; these throwaway files go to a readable folder instead.
+    folder = Path(tempfile.mkdtemp(prefix="hearth-test-pki-"))
+    folder.chmod(0o755)
+    try:
+        yield _make_pki(folder)
+    finally:
+        shutil.rmtree(folder)
+
+
+def _make_pki(folder: Path) -> Pki:
     import ipaddress
 
-    folder = tmp_path / "pki"
-    folder.mkdir()
-    folder.chmod(0o755)
     ca_key, ca_cert, ca_path = _ca(folder, "hearth-test-ca")
     _, _, other = _ca(folder, "some-other-ca")
     key = ec.generate_private_key(ec.SECP256R1())
