@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import socket
@@ -142,7 +143,6 @@ def _ca(folder: Path, cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certifi
 
 @pytest.fixture
 def pki() -> Iterator[Pki]:
-    import ipaddress
     import shutil
     import tempfile
 
@@ -215,6 +215,7 @@ class Seen:
 
     messages: list[tuple[str, bytes, bool]] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def data(self) -> list[dict[str, Any]]:
         """Payloads of the hub's data messages (status and erasure topics excluded)."""
@@ -222,11 +223,13 @@ class Seen:
             json.loads(p) for t, p, _ in self.messages if not t.endswith("/status") and p.startswith(b"{")
         ]
 
-    async def until(self, predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-        """Wait until ``predicate()`` holds (checked as messages arrive)."""
-        async with asyncio.timeout(timeout):
+    async def until(self, predicate: Callable[[], bool], limit: float = 20.0) -> None:
+        """Wait until ``predicate()`` holds, checked as each message arrives (and every 50 ms)."""
+        async with asyncio.timeout(limit):
             while not predicate():
-                await asyncio.sleep(0.02)
+                self.changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.changed.wait(), 0.05)
 
 
 async def subscribe(port: int, seen: Seen, **tls: Any) -> None:
@@ -241,6 +244,7 @@ async def subscribe(port: int, seen: Seen, **tls: Any) -> None:
                 async for message in client.messages:
                     payload = message.payload if isinstance(message.payload, bytes) else b""
                     seen.messages.append((str(message.topic), payload, bool(message.retain)))
+                    seen.changed.set()
         except aiomqtt.MqttError:
             seen.ready.clear()
             await asyncio.sleep(0.1)

@@ -7,7 +7,6 @@ import ssl
 import pytest
 
 from agent.errors import UpstreamError
-from agent.sync import outbox
 from agent.sync.mqtt import MqttConnector, MqttSettings
 
 from .conftest import HUB, PREFIX, T0, Broker, Hub, Pki, Seen, run_publisher, stop_publisher, subscribe
@@ -46,6 +45,9 @@ async def test_summaries_flow_over_verified_tls(hub: Hub, tls_broker: Broker, pk
     assert [m["seq"] for m in seen.data()] == [1, 2, 3, 4, 5]
 
 
+# paho leaves the socket of a failed TLS handshake to the garbage collector, which warns about it.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
 async def test_a_wrong_ca_is_refused_with_a_clear_error(tls_broker: Broker, pki: Pki) -> None:
     connector = MqttConnector(_settings(tls_broker.port, str(pki.other_ca)))
     with pytest.raises(UpstreamError) as caught:
