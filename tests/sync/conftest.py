@@ -51,14 +51,20 @@ def _accepting(port: int) -> bool:
 class Broker:
     """One Mosquitto process that a test may stop and start again on the same port."""
 
-    def __init__(self, folder: Path, extra: str = "") -> None:
+    def __init__(self, folder: Path, extra: str = "", *, persistence: Path | None = None) -> None:
         if not Path(MOSQUITTO).exists():
             pytest.skip("mosquitto is not installed (scripts/system-deps installs it)")
         self.folder = folder
         self.port = free_port()
         self.conf = folder / "mosquitto.conf"
+        # No per-client queue limit: a slow test subscriber must not make the broker drop messages.
+        stored = (
+            f"persistence true\npersistence_location {persistence}/\n"
+            if persistence
+            else "persistence false\n"
+        )
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra}"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n{stored}{extra}"
         )
         folder.chmod(0o755)
         self.conf.chmod(0o644)
@@ -77,20 +83,32 @@ class Broker:
             time.sleep(0.02)
 
     def stop(self) -> None:
+        """Stop the broker the way a service manager does (SIGTERM: it saves its persistence file)."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
         self.proc = None
 
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
+    import shutil
+    import tempfile
+
     folder = tmp_path / "broker-plain"
     folder.mkdir()
-    made = Broker(folder)
+    # The broker drops root for its own user before writing its persistence file.
+    stored = Path(tempfile.mkdtemp(prefix="hearth-test-broker-"))
+    stored.chmod(0o777)
+    made = Broker(folder, persistence=stored)
     made.start()
     yield made
     made.stop()
+    shutil.rmtree(stored)
 
 
 @dataclass
@@ -201,7 +219,7 @@ def tls_broker(tmp_path: Path, pki: Pki) -> Iterator[Broker]:
     folder.mkdir()
     made = Broker(folder, "")
     made.conf.write_text(
-        f"listener {made.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        f"listener {made.port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n"
         f"cafile {pki.ca}\ncertfile {pki.cert}\nkeyfile {pki.key}\n"
     )
     made.start()
@@ -217,11 +235,21 @@ class Seen:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
+    parsed: list[dict[str, Any]] = field(default_factory=list)
+    seqs: set[int] = field(default_factory=set)
+
+    def add(self, topic: str, payload: bytes, retain: bool) -> None:
+        """Record one message (parsing data messages once, as they arrive)."""
+        self.messages.append((topic, payload, retain))
+        if not topic.endswith("/status") and payload.startswith(b"{"):
+            body = json.loads(payload)
+            self.parsed.append(body)
+            self.seqs.add(body["seq"])
+        self.changed.set()
+
     def data(self) -> list[dict[str, Any]]:
-        """Payloads of the hub's data messages (status and erasure topics excluded)."""
-        return [
-            json.loads(p) for t, p, _ in self.messages if not t.endswith("/status") and p.startswith(b"{")
-        ]
+        """Payloads of the hub's data messages in arrival order (status messages excluded)."""
+        return self.parsed
 
     async def until(self, predicate: Callable[[], bool], limit: float = 20.0) -> None:
         """Wait until ``predicate()`` holds, checked as each message arrives (and every 50 ms)."""
@@ -243,8 +271,7 @@ async def subscribe(port: int, seen: Seen, **tls: Any) -> None:
                 seen.ready.set()
                 async for message in client.messages:
                     payload = message.payload if isinstance(message.payload, bytes) else b""
-                    seen.messages.append((str(message.topic), payload, bool(message.retain)))
-                    seen.changed.set()
+                    seen.add(str(message.topic), payload, bool(message.retain))
         except aiomqtt.MqttError:
             seen.ready.clear()
             await asyncio.sleep(0.1)
