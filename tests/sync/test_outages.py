@@ -21,7 +21,7 @@ from agent.store.sqlite import transaction
 from agent.sync import outbox
 from agent.sync.link import Connector, Link, LinkDownError
 
-from .conftest import HUB, PREFIX, T0, Broker, Hub, Seen, run_publisher, stop_publisher, subscribe
+from .conftest import HUB, PREFIX, T0, Broker, Hub, Seen, run_publisher, stop_publisher
 
 
 class HeldLink:
@@ -219,11 +219,11 @@ async def test_start_up_does_not_grow_with_outbox_depth(tmp_path: Path) -> None:
     )
     began = time.monotonic()
     agent = Agent(config)
+    recording = asyncio.Event()
+    agent.recorder.on_commit.append(lambda _batch: recording.set())
     runner = asyncio.create_task(agent.run())
     try:
-        async with asyncio.timeout(10):
-            while agent.recorder.committed == 0:
-                await asyncio.sleep(0.01)
+        await asyncio.wait_for(recording.wait(), 10)
         elapsed = time.monotonic() - began
     finally:
         agent.stop()
