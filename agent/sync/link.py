@@ -43,7 +43,7 @@ class Connector(Protocol):
 
 @dataclass
 class FakeBroker:
-    """An in-process broker: records what it accepted, can go down, refuse topics, cap packet size."""
+    """An in-process broker: records what it received, can go down, hold PUBACKs, refuse topics."""
 
     up: bool = True
     received: list[tuple[str, bytes]] = field(default_factory=list)
@@ -71,44 +71,40 @@ class FakeBroker:
 
 
 class FakeLink:
-    """A link to a ``FakeBroker``; acknowledges at once unless the broker holds acks back."""
+    """A link to a ``FakeBroker``: it receives at once; PUBACKs wait while the broker holds them."""
 
     def __init__(self, broker: FakeBroker) -> None:
         self.broker = broker
         self.max_packet_size = broker.max_packet_size
         self.receive_maximum: int | None = None
         self.lost = asyncio.Event()
-        self._held: list[tuple[asyncio.Future[str | None], str, bytes]] = []
+        self._held: list[asyncio.Future[str | None]] = []
 
     def send(self, topic: str, payload: bytes) -> asyncio.Future[str | None]:
         fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         if self.lost.is_set():
             fut.set_exception(LinkDownError("not connected"))
-        elif self.broker.hold_acks:
-            self._held.append((fut, topic, payload))
-        else:
-            self._deliver(fut, topic, payload)
-        return fut
-
-    def _deliver(self, fut: asyncio.Future[str | None], topic: str, payload: bytes) -> None:
-        if topic in self.broker.refuse_topics:
+        elif topic in self.broker.refuse_topics:
             fut.set_result("not authorized (0x87)")
-            return
-        self.broker.received.append((topic, payload))
-        fut.set_result(None)
+        else:
+            self.broker.received.append((topic, payload))
+            if self.broker.hold_acks:
+                self._held.append(fut)
+            else:
+                fut.set_result(None)
+        return fut
 
     def release(self) -> None:
         held, self._held = self._held, []
-        for fut, topic, payload in held:
+        for fut in held:
             if not fut.done():
-                self._deliver(fut, topic, payload)
+                fut.set_result(None)
 
     def drop(self) -> None:
+        # The broker got these; only their PUBACKs are lost, so the hub sends them again (QoS 1).
         self.lost.set()
         held, self._held = self._held, []
-        for fut, topic, payload in held:
-            # The broker got the message and only its PUBACK was lost: the resend is a QoS 1 duplicate.
-            self.broker.received.append((topic, payload))
+        for fut in held:
             if not fut.done():
                 fut.set_exception(LinkDownError("connection lost"))
 

@@ -150,20 +150,26 @@ def expire(conn: sqlite3.Connection, *, now: float) -> int:
     return len(rows)
 
 
-_NEXT = """
-    SELECT o.seq, o.grant_id, o.recipient, o.stream, o.kind, o.topic, o.payload, o.expires_at
-    FROM outbox o LEFT JOIN grants g ON g.id = o.grant_id
-    WHERE o.seq > :after AND o.expires_at > :now
-      AND (o.grant_id IS NULL OR (
-            g.ended_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > :now)
-            AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.grant_id = o.grant_id)))
-    ORDER BY o.seq LIMIT :limit
+# A queued message may go out while unexpired and while its grant (if any) is neither ended nor revoked.
+_SENDABLE = """
+    o.expires_at > :now AND (o.grant_id IS NULL OR (
+        g.ended_at IS NULL AND (g.expires_at IS NULL OR g.expires_at > :now)
+        AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.grant_id = o.grant_id)))
 """
+_FROM = "FROM outbox o LEFT JOIN grants g ON g.id = o.grant_id"
+_COLUMNS = "o.seq, o.grant_id, o.recipient, o.stream, o.kind, o.topic, o.payload, o.expires_at"
+_NEXT = f"SELECT {_COLUMNS} {_FROM} WHERE o.seq > :after AND {_SENDABLE} ORDER BY o.seq LIMIT :limit"
+_STILL = f"SELECT o.seq {_FROM} WHERE o.seq IN (SELECT value FROM json_each(:seqs)) AND {_SENDABLE}"  # noqa: S608
 
 
 def next_batch(conn: sqlite3.Connection, *, after: int, limit: int, now: float) -> list[Row]:
     """Up to ``limit`` sendable messages after sequence ``after``, oldest first, grants re-checked."""
     return [Row(*r) for r in conn.execute(_NEXT, {"after": after, "now": now, "limit": limit})]
+
+
+def sendable(conn: sqlite3.Connection, seqs: Sequence[int], *, now: float) -> set[int]:
+    """Which of ``seqs`` may still go out now (queued, unexpired, grant still active)."""
+    return {row[0] for row in conn.execute(_STILL, {"seqs": json.dumps(list(seqs)), "now": now})}
 
 
 def acknowledged(conn: sqlite3.Connection, rows: Sequence[Row], *, now: float) -> None:

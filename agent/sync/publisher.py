@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import time
@@ -146,13 +147,7 @@ class Publisher:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(_first(self.wake, link.lost), self.idle_poll_s)
                     continue
-                for row in rows:
-                    limit = link.max_packet_size
-                    if limit is not None and packet_size(row.topic, row.payload) > limit:
-                        await self._set_aside(row, f"larger than the broker's maximum packet size {limit}")
-                    elif not await window.send(link, row):
-                        break
-                    after = row.seq
+                after = await self._send_rows(link, window, rows)
             raise LinkDownError("connection lost")
         finally:
             flushing.cancel()
@@ -160,6 +155,32 @@ class Publisher:
                 await flushing
             # Record what was acknowledged even when cancelled, so it is not sent twice.
             await asyncio.shield(window.flush())
+
+    async def _send_rows(self, link: Link, window: _Window, rows: list[outbox.Row]) -> int:
+        """Send ``rows`` through the window; return the last sequence number dealt with.
+
+        Rows wait for free slots in chunks, and each chunk's grants are checked again just before it
+        goes out, so a revocation made while rows waited (from the CLI, say) still stops them.
+        """
+        limit = link.max_packet_size
+        after = rows[0].seq - 1
+        pending = list(rows)
+        while pending and not link.lost.is_set():
+            free = await window.reserve()
+            chunk, pending = pending[:free], pending[free:]
+            sendable = await self.ledger.run(outbox.sendable, [r.seq for r in chunk], now=self.clock())
+            for row in chunk:
+                after = row.seq
+                if row.seq not in sendable or link.lost.is_set():
+                    window.slots.release()
+                elif limit is not None and packet_size(row.topic, row.payload) > limit:
+                    window.slots.release()
+                    await self._set_aside(row, f"larger than the broker's maximum packet size {limit}")
+                else:
+                    link.send(row.topic, row.payload).add_done_callback(functools.partial(window.done, row))
+            if link.lost.is_set():
+                break
+        return after
 
     async def _set_aside(self, row: outbox.Row, reason: str) -> None:
         log.error("outbox message %d to %s set aside: %s", row.seq, row.topic, reason)
@@ -177,16 +198,16 @@ class _Window:
         self.refused: list[tuple[outbox.Row, str]] = []
         self.progress = asyncio.Event()
 
-    async def send(self, link: Link, row: outbox.Row) -> bool:
-        """Send ``row`` once a slot is free; False when the link was lost meanwhile."""
+    async def reserve(self) -> int:
+        """Wait for a free slot, then take every slot that is free; return how many were taken."""
         await self.slots.acquire()
-        if link.lost.is_set():
-            self.slots.release()
-            return False
-        link.send(row.topic, row.payload).add_done_callback(lambda f: self._done(row, f))
-        return True
+        taken = 1
+        while not self.slots.locked():
+            await self.slots.acquire()
+            taken += 1
+        return taken
 
-    def _done(self, row: outbox.Row, fut: asyncio.Future[str | None]) -> None:
+    def done(self, row: outbox.Row, fut: asyncio.Future[str | None]) -> None:
         self.slots.release()
         self.progress.set()
         if fut.cancelled() or fut.exception() is not None:
