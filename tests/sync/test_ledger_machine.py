@@ -8,6 +8,7 @@ cap; every message that never reached the broker is explained by the audit log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import tempfile
@@ -71,10 +72,8 @@ class LedgerMachine(RuleBasedStateMachine):
     async def _stop(self) -> None:
         if self.task is not None and self.publisher is not None:
             self.task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self.task
-            except asyncio.CancelledError:
-                pass
             self.publisher.ledger.close()
         self.task = None
         self.publisher = None
