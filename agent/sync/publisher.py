@@ -39,6 +39,13 @@ class LedgerWorker:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hearth-ledger")
+        path = conn.execute("PRAGMA database_list").fetchone()[2]
+        # A second, read-only connection whose data_version moves whenever anyone else commits.
+        self._watch = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+    def version(self) -> int:
+        """Changes whenever another connection (the CLI, this worker) committed to the ledger."""
+        return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
 
     async def run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         """Run ``fn(conn, *args, **kwargs)`` on the ledger thread."""
@@ -49,6 +56,7 @@ class LedgerWorker:
         """Finish queued work and close the connection; safe to call twice."""
         self._pool.shutdown(wait=True)
         self.conn.close()
+        self._watch.close()
 
 
 def packet_size(topic: str, payload: bytes) -> int:
@@ -141,13 +149,14 @@ class Publisher:
             while not link.lost.is_set():
                 if flushing.done():
                     flushing.result()
+                checked = self.ledger.version()
                 rows = await self.ledger.run(outbox.next_batch, after=after, limit=size * 4, now=self.clock())
                 if not rows:
                     self.wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(_first(self.wake, link.lost), self.idle_poll_s)
                     continue
-                after = await self._send_rows(link, window, rows)
+                after = await self._send_rows(link, window, rows, checked)
             raise LinkDownError("connection lost")
         finally:
             flushing.cancel()
@@ -156,30 +165,34 @@ class Publisher:
             # Record what was acknowledged even when cancelled, so it is not sent twice.
             await asyncio.shield(window.flush())
 
-    async def _send_rows(self, link: Link, window: _Window, rows: list[outbox.Row]) -> int:
-        """Send ``rows`` through the window; return the last sequence number dealt with.
+    async def _send_rows(self, link: Link, window: _Window, rows: list[outbox.Row], checked: int) -> int:
+        """Send ``rows`` (valid as of ledger version ``checked``); return the last sequence dealt with.
 
-        Rows wait for free slots in chunks, and each chunk's grants are checked again just before it
-        goes out, so a revocation made while rows waited (from the CLI, say) still stops them.
+        Before each send, if anything was committed to the ledger since the rows were last checked
+        (a revocation from the CLI, say), the rows still waiting are checked again, so a message of
+        a revoked or expired grant never goes out after the revocation committed.
         """
         limit = link.max_packet_size
         after = rows[0].seq - 1
         pending = list(rows)
         while pending and not link.lost.is_set():
             free = await window.reserve()
+            if self.ledger.version() != checked:
+                checked = self.ledger.version()
+                sendable = await self.ledger.run(outbox.sendable, [r.seq for r in pending], now=self.clock())
+                after = max([after, *(r.seq for r in pending if r.seq not in sendable)])
+                pending = [r for r in pending if r.seq in sendable]
             chunk, pending = pending[:free], pending[free:]
-            sendable = await self.ledger.run(outbox.sendable, [r.seq for r in chunk], now=self.clock())
+            window.unreserve(free - len(chunk))
             for row in chunk:
                 after = row.seq
-                if row.seq not in sendable or link.lost.is_set():
-                    window.slots.release()
+                if link.lost.is_set():
+                    window.unreserve(1)
                 elif limit is not None and packet_size(row.topic, row.payload) > limit:
-                    window.slots.release()
+                    window.unreserve(1)
                     await self._set_aside(row, f"larger than the broker's maximum packet size {limit}")
                 else:
                     link.send(row.topic, row.payload).add_done_callback(functools.partial(window.done, row))
-            if link.lost.is_set():
-                break
         return after
 
     async def _set_aside(self, row: outbox.Row, reason: str) -> None:
@@ -206,6 +219,11 @@ class _Window:
             await self.slots.acquire()
             taken += 1
         return taken
+
+    def unreserve(self, count: int) -> None:
+        """Give back ``count`` reserved slots that were not used."""
+        for _ in range(count):
+            self.slots.release()
 
     def done(self, row: outbox.Row, fut: asyncio.Future[str | None]) -> None:
         self.slots.release()
