@@ -38,13 +38,33 @@ def demo(duration: float, data_dir: Path | None) -> None:
     os.umask(0o077)
     if data_dir is None:
         with tempfile.TemporaryDirectory(prefix="hearth-demo-") as tmp:
-            config = demo_config(Path(tmp))
-            setup_logging(config.log.level, "console")
-            asyncio.run(_run_demo(config, duration))
+            setup_logging(demo_config(Path(tmp)).log.level, "console")
+            asyncio.run(_with_broker(Path(tmp), duration))
     else:
-        config = demo_config(data_dir.resolve())
-        setup_logging(config.log.level, "console")
-        asyncio.run(_run_demo(config, duration))
+        setup_logging(demo_config(data_dir.resolve()).log.level, "console")
+        asyncio.run(_with_broker(data_dir.resolve(), duration))
+
+
+async def _with_broker(data_dir: Path, duration: float) -> None:
+    """Start the demo's own broker, give the example grant, run the demo, show what left the home."""
+    from agent.cli.demo_upstream import give_demo_grant, show_side_by_side, watch_upstream
+    from agent.demo import demo_config
+    from agent.sync.demo_broker import demo_broker
+
+    async with demo_broker() as broker:
+        if broker is None:
+            click.echo("no MQTT broker available (install mosquitto or amqtt): nothing will leave the home")
+            await _run_demo(demo_config(data_dir), duration)
+            return
+        config = demo_config(
+            data_dir, {"host": "127.0.0.1", "port": broker.port, "protocol": broker.protocol}
+        )
+        grant = give_demo_grant(config)
+        click.echo(f"upstream broker: {broker.name} on 127.0.0.1:{broker.port}; example grant {grant}")
+        async with watch_upstream(broker.port, broker.protocol) as left:
+            await _run_demo(config, duration)
+            await left.settle()
+        show_side_by_side(config, left)
 
 
 async def _run_demo(config: Config, duration: float) -> None:
