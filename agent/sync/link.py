@@ -85,7 +85,7 @@ class FakeLink:
         if self.lost.is_set():
             fut.set_exception(LinkDownError("not connected"))
         elif topic in self.broker.refuse_topics:
-            fut.set_result("not authorized (0x87)")
+            fut.set_result("Not authorized")
         else:
             self.broker.received.append((topic, payload))
             if self.broker.hold_acks:
