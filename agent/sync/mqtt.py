@@ -175,21 +175,24 @@ class MqttConnector:
         )
 
     async def _enter(self, stack: contextlib.AsyncExitStack) -> tuple[aiomqtt.Client, MqttLink]:
+        error: aiomqtt.MqttError | None = None
         for v311 in [True] if self._v311 else [False, True]:
             client = self._client(v311=v311)
             link = MqttLink(client)
             try:
                 await stack.enter_async_context(client)
-            except aiomqtt.MqttCodeError as exc:
-                if not v311 and self.settings.protocol == "auto" and _code(exc.rc) in _UNSUPPORTED_PROTOCOL:
-                    log.info("broker does not speak MQTT 5; falling back to 3.1.1")
-                    self._v311 = True
-                    continue
-                raise _explain(exc, self.settings) from exc
             except aiomqtt.MqttError as exc:
-                raise _explain(exc, self.settings) from exc
+                explained = _explain(exc, self.settings)
+                if v311 or self.settings.protocol != "auto" or not _maybe_v311_only(exc, explained):
+                    raise explained from exc
+                error = exc
+                continue
+            if v311 and error is not None:
+                log.info("broker did not take MQTT 5 (%s); speaking 3.1.1 to it from now on", error)
+                self._v311 = True
             return client, link
-        raise UpstreamError("broker refused both MQTT 5 and 3.1.1")  # pragma: no cover
+        assert error is not None
+        raise _explain(error, self.settings) from error
 
     @asynccontextmanager
     async def _session(self) -> AsyncIterator[Link]:
@@ -233,6 +236,16 @@ def _explain(exc: aiomqtt.MqttError, settings: MqttSettings) -> UpstreamError:
             f"broker {where} refused our credentials: {text}", hint="check upstream.username"
         )
     return LinkDownError(f"cannot connect to broker {where}: {text}")
+
+
+def _maybe_v311_only(exc: aiomqtt.MqttError, explained: UpstreamError) -> bool:
+    """A failed MQTT 5 CONNECT that a 3.1.1-only broker would cause (refused version, or no answer)."""
+    if isinstance(exc, aiomqtt.MqttCodeError) and _code(exc.rc) in _UNSUPPORTED_PROTOCOL:
+        return True
+    text = str(exc)
+    # Some 3.1.1-only brokers drop or ignore a version 5 CONNECT instead of refusing it; a broker
+    # that is simply away refuses the TCP connection, and TLS failures are not about the version.
+    return isinstance(explained, LinkDownError) and "refused" not in text.lower()
 
 
 def _code(rc: object) -> int | None:
