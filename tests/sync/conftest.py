@@ -119,6 +119,8 @@ class Pki:
     cert: Path
     key: Path
     other_ca: Path
+    client_cert: Path
+    client_key: Path
 
 
 def _name(cn: str) -> x509.Name:
@@ -208,20 +210,42 @@ def _make_pki(folder: Path) -> Pki:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
     )
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client = (
+        x509.CertificateBuilder()
+        .subject_name(_name(HUB))
+        .issuer_name(ca_cert.subject)
+        .public_key(client_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(ca_key, hashes.SHA256())
+    )
+    client_cert_path = folder / "hub.pem"
+    client_key_path = folder / "hub.key"
+    client_cert_path.write_bytes(client.public_bytes(serialization.Encoding.PEM))
+    client_key_path.write_bytes(
+        client_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     for p in folder.iterdir():
         p.chmod(0o644)
-    return Pki(ca_path, cert_path, key_path, other)
+    return Pki(ca_path, cert_path, key_path, other, client_cert_path, client_key_path)
 
 
-@pytest.fixture
-def tls_broker(tmp_path: Path, pki: Pki) -> Iterator[Broker]:
+@pytest.fixture(params=["tls", "mtls"])
+def tls_broker(request: pytest.FixtureRequest, tmp_path: Path, pki: Pki) -> Iterator[Broker]:
+    """A TLS listener; the ``mtls`` variant also requires a client certificate signed by the CA."""
     folder = tmp_path / "broker-tls"
     folder.mkdir()
     made = Broker(folder, "")
+    mutual = "require_certificate true\n" if request.param == "mtls" else ""
     made.conf.write_text(
         f"listener {made.port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n"
-        f"cafile {pki.ca}\ncertfile {pki.cert}\nkeyfile {pki.key}\n"
+        f"cafile {pki.ca}\ncertfile {pki.cert}\nkeyfile {pki.key}\n{mutual}"
     )
+    made.mutual = bool(mutual)  # type: ignore[attr-defined]
     made.start()
     yield made
     made.stop()

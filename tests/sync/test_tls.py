@@ -29,13 +29,17 @@ async def test_summaries_flow_over_verified_tls(hub: Hub, tls_broker: Broker, pk
 
     seen = Seen()
     context = ssl.create_default_context(cafile=str(pki.ca))
+    client_files: dict[str, str] = {}
+    if tls_broker.mutual:  # type: ignore[attr-defined]
+        context.load_cert_chain(str(pki.client_cert), str(pki.client_key))
+        client_files = {"cert_file": str(pki.client_cert), "key_file": str(pki.client_key)}
     sub = asyncio.create_task(subscribe(tls_broker.port, seen, tls_context=context))
     try:
         await asyncio.wait_for(seen.ready.wait(), 10)
         hub.record("living_room.temperature", [(T0 + i, 20.0) for i in range(50)])
         hub.grant("coop", ["living_room.temperature"], "summary:10s")
         hub.summariser.step(T0 + 100)
-        publisher = hub.publisher(tls_broker.port, tls=True, ca_file=str(pki.ca))
+        publisher = hub.publisher(tls_broker.port, tls=True, ca_file=str(pki.ca), **client_files)
         task = await run_publisher(publisher)
         try:
             await seen.until(lambda: len(seen.data()) == 5)
