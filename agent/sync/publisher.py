@@ -115,6 +115,9 @@ class Publisher:
                     await self._drain(link)
             except UpstreamError as exc:
                 await self._lost(exc)
+            except sqlite3.OperationalError as exc:
+                # The ledger was locked past its busy timeout (a long CLI export, say): try again later.
+                log.error("upstream paused, the ledger is busy: %s", exc)
             self.connected.clear()
             await asyncio.sleep(self.backoff.next_delay())
 

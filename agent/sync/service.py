@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,11 +90,18 @@ class SyncService:
         """Summarise every ``summarise_interval``, waking the publisher when rows were queued."""
         try:
             while True:
-                result = await self.worker.run(lambda _conn: self.summariser.step(time.time()))
-                if result.queued:
-                    self.publisher.notify()
-                if result.dropped_cap:
-                    log.warning("outbox over its cap: dropped the %d oldest summaries", result.dropped_cap)
+                try:
+                    result = await self.worker.run(lambda _conn: self.summariser.step(time.time()))
+                except sqlite3.OperationalError as exc:
+                    # Locked past the busy timeout: the watermarks did not move, so the next pass catches up.
+                    log.error("summarising skipped this time, a data file is busy: %s", exc)
+                else:
+                    if result.queued:
+                        self.publisher.notify()
+                    if result.dropped_cap:
+                        log.warning(
+                            "outbox over its cap: dropped the %d oldest summaries", result.dropped_cap
+                        )
                 await asyncio.sleep(self.interval)
         finally:
             self._release()
