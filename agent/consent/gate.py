@@ -68,7 +68,8 @@ def admit(
         (not grant.covers(stream), f"grant {grant.id} does not cover {stream}"),
         (grain.kind != kind, f"grant {grant.id} allows {grant.granularity}, not {kind}"),
         (
-            kind == "summary" and body.get("end", 0) - body.get("start", 0) != grain.window_s,
+            kind == "summary"
+            and abs(body.get("end", 0) - body.get("start", 0) - (grain.window_s or 0)) > 1e-6,
             f"summary window does not match {grant.granularity}",
         ),
     )
