@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+
+import pytest
 
 from agent.consent.ledger import revoke
 from agent.sync import outbox
@@ -138,3 +141,20 @@ async def test_oversized_message_is_set_aside_without_blocking_the_rest(tmp_path
     drops = [json.loads(d) for (d,) in hub.ledger.execute("SELECT detail FROM audit_log WHERE kind = 'drop'")]
     assert len(drops) == 2
     assert all(d["reason"] == "refused" for d in drops)
+
+
+async def test_the_password_never_reaches_the_logs(
+    hub: Hub, broker: Broker, subscriber: Seen, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    hub.record("living_room.temperature", [(T0 + i, 20.0) for i in range(20)])
+    hub.grant("coop", ["living_room.temperature"], "summary:10s")
+    hub.summariser.step(T0 + 100)
+    publisher = hub.publisher(broker.port, username="hub", password="pa55-word-never-logged")
+    task = await run_publisher(publisher)
+    try:
+        await subscriber.until(lambda: len(subscriber.data()) == 2)
+    finally:
+        await stop_publisher(publisher, task)
+    assert "Sending CONNECT" in caplog.text
+    assert "pa55-word" not in caplog.text
