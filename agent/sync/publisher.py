@@ -169,34 +169,36 @@ class Publisher:
             await asyncio.shield(window.flush())
 
     async def _send_rows(self, link: Link, window: _Window, rows: list[outbox.Row], checked: int) -> int:
-        """Send ``rows`` (valid as of ledger version ``checked``); return the last sequence dealt with.
+        """Send ``rows`` (valid as of ledger version ``checked``); return the last sequence among them.
 
         Before each send, if anything was committed to the ledger since the rows were last checked
         (a revocation from the CLI, say), the rows still waiting are checked again, so a message of
         a revoked or expired grant never goes out after the revocation committed.
         """
         limit = link.max_packet_size
-        after = rows[0].seq - 1
-        pending = list(rows)
+        pending = []
+        for row in rows:
+            if limit is not None and packet_size(row.topic, row.payload) > limit:
+                await self._set_aside(row, f"larger than the broker's maximum packet size {limit}")
+            else:
+                pending.append(row)
         while pending and not link.lost.is_set():
             free = await window.reserve()
             if self.ledger.version() != checked:
                 checked = self.ledger.version()
                 sendable = await self.ledger.run(outbox.sendable, [r.seq for r in pending], now=self.clock())
-                after = max([after, *(r.seq for r in pending if r.seq not in sendable)])
                 pending = [r for r in pending if r.seq in sendable]
             chunk, pending = pending[:free], pending[free:]
             window.unreserve(free - len(chunk))
+            # No await from the check above to the last send: nothing can commit in between.
             for row in chunk:
-                after = row.seq
                 if link.lost.is_set():
                     window.unreserve(1)
-                elif limit is not None and packet_size(row.topic, row.payload) > limit:
-                    window.unreserve(1)
-                    await self._set_aside(row, f"larger than the broker's maximum packet size {limit}")
                 else:
                     link.send(row.topic, row.payload).add_done_callback(functools.partial(window.done, row))
-        return after
+        # Every row was sent, set aside or found unsendable (or the link is gone and the next
+        # connection starts from the oldest queued row again).
+        return rows[-1].seq
 
     async def _set_aside(self, row: outbox.Row, reason: str) -> None:
         log.error("outbox message %d to %s set aside: %s", row.seq, row.topic, reason)

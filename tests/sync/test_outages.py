@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -232,8 +233,6 @@ async def test_start_up_does_not_grow_with_outbox_depth(tmp_path: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _quiet_paho() -> None:
+def _quiet_paho(caplog: pytest.LogCaptureFixture) -> None:
     """Keep paho's connection-refused retries out of the captured log noise."""
-    import logging
-
-    logging.getLogger("agent.sync.paho").setLevel(logging.WARNING)
+    caplog.set_level(logging.WARNING, logger="agent.sync.paho")

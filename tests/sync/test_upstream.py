@@ -147,6 +147,7 @@ async def test_the_password_never_reaches_the_logs(
     hub: Hub, broker: Broker, subscriber: Seen, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="agent.sync.paho")
     hub.record("living_room.temperature", [(T0 + i, 20.0) for i in range(20)])
     hub.grant("coop", ["living_room.temperature"], "summary:10s")
     hub.summariser.step(T0 + 100)
