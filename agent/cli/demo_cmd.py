@@ -30,7 +30,10 @@ from agent.config import Config
 def demo(duration: float, data_dir: Path | None) -> None:
     """Run a demo hub on simulated devices for DURATION seconds and summarise what it collected.
 
-    Example: hearth demo --duration 20
+    The demo runs its own MQTT broker and gives one example grant, then shows what was collected
+    beside what left the home.
+
+    Example: hearth demo --duration 30
     """
     from agent.cli.logs import setup_logging
     from agent.demo import demo_config
