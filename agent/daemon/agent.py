@@ -89,8 +89,9 @@ class Agent:
                 await _cancel_all(sources)
                 await _cancel_all([recorder])
                 await self.recorder.close(self.stop_timeout)
-                await self._write_health()
                 await _cancel_all(chores)
+                # The writer thread is gone: record final counters from here.
+                self.store.write_health([runner.health() for runner in self.runners])
         finally:
             await self.recorder.close(self.stop_timeout)
             self.store.close()
@@ -108,8 +109,7 @@ class Agent:
 
     async def _write_health(self) -> None:
         rows = [runner.health() for runner in self.runners]
-        with contextlib.suppress(RuntimeError):  # writer already shut down during a late stop
-            await self.recorder.in_writer(self.store.write_health, rows)
+        await self.recorder.in_writer(self.store.write_health, rows)
 
     async def _retention_loop(self) -> None:
         retention = self.config.store.retention
