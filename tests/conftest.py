@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -14,7 +15,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
-def hearth(*args: str, timeout: float = 60, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def hearth(
+    *args: str, timeout: float = 60, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``hearth`` command line in a subprocess and capture its output."""
     return subprocess.run(
         [sys.executable, "-m", "agent", *args],
@@ -23,7 +26,7 @@ def hearth(*args: str, timeout: float = 60, **kwargs: object) -> subprocess.Comp
         timeout=timeout,
         check=False,
         cwd=REPO,
-        **kwargs,  # type: ignore[call-overload]
+        env={**os.environ, **(env_extra or {})},
     )
 
 
