@@ -26,6 +26,7 @@ from firmware_bridge.codec import FrameDecoder, encode, encode_body
 from firmware_bridge.messages import (
     Ack,
     Command,
+    Error,
     Frame,
     Hello,
     HelloRequest,
@@ -56,6 +57,7 @@ class BoardEmulator:
         batch: int = 1,
         text: bool = False,
         link: Path | None = None,
+        wait_for_host: bool = True,
     ) -> None:
         if not rows:
             raise ValueError("the emulator needs at least one row of data")
@@ -68,15 +70,20 @@ class BoardEmulator:
         self.batch = max(1, min(batch, wire.MAX_BATCH // max(1, len(self.sensors))))
         self.text = text
         self.link = link
+        # Like the reference firmware: stream readings only once a host has asked who we are.
+        self.wait_for_host = wait_for_host and not text
+        self._host_seen = False
         self.pin = False
         # What the board did, for tests and the CLI to compare with what the host saw.
         self.frames_sent = 0
-        self.readings_sent = 0
+        self.readings_sent = 0  # in frames that went out intact
         self.dropped = 0
         self.corrupted = 0
         self.garbage = 0
         self.plugged = 0
         self.commands: list[Command] = []
+        self.errors: list[Error] = []
+        self.paused = False
         self.overflowed = 0
         self._master: int | None = None
         self._slave: int | None = None
@@ -166,6 +173,7 @@ class BoardEmulator:
             tmp.replace(self.link)
         self.plugged += 1
         self._seq = 0
+        self._host_seen = False
         self._last_command_seq = None
         self._decoder.reset()
         self._backlog.clear()
@@ -216,23 +224,27 @@ class BoardEmulator:
 
     # -- sending -------------------------------------------------------------------------------------
 
-    def send(self, message: Message) -> None:
-        """Send one message with the next sequence number, applying any pending fault."""
+    def send(self, message: Message) -> bool:
+        """Send one message with the next sequence number, applying any pending fault.
+
+        Returns True if the frame went out intact.
+        """
         seq = self._seq
         self._seq = (seq + 1) % wire.SEQ_MODULO
         if self._drop_next:
             self._drop_next -= 1
             self.dropped += 1
-            return
+            return False
         if self._corrupt_next:
             self._corrupt_next -= 1
             self.corrupted += 1
             body = bytearray(encode_body(message, seq))
             body[-1] ^= 0xFF
             self._write(b"\x00" + cobs.encode(bytes(body)) + b"\x00")
-        else:
-            self._write(encode(message, seq))
+            return False
+        self._write(encode(message, seq))
         self.frames_sent += 1
+        return True
 
     def _write(self, data: bytes) -> None:
         if self._master is None:
@@ -283,7 +295,7 @@ class BoardEmulator:
                 await asyncio.sleep(delay)
             elif delay < -1.0:
                 next_at = time.monotonic()
-            if self._master is None:
+            if self._master is None or self.paused or (self.wait_for_host and not self._host_seen):
                 continue
             row = self.rows[self._row % len(self.rows)]
             self._row += 1
@@ -296,8 +308,8 @@ class BoardEmulator:
                 self.readings_sent += len(row)
             elif self.batch == 1:
                 for index, value in enumerate(row[: len(self.sensors)]):
-                    self.send(Reading(index, value))
-                    self.readings_sent += 1
+                    if self.send(Reading(index, value)):
+                        self.readings_sent += 1
             else:
                 pending.append((time.monotonic(), row))
                 if len(pending) >= self.batch:
@@ -308,8 +320,8 @@ class BoardEmulator:
                         for index, value in enumerate(values[: len(self.sensors)])
                     )
                     pending.clear()
-                    self.send(Readings(entries))
-                    self.readings_sent += len(entries)
+                    if self.send(Readings(entries)):
+                        self.readings_sent += len(entries)
             self._notify()
 
     # -- receiving -----------------------------------------------------------------------------------
@@ -332,7 +344,11 @@ class BoardEmulator:
 
     def _handle(self, seq: int, message: Message) -> None:
         if isinstance(message, HelloRequest):
+            self._host_seen = True
             self.send(self._hello())
+            return
+        if isinstance(message, Error):
+            self.errors.append(message)
             return
         if not isinstance(message, Command):
             return

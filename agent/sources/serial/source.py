@@ -92,8 +92,11 @@ class SerialSource:
         self._writer: asyncio.StreamWriter | None = None
         self._acks: dict[int, asyncio.Future[Ack]] = {}
         self._streams: list[str] = []
+        self._last_ts: list[float] = []
         self._text_streams: set[str] = set()
+        self._text_last: dict[str, float] = {}
         self._failing = False
+        self._changed = asyncio.Event()
 
     # -- running -------------------------------------------------------------------------------------
 
@@ -107,6 +110,7 @@ class SerialSource:
                 self._lost(str(exc))
             finally:
                 self._disconnected()
+                self._notify()
             await asyncio.sleep(self._backoff.next_delay())
 
     def _lost(self, why: str) -> None:
@@ -177,20 +181,28 @@ class SerialSource:
         if reply:
             writer.write(reply)
         self.stats.update(self.session.stats)
+        self._notify()
         if not messages:
             return
         now = time.time()
         streams = self._streams
+        last = self._last_ts
         for message in messages:
             if isinstance(message, Readings):
                 for sensor, value, age in message.entries:
                     if sensor < len(streams):
-                        await sink.put(Reading(streams[sensor], now - age / 1000.0, float(value)))
+                        # A stream's timestamps must increase: the store keeps one value per (stream, ts).
+                        ts = max(now - age / 1000.0, last[sensor] + 1e-6)
+                        last[sensor] = ts
+                        await sink.put(Reading(streams[sensor], ts, float(value)))
                     else:
                         self.stats["unknown_sensor"] += 1
             elif isinstance(message, BoardReading):
-                if message.sensor < len(streams):
-                    await sink.put(Reading(streams[message.sensor], now, float(message.value)))
+                sensor = message.sensor
+                if sensor < len(streams):
+                    ts = max(now, last[sensor] + 1e-6)
+                    last[sensor] = ts
+                    await sink.put(Reading(streams[sensor], ts, float(message.value)))
                 else:
                     self.stats["unknown_sensor"] += 1
             else:
@@ -225,6 +237,7 @@ class SerialSource:
             for sensor in hello.sensors:
                 sink.declare(StreamInfo.of(self.name, sensor.quantity, sensor.unit))
             self._streams = [f"{self.name}.{s.quantity}" for s in hello.sensors]
+            self._last_ts = [0.0] * len(hello.sensors)
         self.board = hello
 
     async def _serve_text(self, reader: asyncio.StreamReader, sink: Sink) -> None:
@@ -240,12 +253,24 @@ class SerialSource:
                         if stream not in self._text_streams:
                             self._text_streams.add(stream)
                             sink.declare(StreamInfo.of(self.name, quantity, unit))
-                        await sink.put(Reading(stream, now, value))
+                        ts = max(now, self._text_last.get(stream, 0.0) + 1e-6)
+                        self._text_last[stream] = ts
+                        await sink.put(Reading(stream, ts, value))
                 elif type(event) is TextComment:
                     log.info("board %s: %s", self.name, event.text)
                 elif type(event) is Dropped:
                     self.stats["text_errors"] += 1
                     log.debug("board %s: skipped a line: %s", self.name, event.error)
+            self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        """Wait until ``predicate()`` holds, checked after every read and every connection change."""
+        while not predicate():
+            await self._changed.wait()
 
     # -- commands ------------------------------------------------------------------------------------
 
