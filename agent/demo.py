@@ -3,31 +3,61 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from agent.config import Config, config_from_mapping
 
+if TYPE_CHECKING:
+    from firmware_bridge.emulator import BoardEmulator
 
-def demo_config(data_dir: Path) -> Config:
-    """A hub with a living-room climate sensor and a kitchen smart plug, replayed from shipped data."""
-    return config_from_mapping(
-        {
-            "hub": {"id": "demo-hub", "name": "Demo hub", "data_dir": str(data_dir)},
-            "store": {"flush_interval": "100ms"},
-            "log": {"level": "warning"},
-            "sources": [
-                {
-                    "kind": "simulated",
-                    "name": "living_room",
-                    "file": "builtin:climate.csv",
-                    "rate": 2.0,
-                },
-                {
-                    "kind": "simulated",
-                    "name": "kitchen_plug",
-                    "file": "builtin:kettle_plug.csv",
-                    "rate": 5.0,
-                },
-            ],
-        },
-        source="demo",
+# The emulated workbench board's pty is reached through this link in the data dir.
+DEMO_BOARD_LINK = "workbench-board"
+
+
+def demo_board(data_dir: Path) -> BoardEmulator:
+    """The demo's emulated serial board (a climate sensor on a pty), linked at ``DEMO_BOARD_LINK``."""
+    from firmware_bridge.emulator import BoardEmulator
+
+    return BoardEmulator.from_csv(
+        "builtin:climate.csv", rate=4.0, board_id="workbench-1", link=data_dir / DEMO_BOARD_LINK
     )
+
+
+def demo_config(data_dir: Path, *, board: bool = False) -> Config:
+    """A hub with a living-room climate sensor and a kitchen smart plug, replayed from shipped data.
+
+    With ``board``, also the workbench board of ``demo_board`` read through the real serial source.
+    """
+    config = _demo_mapping(data_dir)
+    if board:
+        config["sources"].append(
+            {
+                "kind": "serial",
+                "name": "workbench",
+                "port": str(data_dir / DEMO_BOARD_LINK),
+                "board_id": "workbench-1",
+            }
+        )
+    return config_from_mapping(config, source="demo")
+
+
+def _demo_mapping(data_dir: Path) -> dict[str, Any]:
+    return {
+        "hub": {"id": "demo-hub", "name": "Demo hub", "data_dir": str(data_dir)},
+        "store": {"flush_interval": "100ms"},
+        "log": {"level": "warning"},
+        "sources": [
+            {
+                "kind": "simulated",
+                "name": "living_room",
+                "file": "builtin:climate.csv",
+                "rate": 2.0,
+            },
+            {
+                "kind": "simulated",
+                "name": "kitchen_plug",
+                "file": "builtin:kettle_plug.csv",
+                "rate": 5.0,
+            },
+        ],
+    }
