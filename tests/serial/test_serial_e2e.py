@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from conftest import Hub, board, source_for, wait_until
+from serial_support import Hub, board, source_for, wait_until
 
 from agent.errors import BoardCommandError
 from firmware_bridge import Error

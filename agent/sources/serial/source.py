@@ -290,6 +290,7 @@ class SerialSource:
         future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
         self._acks[seq] = future
         self.stats["commands_sent"] += 1
+        ack: Ack | None = None
         try:
             for attempt in range(self.config.command_retries + 1):
                 if attempt:
@@ -301,11 +302,9 @@ class SerialSource:
                     async with asyncio.timeout(self._command_timeout):
                         ack = await asyncio.shield(future)
                     break
-            else:
-                ack = None
         finally:
             del self._acks[seq]
-        if ack is None or not future.done():
+        if ack is None:
             self.stats["command_failures"] += 1
             raise BoardCommandError(
                 f"board {self.name} did not acknowledge {name!r} "
