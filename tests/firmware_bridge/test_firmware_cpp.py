@@ -165,3 +165,62 @@ def test_cpp_board_answers_hello_request_and_acks_commands_once(host_test: Path)
         Frame(4, Ack(2, 2, "unknown command")),
         Frame(5, Reading(0, 21.5)),
     ]
+
+
+def test_example_sketch_compiles_and_obeys_commands(tmp_path: Path) -> None:
+    from firmware_bridge import (
+        Ack,
+        Command,
+        Frame,
+        FrameDecoder,
+        Hello,
+        HelloRequest,
+        Reading,
+        Sensor,
+        encode,
+    )
+
+    compiler = shutil.which("g++")
+    if compiler is None:
+        pytest.skip("g++ is not installed (scripts/system-deps installs it)")
+    shim = Path(__file__).resolve().parent / "arduino_shim"
+    sketch = LIBRARY / "examples" / "SensorToggle" / "SensorToggle.ino"
+    binary = tmp_path / "sketch"
+    command = [
+        compiler,
+        "-std=c++17",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-I",
+        str(shim),
+        "-I",
+        str(LIBRARY / "src"),
+    ]
+    command += ["-include", "Arduino.h", "-x", "c++", str(sketch), "-x", "none"]
+    command += [str(LIBRARY / "src" / "HearthCodec.cpp"), str(shim / "run_sketch.cpp"), "-o", str(binary)]
+    subprocess.run(
+        command,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    host = encode(HelloRequest(1), 0) + encode(Command("toggle"), 1) + encode(Command("set", 7), 2)
+    result = subprocess.run(
+        [str(binary)], input=host.hex() + "\n", capture_output=True, text=True, check=True, timeout=30
+    )
+    wire_hex, led = result.stdout.split()
+    events = FrameDecoder().events(bytes.fromhex(wire_hex))
+    hello = Hello("uno-tmp36-1", "1.0.0", 1, (Sensor("temperature", "°C"), Sensor("raw", "")))
+    assert events[:4] == [
+        Frame(0, hello),
+        Frame(1, hello),
+        Frame(2, Ack(1, 0, "on")),
+        Frame(3, Ack(2, 3, "set takes 0 or 1")),
+    ]
+    readings = [e.message for e in events[4:] if isinstance(e, Frame)]
+    assert len(readings) == 6
+    assert readings[1] == Reading(1, 153)
+    assert isinstance(readings[0], Reading)
+    assert readings[0].value == pytest.approx(24.78, abs=0.01)
+    assert led == "1"

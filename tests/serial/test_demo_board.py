@@ -24,6 +24,7 @@ def test_demo_records_the_emulated_board(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["demo", "--duration", "3", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "emulated serial board workbench-1 on /dev/pts/" in result.output
+    assert "workbench: frames_ok" in result.output
     store = open_readings(tmp_path, read_only=True)
     try:
         assert store.count_readings("workbench.temperature") > 0
