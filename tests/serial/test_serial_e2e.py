@@ -135,3 +135,16 @@ async def test_missing_port_retries_quietly_until_it_appears(hub: Hub, tmp_path:
     async with emulator:
         await asyncio.wait_for(source.connected.wait(), 10)
         await wait_until(source, lambda: sink.accepted >= 5)
+
+
+async def test_wrong_board_on_the_port_is_refused(
+    hub: Hub, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with board(tmp_path, rate=50.0) as emulator:
+        source = source_for(emulator, board_id="kitchen-uno")
+        sink = hub.start(source)
+        await wait_until(source, lambda: source.stats["connects"] >= 2)
+        assert not source.connected.is_set()
+        assert sink.accepted == 0
+    refusals = [r for r in caplog.records if "has board 'emu-0001', expected 'kitchen-uno'" in r.getMessage()]
+    assert len(refusals) == 1  # logged once, not at every retry
