@@ -225,6 +225,9 @@ async def _emulate(
 def install(port: str, no_main: bool) -> None:
     """Copy the MicroPython firmware (hearth_board.py and the example main.py) to a board with mpremote.
 
+    A board already running the example main.py takes Ctrl-C only in the first two seconds after a
+    reset: reset it, then run this command at once.
+
     Example: hearth board install --port /dev/ttyACM0
     """
     mpremote = shutil.which("mpremote")

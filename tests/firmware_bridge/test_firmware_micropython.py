@@ -136,3 +136,62 @@ def test_module_has_no_cpython_only_imports() -> None:
     imports = {line.split()[1] for line in source.splitlines() if line.startswith(("import ", "from "))}
     assert imports <= {"struct", "binascii"}, imports
     assert "hearth_board" not in sys.modules
+
+
+class _Pin:
+    OUT = 1
+
+    def __init__(self, *args: object) -> None:
+        self.level = 0
+
+    def value(self, level: object = None) -> int:
+        if level is not None:
+            self.level = int(bool(level))
+        return self.level
+
+
+def test_example_main_runs_until_the_repl_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import types
+
+    host = encode(HelloRequest(1), 5) + encode(Command("toggle"), 6) + encode(Command("repl"), 7)
+    stdin = types.SimpleNamespace(buffer=io.BytesIO(host))
+    stdout = types.SimpleNamespace(buffer=io.BytesIO())
+    interrupts: list[int] = []
+    clock = [0]
+
+    def ticks_ms() -> int:
+        clock[0] += 600
+        return clock[0]
+
+    fakes = {
+        "machine": types.SimpleNamespace(Pin=_Pin, ADC=None, unique_id=lambda: b"\x01\x02"),
+        "micropython": types.SimpleNamespace(kbd_intr=interrupts.append),
+        "ubinascii": __import__("binascii"),
+        "select": types.SimpleNamespace(
+            POLLIN=1,
+            poll=lambda: types.SimpleNamespace(
+                register=lambda *a: None, poll=lambda ms: stdin.buffer.tell() < len(host)
+            ),
+        ),
+        "time": types.SimpleNamespace(sleep=lambda s: None, ticks_ms=ticks_ms, ticks_diff=lambda a, b: a - b),
+        "esp32": types.SimpleNamespace(raw_temperature=lambda: 113),
+        "hearth_board": load_module(False),
+    }
+    for name, module in fakes.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(sys, "stdin", stdin)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.setattr(sys, "platform", "esp32")
+    source = (ROOT / "firmware_bridge" / "firmware" / "micropython" / "main.py").read_text()
+    exec(compile(source, "main.py", "exec"), {"__name__": "__main__"})
+    monkeypatch.undo()
+
+    events = FrameDecoder().events(stdout.buffer.getvalue())
+    hello = Hello("mpy-0102", "1.0.0", 1, (Sensor("temperature", "°C"),))
+    messages = [e.message for e in events if isinstance(e, Frame)]
+    assert messages[:2] == [hello, hello]
+    assert Ack(6, 0, "on") in messages
+    assert Ack(7, 0, "leaving for the REPL") in messages
+    assert Reading(0, 45.0) in messages
+    assert interrupts == [-1, 3]  # Ctrl-C off while framing, back on for the REPL

@@ -90,7 +90,7 @@ class Board {
   size_t count_;
   CommandHandler handler_ = nullptr;
   FrameReader reader_;
-  uint8_t out_[160];
+  uint8_t out_[HEARTH_TX_BODY + HEARTH_TX_BODY / 254 + 3];
   uint16_t seq_ = 0;
   bool hostSeen_ = false;
   bool haveLast_ = false;

@@ -335,7 +335,8 @@ namespace {
 // Builds one frame: header, CBOR payload, CRC, then COBS into out with both delimiters.
 class FrameBuilder {
  public:
-  FrameBuilder(uint8_t type, uint16_t seq) : cbor(body + HEADER_SIZE, MAX_BODY - HEADER_SIZE - CRC_SIZE) {
+  FrameBuilder(uint8_t type, uint16_t seq)
+      : cbor(body + HEADER_SIZE, HEARTH_TX_BODY - HEADER_SIZE - CRC_SIZE) {
     body[0] = type;
     body[1] = static_cast<uint8_t>(seq);
     body[2] = static_cast<uint8_t>(seq >> 8);
@@ -351,7 +352,7 @@ class FrameBuilder {
     out[n + 1] = 0;
     return n + 2;
   }
-  uint8_t body[MAX_BODY];
+  uint8_t body[HEARTH_TX_BODY];
   CborWriter cbor;
 };
 

@@ -22,6 +22,13 @@ constexpr size_t MAX_WIRE = MAX_ENCODED + 2;  // with both delimiters
 #endif
 static_assert(HEARTH_RX_BUFFER <= MAX_ENCODED, "HEARTH_RX_BUFFER is larger than a frame can be");
 
+// The largest body this board builds (on the stack while encoding); HELLO with many sensors or a
+// large READINGS batch needs more than a few hundred bytes.
+#ifndef HEARTH_TX_BODY
+#define HEARTH_TX_BODY 512
+#endif
+static_assert(HEARTH_TX_BODY <= MAX_BODY && HEARTH_TX_BODY > MIN_BODY, "HEARTH_TX_BODY out of range");
+
 enum MessageType : uint8_t {
   HELLO = 0x01,
   HELLO_REQUEST = 0x02,
