@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+import msgspec
 
 from agent.config import Config, config_from_mapping
+from agent.config.schema import SerialSourceConfig
 
 if TYPE_CHECKING:
     from firmware_bridge.emulator import BoardEmulator
@@ -26,38 +29,33 @@ def demo_board(data_dir: Path) -> BoardEmulator:
 def demo_config(data_dir: Path, *, board: bool = False) -> Config:
     """A hub with a living-room climate sensor and a kitchen smart plug, replayed from shipped data.
 
-    With ``board``, also the workbench board of ``demo_board`` read through the real serial source.
+    With ``board``, also the workbench board of ``demo_board``, read through the real serial source.
     """
-    config = _demo_mapping(data_dir)
+    config = config_from_mapping(
+        {
+            "hub": {"id": "demo-hub", "name": "Demo hub", "data_dir": str(data_dir)},
+            "store": {"flush_interval": "100ms"},
+            "log": {"level": "warning"},
+            "sources": [
+                {
+                    "kind": "simulated",
+                    "name": "living_room",
+                    "file": "builtin:climate.csv",
+                    "rate": 2.0,
+                },
+                {
+                    "kind": "simulated",
+                    "name": "kitchen_plug",
+                    "file": "builtin:kettle_plug.csv",
+                    "rate": 5.0,
+                },
+            ],
+        },
+        source="demo",
+    )
     if board:
-        config["sources"].append(
-            {
-                "kind": "serial",
-                "name": "workbench",
-                "port": str(data_dir / DEMO_BOARD_LINK),
-                "board_id": "workbench-1",
-            }
+        workbench = SerialSourceConfig(
+            name="workbench", port=str(data_dir / DEMO_BOARD_LINK), board_id="workbench-1"
         )
-    return config_from_mapping(config, source="demo")
-
-
-def _demo_mapping(data_dir: Path) -> dict[str, Any]:
-    return {
-        "hub": {"id": "demo-hub", "name": "Demo hub", "data_dir": str(data_dir)},
-        "store": {"flush_interval": "100ms"},
-        "log": {"level": "warning"},
-        "sources": [
-            {
-                "kind": "simulated",
-                "name": "living_room",
-                "file": "builtin:climate.csv",
-                "rate": 2.0,
-            },
-            {
-                "kind": "simulated",
-                "name": "kitchen_plug",
-                "file": "builtin:kettle_plug.csv",
-                "rate": 5.0,
-            },
-        ],
-    }
+        config = msgspec.structs.replace(config, sources=[*config.sources, workbench])
+    return config
