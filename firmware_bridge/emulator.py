@@ -121,6 +121,11 @@ class BoardEmulator:
         return self._tty_path
 
     @property
+    def streaming(self) -> bool:
+        """True while the board sends readings: plugged, not paused, and (if it waits) asked by a host."""
+        return self._master is not None and not self.paused and (self._host_seen or not self.wait_for_host)
+
+    @property
     def is_plugged(self) -> bool:
         """True while the board's pty is open."""
         return self._master is not None
@@ -295,7 +300,7 @@ class BoardEmulator:
                 await asyncio.sleep(delay)
             elif delay < -1.0:
                 next_at = time.monotonic()
-            if self._master is None or self.paused or (self.wait_for_host and not self._host_seen):
+            if not self.streaming:
                 continue
             row = self.rows[self._row % len(self.rows)]
             self._row += 1

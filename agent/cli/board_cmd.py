@@ -107,8 +107,14 @@ def monitor(port: str, baud: int, text_mode: bool, count: int | None, duration: 
 
 
 def _describe(event: object) -> str:
-    from firmware_bridge import Dropped, Frame
+    from firmware_bridge import Dropped, Frame, TextComment, TextValues
 
+    if isinstance(event, TextValues):
+        return "  ".join(
+            f"{name}={value:g}{' ' + unit if unit else ''}" for name, unit, value in event.values
+        )
+    if isinstance(event, TextComment):
+        return f"# {event.text}"
     if isinstance(event, Frame):
         message = event.message
         fields = " ".join(f"{name}={getattr(message, name)!r}" for name in message.__slots__)
@@ -191,7 +197,8 @@ async def _emulate(
     async def every(period: float, action: Callable[[], None]) -> None:
         while True:
             await asyncio.sleep(period)
-            action()
+            if emulator.streaming:  # faults hit a live link, not the wait for a host
+                action()
 
     async def unplugging() -> None:
         while True:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -95,3 +96,29 @@ def test_install_failure_names_the_port(tmp_path: Path, monkeypatch: pytest.Monk
     result = CliRunner().invoke(cli, ["board", "install", "--port", "/dev/ttyACM9", "--no-main"])
     assert result.exit_code == 1
     assert "could not install the firmware on /dev/ttyACM9: mpremote: failed to access" in result.output
+
+
+def test_monitor_text_mode(tmp_path: Path) -> None:
+    link = tmp_path / "board"
+    command = [
+        sys.executable,
+        "-m",
+        "agent",
+        "board",
+        "emulate",
+        "--link",
+        str(link),
+        "--text",
+        "--rate",
+        "50",
+    ]
+    emulator = subprocess.Popen([*command, "--duration", "60"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert emulator.stdout is not None
+        assert emulator.stdout.readline().startswith("board emu-0001 on")
+        result = CliRunner().invoke(cli, ["board", "monitor", str(link), "--text", "--count", "3"])
+        assert result.exit_code == 0, result.output
+        assert re.search(r"^temperature=[\d.]+ °C  humidity=[\d.]+ %$", result.output, re.MULTILINE)
+    finally:
+        emulator.send_signal(signal.SIGINT)
+        emulator.communicate(timeout=20)
