@@ -93,6 +93,10 @@ def test_a_corrupted_frame_is_counted_and_skipped(frames: list[Message], data: s
     expected = [Frame(seq, m) for seq, m in enumerate(frames) if seq != victim]
     assert good == expected
     assert len(dropped) >= 1
+    session = HostSession()
+    session.receive(b"".join(bytes(w) for w in wires))
+    counted = sum(session.stats[k] for k in ("crc_errors", "resyncs", "oversize", "bad_frames"))
+    assert counted == len(dropped)
 
 
 @given(messages, st.integers(0, 65535))
