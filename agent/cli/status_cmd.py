@@ -64,6 +64,10 @@ def print_status(store: ReadingsStore, *, hub_id: str) -> None:
             row["last_error"] or "",
         )
     console.print(sources)
+    for row in store.source_health():
+        counters = ", ".join(f"{key} {value}" for key, value in row["stats"].items() if value)
+        if counters:
+            console.print(f"{row['name']}: {counters}")
     streams = Table(title="Streams")
     for column in ("stream", "device", "last value", "unit", "last seen", "readings/s"):
         streams.add_column(column)

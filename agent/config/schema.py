@@ -84,7 +84,26 @@ class SimulatedSourceConfig(_Section, frozen=True, tag="simulated", tag_field="k
     overflow: Overflow = "block"
 
 
-SourceConfig = SimulatedSourceConfig
+class SerialSourceConfig(_Section, frozen=True, tag="serial", tag_field="kind"):
+    """A board on a serial port speaking the firmware bridge protocol (``framed``) or text lines.
+
+    ``name`` is the device: its streams are ``<name>.<quantity>``. Give ``port`` as a stable path
+    (``/dev/serial/by-id/...``): ``/dev/ttyUSB0`` may name another board after a replug.
+    """
+
+    name: Name
+    port: str
+    baud: Annotated[int, msgspec.Meta(ge=300, le=4_000_000)] = 115_200
+    mode: Literal["framed", "text"] = "framed"
+    board_id: str = ""
+    handshake_timeout: Duration = "3s"
+    command_timeout: Duration = "1s"
+    command_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 2
+    reconnect_max: Duration = "30s"
+    overflow: Overflow = "block"
+
+
+SourceConfig = SimulatedSourceConfig | SerialSourceConfig
 
 
 class Config(_Section, frozen=True):
