@@ -88,7 +88,7 @@ async def _run_demo(config: Config, duration: float) -> None:
     await board.stop()
     store = open_readings(Path(config.hub.data_dir), read_only=True)
     try:
-        print_status(store, hub_id=config.hub.id)
+        print_status(store, hub_id=config.hub.id, rate_window_s=min(60.0, duration))
         stored = store.count_readings()
         if stored:
             console.print(f"{store.file_bytes() / stored:.0f} bytes on disk per stored reading")
