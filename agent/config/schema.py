@@ -106,6 +106,20 @@ class SerialSourceConfig(_Section, frozen=True, tag="serial", tag_field="kind"):
 SourceConfig = SimulatedSourceConfig | SerialSourceConfig
 
 
+class WebConfig(_Section, frozen=True):
+    """The local web dashboard. Loopback only unless the owner has set a password (``hearth web``)."""
+
+    enabled: bool = True
+    listen: str = "127.0.0.1"
+    # 0 picks a free port (tests); ``hearth web url`` then cannot know it.
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8750
+    session_idle: Duration = "30m"
+    session_max: Duration = "12h"
+    # Each stream's live value reaches a browser at most once per live_interval.
+    live_interval: Duration = "1s"
+    sparkline_window: Duration = "10m"
+
+
 class Config(_Section, frozen=True):
     """A whole hub configuration file."""
 
@@ -115,3 +129,4 @@ class Config(_Section, frozen=True):
     log: LogConfig = LogConfig()
     daemon: DaemonConfig = DaemonConfig()
     sources: list[SourceConfig] = []
+    web: WebConfig | None = None

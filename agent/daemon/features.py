@@ -15,4 +15,8 @@ if TYPE_CHECKING:
 
 def attach_features(agent: Agent) -> None:
     """Attach every configured layer to ``agent``."""
-    del agent  # no layer after the store is configured yet
+    if agent.config.web is not None and agent.config.web.enabled:
+        # Imported only when enabled: aiohttp and jinja2 cost a hub without a dashboard ~15 MB.
+        from agent.web.server import attach_web
+
+        attach_web(agent)
