@@ -101,7 +101,7 @@ class WebContext:
         self, request: web.Request, template: str, *, status: int = 200, **values: Any
     ) -> web.Response:
         """Render ``template`` as the response, with the session's CSRF token and the current path."""
-        session = request.get("session")
+        session = session_of(request)
         html = self.templates.get_template(template).render(
             csrf=session.csrf if session else "", path=request.path, hub=self.agent.config.hub, **values
         )
@@ -130,9 +130,8 @@ def build_app(ctx: WebContext) -> web.Application:
 
 
 def session_of(request: web.Request) -> Session | None:
-    """The request's live session, as the guard found it."""
-    session: Session | None = request.get("session")
-    return session
+    """The request's live session (looked up again without counting as use), or None."""
+    return request.app[CTX].sessions.get(request.cookies.get(SESSION_COOKIE), touch=False)
 
 
 @web.middleware
@@ -144,7 +143,6 @@ async def _guard(
     canonical = resource.canonical if resource is not None else ""
     # Live streams must not keep an idle session alive forever: only pages and actions count as use.
     session = ctx.sessions.get(request.cookies.get(SESSION_COOKIE), touch=canonical != "/events")
-    request["session"] = session
     if (request.method, canonical) in ctx.public:
         return await handler(request)
     if session is None:

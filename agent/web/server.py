@@ -89,6 +89,7 @@ class WebServer:
         self.url: str | None = None
         self.ready = asyncio.Event()
         self.ctx: WebContext | None = None
+        self.app: web.Application | None = None
 
     async def run(self) -> None:
         """Serve until cancelled."""
@@ -110,7 +111,8 @@ class WebServer:
         )
         self.ctx = ctx
         self.feed.stats = lambda: hub_stats(ctx)
-        runner = web.AppRunner(build_app(ctx), access_log=None, shutdown_timeout=2.0)
+        self.app = build_app(ctx)
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
         try:
             await runner.setup()
             site = web.TCPSite(runner, self.config.listen, self.config.port, reuse_address=True)

@@ -61,7 +61,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         return _form(request, ctx, message="Wrong password.", status=401)
     ctx.limiter.succeeded(addr)
     session = ctx.sessions.create()
-    response = web.HTTPSeeOther("/")
+    response = web.Response(status=303, headers={"Location": "/"})
     response.set_cookie(SESSION_COOKIE, session.id, httponly=True, samesite="Strict", path="/")
     response.del_cookie(LOGIN_COOKIE, path="/login")
     return response
@@ -71,7 +71,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     """End the session and return to the login form."""
     ctx = request.app[CTX]
     ctx.sessions.end(request.cookies.get(SESSION_COOKIE))
-    response = web.HTTPSeeOther("/login")
+    response = web.Response(status=303, headers={"Location": "/login"})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
 
