@@ -27,6 +27,8 @@ class StreamRow:
     last_value: float | None = None
     last_label: str | None = None
     series: list[float] = field(default_factory=list)
+    bucket_s: float = 0.0
+    last_bucket: float | None = None  # unix start of the newest bucket in ``series``
 
 
 def streams(
@@ -58,13 +60,17 @@ def streams(
             row.last_ts, row.last_value, row.last_label = ts, value, label
     bucket_s = window_s / buckets
     points: dict[int, list[float]] = defaultdict(list)
-    for sid, _, mean in conn.execute(
+    last_bucket: dict[int, float] = {}
+    for sid, bucket, mean in conn.execute(
         "SELECT stream_id, CAST((ts - ?) / ? AS INTEGER) AS b, avg(value) FROM readings "
         "WHERE key >= ? GROUP BY stream_id, b ORDER BY stream_id, b",
         (start, bucket_s, key),
     ):
         if sid in rows:
-            points[sid].append(mean)
-    for sid, values in points.items():
-        rows[sid].series = values
+            points[sid].append(float(f"{mean:.4g}"))  # a sparkline is 28 px tall: 4 digits are plenty
+            last_bucket[sid] = start + bucket * bucket_s
+    for sid, row in rows.items():
+        row.bucket_s = bucket_s
+        row.series = points.get(sid, [])
+        row.last_bucket = last_bucket.get(sid)
     return list(rows.values())

@@ -43,11 +43,23 @@
       if (time) time.textContent = new Date(r.t * 1000).toLocaleTimeString();
       var line = box.querySelector("polyline[data-values]");
       if (line && r.v !== null) {
+        // Keep the server's buckets: a live value joins the newest bucket's mean or opens the next one.
         var values = JSON.parse(line.getAttribute("data-values"));
-        values.push(r.v);
+        var size = Number(line.getAttribute("data-bucket")), last = Number(line.getAttribute("data-last"));
+        var n = Number(line.getAttribute("data-n") || 1);
+        if (values.length && r.t < last + size) {
+          values[values.length - 1] += (r.v - values[values.length - 1]) / (n + 1);
+          n += 1;
+        } else {
+          values.push(r.v);
+          last = last ? last + Math.floor((r.t - last) / size) * size : r.t;
+          n = 1;
+        }
         var max = Number(line.getAttribute("data-max") || 60);
         if (values.length > max) values = values.slice(values.length - max);
         line.setAttribute("data-values", JSON.stringify(values));
+        line.setAttribute("data-last", String(last));
+        line.setAttribute("data-n", String(n));
         line.setAttribute("points", points(values));
       }
     });
