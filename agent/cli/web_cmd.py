@@ -46,7 +46,7 @@ def set_password(config_path: Path, password_file: TextIO | None) -> None:
         store_hash(ledger, hash_password(password))
     finally:
         ledger.close()
-    click.echo("dashboard password set; open sessions stay valid until they expire or log out")
+    click.echo("dashboard password set; browsers logged in with an earlier password are logged out")
 
 
 @web.command()

@@ -142,7 +142,11 @@ async def _guard(
     resource = request.match_info.route.resource
     canonical = resource.canonical if resource is not None else ""
     # Live streams must not keep an idle session alive forever: only pages and actions count as use.
-    session = ctx.sessions.get(request.cookies.get(SESSION_COOKIE), touch=canonical != "/events")
+    session = ctx.sessions.get(
+        request.cookies.get(SESSION_COOKIE),
+        touch=canonical != "/events",
+        password=ctx.password_hash() or "",
+    )
     if (request.method, canonical) in ctx.public:
         return await handler(request)
     if session is None:

@@ -87,12 +87,16 @@ def same_token(given: str | None, expected: str) -> bool:
 
 @dataclass(slots=True)
 class Session:
-    """One logged-in browser: its id (the cookie), its CSRF token, and when it began and was last used."""
+    """One logged-in browser: its id (the cookie), its CSRF token, when it began and was last used.
+
+    ``password`` is the hash that was current at login: a new password ends every older session.
+    """
 
     id: str
     csrf: str
     created: float
     seen: float = field(default=0.0)
+    password: str = ""
 
 
 class Sessions:
@@ -107,24 +111,30 @@ class Sessions:
         self.limit = limit
         self._by_id: OrderedDict[str, Session] = OrderedDict()
 
-    def create(self) -> Session:
-        """Start a session (the oldest one is ended if ``limit`` are open)."""
+    def create(self, password: str = "") -> Session:
+        """Start a session under the ``password`` hash (the oldest one ends if ``limit`` are open)."""
         now = self.clock()
-        session = Session(new_token(), new_token(), now, now)
+        session = Session(new_token(), new_token(), now, now, password)
         self._by_id[session.id] = session
         while len(self._by_id) > self.limit:
             self._by_id.popitem(last=False)
         return session
 
-    def get(self, session_id: str | None, *, touch: bool = True) -> Session | None:
-        """The live session with ``session_id`` (extending its idle time if ``touch``), else None."""
+    def get(
+        self, session_id: str | None, *, touch: bool = True, password: str | None = None
+    ) -> Session | None:
+        """The live session with ``session_id`` (extending its idle time if ``touch``), else None.
+
+        With ``password`` (the current hash), a session begun under another password is ended.
+        """
         if not session_id:
             return None
         session = self._by_id.get(session_id)
         if session is None:
             return None
         now = self.clock()
-        if now - session.seen > self.idle_s or now - session.created > self.max_s:
+        expired = now - session.seen > self.idle_s or now - session.created > self.max_s
+        if expired or (password is not None and password != session.password):
             del self._by_id[session_id]
             return None
         if touch:

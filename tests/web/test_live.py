@@ -78,3 +78,15 @@ async def test_events_stream_live_readings_until_logout(tmp_path: Path) -> None:
             async with asyncio.timeout(10):
                 await drained()
         await eventually(lambda: not served.server.feed.clients, "the feed to forget the browser")
+
+
+async def test_stopping_the_hub_ends_open_event_streams(tmp_path: Path) -> None:
+    async with client() as http, serve(tmp_path) as served:
+        assert await login(http, served.url) == 303
+        events = await http.get(f"{served.url}/events?stats=1")
+        assert (await events.content.readline()).startswith(b"retry:")
+        served.agent.stop()
+        async with asyncio.timeout(10):
+            while await events.content.readline():
+                pass
+        events.release()

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from aiohttp import web
-from web_support import PASSWORD, Served, client, csrf_of, login, serve
+from web_support import PASSWORD, Served, client, csrf_of, login, serve, set_password
 
 from agent.web.app import SAFE_METHODS, SESSION_COOKIE
 
@@ -115,3 +115,15 @@ async def test_sessions_expire_when_idle_and_after_their_lifetime(tmp_path: Path
                 if last != 200:
                     break
             assert last == 403, "a session in constant use still ends after session_max"
+
+
+async def test_a_new_password_logs_out_every_browser(tmp_path: Path) -> None:
+    async with serve(tmp_path) as served, client() as http:
+        assert await login(http, served.url) == 303
+        async with http.get(f"{served.url}/", allow_redirects=False) as r:
+            assert r.status == 200
+        set_password(served.agent.data_dir, "a brand new password")
+        async with http.get(f"{served.url}/", allow_redirects=False) as r:
+            assert r.status == 403
+        assert await login(http, served.url) == 401
+        assert await login(http, served.url, "a brand new password") == 303

@@ -32,7 +32,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         await response.write(b"retry: 3000\n\n")
         while True:
             await client.wait(KEEPALIVE_S)
-            if client.closed or ctx.sessions.get(session_id, touch=False) is None:
+            current = ctx.password_hash() or ""
+            if client.closed or ctx.sessions.get(session_id, touch=False, password=current) is None:
                 break
             chunk = "".join(client.take()) or ": keepalive\n\n"
             await response.write(chunk.encode())

@@ -60,7 +60,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         log.warning("wrong dashboard password from %s", addr)
         return _form(request, ctx, message="Wrong password.", status=401)
     ctx.limiter.succeeded(addr)
-    session = ctx.sessions.create()
+    session = ctx.sessions.create(encoded)
     response = web.Response(status=303, headers={"Location": "/"})
     response.set_cookie(SESSION_COOKIE, session.id, httponly=True, samesite="Strict", path="/")
     response.del_cookie(LOGIN_COOKIE, path="/login")
