@@ -28,9 +28,10 @@ def check(file: Path) -> None:
     for source in cfg.sources:
         build_source(source)  # loads data files, so their errors surface now
     if cfg.web is not None:
-        from agent.web.server import check_listen, password_is_set
+        from agent.web.server import check_listen, password_is_set, tls_context
 
         check_listen(cfg.web, password_set=password_is_set(Path(cfg.hub.data_dir)), source=str(file))
+        tls_context(cfg.web, source=str(file))
     click.echo(f"{file}: ok (hub {cfg.hub.id}, {len(cfg.sources)} sources)")
 
 

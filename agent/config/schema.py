@@ -118,6 +118,10 @@ class WebConfig(_Section, frozen=True):
     # Each stream's live value reaches a browser at most once per live_interval.
     live_interval: Duration = "1s"
     sparkline_window: Duration = "10m"
+    # HTTPS with this certificate chain and key (absolute PEM paths); the password then never
+    # crosses the home network in the clear and the session cookie is marked Secure.
+    tls_cert: str = ""
+    tls_key: str = ""
 
 
 class Config(_Section, frozen=True):

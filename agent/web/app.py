@@ -73,6 +73,7 @@ class WebContext:
     reader: sqlite3.Connection
     password_hash: Callable[[], str | None]
     sparkline_window: float
+    secure: bool = False  # served over TLS: cookies are marked Secure
     started: float = field(default_factory=time.monotonic)
     nav: list[tuple[str, str]] = field(default_factory=list)
     public: set[tuple[str, str]] = field(default_factory=set)

@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import socket
 import sqlite3
+import ssl
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,6 +68,31 @@ def check_listen(web_config: WebConfig, *, password_set: bool, source: str = "co
         )
 
 
+def tls_context(web_config: WebConfig, *, source: str = "config") -> ssl.SSLContext | None:
+    """The server's TLS context when ``tls_cert`` and ``tls_key`` are set, else None."""
+    if not web_config.tls_cert and not web_config.tls_key:
+        return None
+    for key in ("tls_cert", "tls_key"):
+        value = getattr(web_config, key)
+        if not value or not Path(value).is_absolute():
+            raise ConfigError(
+                "give both tls_cert and tls_key as absolute paths of PEM files",
+                source=source,
+                key_path=f"web.{key}",
+            )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(web_config.tls_cert, web_config.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"cannot load the certificate and key: {exc}",
+            source=source,
+            key_path="web.tls_cert",
+            hint="both files must be PEM, readable by the agent's user, and belong together",
+        ) from exc
+    return context
+
+
 def dashboard_url(web_config: WebConfig, port: int | None = None) -> str:
     """The address a browser should open for ``web_config`` (``port`` overrides the configured one)."""
     host = web_config.listen
@@ -74,7 +100,8 @@ def dashboard_url(web_config: WebConfig, port: int | None = None) -> str:
         host = socket.gethostname()
     elif ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port if port is not None else web_config.port}/"
+    scheme = "https" if web_config.tls_cert else "http"
+    return f"{scheme}://{host}:{port if port is not None else web_config.port}/"
 
 
 class WebServer:
@@ -83,6 +110,7 @@ class WebServer:
     def __init__(self, agent: Agent, config: WebConfig, *, clock: Clock = time.monotonic) -> None:
         self.agent = agent
         self.config = config
+        self.tls = tls_context(config)
         self.clock = clock
         self.feed = LiveFeed(interval=seconds(config.live_interval))
         agent.recorder.listeners.append(self.feed.on_readings)
@@ -108,6 +136,7 @@ class WebServer:
             reader=reader.conn,
             password_hash=lambda: stored_hash(ledger),
             sparkline_window=seconds(self.config.sparkline_window),
+            secure=self.tls is not None,
         )
         self.ctx = ctx
         self.feed.stats = lambda: hub_stats(ctx)
@@ -115,7 +144,9 @@ class WebServer:
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
         try:
             await runner.setup()
-            site = web.TCPSite(runner, self.config.listen, self.config.port, reuse_address=True)
+            site = web.TCPSite(
+                runner, self.config.listen, self.config.port, reuse_address=True, ssl_context=self.tls
+            )
             try:
                 await site.start()
             except OSError as exc:

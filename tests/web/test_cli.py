@@ -104,3 +104,19 @@ def test_no_password_means_no_listening_beyond_loopback(tmp_path: Path) -> None:
     assert hearth("web", "set-password", "-c", str(config), "--password-file", str(secret)).returncode == 0
     checked = hearth("config", "check", str(config))
     assert checked.returncode == 0, checked.stderr
+
+
+def test_tls_files_must_be_absolute_and_loadable(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    base = config.read_text()
+    config.write_text(base + 'tls_cert = "hub.crt"\ntls_key = "hub.key"\n')
+    relative = hearth("config", "check", str(config))
+    assert relative.returncode == 2
+    assert "web.tls_cert: give both tls_cert and tls_key as absolute paths" in relative.stderr
+    config.write_text(
+        base + f'tls_cert = "{tmp_path / "missing.crt"}"\ntls_key = "{tmp_path / "missing.key"}"\n'
+    )
+    missing = hearth("config", "check", str(config))
+    assert missing.returncode == 2
+    assert "cannot load the certificate and key" in missing.stderr
+    assert "Traceback" not in missing.stderr

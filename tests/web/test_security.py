@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from aiohttp import web
-from web_support import PASSWORD, Served, client, csrf_of, login, serve, set_password
+from web_support import PASSWORD, Served, client, csrf_of, login, self_signed, serve, set_password
 
 from agent.web.app import SAFE_METHODS, SESSION_COOKIE
 
@@ -127,3 +127,18 @@ async def test_a_new_password_logs_out_every_browser(tmp_path: Path) -> None:
             assert r.status == 403
         assert await login(http, served.url) == 401
         assert await login(http, served.url, "a brand new password") == 303
+
+
+async def test_over_tls_the_session_cookie_is_secure(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    async with serve(tmp_path, tls_cert=str(cert), tls_key=str(key)) as served, client() as http:
+        assert served.url.startswith("https://127.0.0.1:")
+        async with http.get(f"{served.url}/login") as r:
+            assert r.cookies["hearth_login"]["secure"]
+        assert await login(http, served.url) == 303
+        session = next(c for c in http.cookie_jar if c.key == SESSION_COOKIE)
+        assert session["secure"]
+        assert session["httponly"]
+        assert session["samesite"] == "Strict"
+        async with http.get(f"{served.url}/", allow_redirects=False) as r:
+            assert r.status == 200

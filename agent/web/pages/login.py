@@ -62,7 +62,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     ctx.limiter.succeeded(addr)
     session = ctx.sessions.create(encoded)
     response = web.Response(status=303, headers={"Location": "/"})
-    response.set_cookie(SESSION_COOKIE, session.id, httponly=True, samesite="Strict", path="/")
+    response.set_cookie(
+        SESSION_COOKIE, session.id, httponly=True, samesite="Strict", path="/", secure=ctx.secure
+    )
     response.del_cookie(LOGIN_COOKIE, path="/login")
     return response
 
@@ -87,5 +89,7 @@ def _form(request: web.Request, ctx: WebContext, *, message: str, status: int = 
         password_set=ctx.password_hash() is not None,
         title="Log in",
     )
-    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="Strict", path="/login", max_age=900)
+    response.set_cookie(
+        LOGIN_COOKIE, token, httponly=True, samesite="Strict", path="/login", max_age=900, secure=ctx.secure
+    )
     return response
