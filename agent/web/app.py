@@ -64,13 +64,18 @@ _SECURITY_HEADERS = {
 
 @dataclass
 class WebContext:
-    """What every page handler may use: the running agent, auth state, the live feed, a store reader."""
+    """What every page handler may use: the running agent, auth state, the live feed, store readers.
+
+    ``reader`` and ``ledger`` are read-only connections to the readings and ledger files, used on the
+    dashboard's own thread through ``read`` and ``read_ledger``; changes go through the agent's layers.
+    """
 
     agent: Agent
     sessions: Sessions
     limiter: LoginLimiter
     feed: LiveFeed
     reader: sqlite3.Connection
+    ledger: sqlite3.Connection
     password_hash: Callable[[], str | None]
     sparkline_window: float
     secure: bool = False  # served over TLS: cookies are marked Secure
@@ -98,6 +103,11 @@ class WebContext:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(fn, self.reader, **kwargs))
 
+    async def read_ledger(self, fn: Callable[..., T], **kwargs: Any) -> T:
+        """Run ``fn(self.ledger, **kwargs)`` on the dashboard's reader thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, self.ledger, **kwargs))
+
     def render(
         self, request: web.Request, template: str, *, status: int = 200, **values: Any
     ) -> web.Response:
@@ -109,9 +119,10 @@ class WebContext:
         return web.Response(text=html, content_type="text/html", status=status)
 
     def close(self) -> None:
-        """Release the reader thread and connection; safe to call twice."""
+        """Release the reader thread and connections; safe to call twice."""
         self._executor.shutdown(wait=True)
         self.reader.close()
+        self.ledger.close()
 
 
 CTX = web.AppKey("ctx", WebContext)

@@ -5,6 +5,10 @@ while no browser listens). Once per ``interval`` the feed turns the newest readi
 that changed into one server-sent event per interested client, so a stream reaches a browser at most
 once per interval however fast it is sampled. Each client's queue is bounded and drops its oldest
 event when full, so a slow browser costs a fixed amount of memory and loses only stale values.
+
+Other layers publish their own events by topic (``publish("discovery", data, key=address)``); they
+are coalesced per (topic, key) the same way and reach the clients that asked for the topic. The hub's
+figures are the topic ``stats``, sampled at every tick.
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ def sse(event: str, data: object) -> str:
 class Client:
     """One browser's event stream: a bounded queue that drops its oldest event when full."""
 
-    def __init__(self, streams: Collection[str] | None, *, stats: bool, maxlen: int) -> None:
+    def __init__(self, streams: Collection[str] | None, *, topics: Collection[str], maxlen: int) -> None:
         self.streams = frozenset(streams) if streams is not None else None
-        self.stats = stats
+        self.topics = frozenset(topics)
         self.dropped = 0
         self.closed = False
         self._queue: deque[str] = deque(maxlen=maxlen)
@@ -88,6 +92,7 @@ class LiveFeed:
         self.stats = stats
         self.clients: set[Client] = set()
         self._fresh: dict[str, Reading] = {}
+        self._published: dict[tuple[str, str], object] = {}
 
     def on_readings(self, batch: Sequence[Reading]) -> None:
         """Recorder listener: remember the newest reading of each stream in ``batch``."""
@@ -97,31 +102,40 @@ class LiveFeed:
         for reading in batch:
             fresh[reading[0]] = reading
 
-    def subscribe(self, streams: Collection[str] | None = None, *, stats: bool = False) -> Client:
-        """A new client for ``streams`` (None: every stream), with hub stats if ``stats``."""
-        client = Client(streams, stats=stats, maxlen=self.queue_size)
+    def subscribe(self, streams: Collection[str] | None = None, *, topics: Collection[str] = ()) -> Client:
+        """A new client for ``streams`` (None: every stream) and the published ``topics``."""
+        client = Client(streams, topics=topics, maxlen=self.queue_size)
         self.clients.add(client)
-        if stats and self.stats is not None:
+        if "stats" in client.topics and self.stats is not None:
             client.push(sse("stats", self.stats()))
         return client
+
+    def publish(self, topic: str, data: object, *, key: str = "") -> None:
+        """Send ``data`` as a ``topic`` event at the next tick; a newer one with the same key replaces it."""
+        if self.clients:
+            self._published[(topic, key)] = data
 
     def unsubscribe(self, client: Client) -> None:
         """Forget ``client`` (safe to call twice)."""
         self.clients.discard(client)
 
     def tick(self) -> None:
-        """Send every client the streams that changed since the last tick, and the hub stats."""
+        """Send every client the streams that changed since the last tick, its topics, and the hub stats."""
         fresh, self._fresh = self._fresh, {}
+        published, self._published = self._published, {}
         if not self.clients:
             return
         events = {name: sse("reading", _payload(r)) for name, r in fresh.items()}
-        stats = sse("stats", self.stats()) if self.stats is not None else None
+        topics = [(topic, sse(topic, data)) for (topic, _), data in published.items()]
+        if self.stats is not None and any("stats" in c.topics for c in self.clients):
+            topics.append(("stats", sse("stats", self.stats())))
         for client in self.clients:
             for name, event in events.items():
                 if client.wants(name):
                     client.push(event)
-            if client.stats and stats is not None:
-                client.push(stats)
+            for topic, event in topics:
+                if topic in client.topics:
+                    client.push(event)
 
     async def run(self) -> None:
         """Tick every ``interval`` until cancelled."""

@@ -11,7 +11,6 @@ import contextlib
 import ipaddress
 import logging
 import socket
-import sqlite3
 import ssl
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from agent.config import seconds
 from agent.config.schema import WebConfig
 from agent.errors import AgentError, ConfigError
 from agent.store.ledger import LEDGER_FILE, open_ledger
-from agent.store.readings import ReadingsStore, open_readings
+from agent.store.readings import open_readings
 from agent.web.app import WebContext, build_app
 from agent.web.auth import Clock, LoginLimiter, Sessions, stored_hash
 from agent.web.live import LiveFeed
@@ -122,48 +121,56 @@ class WebServer:
     async def run(self) -> None:
         """Serve until cancelled."""
         data_dir = self.agent.data_dir
-        reader: ReadingsStore = open_readings(data_dir, read_only=True)
-        ledger: sqlite3.Connection = open_ledger(data_dir, read_only=True)
-        ctx = WebContext(
-            agent=self.agent,
-            sessions=Sessions(
-                idle_s=seconds(self.config.session_idle),
-                max_s=seconds(self.config.session_max),
-                clock=self.clock,
-            ),
-            limiter=LoginLimiter(clock=self.clock),
-            feed=self.feed,
-            reader=reader.conn,
-            password_hash=lambda: stored_hash(ledger),
-            sparkline_window=seconds(self.config.sparkline_window),
-            secure=self.tls is not None,
-        )
-        self.ctx = ctx
-        self.feed.stats = lambda: hub_stats(ctx)
-        self.app = build_app(ctx)
-        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
-        try:
-            await runner.setup()
-            site = web.TCPSite(
-                runner, self.config.listen, self.config.port, reuse_address=True, ssl_context=self.tls
+        with contextlib.ExitStack() as stack:
+            reader = open_readings(data_dir, read_only=True)
+            stack.callback(reader.close)
+            # Two ledger connections: one for the reader thread, one for the password check on the loop.
+            ledger = open_ledger(data_dir, read_only=True)
+            stack.callback(ledger.close)
+            auth_ledger = open_ledger(data_dir, read_only=True)
+            stack.callback(auth_ledger.close)
+            ctx = WebContext(
+                agent=self.agent,
+                sessions=Sessions(
+                    idle_s=seconds(self.config.session_idle),
+                    max_s=seconds(self.config.session_max),
+                    clock=self.clock,
+                ),
+                limiter=LoginLimiter(clock=self.clock),
+                feed=self.feed,
+                reader=reader.conn,
+                ledger=ledger,
+                password_hash=lambda: stored_hash(auth_ledger),
+                sparkline_window=seconds(self.config.sparkline_window),
+                secure=self.tls is not None,
             )
+            stack.callback(ctx.close)
+            self.ctx = ctx
+            self.feed.stats = lambda: hub_stats(ctx)
+            self.app = build_app(ctx)
+            runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=2.0)
+            await runner.setup()
             try:
-                await site.start()
-            except OSError as exc:
-                raise AgentError(
-                    f"the dashboard cannot listen on {self.config.listen}:{self.config.port}: {exc.strerror}",
-                    hint="another program may hold the port: set web.port to a free one",
-                ) from exc
-            port = _bound_port(runner, self.config.port)
-            self.url = dashboard_url(self.config, port)
-            log.info("dashboard at %s", self.url)
-            self.ready.set()
-            await self.feed.run()
-        finally:
-            self.feed.close()
-            await runner.cleanup()
-            ctx.close()
-            ledger.close()
+                await self._serve(runner)
+            finally:
+                self.feed.close()
+                await runner.cleanup()
+
+    async def _serve(self, runner: web.AppRunner) -> None:
+        site = web.TCPSite(
+            runner, self.config.listen, self.config.port, reuse_address=True, ssl_context=self.tls
+        )
+        try:
+            await site.start()
+        except OSError as exc:
+            raise AgentError(
+                f"the dashboard cannot listen on {self.config.listen}:{self.config.port}: {exc.strerror}",
+                hint="another program may hold the port: set web.port to a free one",
+            ) from exc
+        self.url = dashboard_url(self.config, _bound_port(runner, self.config.port))
+        log.info("dashboard at %s", self.url)
+        self.ready.set()
+        await self.feed.run()
 
 
 def attach_web(agent: Agent) -> WebServer | None:

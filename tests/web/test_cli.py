@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import stat
 import subprocess
 import sys
@@ -120,3 +121,17 @@ def test_tls_files_must_be_absolute_and_loadable(tmp_path: Path) -> None:
     assert missing.returncode == 2
     assert "cannot load the certificate and key" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_a_taken_port_is_reported_without_a_traceback(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = _config(tmp_path)
+        config.write_text(config.read_text().replace("port = 8751", f"port = {port}"))
+        result = hearth("run", "-c", str(config))
+    assert result.returncode == 1, result.stderr
+    assert f"the dashboard cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "set web.port to a free one" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -83,10 +83,25 @@ async def test_events_stream_live_readings_until_logout(tmp_path: Path) -> None:
 async def test_stopping_the_hub_ends_open_event_streams(tmp_path: Path) -> None:
     async with client() as http, serve(tmp_path) as served:
         assert await login(http, served.url) == 303
-        events = await http.get(f"{served.url}/events?stats=1")
+        events = await http.get(f"{served.url}/events?streams=&topics=stats")
         assert (await events.content.readline()).startswith(b"retry:")
         served.agent.stop()
         async with asyncio.timeout(10):
             while await events.content.readline():
                 pass
         events.release()
+
+
+async def test_published_topics_are_coalesced_per_key_and_reach_only_their_subscribers() -> None:
+    feed = LiveFeed(interval=1.0)
+    watching = feed.subscribe([], topics=["discovery"])
+    other = feed.subscribe([])
+    for rssi in (-80, -70, -60):
+        feed.publish("discovery", {"address": "AA", "rssi": rssi}, key="AA")
+    feed.publish("discovery", {"address": "BB", "rssi": -90}, key="BB")
+    feed.tick()
+    assert _events(watching.take()) == [
+        ("discovery", {"address": "AA", "rssi": -60}),
+        ("discovery", {"address": "BB", "rssi": -90}),
+    ]
+    assert other.take() == []

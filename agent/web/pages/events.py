@@ -1,7 +1,8 @@
 """``/events``: server-sent events with live readings (``reading``) and hub figures (``stats``).
 
-Query: ``streams`` (comma-separated names; all when absent) and ``stats=1``. The stream ends when
-the session ends (logout or expiry) or the server stops.
+Query: ``streams``, comma-separated names (every stream when absent, none when empty); ``topics``,
+comma-separated: ``stats`` for the hub's figures, or what other layers publish on the feed. The stream
+ends when the session ends (logout or expiry) or the server stops.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ async def events(request: web.Request) -> web.StreamResponse:
     """Stream events to one browser from its own bounded queue."""
     ctx = request.app[CTX]
     wanted = request.query.get("streams")
-    streams = [s for s in wanted.split(",") if s] if wanted else None
+    streams = None if wanted is None else [s for s in wanted.split(",") if s]
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"})
     await response.prepare(request)
-    client = ctx.feed.subscribe(streams, stats=request.query.get("stats") == "1")
+    topics = [t for t in request.query.get("topics", "").split(",") if t]
+    client = ctx.feed.subscribe(streams, topics=topics)
     session_id = request.cookies.get(SESSION_COOKIE)
     try:
         await response.write(b"retry: 3000\n\n")

@@ -5,8 +5,7 @@
   var statsBox = document.querySelector("[data-live-stats]");
   if (!pages.length && !statsBox) return;
   var names = Array.prototype.map.call(pages, function (el) { return el.getAttribute("data-stream"); });
-  var url = "/events?streams=" + encodeURIComponent(names.join(",")) + (statsBox ? "&stats=1" : "");
-  if (!pages.length) url = "/events?streams=&stats=1";
+  var url = "/events?streams=" + encodeURIComponent(names.join(",")) + (statsBox ? "&topics=stats" : "");
 
   function fmt(v) { return v === null ? "–" : Number(v.toPrecision(4)).toString(); }
   function duration(s) {
