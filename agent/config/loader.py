@@ -52,6 +52,10 @@ def config_from_mapping(
     _check(config, source)
     if base_dir is not None:
         config = _resolve_paths(config, base_dir)
+    if config.rules or config.local_mqtt is not None:
+        from agent.rules.validate import check_rules
+
+        check_rules(config, source)
     return config
 
 

@@ -87,6 +87,92 @@ class SimulatedSourceConfig(_Section, frozen=True, tag="simulated", tag_field="k
 SourceConfig = SimulatedSourceConfig
 
 
+class SwitchConfig(_Section, frozen=True):
+    """A board actuator shown in Home Assistant as a switch; ON/OFF become a COMMAND to the board."""
+
+    name: Name
+    board: Name
+    command: str
+    args_on: dict[str, str | int | float | bool] = msgspec.field(default_factory=lambda: {"on": True})
+    args_off: dict[str, str | int | float | bool] = msgspec.field(default_factory=lambda: {"on": False})
+
+
+class LocalMqttConfig(_Section, frozen=True):
+    """The broker inside the home (Home Assistant's); separate from anything upstream."""
+
+    host: str = "localhost"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 1883
+    username: str | None = None
+    # The password is read from a file (0600) so it never sits in a config that is shared or pushed.
+    password_file: str | None = None
+    client_id: str | None = None
+    base_topic: str | None = None  # default: hearth/<hub id>
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    discovery_every: Duration = "10s"
+    state_interval: Duration = "1s"
+    switches: list[SwitchConfig] = []
+
+
+class Condition(_Section, frozen=True):
+    """One condition of a rule: exactly one of a stream test, a time window, or all/any/not.
+
+    A stream test names ``stream`` and one of ``above``/``below`` (with ``hysteresis``), ``equals``
+    or ``changes_to``; strings compare a context strand's label, numbers a reading's value.
+    ``for`` holds the condition back until it has been true that long without a break.
+    """
+
+    stream: str | None = None
+    above: float | None = None
+    below: float | None = None
+    hysteresis: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    equals: str | float | None = None
+    changes_to: str | float | None = None
+    min_confidence: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
+    during: str | None = None  # "HH:MM-HH:MM" in the hub's time zone; may wrap midnight
+    all: list[Condition] | None = None
+    any: list[Condition] | None = None
+    not_: Condition | None = msgspec.field(default=None, name="not")
+    for_: Duration | None = msgspec.field(default=None, name="for")
+
+
+class LogAction(_Section, frozen=True, tag="log", tag_field="kind"):
+    """Write a line to the agent's log."""
+
+    message: str
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class PublishAction(_Section, frozen=True, tag="publish", tag_field="kind"):
+    """Publish to the local broker; ``payload`` may use {rule} {stream} {value} {label} {ts}."""
+
+    topic: str
+    payload: str = "{value}"
+    qos: Literal[0, 1] = 0
+    retain: bool = False
+
+
+class BoardAction(_Section, frozen=True, tag="board", tag_field="kind"):
+    """Send a COMMAND to a board and wait for its ACK, retrying up to ``attempts`` times."""
+
+    board: Name
+    command: str
+    args: dict[str, str | int | float | bool] = {}
+    attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3
+
+
+ActionConfig = LogAction | PublishAction | BoardAction
+
+
+class RuleConfig(_Section, frozen=True):
+    """When ``when`` becomes true, run ``actions`` in order (once per rising edge)."""
+
+    name: Name
+    when: Condition
+    actions: list[ActionConfig]
+    enabled: bool = True
+
+
 class Config(_Section, frozen=True):
     """A whole hub configuration file."""
 
@@ -96,3 +182,5 @@ class Config(_Section, frozen=True):
     log: LogConfig = LogConfig()
     daemon: DaemonConfig = DaemonConfig()
     sources: list[SourceConfig] = []
+    local_mqtt: LocalMqttConfig | None = None
+    rules: list[RuleConfig] = []

@@ -15,4 +15,6 @@ if TYPE_CHECKING:
 
 def attach_features(agent: Agent) -> None:
     """Attach every configured layer to ``agent``."""
-    del agent  # no layer after the store is configured yet
+    from agent.rules.service import attach_rules
+
+    attach_rules(agent)
