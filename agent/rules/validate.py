@@ -85,6 +85,8 @@ def _check_condition(cond: Condition, key: str, strands: frozenset[str], fail: A
         )
         if present
     ]
+    if not kinds and cond.stream is None:
+        _check_stream_test(cond, key, strands, fail)
     if len(kinds) != 1:
         found = ", ".join(kinds) or "none of them"
         raise fail(f"a condition needs exactly one of stream, during, all, any, not (found {found})", key)
