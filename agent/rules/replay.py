@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from agent.config.schema import ActionConfig, BoardAction, Condition, LogAction, PublishAction
+from agent.config.schema import ActionConfig, Condition, LogAction, PublishAction
 from agent.errors import ConfigError
 from agent.readings import Reading
 from agent.rules.engine import Intent, RuleEngine
@@ -98,9 +98,7 @@ def describe_action(action: ActionConfig) -> str:
         return f"log {action.message!r}"
     if isinstance(action, PublishAction):
         return f"publish {action.payload!r} to {action.topic}"
-    if isinstance(action, BoardAction):
-        return f"board {action.board}: {action.command} {dict(action.args)}"
-    return "?"  # pragma: no cover - the schema admits no other action
+    return f"board {action.board}: {action.command} {dict(action.args)}"
 
 
 def _describe_test(cond: Condition, stream: str) -> str:
