@@ -32,18 +32,25 @@ def demo(duration: float, data_dir: Path | None) -> None:
 
     Example: hearth demo --duration 20
     """
+    import logging
+
     from agent.cli.logs import setup_logging
     from agent.demo import demo_config
+
+    def show_rules() -> None:
+        logging.getLogger("agent.rules").setLevel(logging.INFO)  # the demo shows its rule firing
 
     os.umask(0o077)
     if data_dir is None:
         with tempfile.TemporaryDirectory(prefix="hearth-demo-") as tmp:
             config = demo_config(Path(tmp))
             setup_logging(config.log.level, "console")
+            show_rules()
             asyncio.run(_run_demo(config, duration))
     else:
         config = demo_config(data_dir.resolve())
         setup_logging(config.log.level, "console")
+        show_rules()
         asyncio.run(_run_demo(config, duration))
 
 

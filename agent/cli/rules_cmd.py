@@ -77,11 +77,11 @@ def test_rules(config_path: Path, file: Path) -> None:
     table.add_column("time")
     table.add_column("rule")
     table.add_column("action")
-    table.add_column("because of")
+    table.add_column("latest reading")
     for intent in fired:
         when = datetime.fromtimestamp(intent.ts, tz).isoformat(sep=" ", timespec="milliseconds")
         trigger = intent.trigger
-        cause = "time passing"
+        cause = ""
         if trigger is not None:
             cause = f"{trigger.stream} = {trigger.value:g}" + (f" ({trigger.label})" if trigger.label else "")
         table.add_row(when, intent.rule, describe_action(intent.action), cause)

@@ -24,7 +24,7 @@ from agent.readings import Reading
 
 
 class Intent(NamedTuple):
-    """One action a rule asks for: what, because of which rule, when, and the reading that did it."""
+    """One action a rule asks for: which rule, what, when, and the rule's latest reading (if any)."""
 
     rule: str
     action: ActionConfig
@@ -290,7 +290,7 @@ def _uses_clock(cond: Condition) -> bool:
 
 
 class _Rule:
-    __slots__ = ("actions", "active", "clocked", "has_window", "name", "root")
+    __slots__ = ("actions", "active", "clocked", "has_window", "last", "name", "root")
 
     def __init__(self, config: RuleConfig, tz: ZoneInfo, leaves: list[_Leaf]) -> None:
         self.name = config.name
@@ -299,6 +299,7 @@ class _Rule:
         self.clocked = _uses_clock(config.when)
         self.has_window = _has_window(config.when)
         self.active = False
+        self.last: Reading | None = None
 
 
 def _has_window(cond: Condition) -> bool:
@@ -344,7 +345,8 @@ class RuleEngine:
                 touched.append(rule)
         out: list[Intent] = []
         for rule in touched:
-            self._evaluate(rule, now, reading, out)
+            rule.last = reading
+            self._evaluate(rule, now, out)
         return out
 
     def feed_many(self, readings: Iterable[Reading]) -> list[Intent]:
@@ -362,7 +364,7 @@ class RuleEngine:
         self.now = now
         out: list[Intent] = []
         for rule in self._clocked:
-            self._evaluate(rule, now, None, out)
+            self._evaluate(rule, now, out)
         return out
 
     def next_wakeup(self) -> float | None:
@@ -373,8 +375,8 @@ class RuleEngine:
             deadline = minute if deadline is None else min(deadline, minute)
         return deadline
 
-    def _evaluate(self, rule: _Rule, now: float, trigger: Reading | None, out: list[Intent]) -> None:
+    def _evaluate(self, rule: _Rule, now: float, out: list[Intent]) -> None:
         result = rule.root.evaluate(now)
         if result and not rule.active:
-            out.extend(Intent(rule.name, action, now, trigger) for action in rule.actions)
+            out.extend(Intent(rule.name, action, now, rule.last) for action in rule.actions)
         rule.active = result

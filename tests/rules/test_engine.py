@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,8 +12,11 @@ import msgspec
 import pytest
 
 from agent.config.schema import RuleConfig
+from agent.demo import demo_config
 from agent.readings import Reading
 from agent.rules.engine import RuleEngine, parse_window
+from agent.rules.replay import replay
+from agent.sources.simulated import load_table
 
 T0 = 1_780_000_000.0  # a Thursday in May 2026
 
@@ -199,3 +203,21 @@ def test_parse_window(text: str, expected: tuple[int, int]) -> None:
 def test_parse_window_rejects(text: str) -> None:
     with pytest.raises(ValueError, match=r"HH:MM|empty|no such time"):
         parse_window(text)
+
+
+def test_a_for_rule_fired_by_time_carries_its_latest_reading() -> None:
+    eng = engine(rule({"stream": "plug.power", "above": 1500, "for": "10s"}))
+    eng.feed(Reading("plug.power", T0, 1950.0))
+    [intent] = eng.tick(T0 + 10)
+    assert intent.trigger == Reading("plug.power", T0, 1950.0)
+
+
+def test_the_demo_rule_fires_once_per_boil_of_the_shipped_kettle_data(tmp_path: Path) -> None:
+    config = demo_config(tmp_path)
+    table = load_table("kitchen_plug", "builtin:kettle_plug.csv")
+    rate = config.sources[1].rate
+    readings = [Reading("kitchen_plug.power", T0 + i / rate, row[0]) for i, row in enumerate(table.rows)]
+    fired = list(replay(RuleEngine(config.rules, config.hub.timezone), readings))
+    # Two boils in the data; the first one is found 10 s after it passes 1500 W (within a 30 s demo).
+    assert [i.rule for i in fired] == ["kettle-on", "kettle-on"]
+    assert fired[0].ts - T0 < 30
