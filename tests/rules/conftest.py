@@ -36,29 +36,53 @@ def _accepts(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[int]:
-    """A real Mosquitto on a free loopback port (anonymous, no persistence); yields the port."""
-    port = _free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen(
-        [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        wait_until(lambda: proc.poll() is not None or _accepts(port), "mosquitto to accept connections", 10)
+class Mosquitto:
+    """A real Mosquitto on a loopback port that a test may stop and start again."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = _free_port()
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self.proc = proc
+        wait_until(
+            lambda: proc.poll() is not None or _accepts(self.port), "mosquitto to accept connections", 10
+        )
         if proc.poll() is not None:
-            raise RuntimeError(f"mosquitto exited: {proc.stderr.read() if proc.stderr else ''}")
-        yield port
-    finally:
+            raise RuntimeError(f"mosquitto exited with {proc.returncode}")
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
         proc.terminate()
         try:
             proc.wait(5)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
+
+
+@pytest.fixture
+def mosquitto_server(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A running Mosquitto (anonymous, no persistence) that the test can restart."""
+    server = Mosquitto(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mosquitto(mosquitto_server: Mosquitto) -> int:
+    """The port of a real Mosquitto on loopback."""
+    return mosquitto_server.port
 
 
 class HandSource:

@@ -10,7 +10,7 @@ from typing import Any
 from agent.local.discovery import DEVICE_CLASSES
 from agent.readings import StreamInfo
 from tests.conftest import eventually
-from tests.rules.conftest import FakeBoard, HandSource, hub_config, running, watching
+from tests.rules.conftest import FakeBoard, HandSource, Mosquitto, hub_config, running, watching
 
 PREFIX = "homeassistant"
 NODE = "test-hub"
@@ -292,3 +292,22 @@ def _forget(path: Path, device: str) -> None:
             conn.execute("DELETE FROM devices WHERE name = ?", (device,))
     finally:
         conn.close()
+
+
+async def test_the_hub_reconnects_and_announces_again_after_the_broker_restarts(
+    tmp_path: Path, mosquitto_server: Mosquitto
+) -> None:
+    port = mosquitto_server.port
+    config = hub_config(tmp_path / "data", local_mqtt=local_mqtt(port))
+    bench = HandSource("bench", BENCH_STREAMS[:1])
+    topic = f"{PREFIX}/sensor/{NODE}/bench_temperature/config"
+    async with running(config, bench):
+        await bench.ready.wait()
+        bench.feed("bench.temperature", 20.0)
+        async with watching(port, f"{PREFIX}/#") as ha:
+            await eventually(lambda: topic in ha.last, "discovery before the restart")
+        mosquitto_server.stop()
+        mosquitto_server.start()  # no persistence: every retained config is gone
+        async with watching(port, f"{PREFIX}/#", f"{BASE}/status") as ha:
+            await eventually(lambda: topic in ha.last, "discovery again after the restart", within=20)
+            assert ha.last[f"{BASE}/status"] == b"online"
