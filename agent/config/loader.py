@@ -133,4 +133,7 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
 
     hub = msgspec.structs.replace(config.hub, data_dir=resolve(config.hub.data_dir))
     sources = [msgspec.structs.replace(s, file=resolve(s.file)) for s in config.sources]
-    return msgspec.structs.replace(config, hub=hub, sources=sources)
+    local = config.local_mqtt
+    if local is not None and local.password_file is not None:
+        local = msgspec.structs.replace(local, password_file=resolve(local.password_file))
+    return msgspec.structs.replace(config, hub=hub, sources=sources, local_mqtt=local)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import parse_config
+from agent.config import load_config, parse_config
 from agent.errors import ConfigError
 from tests.conftest import hearth
 
@@ -183,3 +183,11 @@ def test_rules_test_names_a_bad_row(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "row 3" in result.stderr
     assert "'yesterday' is neither unix seconds nor an ISO 8601 time" in result.stderr
+
+
+def test_password_file_is_taken_from_the_config_files_folder(tmp_path: Path) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(HEAD + '[local_mqtt]\nusername = "hub"\npassword_file = "secrets/mqtt"\n')
+    config = load_config(path)
+    assert config.local_mqtt is not None
+    assert config.local_mqtt.password_file == str(tmp_path / "secrets" / "mqtt")
