@@ -69,6 +69,7 @@ class HomeAssistantBridge:
         self.switches = {s.name: s for s in config.switches}
         self.entities: dict[str, StreamEntity] = {}
         self.published: dict[str, str] = {}  # config topic -> payload last sent
+        self._desired: dict[str, str] = {}
         self.removed = 0
         self.commands_failed = 0
         self._latest: dict[str, Reading] = {}
@@ -134,7 +135,7 @@ class HomeAssistantBridge:
         return out
 
     async def _sync_configs(self, *, resend: bool = False) -> None:
-        desired = self.desired_configs()
+        desired = self._desired = self.desired_configs()
         for topic, payload in desired.items():
             if (resend or self.published.get(topic) != payload) and await self.broker.publish(
                 topic, payload, qos=1, retain=True
@@ -155,7 +156,7 @@ class HomeAssistantBridge:
         """A retained config under this hub's node id that is no longer wanted: clear it."""
         if not payload or not self._loaded.is_set():
             return
-        if topic not in self.desired_configs():
+        if topic not in self._desired:
             await self.broker.publish(topic, "", qos=1, retain=True)
             self.published.pop(topic, None)
             self.removed += 1
