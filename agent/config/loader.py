@@ -129,4 +129,5 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
 
     hub = msgspec.structs.replace(config.hub, data_dir=resolve(config.hub.data_dir))
     sources = [msgspec.structs.replace(s, file=resolve(s.file)) for s in config.sources]
-    return msgspec.structs.replace(config, hub=hub, sources=sources)
+    models = [msgspec.structs.replace(m, model=resolve(m.model)) for m in config.models]
+    return msgspec.structs.replace(config, hub=hub, sources=sources, models=models)

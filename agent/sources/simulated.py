@@ -95,15 +95,18 @@ class SimulatedSource:
             sink.declare(info)
         period = 1.0 / self.rate
         next_at = time.monotonic()
+        # Rows are stamped with their scheduled time, so a replay keeps the recording's exact spacing
+        # even when the event loop runs late.
+        wall_offset = time.time() - next_at
         rows = self.table.rows
         while True:
             if self.position >= len(rows):
                 if not self.loop:
                     return
                 self.position = 0
-            now = time.time()
+            stamp = wall_offset + next_at
             for stream, value in zip(names, rows[self.position], strict=True):
-                await sink.put(Reading(stream, now, value))
+                await sink.put(Reading(stream, stamp, value))
             self.position += 1
             next_at += period
             delay = next_at - time.monotonic()
@@ -111,3 +114,4 @@ class SimulatedSource:
                 await asyncio.sleep(delay)
             elif delay < -1.0:
                 next_at = time.monotonic()  # fell far behind (suspend): do not burst to catch up
+                wall_offset = time.time() - next_at
