@@ -53,8 +53,8 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def convert_int8(model: Any, representative: np.ndarray) -> bytes:
-    """Full-integer quantisation: int8 weights, activations, input and output."""
+def convert_int8(model: Any, representative: np.ndarray, *, int8_io: bool = True) -> bytes:
+    """Full-integer quantisation: int8 weights and activations; int8 or float32 input and output."""
     import tensorflow as tf
 
     def samples() -> Any:
@@ -65,8 +65,9 @@ def convert_int8(model: Any, representative: np.ndarray) -> bytes:
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = samples
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    if int8_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
     return bytes(converter.convert())
 
 
@@ -82,11 +83,14 @@ def tflite_predict(model_file: Path, x: np.ndarray) -> np.ndarray:
     out_scale, out_zero = out["quantization"]
     probs = []
     for row in x:
-        q = np.clip(np.round(row / in_scale) + in_zero, -128, 127).astype(np.int8)
-        interpreter.set_tensor(inp["index"], q[None])
+        if in_scale:
+            fed = np.clip(np.round(row / in_scale) + in_zero, -128, 127).astype(np.int8)
+        else:
+            fed = row.astype(np.float32)
+        interpreter.set_tensor(inp["index"], fed[None])
         interpreter.invoke()
         raw = interpreter.get_tensor(out["index"])[0].astype(np.float32)
-        probs.append((raw - out_zero) * out_scale)
+        probs.append((raw - out_zero) * out_scale if out_scale else raw)
     return np.asarray(probs)
 
 
@@ -182,3 +186,73 @@ def fit(
                 f"accuracy {history.history['accuracy'][-1]:.3f}"
             )
     return model
+
+
+def write_model_card(folder: Path, card: dict[str, Any], sections: dict[str, str]) -> None:
+    """Write ``MODEL_CARD.md`` from ``card`` (the facts in card.json) and prose ``sections``."""
+    m = card["metrics"]
+    norm = card["normalisation"]
+    lines = [
+        f"# Model card: {card['name']}",
+        "",
+        f"{card['task'].capitalize()}. {sections['summary']}",
+        "",
+        "## Inputs",
+        "",
+        "| input | quantity | unit |",
+        "|---|---|---|",
+        *[f"| `{i['name']}` | {i['quantity']} | {i['unit']} |" for i in card["inputs"]],
+        "",
+        f"- Sample rate: {card['rate_hz']:g} Hz. Window: {card['window']} samples "
+        f"({card['window'] / card['rate_hz']:g} s). Hop: {card['hop']} samples ({card['hop'] / card['rate_hz']:g} s).",
+        f"- Normalisation: `{norm['kind']}`. {sections['normalisation']}",
+        f"- Tensors: {card['quantisation']}; the runtime reads scale and zero point from the tensors.",
+        f"- {sections['windowing']}",
+        "",
+        "## Outputs",
+        "",
+        "Labels, in output order: " + ", ".join(f"`{label}`" for label in card["labels"]) + ".",
+        "The hub records the winning label as the context strand `context.<model entry name>`, with the",
+        "class probability as its value.",
+        "",
+        "## Held-out metrics",
+        "",
+        f"Measured on the int8 `.tflite` file through LiteRT, on the data set's own test split ({m['split']}):",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        f"| accuracy | {m['accuracy']:.4f} |",
+        f"| macro-F1 | {m['macro_f1']:.4f} |",
+        f"| windows | {m['n']} |",
+        "",
+        "![confusion matrix](confusion.png)",
+        "",
+        "`hearth model eval "
+        + card["name"]
+        + "` re-runs this evaluation from `test.npz` (the test split exactly",
+        "as evaluated here, written by `train.py` from sktime's files) and prints the same figures.",
+        "",
+        "### Published methods on the same split",
+        "",
+        sections["published"],
+        "",
+        "## Training",
+        "",
+        sections["training"],
+        "",
+        f"- Seed {card['seed']}; TensorFlow's deterministic ops, one thread. Rerunning `train.py` with the same",
+        "  TensorFlow release on the same CPU reproduces `model.tflite` byte for byte (checked twice).",
+        "- Train with: `pip install -e '.[train]'` then `python models/" + card["name"] + "/train.py`.",
+        "",
+        "## Data: provenance and licence",
+        "",
+        sections["provenance"],
+        "",
+        "## File",
+        "",
+        f"- `{card['file']}`: {(folder / card['file']).stat().st_size} bytes, sha256 `{card['sha256']}`",
+        "  (checked by the runtime before every load).",
+        "- `card.json`: the facts above in machine-readable form; `test.npz`: held-out split; `confusion.png`.",
+        "",
+    ]
+    (folder / "MODEL_CARD.md").write_text("\n".join(lines), encoding="utf-8")

@@ -31,10 +31,11 @@ class Normalisation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     ``standardise``: ``(x - mean[c]) / std[c]`` per channel with the training set's constants;
     ``window_zscore``: each window's own mean and standard deviation per channel (``epsilon`` added to it);
+    ``in_model``: the model standardises its own input (``mean``/``std`` are listed for reference);
     ``none``: values are fed as they are.
     """
 
-    kind: Literal["standardise", "window_zscore", "none"]
+    kind: Literal["standardise", "window_zscore", "in_model", "none"]
     mean: list[float] = []
     std: list[float] = []
     epsilon: float = 1e-6

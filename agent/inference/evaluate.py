@@ -44,7 +44,7 @@ def load_test_split(model: Model) -> tuple[np.ndarray, np.ndarray]:
     path = model.directory / name
     try:
         with np.load(path) as data:
-            x = data["x"].astype(np.float32).transpose(0, 2, 1)
+            x = np.ascontiguousarray(data["x"].astype(np.float32).transpose(0, 2, 1))
             y = data["y"].astype(np.int64)
     except (OSError, KeyError, ValueError) as exc:
         raise ModelError(f"{path}: cannot read the held-out test data: {exc}") from exc

@@ -39,12 +39,11 @@ Interpreter, RUNTIME = _find_runtime()
 
 
 class Prediction(NamedTuple):
-    """One window's result: the winning class, its probability, and every class's probability."""
+    """One window's result: the winning class and its probability."""
 
     class_index: int
     label: str
     confidence: float
-    probabilities: np.ndarray
 
 
 class TensorQuant(NamedTuple):
@@ -76,28 +75,39 @@ class Model:
         self.output_quant = _quant(out)
         self.input_shape = tuple(int(v) for v in inp["shape"])
         self.output_shape = tuple(int(v) for v in out["shape"])
-        self._buffer = np.empty((card.window, len(card.inputs)), dtype=np.float32)
-        self._tensor = np.empty((1, card.window, len(card.inputs)), dtype=self.input_quant.dtype)
+        shape = (1, card.window, len(card.inputs))
+        self._work = np.empty(shape, dtype=np.float32)
+        self._work_window = self._work[0]
+        self._tensor = np.empty(shape, dtype=self.input_quant.dtype)
+        self._quantised_input = bool(self.input_quant.scale)
+        in_scale = self.input_quant.scale if self._quantised_input else 1.0
+        in_zero = self.input_quant.zero_point if self._quantised_input else 0
+        self._in_scale = in_scale
+        self._in_zero = in_zero
         norm = card.normalisation
-        in_scale = self.input_quant.scale or 1.0
-        in_zero = self.input_quant.zero_point if self.input_quant.scale else 0
-        self._in_scale = np.float32(in_scale)
-        self._in_zero = np.float32(in_zero)
+        n = len(card.inputs)
+        self._gain: np.ndarray | None
+        self._offset: np.ndarray | None
+        # Normalisation and input quantisation fold into one affine map: q = x * gain + offset.
         if norm.kind == "standardise":
             inv = 1.0 / (np.asarray(norm.std, dtype=np.float64) * in_scale)
-            self._gain: np.ndarray | None = inv.astype(np.float32)
-            self._offset: np.ndarray | None = (in_zero - np.asarray(norm.mean) * inv).astype(np.float32)
-        elif norm.kind == "none":
-            self._gain = np.full(len(card.inputs), 1.0 / in_scale, dtype=np.float32)
-            self._offset = np.full(len(card.inputs), in_zero, dtype=np.float32)
+            self._gain = inv.astype(np.float32)
+            self._offset = (in_zero - np.asarray(norm.mean) * inv).astype(np.float32)
+        elif norm.kind in ("none", "in_model"):
+            self._gain = np.full(n, 1.0 / in_scale, dtype=np.float32)
+            self._offset = np.full(n, in_zero, dtype=np.float32)
         else:
             self._gain = self._offset = None
-        if np.issubdtype(self.input_quant.dtype, np.integer):
+        self._low = self._high = 0.0
+        if self._quantised_input:
             info = np.iinfo(self.input_quant.dtype)
-            self._clip: tuple[float, float] | None = (float(info.min), float(info.max))
-        else:
-            self._clip = None
+            self._low, self._high = float(info.min), float(info.max)
+        self._out_scale = self.output_quant.scale
+        self._out_zero = self.output_quant.zero_point
         self._labels = card.labels
+        self._shape = shape
+        # Float input and nothing to normalise: raw samples go to the interpreter as they are.
+        self._passthrough = norm.kind in ("none", "in_model") and not self._quantised_input
 
     @property
     def name(self) -> str:
@@ -152,23 +162,35 @@ class Model:
             )
 
     def quantise(self, window: np.ndarray) -> np.ndarray:
-        """Turn a raw window (window x inputs, in the card's units) into the input tensor's values."""
-        buf = self._buffer
+        """Turn a raw window (window x inputs, card units) into the input tensor (1 x window x inputs).
+
+        The returned array is reused by the next call.
+        """
+        if self._passthrough:
+            if window.dtype != np.float32:
+                window = window.astype(np.float32)
+            return window.reshape(self._shape)
+        work = self._work_window
         if self._gain is None:
-            mean = window.mean(axis=0)
-            std = window.std(axis=0)
-            gain = (1.0 / ((std + self.card.normalisation.epsilon) * self._in_scale)).astype(np.float32)
-            offset = (self._in_zero - mean * gain).astype(np.float32)
+            # Per-window z-score: centre first, then the spread of the centred values (no cancellation).
+            size = window.shape[0]
+            mean = np.add.reduce(window, axis=0, dtype=np.float64) / size
+            np.subtract(window, mean, out=work, casting="unsafe")
+            std = np.sqrt(np.einsum("ij,ij->j", work, work) / size)
+            gain = 1.0 / ((std + self.card.normalisation.epsilon) * self._in_scale)
+            np.multiply(work, gain, out=work, casting="unsafe")
+            np.add(work, self._in_zero, out=work, casting="unsafe")
         else:
             gain, offset = self._gain, self._offset
-        np.multiply(window, gain, out=buf, casting="unsafe")
-        buf += offset
-        if self._clip is not None:
-            np.rint(buf, out=buf)
-            np.clip(buf, self._clip[0], self._clip[1], out=buf)
-        tensor = self._tensor
-        tensor[0] = buf
-        return tensor
+            assert offset is not None
+            np.multiply(window, gain, out=work, casting="unsafe")
+            np.add(work, offset, out=work, casting="unsafe")
+        if not self._quantised_input:
+            return self._work
+        np.minimum(work, self._high, out=work)
+        np.maximum(work, self._low, out=work)
+        np.rint(self._work, out=self._tensor, casting="unsafe")
+        return self._tensor
 
     def classify(self, window: np.ndarray) -> Prediction:
         """Run one raw window (window x inputs) through the model."""
@@ -176,10 +198,19 @@ class Model:
         interpreter.set_tensor(self.input_index, self.quantise(window))
         interpreter.invoke()
         raw = interpreter.get_tensor(self.output_index)[0]
-        out = self.output_quant
-        probs = (raw.astype(np.float32) - out.zero_point) * out.scale if out.scale else raw.astype(np.float32)
-        best = int(probs.argmax())
-        return Prediction(best, self._labels[best], float(probs[best]), probs)
+        best = int(raw.argmax())
+        if self._out_scale:
+            confidence = (int(raw[best]) - self._out_zero) * self._out_scale
+        else:
+            confidence = float(raw[best])
+        return Prediction(best, self._labels[best], confidence)
+
+    def probabilities(self) -> np.ndarray:
+        """Every class's probability from the last ``classify`` call."""
+        raw = np.asarray(self.interpreter.get_tensor(self.output_index)[0], dtype=np.float32)
+        if self._out_scale:
+            raw = (raw - np.float32(self._out_zero)) * np.float32(self._out_scale)
+        return raw
 
     def classify_many(self, windows: np.ndarray) -> list[Prediction]:
         """Classify every window of ``windows`` (n x window x inputs)."""

@@ -143,4 +143,4 @@ def test_load_models_maps_every_input(tmp_path: Path) -> None:
     )
     (model,) = load_models(config_from_mapping(mapping))
     assert [i.name for i in model.card.inputs] == list(ACTIVITY_INPUTS)
-    assert msgspec.structs.asdict(model.card.normalisation)["kind"] == "standardise"
+    assert msgspec.structs.asdict(model.card.normalisation)["kind"] == "in_model"
