@@ -206,7 +206,8 @@ def write_model_card(folder: Path, card: dict[str, Any], sections: dict[str, str
         f"- Sample rate: {card['rate_hz']:g} Hz. Window: {card['window']} samples "
         f"({card['window'] / card['rate_hz']:g} s). Hop: {card['hop']} samples ({card['hop'] / card['rate_hz']:g} s).",
         f"- Normalisation: `{norm['kind']}`. {sections['normalisation']}",
-        f"- Tensors: {card['quantisation']}; the runtime reads scale and zero point from the tensors.",
+        f"- Tensors: {card['quantisation']}. Where input and output are int8 the runtime reads their scale and",
+        "  zero point from the tensors; float input and output carry the quantisation inside the model.",
         f"- {sections['windowing']}",
         "",
         "## Outputs",

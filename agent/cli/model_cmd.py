@@ -30,13 +30,16 @@ def list_models() -> None:
 
     from agent.inference.card import builtin_names, load_card, resolve_model_dir
 
-    table = Table("model", "task", "inputs", "rate", "window", "labels", "accuracy", "macro-F1")
+    table = Table(title="Built-in models (held-out test split)")
+    table.add_column("model", no_wrap=True)
+    table.add_column("inputs")
+    for column in ("rate", "window", "labels", "accuracy", "macro-F1"):
+        table.add_column(column, no_wrap=True, justify="right")
     for name in builtin_names():
         card = load_card(resolve_model_dir(f"builtin:{name}"))
         metrics = card.metrics
         table.add_row(
             name,
-            card.task,
             ", ".join(i.name for i in card.inputs),
             f"{card.rate_hz:g} Hz",
             f"{card.window / card.rate_hz:g} s",
