@@ -96,6 +96,7 @@ class ModelRunner:
         self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix=f"hearth-model-{name}")
         self._queue: deque[Window] = deque()
         self._ready = asyncio.Event()
+        self._skipping = False
         self.on_result: list[Callable[[WindowResult], None]] = []
         self.on_skip: list[Callable[[Window], None]] = []
         self.stats: dict[str, int] = {
@@ -117,9 +118,15 @@ class ModelRunner:
             if window.skipped is not None:
                 reason, _, count = window.skipped.partition(":")
                 self.stats[f"skipped_{reason}"] += int(count or 1)
+                if not self._skipping:
+                    log.warning("model %s: skipping windows, an input is %s", self.name, reason)
+                    self._skipping = True
                 for hook in self.on_skip:
                     hook(window)
                 continue
+            if self._skipping:
+                log.info("model %s: every input is back, classifying again", self.name)
+                self._skipping = False
             if len(self._queue) >= QUEUE_WINDOWS:
                 self._queue.popleft()
                 self.stats["queue_dropped"] += 1
