@@ -107,6 +107,7 @@ class ModelRunner:
             "skipped_stale": 0,
             "queue_dropped": 0,
             "switches": 0,
+            "errors": 0,
         }
         if sink is not None:
             sink.declare(self.stream)
@@ -127,35 +128,40 @@ class ModelRunner:
             if self._skipping:
                 log.info("model %s: every input is back, classifying again", self.name)
                 self._skipping = False
-            if len(self._queue) >= QUEUE_WINDOWS:
-                self._queue.popleft()
-                self.stats["queue_dropped"] += 1
-            self._queue.append(window)
-            self._ready.set()
+            self.submit(window)
+
+    def submit(self, window: Window) -> None:
+        """Queue a finished window for the model; past ``QUEUE_WINDOWS`` the oldest is dropped and counted."""
+        if len(self._queue) >= QUEUE_WINDOWS:
+            self._queue.popleft()
+            self.stats["queue_dropped"] += 1
+        self._queue.append(window)
+        self._ready.set()
 
     async def run(self) -> None:
         """Classify queued windows until cancelled."""
-        loop = asyncio.get_running_loop()
         try:
             while True:
                 await self._ready.wait()
                 self._ready.clear()
-                while self._queue:
-                    window = self._queue.popleft()
-                    assert window.data is not None
-                    prediction = await loop.run_in_executor(self._executor, self.model.classify, window.data)
-                    self.handle(window, prediction)
+                await self.drain()
         finally:
             if self._own_executor:
                 self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def drain(self) -> None:
-        """Classify every window queued so far (tests and shutdown use this)."""
+        """Classify every window queued so far; a failing invoke is counted and logged, never fatal."""
         loop = asyncio.get_running_loop()
         while self._queue:
             window = self._queue.popleft()
             assert window.data is not None
-            prediction = await loop.run_in_executor(self._executor, self.model.classify, window.data)
+            try:
+                prediction = await loop.run_in_executor(self._executor, self.model.classify, window.data)
+            except (RuntimeError, ValueError) as exc:
+                self.stats["errors"] += 1
+                if self.stats["errors"] == 1:
+                    log.error("model %s: inference failed, skipping the window: %s", self.name, exc)
+                continue
             self.handle(window, prediction)
 
     def handle(self, window: Window, prediction: Prediction) -> None:

@@ -144,3 +144,10 @@ def test_load_models_maps_every_input(tmp_path: Path) -> None:
     (model,) = load_models(config_from_mapping(mapping))
     assert [i.name for i in model.card.inputs] == list(ACTIVITY_INPUTS)
     assert msgspec.structs.asdict(model.card.normalisation)["kind"] == "in_model"
+
+
+def test_demo_config_loads_both_models(tmp_path: Path) -> None:
+    from agent.demo import demo_config
+
+    models = load_models(demo_config(tmp_path))
+    assert [m.name for m in models] == ["activity", "appliance"]

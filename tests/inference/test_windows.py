@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from agent.inference.pipeline import Debouncer
-from agent.inference.windows import WindowAssembler
+from agent.inference.pipeline import Debouncer, ModelRunner
+from agent.inference.runtime import Model
+from agent.inference.windows import Window, WindowAssembler
 from agent.readings import Reading
 
 
@@ -90,3 +91,23 @@ def test_debouncer_needs_a_streak_with_confidence() -> None:
     assert not debouncer.update("running", 0.5)
     assert debouncer.low_confidence == 1
     assert debouncer.current == "walking"
+
+
+async def test_a_window_the_interpreter_rejects_is_counted_not_fatal(activity: Model) -> None:
+    runner = ModelRunner("activity", activity, [f"w.{i.name}" for i in activity.card.inputs], sink=None)
+    runner.submit(Window(0.0, 5.0, np.zeros((50, 6), dtype=np.float32)))
+    runner.submit(Window(5.0, 15.0, np.zeros((100, 6), dtype=np.float32)))
+    await runner.drain()
+    assert runner.stats["errors"] == 1
+    assert runner.stats["inferences"] == 1
+
+
+async def test_queue_keeps_the_newest_windows(activity: Model) -> None:
+    runner = ModelRunner("activity", activity, [f"w.{i.name}" for i in activity.card.inputs], sink=None)
+    for k in range(40):
+        runner.submit(Window(float(k), k + 10.0, np.zeros((100, 6), dtype=np.float32)))
+    assert runner.stats["queue_dropped"] == 8
+    seen: list[float] = []
+    runner.on_result.append(lambda r: seen.append(r.start_ts))
+    await runner.drain()
+    assert seen == [float(k) for k in range(8, 40)]
