@@ -80,8 +80,9 @@ def card_sections(card: dict[str, object]) -> dict[str, str]:
         "normalisation": (
             "Per channel, `(x - mean) / std` with the training split's constants, done by the model's first "
             "layer (`in_model`; the constants are listed in card.json for reference, in input order), so the "
-            "runtime feeds raw samples. The data set documents no units; the accelerometer "
-            "values (gravity shows as about 9.8 on one axis) read as m/s², the gyroscope's as rad/s."
+            "runtime feeds raw samples. The data set documents no units; running and badminton reach tens on "
+            "the accelerometer axes while standing stays near zero (gravity appears to be removed), which "
+            "reads as m/s², and the gyroscope's magnitudes as rad/s: our reading, not a documented fact."
         ),
         "windowing": (
             "The model sees one whole 10 s recording. Live, windows are cut every 10 s (hop = window); the "
