@@ -3,15 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
 
 from agent.config import Config, config_from_mapping
+from agent.config.schema import SerialSourceConfig
+
+if TYPE_CHECKING:
+    from firmware_bridge.emulator import BoardEmulator
+
+# The emulated workbench board's pty is reached through this link in the data dir.
+DEMO_BOARD_LINK = "workbench-board"
 
 SMART_PLUG_REPLAY_RATE = 292.0  # rows/s: one 1460-sample ACSF1 series every 5 s
 
 
-def demo_config(data_dir: Path) -> Config:
-    """A hub with a climate sensor, two smart plugs and a wrist IMU, replayed from shipped data."""
-    return config_from_mapping(
+def demo_board(data_dir: Path) -> BoardEmulator:
+    """The demo's emulated serial board (a climate sensor on a pty), linked at ``DEMO_BOARD_LINK``."""
+    from firmware_bridge.emulator import BoardEmulator
+
+    return BoardEmulator.from_csv(
+        "builtin:climate.csv", rate=4.0, board_id="workbench-1", link=data_dir / DEMO_BOARD_LINK
+    )
+
+
+def demo_config(data_dir: Path, *, board: bool = False) -> Config:
+    """A hub with a climate sensor, two smart plugs and a wrist IMU, replayed from shipped data.
+
+    With ``board``, also the workbench board of ``demo_board``, read through the real serial source.
+    """
+    config = config_from_mapping(
         {
             "hub": {"id": "demo-hub", "name": "Demo hub", "data_dir": str(data_dir)},
             "store": {"flush_interval": "100ms"},
@@ -59,3 +81,9 @@ def demo_config(data_dir: Path) -> Config:
         },
         source="demo",
     )
+    if board:
+        workbench = SerialSourceConfig(
+            name="workbench", port=str(data_dir / DEMO_BOARD_LINK), board_id="workbench-1"
+        )
+        config = msgspec.structs.replace(config, sources=[*config.sources, workbench])
+    return config

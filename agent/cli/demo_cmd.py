@@ -44,11 +44,14 @@ def demo(duration: float, data_dir: Path | None) -> None:
     os.umask(0o077)
     if data_dir is None:
         with tempfile.TemporaryDirectory(prefix="hearth-demo-") as tmp:
-            config = demo_config(Path(tmp))
+            config = demo_config(Path(tmp), board=True)
             setup_logging(config.log.level, "console")
             asyncio.run(_run_demo(config, duration))
     else:
-        config = demo_config(data_dir.resolve())
+        from agent.store.sqlite import ensure_private_dir
+
+        ensure_private_dir(data_dir.resolve())
+        config = demo_config(data_dir.resolve(), board=True)
         setup_logging(config.log.level, "console")
         asyncio.run(_run_demo(config, duration))
 
@@ -59,10 +62,14 @@ async def _run_demo(config: Config, duration: float) -> None:
 
     from agent.cli.status_cmd import print_status
     from agent.daemon import Agent
+    from agent.demo import demo_board
     from agent.store.readings import open_readings
 
     console = Console()
     console.print(f"[bold]Hearth demo[/bold]: hub {config.hub.id}, data in {config.hub.data_dir}")
+    board = demo_board(Path(config.hub.data_dir))
+    await board.start()
+    console.print(f"emulated serial board {board.board_id} on {board.tty_path}")
     agent = Agent(config, health_every=1.0)
     runner = asyncio.create_task(agent.run(), name="agent")
     await agent.started.wait()
@@ -84,9 +91,10 @@ async def _run_demo(config: Config, duration: float) -> None:
             await asyncio.sleep(0.25)
     agent.stop()
     await runner
+    await board.stop()
     store = open_readings(Path(config.hub.data_dir), read_only=True)
     try:
-        print_status(store, hub_id=config.hub.id)
+        print_status(store, hub_id=config.hub.id, rate_window_s=min(60.0, duration))
         print_context(store, console)
         stored = store.count_readings()
         if stored:

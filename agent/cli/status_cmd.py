@@ -41,7 +41,7 @@ def status(config_path: Path) -> None:
         store.close()
 
 
-def print_status(store: ReadingsStore, *, hub_id: str) -> None:
+def print_status(store: ReadingsStore, *, hub_id: str, rate_window_s: float = 60.0) -> None:
     """Render the status tables for ``store``."""
     from rich.console import Console
     from rich.table import Table
@@ -64,10 +64,14 @@ def print_status(store: ReadingsStore, *, hub_id: str) -> None:
             row["last_error"] or "",
         )
     console.print(sources)
+    for row in store.source_health():
+        counters = ", ".join(f"{key} {value}" for key, value in row["stats"].items() if value)
+        if counters:
+            console.print(f"{row['name']}: {counters}")
     streams = Table(title="Streams")
     for column in ("stream", "device", "last value", "unit", "last seen", "readings/s"):
         streams.add_column(column)
-    for row in store.stream_overview(now=now):
+    for row in store.stream_overview(now=now, rate_window_s=rate_window_s):
         value = "" if row["last_value"] is None else f"{row['last_value']:.4g}"
         if row["last_label"]:
             value = f"{row['last_label']} ({value})"

@@ -89,14 +89,16 @@ class SimulatedSource:
         self.position = 0
 
     async def run(self, sink: Sink) -> None:
-        """Emit rows on a fixed schedule (no drift), resuming where a restart left off."""
+        """Emit rows on a fixed schedule (no drift), resuming where a restart left off.
+
+        Each row is stamped with its scheduled time, so rows stay exactly ``1 / rate`` apart even
+        when the loop runs late and catches up.
+        """
         names = [info.name for info in self.table.streams]
         for info in self.table.streams:
             sink.declare(info)
         period = 1.0 / self.rate
         next_at = time.monotonic()
-        # Rows are stamped with their scheduled time, so a replay keeps the recording's exact spacing
-        # even when the event loop runs late.
         wall_offset = time.time() - next_at
         rows = self.table.rows
         while True:
@@ -113,5 +115,5 @@ class SimulatedSource:
             if delay > 0:
                 await asyncio.sleep(delay)
             elif delay < -1.0:
-                next_at = time.monotonic()  # fell far behind (suspend): do not burst to catch up
-                wall_offset = time.time() - next_at
+                # Fell far behind (a suspended hub): skip ahead rather than burst to catch up.
+                next_at = time.monotonic()
