@@ -7,10 +7,16 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from agent.config import Config
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from agent.store.readings import ReadingsStore
 
 
 @click.command()
@@ -89,8 +95,30 @@ async def _run_demo(config: Config, duration: float) -> None:
     store = open_readings(Path(config.hub.data_dir), read_only=True)
     try:
         print_status(store, hub_id=config.hub.id, rate_window_s=min(60.0, duration))
+        print_context(store, console)
         stored = store.count_readings()
         if stored:
             console.print(f"{store.file_bytes() / stored:.0f} bytes on disk per stored reading")
     finally:
         store.close()
+
+
+def print_context(store: ReadingsStore, console: Console) -> None:
+    """Show every context switch the on-device models recorded during the demo."""
+    from datetime import datetime
+
+    from rich.table import Table
+
+    rows = list(
+        store.db.query(
+            "SELECT s.name AS stream, r.ts, r.value, r.label FROM readings r "
+            "JOIN streams s ON s.id = r.stream_id WHERE s.kind = 'context' ORDER BY r.ts"
+        )
+    )
+    table = Table(title="Context from on-device models")
+    for column in ("time", "strand", "label", "confidence"):
+        table.add_column(column)
+    for row in rows:
+        when = datetime.fromtimestamp(row["ts"]).strftime("%H:%M:%S.%f")[:-4]
+        table.add_row(when, row["stream"], row["label"] or "", f"{row['value']:.2f}")
+    console.print(table)

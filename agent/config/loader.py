@@ -132,4 +132,5 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
         msgspec.structs.replace(s, file=resolve(s.file)) if isinstance(s, SimulatedSourceConfig) else s
         for s in config.sources
     ]
-    return msgspec.structs.replace(config, hub=hub, sources=sources)
+    models = [msgspec.structs.replace(m, model=resolve(m.model)) for m in config.models]
+    return msgspec.structs.replace(config, hub=hub, sources=sources, models=models)

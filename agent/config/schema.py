@@ -106,6 +106,19 @@ class SerialSourceConfig(_Section, frozen=True, tag="serial", tag_field="kind"):
 SourceConfig = SimulatedSourceConfig | SerialSourceConfig
 
 
+class ModelConfig(_Section, frozen=True):
+    """One on-device model: which file, which streams feed its inputs, how its context is debounced."""
+
+    name: Name
+    model: str  # "builtin:NAME", a model folder, or its card.json
+    inputs: dict[str, str]  # model input name (from the card) -> stream name ("wrist.acc_x")
+    num_threads: Annotated[int, msgspec.Meta(ge=1, le=8)] = 1
+    debounce: Annotated[int, msgspec.Meta(ge=1, le=100)] = 2
+    min_confidence: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
+    # Sample rate the streams are read at; only a replay faster than real time sets it (default: the card's).
+    input_rate: Annotated[float, msgspec.Meta(gt=0, le=100_000)] | None = None
+
+
 class Config(_Section, frozen=True):
     """A whole hub configuration file."""
 
@@ -115,3 +128,4 @@ class Config(_Section, frozen=True):
     log: LogConfig = LogConfig()
     daemon: DaemonConfig = DaemonConfig()
     sources: list[SourceConfig] = []
+    models: list[ModelConfig] = []

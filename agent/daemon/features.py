@@ -15,4 +15,6 @@ if TYPE_CHECKING:
 
 def attach_features(agent: Agent) -> None:
     """Attach every configured layer to ``agent``."""
-    del agent  # no layer after the store is configured yet
+    from agent.inference.pipeline import attach_inference
+
+    attach_inference(agent)
