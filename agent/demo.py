@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import msgspec
 
 from agent.config import Config, config_from_mapping
+from agent.config.schema import SerialSourceConfig
+
+if TYPE_CHECKING:
+    from firmware_bridge.emulator import BoardEmulator
+
+# The emulated workbench board's pty is reached through this link in the data dir.
+DEMO_BOARD_LINK = "workbench-board"
+
+SMART_PLUG_REPLAY_RATE = 292.0  # rows/s: one 1460-sample ACSF1 series every 5 s
 
 
-def demo_config(data_dir: Path) -> Config:
-    """A hub with a climate sensor and a kitchen smart plug replayed from shipped data, and one rule."""
-    return config_from_mapping(
+def demo_board(data_dir: Path) -> BoardEmulator:
+    """The demo's emulated serial board (a climate sensor on a pty), linked at ``DEMO_BOARD_LINK``."""
+    from firmware_bridge.emulator import BoardEmulator
+
+    return BoardEmulator.from_csv(
+        "builtin:climate.csv", rate=4.0, board_id="workbench-1", link=data_dir / DEMO_BOARD_LINK
+    )
+
+
+def demo_config(data_dir: Path, *, board: bool = False) -> Config:
+    """A hub with a climate sensor, two smart plugs and a wrist IMU, replayed from shipped data.
+
+    With ``board``, also the workbench board of ``demo_board``, read through the real serial source.
+    """
+    config = config_from_mapping(
         {
             "hub": {"id": "demo-hub", "name": "Demo hub", "data_dir": str(data_dir)},
             "store": {"flush_interval": "100ms"},
@@ -28,6 +52,32 @@ def demo_config(data_dir: Path) -> Config:
                     # Recorded at 5 Hz, replayed 4x fast so the kettle boils within a 30 s demo.
                     "rate": 20.0,
                 },
+                # Held-out test data of the shipped models (see models/*/MODEL_CARD.md).
+                {"kind": "simulated", "name": "wrist", "file": "builtin:wrist_imu_test.csv", "rate": 10.0},
+                {
+                    "kind": "simulated",
+                    "name": "smart_plug",
+                    "file": "builtin:smart_plug_test.csv",
+                    "rate": SMART_PLUG_REPLAY_RATE,
+                },
+            ],
+            "models": [
+                {
+                    "name": "activity",
+                    "model": "builtin:activity",
+                    "inputs": {
+                        q: f"wrist.{q}" for q in ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
+                    },
+                    "debounce": 1,
+                },
+                {
+                    "name": "appliance",
+                    "model": "builtin:appliance",
+                    "inputs": {"power": "smart_plug.power"},
+                    "debounce": 1,
+                    # The plug's 4-hour recordings are replayed 2920 times faster than real time.
+                    "input_rate": SMART_PLUG_REPLAY_RATE,
+                },
             ],
             "rules": [
                 {
@@ -39,3 +89,9 @@ def demo_config(data_dir: Path) -> Config:
         },
         source="demo",
     )
+    if board:
+        workbench = SerialSourceConfig(
+            name="workbench", port=str(data_dir / DEMO_BOARD_LINK), board_id="workbench-1"
+        )
+        config = msgspec.structs.replace(config, sources=[*config.sources, workbench])
+    return config

@@ -5,7 +5,7 @@
     ├── StoreError              a data file cannot be opened, migrated or written
     │   └── SchemaVersionError  the data file was written by a newer release
     ├── SourceError             a source failed; the supervisor restarts it with backoff
-    ├── BoardCommandError       a board refused a command or did not acknowledge it in time
+    │   └── BoardCommandError   a serial board did not carry out a command (not connected, no ACK, refused)
     └── ModelError              a model file is missing, corrupt or does not fit its card
 
 Foreign exceptions are converted where they enter (``raise ... from exc``); every error carries a
@@ -64,8 +64,8 @@ class SourceError(AgentError):
     """A source failed; its supervisor restarts it."""
 
 
-class BoardCommandError(AgentError):
-    """A board NACKed a command, did not ACK it in time, or is not connected."""
+class BoardCommandError(SourceError):
+    """A command to a serial board was not acknowledged, or the board refused it."""
 
 
 class ModelError(AgentError):

@@ -27,7 +27,13 @@ def check(file: Path) -> None:
     cfg = load_config(file)
     for source in cfg.sources:
         build_source(source)  # loads data files, so their errors surface now
-    click.echo(f"{file}: ok (hub {cfg.hub.id}, {len(cfg.sources)} sources)")
+    models = ""
+    if cfg.models:
+        from agent.inference.check import load_models
+
+        load_models(cfg, source=str(file))  # model files, cards and stream mappings
+        models = f", {len(cfg.models)} models"
+    click.echo(f"{file}: ok (hub {cfg.hub.id}, {len(cfg.sources)} sources{models})")
 
 
 @config.command()

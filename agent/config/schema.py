@@ -22,6 +22,7 @@ Name = Annotated[
     ),
 ]
 Overflow = Literal["block", "drop_oldest", "drop_newest"]
+Scalar = str | int | float | bool
 
 
 class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -84,7 +85,39 @@ class SimulatedSourceConfig(_Section, frozen=True, tag="simulated", tag_field="k
     overflow: Overflow = "block"
 
 
-SourceConfig = SimulatedSourceConfig
+class SerialSourceConfig(_Section, frozen=True, tag="serial", tag_field="kind"):
+    """A board on a serial port speaking the firmware bridge protocol (``framed``) or text lines.
+
+    ``name`` is the device: its streams are ``<name>.<quantity>``. Give ``port`` as a stable path
+    (``/dev/serial/by-id/...``): ``/dev/ttyUSB0`` may name another board after a replug.
+    """
+
+    name: Name
+    port: str
+    baud: Annotated[int, msgspec.Meta(ge=300, le=4_000_000)] = 115_200
+    mode: Literal["framed", "text"] = "framed"
+    board_id: str = ""
+    handshake_timeout: Duration = "3s"
+    command_timeout: Duration = "1s"
+    command_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 2
+    reconnect_max: Duration = "30s"
+    overflow: Overflow = "block"
+
+
+SourceConfig = SimulatedSourceConfig | SerialSourceConfig
+
+
+class ModelConfig(_Section, frozen=True):
+    """One on-device model: which file, which streams feed its inputs, how its context is debounced."""
+
+    name: Name
+    model: str  # "builtin:NAME", a model folder, or its card.json
+    inputs: dict[str, str]  # model input name (from the card) -> stream name ("wrist.acc_x")
+    num_threads: Annotated[int, msgspec.Meta(ge=1, le=8)] = 1
+    debounce: Annotated[int, msgspec.Meta(ge=1, le=100)] = 2
+    min_confidence: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
+    # Sample rate the streams are read at; only a replay faster than real time sets it (default: the card's).
+    input_rate: Annotated[float, msgspec.Meta(gt=0, le=100_000)] | None = None
 
 
 class SwitchConfig(_Section, frozen=True):
@@ -92,9 +125,9 @@ class SwitchConfig(_Section, frozen=True):
 
     name: Name
     board: Name
-    command: str
-    args_on: dict[str, str | int | float | bool] = msgspec.field(default_factory=lambda: {"on": True})
-    args_off: dict[str, str | int | float | bool] = msgspec.field(default_factory=lambda: {"on": False})
+    command: str = "set"
+    arg_on: Scalar = 1
+    arg_off: Scalar = 0
 
 
 class LocalMqttConfig(_Section, frozen=True):
@@ -153,12 +186,12 @@ class PublishAction(_Section, frozen=True, tag="publish", tag_field="kind"):
 
 
 class BoardAction(_Section, frozen=True, tag="board", tag_field="kind"):
-    """Send a COMMAND to a board and wait for its ACK, retrying up to ``attempts`` times."""
+    """Send a COMMAND (with an optional argument) to a board; retry until it ACKs, ``attempts`` times."""
 
     board: Name
     command: str
-    args: dict[str, str | int | float | bool] = {}
-    attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3
+    arg: Scalar | None = None
+    attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = 2
 
 
 ActionConfig = LogAction | PublishAction | BoardAction
@@ -182,5 +215,6 @@ class Config(_Section, frozen=True):
     log: LogConfig = LogConfig()
     daemon: DaemonConfig = DaemonConfig()
     sources: list[SourceConfig] = []
+    models: list[ModelConfig] = []
     local_mqtt: LocalMqttConfig | None = None
     rules: list[RuleConfig] = []

@@ -1,14 +1,16 @@
 """What a config makes exist: the strands (streams) its sources and models produce, and its boards.
 
-Each layer that produces strands or drives boards appends one provider here (a function of the
-config), so rules, grants and other checks all see the same set.
+Each layer that produces strands or drives boards has one provider here (a function of the config),
+so rules, grants and other checks all see the same set. A strand ending in ``.*`` stands for every
+stream of that device: a serial board names its sensors only when it connects (HELLO).
 """
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Iterable
 
-from agent.config.schema import Config, SimulatedSourceConfig
+from agent.config.schema import Config, SerialSourceConfig, SimulatedSourceConfig
 
 Provider = Callable[[Config], Iterable[str]]
 
@@ -21,16 +23,35 @@ def _simulated_strands(config: Config) -> Iterable[str]:
             yield from (info.name for info in load_table(source.name, source.file).streams)
 
 
-STRAND_PROVIDERS: list[Provider] = [_simulated_strands]
+def _serial_strands(config: Config) -> Iterable[str]:
+    return [f"{s.name}.*" for s in config.sources if isinstance(s, SerialSourceConfig)]
+
+
+def _model_strands(config: Config) -> Iterable[str]:
+    return [f"context.{m.name}" for m in config.models]
+
+
+def _serial_boards(config: Config) -> Iterable[str]:
+    return [s.name for s in config.sources if isinstance(s, SerialSourceConfig) and s.mode == "framed"]
+
+
+STRAND_PROVIDERS: list[Provider] = [_simulated_strands, _serial_strands, _model_strands]
 """Functions naming the strands a config produces (sources' streams, models' context strands)."""
 
-BOARD_PROVIDERS: list[Provider] = []
-"""Functions naming the boards a config can send commands to (firmware bridge sources)."""
+BOARD_PROVIDERS: list[Provider] = [_serial_boards]
+"""Functions naming the boards a config can send commands to (framed serial sources)."""
 
 
 def known_strands(config: Config) -> frozenset[str]:
-    """Every strand the configured sources and models can produce."""
+    """Every strand the configured sources and models can produce (``device.*`` for any of a device's)."""
     return frozenset(name for provider in STRAND_PROVIDERS for name in provider(config))
+
+
+def is_known(strand: str, known: frozenset[str]) -> bool:
+    """True if ``strand`` is in ``known``, directly or through a ``device.*`` entry."""
+    if strand in known:
+        return True
+    return any(fnmatch.fnmatchcase(strand, pattern) for pattern in known if pattern.endswith(".*"))
 
 
 def known_boards(config: Config) -> frozenset[str]:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 def attach_features(agent: Agent) -> None:
     """Attach every configured layer to ``agent``."""
+    from agent.inference.pipeline import attach_inference
     from agent.rules.service import attach_rules
 
+    attach_inference(agent)
     attach_rules(agent)

@@ -201,9 +201,9 @@ class HomeAssistantBridge:
             self.commands_failed += 1
             log.warning("switch %s: no link to board %s", name, switch.board)
             return
-        args = dict(switch.args_on if state == "ON" else switch.args_off)
+        arg = switch.arg_on if state == "ON" else switch.arg_off
         try:
-            await command_with_retry(self.commander, switch.board, switch.command, args)
+            await command_with_retry(self.commander, switch.board, switch.command, arg)
         # A board link may fail in ways of its own; none of them may stop the service.
         except Exception as exc:  # noqa: BLE001
             self.commands_failed += 1

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from agent.backoff import Backoff
-from agent.config.schema import BoardAction, LogAction, PublishAction
+from agent.config.schema import BoardAction, LogAction, PublishAction, Scalar
 from agent.readings import Reading
 from agent.rules.engine import Intent, RuleEngine
 from agent.rules.validate import render
@@ -29,7 +29,7 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 class BoardCommander(Protocol):
     """Sends a COMMAND to a named board and returns once the board ACKed it."""
 
-    async def send_command(self, board: str, command: str, args: dict[str, Any]) -> None:
+    async def send_command(self, board: str, command: str, arg: Scalar | None = None) -> None:
         """Raise on a NACK or when no ACK came in time."""
 
 
@@ -44,7 +44,7 @@ async def command_with_retry(
     commander: BoardCommander,
     board: str,
     command: str,
-    args: dict[str, Any],
+    arg: Scalar | None,
     *,
     attempts: int = 3,
     backoff: Backoff | None = None,
@@ -53,7 +53,7 @@ async def command_with_retry(
     backoff = backoff or Backoff(base=0.2, cap=2.0)
     for attempt in range(1, attempts + 1):
         try:
-            await commander.send_command(board, command, args)
+            await commander.send_command(board, command, arg)
         except Exception:
             if attempt == attempts:
                 raise
@@ -197,7 +197,7 @@ class RuleDispatcher:
         assert self.commander is not None
         try:
             await command_with_retry(
-                self.commander, action.board, action.command, dict(action.args), attempts=action.attempts
+                self.commander, action.board, action.command, action.arg, attempts=action.attempts
             )
         # A board link may fail in ways of its own; none of them may stop the service.
         except Exception as exc:  # noqa: BLE001

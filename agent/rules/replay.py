@@ -98,7 +98,8 @@ def describe_action(action: ActionConfig) -> str:
         return f"log {action.message!r}"
     if isinstance(action, PublishAction):
         return f"publish {action.payload!r} to {action.topic}"
-    return f"board {action.board}: {action.command} {dict(action.args)}"
+    arg = "" if action.arg is None else f" {action.arg!r}"
+    return f"board {action.board}: {action.command}{arg}"
 
 
 def _describe_test(cond: Condition, stream: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from agent.config.schema import Scalar
 from agent.errors import BoardCommandError
 from agent.rules.dispatch import BoardCommander, RuleDispatcher
 from agent.rules.engine import RuleEngine
@@ -19,8 +20,8 @@ class BoardPort(Protocol):
 
     name: str
 
-    async def send_command(self, command: str, args: dict[str, Any]) -> None:
-        """Send one COMMAND and return on its ACK; raise on NACK or timeout."""
+    async def send_command(self, name: str, arg: Scalar | None = None) -> object:
+        """Send one COMMAND and return its ACK; raise on NACK or when no ACK came in time."""
 
 
 class SourceBoards:
@@ -29,12 +30,12 @@ class SourceBoards:
     def __init__(self, sources: Iterable[object]) -> None:
         self.boards = {s.name: s for s in sources if isinstance(s, BoardPort)}
 
-    async def send_command(self, board: str, command: str, args: dict[str, Any]) -> None:
+    async def send_command(self, board: str, command: str, arg: Scalar | None = None) -> None:
         """Forward to the board's source; raise BoardCommandError if no such board is running."""
         port = self.boards.get(board)
         if port is None:
             raise BoardCommandError(f"no board named {board!r} is configured")
-        await port.send_command(command, args)
+        await port.send_command(command, arg)
 
 
 def attach_rules(agent: Agent, commander: BoardCommander | None = None) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agent.config.schema import ActionConfig, BoardAction, Condition, Config, LogAction, PublishAction
-from agent.config.strands import known_boards, known_strands
+from agent.config.strands import is_known, known_boards, known_strands
 from agent.errors import ConfigError
 from agent.rules.engine import parse_window
 
@@ -169,7 +169,7 @@ def _check_stream_test(cond: Condition, key: str, strands: frozenset[str], fail:
             raise fail(
                 f"a stream test needs exactly one of above, below, equals, changes_to (found {found})", key
             )
-        if cond.stream not in strands:
+        if not is_known(cond.stream, strands):
             raise fail(
                 f"unknown strand {cond.stream!r}",
                 f"{key}.stream",

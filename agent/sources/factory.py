@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.config.schema import SimulatedSourceConfig, SourceConfig
+from agent.config.schema import SerialSourceConfig, SimulatedSourceConfig, SourceConfig
 from agent.sources.base import Source
 from agent.sources.simulated import SimulatedSource, load_table
 
@@ -14,4 +14,8 @@ def build_source(config: SourceConfig) -> Source:
         return SimulatedSource(
             config.name, table, rate=config.rate, loop=config.loop, overflow=config.overflow
         )
+    if isinstance(config, SerialSourceConfig):
+        from agent.sources.serial import SerialSource
+
+        return SerialSource(config)
     raise TypeError(f"no source for {type(config).__name__}")  # pragma: no cover - schema guards

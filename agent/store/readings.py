@@ -12,15 +12,17 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import StoreError
 from agent.readings import Reading, StreamInfo
 from agent.store.readings_schema import MIGRATIONS
 from agent.store.sqlite import open_database, transaction
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +63,16 @@ class ReadingsStore:
         self.conn = open_database(
             path, synchronous="NORMAL", migrations=MIGRATIONS, label="readings", read_only=read_only
         )
-        self.db = sqlite_utils.Database(self.conn)
         self._stream_ids: dict[str, int] = {
             name: sid for sid, name in self.conn.execute("SELECT id, name FROM streams")
         }
+
+    @cached_property
+    def db(self) -> sqlite_utils.Database:
+        """The file as a sqlite-utils Database, for queries (imported lazily: it pulls in numpy)."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     def close(self) -> None:
         """Close the file; safe to call twice."""
@@ -118,12 +126,13 @@ class ReadingsStore:
     def write_health(self, rows: Iterable[dict[str, Any]]) -> None:
         """Upsert each source's health row (read by ``hearth status``)."""
         now = time.time()
-        with transaction(self.conn):
-            for row in rows:
-                self.db.table("source_health").upsert(
-                    {**row, "stats": json.dumps(row.get("stats", {})), "updated_at": now},
-                    pk="name",
-                )
+        with transaction(self.conn) as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO source_health (name, kind, state, restarts, accepted, dropped,"
+                " last_error, stats, updated_at) VALUES (:name, :kind, :state, :restarts, :accepted,"
+                " :dropped, :last_error, :stats, :updated_at)",
+                [{**row, "stats": json.dumps(row.get("stats", {})), "updated_at": now} for row in rows],
+            )
 
     # -- retention -------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import pytest
 
 from agent.config import Config, config_from_mapping
 from agent.config import strands as strands_module
+from agent.config.schema import Scalar
 from agent.daemon import Agent
 from agent.errors import BoardCommandError
 from agent.pipeline.sink import Sink
@@ -125,18 +126,18 @@ class FakeBoard:
         self.name = name
         self.nacks = nacks
         self.attempts = 0
-        self.received: list[tuple[str, dict[str, Any]]] = []
+        self.received: list[tuple[str, Scalar | None]] = []
 
     async def run(self, sink: Sink) -> None:
         del sink
         await asyncio.Event().wait()
 
-    async def send_command(self, command: str, args: dict[str, Any]) -> None:
+    async def send_command(self, name: str, arg: Scalar | None = None) -> None:
         self.attempts += 1
         if self.nacks:
             self.nacks -= 1
-            raise BoardCommandError(f"board {self.name} NACKed {command}")
-        self.received.append((command, args))
+            raise BoardCommandError(f"board {self.name} NACKed {name}")
+        self.received.append((name, arg))
 
 
 @pytest.fixture

@@ -77,13 +77,13 @@ async def test_publish_renders_the_template_and_counts_a_down_broker() -> None:
 
 async def test_board_commands_are_retried_until_acked_and_given_up_after_attempts() -> None:
     board = FakeBoard("desk", nacks=1)
-    engine = rules({"kind": "board", "board": "desk", "command": "fan", "args": {"speed": 2}, "attempts": 2})
+    engine = rules({"kind": "board", "board": "desk", "command": "fan", "arg": 2, "attempts": 2})
     dispatcher = RuleDispatcher(engine, commander=SourceBoards([board]))
     task = await run_while(dispatcher)
     try:
         dispatcher.on_readings([Reading("room.temperature", time.time(), 26.0)])
         await eventually(lambda: board.received, "the command after one NACK")
-        assert board.received == [("fan", {"speed": 2})]
+        assert board.received == [("fan", 2)]
         board.nacks = 5
         dispatcher.on_readings([Reading("room.temperature", time.time(), 20.0)])
         dispatcher.on_readings([Reading("room.temperature", time.time(), 26.0)])
@@ -95,7 +95,7 @@ async def test_board_commands_are_retried_until_acked_and_given_up_after_attempt
 
 async def test_an_unknown_board_at_run_time_is_an_error_not_a_crash() -> None:
     with pytest.raises(BoardCommandError, match="no board named 'attic'"):
-        await SourceBoards([]).send_command("attic", "led", {})
+        await SourceBoards([]).send_command("attic", "led")
 
 
 async def test_a_for_rule_fires_from_the_clock_without_another_reading() -> None:

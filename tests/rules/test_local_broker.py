@@ -196,7 +196,7 @@ async def test_a_switch_command_from_home_assistant_reaches_the_board(
         tmp_path / "data",
         local_mqtt=local_mqtt(
             mosquitto,
-            switches=[{"name": "led", "board": "desk", "command": "led", "args_on": {"level": 255}}],
+            switches=[{"name": "led", "board": "desk", "command": "led", "arg_on": 255}],
         ),
     )
     board = FakeBoard("desk", nacks=1)  # the first attempt is NACKed: the hub retries
@@ -207,12 +207,12 @@ async def test_a_switch_command_from_home_assistant_reaches_the_board(
         check_home_assistant_entity("switch", switch_config, entity)
         await ha.client.publish(entity["command_topic"], entity["payload_on"])
         await eventually(lambda: board.received, "the board to receive the command")
-        assert board.received == [("led", {"level": 255})]
+        assert board.received == [("led", 255)]
         assert board.attempts == 2
         await eventually(lambda: ha.last.get(entity["state_topic"]) == b"ON", "the switch state ON")
         await ha.client.publish(entity["command_topic"], entity["payload_off"])
         await eventually(lambda: ha.last.get(entity["state_topic"]) == b"OFF", "the switch state OFF")
-        assert board.received[-1] == ("led", {"on": False})
+        assert board.received[-1] == ("led", 0)
 
 
 async def test_a_rule_sends_a_command_to_a_board(
@@ -231,7 +231,7 @@ async def test_a_rule_sends_a_command_to_a_board(
                     "min_confidence": 0.7,
                     "for": "300ms",
                 },
-                "actions": [{"kind": "board", "board": "desk", "command": "led", "args": {"on": True}}],
+                "actions": [{"kind": "board", "board": "desk", "command": "set", "arg": 1, "attempts": 3}],
             }
         ],
     )
@@ -241,7 +241,7 @@ async def test_a_rule_sends_a_command_to_a_board(
         await context.ready.wait()
         context.feed("context.appliance", 0.9, "kettle")
         await eventually(lambda: board.received, "the rule's command to reach the board")
-        assert board.received == [("led", {"on": True})]
+        assert board.received == [("set", 1)]
         assert board.attempts == 3
 
 

@@ -136,7 +136,7 @@ def test_known_boards_and_strands_come_from_the_providers(known: dict[str, set[s
     text = (
         '[[rules]]\nname = "kettle-led"\n'
         'when = { stream = "context.appliance", equals = "kettle", min_confidence = 0.7, for = "10s" }\n'
-        'actions = [{ kind = "board", board = "desk", command = "led", args = { on = true } }]\n'
+        'actions = [{ kind = "board", board = "desk", command = "set", arg = 1 }]\n'
     )
     check(text)
 
