@@ -15,11 +15,11 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from agent.config.durations import seconds
-from agent.config.schema import LocalMqttConfig
+from agent.config.schema import BoardAction, LocalMqttConfig
 from agent.local.broker import LocalBroker
 from agent.local.discovery import (
     StreamEntity,
@@ -31,6 +31,7 @@ from agent.local.discovery import (
 )
 from agent.readings import Reading
 from agent.rules.dispatch import BoardCommander, command_with_retry
+from agent.rules.engine import Intent
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class HomeAssistantBridge:
         self._latest: dict[str, Reading] = {}
         self._refresh = asyncio.Event()
         self._loaded = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         broker.on_connect.append(self._on_connect)
         if config.discovery:
             broker.subscribe(f"{self.topics.prefix}/+/{self.topics.hub_id}/+/config", self._on_config_seen)
@@ -89,6 +90,26 @@ class HomeAssistantBridge:
         latest = self._latest
         for reading in batch:
             latest[reading[0]] = reading
+
+    def on_action_done(self, intent: Intent) -> None:
+        """Dispatcher hook: a rule's ACKed board command that matches a switch moves the switch too."""
+        action = intent.action
+        if not isinstance(action, BoardAction):
+            return
+        for switch in self.config.switches:
+            if (switch.board, switch.command) != (action.board, action.command):
+                continue
+            state = "ON" if action.arg == switch.arg_on else "OFF" if action.arg == switch.arg_off else None
+            if state is not None:
+                self._spawn(
+                    self.broker.publish(self.topics.switch_state(switch.name), state, qos=1, retain=True),
+                    f"ha:switch:{switch.name}:state",
+                )
+
+    def _spawn(self, coro: Coroutine[Any, Any, object], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def refresh(self) -> None:
         """Reconcile discovery now (after a device was adopted or forgotten)."""
@@ -191,9 +212,7 @@ class HomeAssistantBridge:
         if switch is None or text not in ("ON", "OFF"):
             log.warning("ignored a switch command on %s (expected ON or OFF)", topic)
             return
-        task = asyncio.create_task(self._command(name, text), name=f"ha:switch:{name}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._command(name, text), f"ha:switch:{name}")
 
     async def _command(self, name: str, state: str) -> None:
         switch = self.switches[name]

@@ -45,7 +45,7 @@ def attach_rules(agent: Agent, commander: BoardCommander | None = None) -> None:
     if not rules and config.local_mqtt is None:
         return
     boards: BoardCommander = commander or SourceBoards(runner.source for runner in agent.runners)
-    broker = None
+    broker = bridge = None
     if config.local_mqtt is not None:
         from agent.local.broker import LocalBroker
         from agent.local.homeassistant import HomeAssistantBridge, adopted_streams
@@ -64,5 +64,7 @@ def attach_rules(agent: Agent, commander: BoardCommander | None = None) -> None:
         dispatcher = RuleDispatcher(
             RuleEngine(rules, config.hub.timezone), publisher=broker, commander=boards
         )
+        if bridge is not None:
+            dispatcher.on_dispatch.append(bridge.on_action_done)
         agent.recorder.listeners.append(dispatcher.on_readings)
         agent.services["rules"] = dispatcher.run

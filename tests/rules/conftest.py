@@ -167,8 +167,8 @@ def hub_config(data_dir: Path, **sections: Any) -> Config:
 
 @contextlib.asynccontextmanager
 async def running(config: Config, *sources: Any) -> AsyncIterator[Agent]:
-    """Run an Agent on ``sources`` until the block ends, then stop it gracefully."""
-    agent = Agent(config, sources=list(sources), health_every=0.5)
+    """Run an Agent on ``sources`` (default: the config's) until the block ends, then stop it gracefully."""
+    agent = Agent(config, sources=list(sources) or None, health_every=0.5)
     task = asyncio.create_task(agent.run(), name="agent")
     try:
         await eventually(lambda: agent.started.is_set() or task.done(), "the agent to start")
