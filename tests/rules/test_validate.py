@@ -191,3 +191,24 @@ def test_password_file_is_taken_from_the_config_files_folder(tmp_path: Path) -> 
     config = load_config(path)
     assert config.local_mqtt is not None
     assert config.local_mqtt.password_file == str(tmp_path / "secrets" / "mqtt")
+
+
+def test_serial_boards_and_models_are_known_from_the_config() -> None:
+    extra = (
+        '[[sources]]\nkind = "serial"\nname = "bench"\nport = "/dev/serial/by-id/bench"\n'
+        '[[sources]]\nkind = "serial"\nname = "lines"\nport = "/dev/ttyACM1"\nmode = "text"\n'
+        '[[models]]\nname = "appliance"\nmodel = "builtin:appliance"\n'
+        'inputs = { power = "kitchen_plug.power" }\n'
+    )
+    ok = (
+        '[[rules]]\nname = "microwave-fan"\n'
+        'when = { all = [{ stream = "context.appliance", equals = "microwave" }, '
+        '{ stream = "bench.temperature", above = 25 }] }\n'
+        'actions = [{ kind = "board", board = "bench", command = "set", arg = 1 }]\n'
+    )
+    check(extra + ok)
+    with pytest.raises(ConfigError, match=r"rule 'mood': unknown strand 'context.mood'"):
+        check(extra + ok.replace("microwave-fan", "mood").replace("context.appliance", "context.mood"))
+    # A text-mode board only talks; it takes no commands.
+    with pytest.raises(ConfigError, match=r"rule 'lines': unknown board 'lines'"):
+        check(extra + ok.replace("microwave-fan", "lines").replace('board = "bench"', 'board = "lines"'))
