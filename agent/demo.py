@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from agent.config import Config, config_from_mapping
 
 
 def demo_config(data_dir: Path) -> Config:
-    """A hub with a living-room climate sensor and a kitchen smart plug, replayed from shipped data."""
+    """A hub with a climate sensor and a smart plug replayed from shipped data, and simulated BLE sensors."""
     return config_from_mapping(
         {
             "hub": {"id": "demo-hub", "name": "Demo hub", "data_dir": str(data_dir)},
@@ -27,7 +28,17 @@ def demo_config(data_dir: Path) -> Config:
                     "file": "builtin:kettle_plug.csv",
                     "rate": 5.0,
                 },
+                {"kind": "ble", "name": "ble", "simulate": True, "adoption_refresh": "1s"},
             ],
         },
         source="demo",
     )
+
+
+def adopt_demo_ble(conn: sqlite3.Connection) -> list[str]:
+    """Adopt the simulated BLE sensors (as an owner would with ``hearth ble adopt``); return names."""
+    from agent.sources.ble.adoption import AdoptionStore
+    from agent.sources.ble.simulated import DEMO_DEVICES
+
+    store = AdoptionStore(conn)
+    return [store.adopt(d.address, d.suggested_name).name for d in DEMO_DEVICES]

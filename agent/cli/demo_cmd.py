@@ -53,11 +53,13 @@ async def _run_demo(config: Config, duration: float) -> None:
 
     from agent.cli.status_cmd import print_status
     from agent.daemon import Agent
+    from agent.demo import adopt_demo_ble
     from agent.store.readings import open_readings
 
     console = Console()
     console.print(f"[bold]Hearth demo[/bold]: hub {config.hub.id}, data in {config.hub.data_dir}")
     agent = Agent(config, health_every=1.0)
+    adopt_demo_ble(agent.store.conn)
     runner = asyncio.create_task(agent.run(), name="agent")
     await agent.started.wait()
     started = time.monotonic()

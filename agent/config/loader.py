@@ -128,5 +128,7 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
         return str((base_dir / value).resolve())
 
     hub = msgspec.structs.replace(config.hub, data_dir=resolve(config.hub.data_dir))
-    sources = [msgspec.structs.replace(s, file=resolve(s.file)) for s in config.sources]
+    sources = [
+        msgspec.structs.replace(s, file=resolve(s.file)) if hasattr(s, "file") else s for s in config.sources
+    ]
     return msgspec.structs.replace(config, hub=hub, sources=sources)

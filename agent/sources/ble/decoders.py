@@ -1,0 +1,211 @@
+"""Advert decoding with Home Assistant's parser libraries, behind one small registry.
+
+Each ``AdvertFormat`` says which adverts a parser library understands (service UUIDs or Bluetooth
+SIG company ids) and how to build its parser (with the device's bindkey where it takes one). A new
+format is one more line in ``FORMATS``. ``DeviceDecoder`` keeps one parser per adopted device and
+turns its ``SensorUpdate`` into ``(quantity, value, unit, label)`` tuples.
+
+The libraries' ``SensorUpdate`` holds every value seen so far, not only this advert's: a value is
+new when the parser made a new value object for it, which is what ``DeviceDecoder`` compares.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from bleak.backends.device import BLEDevice
+from bluetooth_sensor_state_data import BluetoothData
+from bthome_ble import BTHomeBluetoothDeviceData
+from habluetooth import BluetoothServiceInfoBleak
+from ruuvitag_ble import RuuvitagBluetoothDeviceData
+from sensor_state_data import DeviceKey, SensorUpdate
+from xiaomi_ble import XiaomiBluetoothDeviceData
+
+from agent.sources.ble.advert import Advert
+
+log = logging.getLogger(__name__)
+
+_SIG_BASE = "-0000-1000-8000-00805f9b34fb"
+# Quantities every parser adds that describe the radio or the protocol, not the sensed world.
+SKIPPED_KEYS = frozenset({"signal_strength", "packet_id"})
+
+
+def sig_uuid(short: int) -> str:
+    """The 128-bit form of a 16-bit Bluetooth SIG UUID."""
+    return f"0000{short:04x}{_SIG_BASE}"
+
+
+@dataclass(frozen=True, slots=True)
+class AdvertFormat:
+    """One parser library: what it recognises and how to make a parser for one device."""
+
+    name: str
+    make: Callable[[bytes | None], BluetoothData]
+    service_uuids: frozenset[str] = frozenset()
+    company_ids: frozenset[int] = frozenset()
+    takes_bindkey: bool = False
+
+    def matches(self, advert: Advert) -> bool:
+        """True if ``advert`` carries data this format's parser reads."""
+        if self.service_uuids and not self.service_uuids.isdisjoint(advert.service_data):
+            return True
+        return bool(self.company_ids) and not self.company_ids.isdisjoint(advert.manufacturer_data)
+
+
+FORMATS: tuple[AdvertFormat, ...] = (
+    AdvertFormat(
+        "bthome",
+        lambda key: BTHomeBluetoothDeviceData(bindkey=key),
+        frozenset({sig_uuid(0xFCD2), sig_uuid(0x181C), sig_uuid(0x181E)}),
+        takes_bindkey=True,
+    ),
+    AdvertFormat(
+        "xiaomi",
+        lambda key: XiaomiBluetoothDeviceData(bindkey=key),
+        frozenset({sig_uuid(0xFE95)}),
+        takes_bindkey=True,
+    ),
+    AdvertFormat("ruuvitag", lambda _key: RuuvitagBluetoothDeviceData(), company_ids=frozenset({0x0499})),
+)
+
+
+def detect_format(advert: Advert, formats: tuple[AdvertFormat, ...] = FORMATS) -> AdvertFormat | None:
+    """The first registered format that reads ``advert``, or None."""
+    for fmt in formats:
+        if fmt.matches(advert):
+            return fmt
+    return None
+
+
+class Decoded(NamedTuple):
+    """One value out of an advert: ``quantity`` in ``unit``; events carry their type as ``label``."""
+
+    quantity: str
+    value: float
+    unit: str
+    label: str | None = None
+
+
+class DecodeOutcome(NamedTuple):
+    """What one advert gave: values, or why none (``malformed``: unreadable, truncated or empty)."""
+
+    values: list[Decoded]
+    malformed: bool = False
+    decrypt_failed: bool = False
+
+
+def _text(key: Any) -> str:
+    return str(getattr(key, "value", key))
+
+
+def _quantity(device_key: DeviceKey) -> str:
+    key = _text(device_key.key)
+    return key if device_key.device_id is None else f"{key}_{device_key.device_id}"
+
+
+def service_info(advert: Advert, device: BLEDevice, now: float) -> BluetoothServiceInfoBleak:
+    """The parser libraries' view of ``advert`` (``now`` is wall-clock seconds)."""
+    return BluetoothServiceInfoBleak(
+        advert.name or advert.address,
+        advert.address,
+        advert.rssi,
+        dict(advert.manufacturer_data),
+        dict(advert.service_data),
+        list(advert.service_uuids),
+        "local",
+        device,
+        None,
+        False,
+        now,
+        None,
+    )
+
+
+@dataclass(slots=True)
+class DeviceDecoder:
+    """The parser of one adopted device and what it last emitted."""
+
+    fmt: AdvertFormat
+    bindkey: bytes | None = None
+    parser: BluetoothData = field(init=False)
+    _device: BLEDevice | None = field(default=None, init=False)
+    _emitted: dict[DeviceKey, object] = field(default_factory=dict, init=False)
+    _emitted_binary: dict[DeviceKey, object] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.parser = self.fmt.make(self.bindkey if self.fmt.takes_bindkey else None)
+
+    def decode(self, advert: Advert, now: float | None = None) -> DecodeOutcome:
+        """Feed ``advert`` to the parser; return only the values this advert carried."""
+        device = advert.device
+        if device is None:
+            device = self._device
+            if device is None or device.address != advert.address:
+                device = self._device = BLEDevice(advert.address, advert.name, None)
+        info = service_info(advert, device, time.time() if now is None else now)
+        try:
+            update = self.parser.update(info)
+        except Exception:  # noqa: BLE001 - a parser choking on a malformed advert is counted
+            return DecodeOutcome([], malformed=True)
+        values = self._new_values(update)
+        if values:
+            return DecodeOutcome(values)
+        if self._decrypt_failed():
+            return DecodeOutcome(values, decrypt_failed=True)
+        return DecodeOutcome(values, malformed=True)
+
+    def _new_values(self, update: SensorUpdate) -> list[Decoded]:
+        out: list[Decoded] = []
+        emitted = self._emitted
+        descriptions = update.entity_descriptions
+        for key, value in update.entity_values.items():
+            if emitted.get(key) is value or key.key in SKIPPED_KEYS:
+                continue
+            emitted[key] = value
+            native = value.native_value
+            if isinstance(native, int | float):
+                description = descriptions.get(key)
+                unit = description.native_unit_of_measurement if description else None
+                out.append(Decoded(_quantity(key), float(native), "" if unit is None else _text(unit)))
+        emitted_binary = self._emitted_binary
+        for key, binary in update.binary_entity_values.items():
+            if emitted_binary.get(key) is binary:
+                continue
+            emitted_binary[key] = binary
+            if binary.native_value is not None:
+                out.append(Decoded(_quantity(key), 1.0 if binary.native_value else 0.0, ""))
+        for key, event in update.events.items():
+            out.append(Decoded(_quantity(key), 1.0, "", event.event_type))
+        return out
+
+    def _decrypt_failed(self) -> bool:
+        parser = self.parser
+        scheme = getattr(parser, "encryption_scheme", None)
+        if scheme is None or _text(scheme) == "none":
+            return False
+        return not getattr(parser, "bindkey_verified", True)
+
+
+def identify(advert: Advert) -> str | None:
+    """A short description of what ``advert`` is (format and model), for discovery; None if unknown."""
+    fmt = detect_format(advert)
+    if fmt is None:
+        return None
+    decoder = DeviceDecoder(fmt)
+    try:
+        update = decoder.parser.update(
+            service_info(advert, BLEDevice(advert.address, advert.name, None), time.time())
+        )
+    except Exception:  # noqa: BLE001 - an unreadable advert is still a candidate of that format
+        return fmt.name
+    model = _model(update.devices)
+    return f"{fmt.name} ({model})" if model else fmt.name
+
+
+def _model(devices: Mapping[str | None, Any]) -> str | None:
+    info = devices.get(None)
+    return None if info is None else getattr(info, "model", None)
