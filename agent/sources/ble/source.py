@@ -271,11 +271,10 @@ class BleSource:
                 tick.cancel()
             self._publish()
             if failed.done():
-                error = failed.exception() or RuntimeError("scanner stopped")
+                error = failed.result()
                 return classify(error), error
             quiet = self.watchdog.wedged(self.clock.monotonic(), self.adverts, expected=bool(self._adopted))
             if quiet:
-                self._bump("silence_restarts")
                 return "silence", None
             if self._failing and self.adverts > self._adverts_at_start:
                 self._failing = False
@@ -284,7 +283,7 @@ class BleSource:
                 log.info("BLE scanner on %s recovered (%s scanning)", self.adapter, self.scanner.mode)
 
     async def _recover(self, fault: Fault | Literal["silence"], exc: BaseException | None) -> None:
-        self._bump(fault)
+        self._bump("silence_restarts" if fault == "silence" else fault)
         self._bump("scanner_restarts")
         detail = f"{fault}: {exc}" if exc is not None else f"no adverts for {self.silence_timeout:.0f} s"
         if not self._failing:
