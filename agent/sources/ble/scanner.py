@@ -63,6 +63,7 @@ class BleakAdvertScanner:
 
     async def start(self, on_advert: AdvertCallback) -> None:
         """Start scanning in the configured mode (``auto``: passive, else active)."""
+        self._failed = asyncio.get_running_loop().create_future()
 
         def detected(device: BLEDevice, data: AdvertisementData) -> None:
             on_advert(

@@ -35,6 +35,9 @@ ForgetHook = Callable[[str], Awaitable[object]]
 # The parser libraries log per advert (and at warning level on a wrong bindkey); the source counts
 # those cases and logs a device's failure once itself.
 _PARSER_LOGGERS = ("bthome_ble", "xiaomi_ble", "ruuvitag_ble")
+# bleak and its helpers log every advert's D-Bus signal (neighbours' addresses included) at debug
+# level; nothing about an unadopted device may reach a log, so they never log below info.
+_RADIO_LOGGERS = ("bleak", "bleak_retry_connector", "habluetooth", "bluetooth_adapters", "dbus_fast")
 
 
 @dataclass(slots=True)
@@ -104,6 +107,8 @@ class BleSource:
         self.set_adoptions(adoptions)
         for logger in _PARSER_LOGGERS:
             logging.getLogger(logger).setLevel(logging.ERROR)
+        for logger in _RADIO_LOGGERS:
+            logging.getLogger(logger).setLevel(logging.INFO)
 
     # -- adoption ------------------------------------------------------------------------------
 
