@@ -6,14 +6,16 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from bleak.exc import BleakDBusError, BleakError
 
 from agent.pipeline.sink import Sink
-from agent.sources.ble.adoption import Adoption
+from agent.sources.ble.adoption import Adoption, AdoptionStore
 from agent.sources.ble.advert import Advert
 from agent.sources.ble.source import BleSource
+from agent.store.readings import open_readings
 from tests.ble import payloads as p
 from tests.ble.conftest import FakeClock, FakeResetter, FakeScanner, drain, make_sink, until
 
@@ -249,3 +251,34 @@ async def test_adoption_changes_take_effect(running: tuple[BleSource, Sink], sca
     assert {r.stream for r in drain(sink)} == {"hallway.temperature", "hallway.humidity"}
     scanner.advertise(p.bthome(p.BTHOME_V2_TEMP_HUM))
     assert len(sink) == 0
+
+
+async def test_adoptions_are_read_from_the_store_and_forgetting_erases(
+    scanner: FakeScanner, clock: FakeClock, resetter: FakeResetter, tmp_path: Path
+) -> None:
+    store = open_readings(tmp_path)
+    adoptions = AdoptionStore(store.conn)
+    adoptions.adopt(p.BTHOME_ADDRESS, "bedroom")
+    forgotten: list[str] = []
+
+    async def on_forget(name: str) -> None:
+        forgotten.append(name)
+
+    source = BleSource("ble", scanner, clock=clock, resetter=resetter, adoption_refresh=5.0)
+    source.bind_store(store.path, on_forget)
+    sink = make_sink()
+    task = asyncio.create_task(source.run(sink))
+    await until(scanner.started.is_set)
+    assert source.adopted_names == ["bedroom"]
+    scanner.advertise(p.bthome(p.BTHOME_V2_TEMP_HUM))
+    assert len(drain(sink)) == 2
+
+    adoptions.forget("bedroom")
+    await clock.advance(5)
+    await until(lambda: forgotten == ["bedroom"])
+    scanner.advertise(p.bthome_temp(2600))
+    assert drain(sink) == []
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    store.close()
