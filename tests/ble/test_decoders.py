@@ -12,10 +12,12 @@ from tests.ble import payloads as p
 def decode(advert: Advert, bindkey: str | None = None) -> dict[str, tuple[float, str]]:
     fmt = detect_format(advert)
     assert fmt is not None
-    outcome = DeviceDecoder(fmt, bytes.fromhex(bindkey) if bindkey else None).decode(advert)
-    assert not outcome.malformed
-    assert not outcome.decrypt_failed
-    return {d.quantity: (d.value, d.unit) for d in outcome.values}
+    values, malformed, decrypt_failed = DeviceDecoder(
+        fmt, bytes.fromhex(bindkey) if bindkey else None
+    ).decode(advert)
+    assert not malformed
+    assert not decrypt_failed
+    return {q: (v, u) for q, v, u, _label in values}
 
 
 @pytest.mark.parametrize(
@@ -98,9 +100,11 @@ def test_radio_metadata_is_not_a_reading() -> None:
 def test_wrong_or_missing_bindkey_is_reported_not_raised(advert: Advert, bindkey: str | None) -> None:
     fmt = detect_format(advert)
     assert fmt is not None
-    outcome = DeviceDecoder(fmt, bytes.fromhex(bindkey) if bindkey else None).decode(advert)
-    assert outcome.decrypt_failed
-    assert outcome.values == []
+    values, _malformed, decrypt_failed = DeviceDecoder(
+        fmt, bytes.fromhex(bindkey) if bindkey else None
+    ).decode(advert)
+    assert decrypt_failed
+    assert values == []
 
 
 @pytest.mark.parametrize(
@@ -117,9 +121,9 @@ def test_wrong_or_missing_bindkey_is_reported_not_raised(advert: Advert, bindkey
 def test_malformed_adverts_are_reported_not_raised(advert: Advert) -> None:
     fmt = detect_format(advert)
     assert fmt is not None
-    outcome = DeviceDecoder(fmt).decode(advert)
-    assert outcome.malformed
-    assert outcome.values == []
+    values, malformed, _decrypt_failed = DeviceDecoder(fmt).decode(advert)
+    assert malformed
+    assert values == []
 
 
 def test_registry_recognises_each_format_and_nothing_else() -> None:
@@ -141,6 +145,6 @@ def test_identify_names_format_and_model() -> None:
 def test_only_values_the_advert_carried_are_emitted() -> None:
     decoder = DeviceDecoder(FORMATS[0])
     first = decoder.decode(p.bthome(p.BTHOME_V2_TEMP_HUM))
-    assert {d.quantity for d in first.values} == {"temperature", "humidity"}
+    assert {d[0] for d in first[0]} == {"temperature", "humidity"}
     second = decoder.decode(p.bthome(p.BTHOME_V2_PRESSURE))
-    assert {d.quantity for d in second.values} == {"pressure"}
+    assert {d[0] for d in second[0]} == {"pressure"}

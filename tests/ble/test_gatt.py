@@ -171,7 +171,7 @@ def runner_for(
     emitted: Emitted = []
     stats: dict[str, int] = {}
 
-    def emit(dev: str, quantity: str, value: float, unit: str, ts: float, streams: set[str]) -> None:  # noqa: PLR0917
+    def emit(dev: str, quantity: str, value: float, unit: str, ts: float, streams: dict[str, str]) -> None:  # noqa: PLR0917
         emitted.append((dev, quantity, value, unit))
 
     runner = GattDeviceRunner(device, connector, asyncio.Semaphore(slots), emit, stats, clock=clock)

@@ -15,14 +15,14 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, cast
 
 from bleak.backends.device import BLEDevice
 from bluetooth_sensor_state_data import BluetoothData
 from bthome_ble import BTHomeBluetoothDeviceData
 from habluetooth import BluetoothServiceInfoBleak
 from ruuvitag_ble import RuuvitagBluetoothDeviceData
-from sensor_state_data import DeviceKey, SensorUpdate
+from sensor_state_data import DeviceKey, SensorDescription, SensorUpdate
 from xiaomi_ble import XiaomiBluetoothDeviceData
 
 from agent.sources.ble.advert import Advert
@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 _SIG_BASE = "-0000-1000-8000-00805f9b34fb"
 # Quantities every parser adds that describe the radio or the protocol, not the sensed world.
 SKIPPED_KEYS = frozenset({"signal_strength", "packet_id"})
+
+
+_NUMBERS = frozenset({int, float})  # exact types: a bool is a binary sensor, reported separately
 
 
 def sig_uuid(short: int) -> str:
@@ -81,21 +84,14 @@ def detect_format(advert: Advert, formats: tuple[AdvertFormat, ...] = FORMATS) -
     return None
 
 
-class Decoded(NamedTuple):
-    """One value out of an advert: ``quantity`` in ``unit``; events carry their type as ``label``."""
-
-    quantity: str
-    value: float
-    unit: str
-    label: str | None = None
+# One value out of an advert: (quantity, value, unit, label); events carry their type as label.
+# A plain tuple, not a NamedTuple: it is built for every value of every advert.
+Decoded = tuple[str, float, str, str | None]
 
 
-class DecodeOutcome(NamedTuple):
-    """What one advert gave: values, or why none (``malformed``: unreadable, truncated or empty)."""
-
-    values: list[Decoded]
-    malformed: bool = False
-    decrypt_failed: bool = False
+# What one advert gave: (values, malformed, decrypt_failed). ``malformed`` means unreadable,
+# truncated or empty; a plain tuple because it is returned for every advert.
+DecodeOutcome = tuple[list[Decoded], bool, bool]
 
 
 def _text(key: Any) -> str:
@@ -107,15 +103,24 @@ def _quantity(device_key: DeviceKey) -> str:
     return key if device_key.device_id is None else f"{key}_{device_key.device_id}"
 
 
+def _describe(key: DeviceKey, description: SensorDescription | None) -> list[Any]:
+    """[key, quantity or None to skip, unit, last value] for a sensor value the parser reports."""
+    quantity = _quantity(key)
+    unit = description.native_unit_of_measurement if description else None
+    skip = _text(key.key) in SKIPPED_KEYS
+    return [key, None if skip else quantity, "" if unit is None else _text(unit), None]
+
+
 def service_info(advert: Advert, device: BLEDevice, now: float) -> BluetoothServiceInfoBleak:
     """The parser libraries' view of ``advert`` (``now`` is wall-clock seconds)."""
+    # The parsers only read these; bleak hands over fresh dicts and lists per advert anyway.
     return BluetoothServiceInfoBleak(
         advert.name or advert.address,
         advert.address,
         advert.rssi,
-        dict(advert.manufacturer_data),
-        dict(advert.service_data),
-        list(advert.service_uuids),
+        cast(dict[int, bytes], advert.manufacturer_data),
+        cast(dict[str, bytes], advert.service_data),
+        cast(list[str], advert.service_uuids),
         "local",
         device,
         None,
@@ -133,8 +138,7 @@ class DeviceDecoder:
     bindkey: bytes | None = None
     parser: BluetoothData = field(init=False)
     _device: BLEDevice | None = field(default=None, init=False)
-    _emitted: dict[DeviceKey, object] = field(default_factory=dict, init=False)
-    _emitted_binary: dict[DeviceKey, object] = field(default_factory=dict, init=False)
+    _seen: dict[int, list[Any]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.parser = self.fmt.make(self.bindkey if self.fmt.takes_bindkey else None)
@@ -150,36 +154,43 @@ class DeviceDecoder:
         try:
             update = self.parser.update(info)
         except Exception:  # noqa: BLE001 - a parser choking on a malformed advert is counted
-            return DecodeOutcome([], malformed=True)
+            return ([], True, False)
         values = self._new_values(update)
         if values:
-            return DecodeOutcome(values)
+            return (values, False, False)
         if self._decrypt_failed():
-            return DecodeOutcome(values, decrypt_failed=True)
-        return DecodeOutcome(values, malformed=True)
+            return (values, False, True)
+        return (values, True, False)
 
     def _new_values(self, update: SensorUpdate) -> list[Decoded]:
+        # Keys are looked up by identity: the parser keeps each DeviceKey object for its lifetime
+        # (``_seen`` holds a reference too, so an id is never reused), and hashing the dataclass
+        # per value would cost more than the rest of this function. An entry is
+        # [key, quantity (None: skipped), unit, last value object].
         out: list[Decoded] = []
-        emitted = self._emitted
-        descriptions = update.entity_descriptions
+        seen = self._seen
         for key, value in update.entity_values.items():
-            if emitted.get(key) is value or key.key in SKIPPED_KEYS:
+            entry = seen.get(id(key))
+            if entry is None:
+                entry = seen[id(key)] = _describe(key, update.entity_descriptions.get(key))
+            if entry[3] is value or entry[1] is None:
                 continue
-            emitted[key] = value
+            entry[3] = value
             native = value.native_value
-            if isinstance(native, int | float):
-                description = descriptions.get(key)
-                unit = description.native_unit_of_measurement if description else None
-                out.append(Decoded(_quantity(key), float(native), "" if unit is None else _text(unit)))
-        emitted_binary = self._emitted_binary
-        for key, binary in update.binary_entity_values.items():
-            if emitted_binary.get(key) is binary:
-                continue
-            emitted_binary[key] = binary
-            if binary.native_value is not None:
-                out.append(Decoded(_quantity(key), 1.0 if binary.native_value else 0.0, ""))
+            if native.__class__ in _NUMBERS:
+                out.append((entry[1], float(native), entry[2], None))  # type: ignore[arg-type]
+        if update.binary_entity_values:
+            for key, binary in update.binary_entity_values.items():
+                entry = seen.get(id(key))
+                if entry is None:
+                    entry = seen[id(key)] = [key, _quantity(key), "", None]
+                if entry[3] is binary:
+                    continue
+                entry[3] = binary
+                if binary.native_value is not None:
+                    out.append((entry[1], 1.0 if binary.native_value else 0.0, "", None))
         for key, event in update.events.items():
-            out.append(Decoded(_quantity(key), 1.0, "", event.event_type))
+            out.append((_quantity(key), 1.0, "", event.event_type))
         return out
 
     def _decrypt_failed(self) -> bool:

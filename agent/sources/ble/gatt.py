@@ -211,7 +211,7 @@ class BleakGattConnector:
         )
 
 
-Emit = Callable[[str, str, float, str, float, set[str]], None]
+Emit = Callable[[str, str, float, str, float, dict[str, str]], None]
 
 
 @dataclass(slots=True)
@@ -236,7 +236,7 @@ class GattDeviceRunner:
     stats: dict[str, int]
     clock: Clock = field(default_factory=SystemClock)
     backoff: Backoff = field(default_factory=lambda: Backoff(base=2.0, cap=120.0))
-    streams: set[str] = field(default_factory=set)
+    streams: dict[str, str] = field(default_factory=dict)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     _failing: bool = False
 

@@ -45,7 +45,7 @@ class _Adopted:
     adoption: Adoption
     decoder: DeviceDecoder | None = None
     decrypt_failing: bool = False
-    streams: set[str] = field(default_factory=set)
+    streams: dict[str, str] = field(default_factory=dict)
 
 
 class BleSource:
@@ -167,8 +167,8 @@ class BleSource:
                 return
             decoder = device.decoder = DeviceDecoder(fmt, device.adoption.bindkey)
         now = time.time()
-        outcome = decoder.decode(advert, now)
-        if outcome.decrypt_failed:
+        values, malformed, decrypt_failed = decoder.decode(advert, now)
+        if decrypt_failed:
             self.decrypt_failures += 1
             if not device.decrypt_failing:
                 device.decrypt_failing = True
@@ -176,16 +176,31 @@ class BleSource:
                     "cannot decrypt adverts of BLE device %s: wrong or missing bindkey", device.adoption.name
                 )
             return
-        if outcome.malformed:
+        if malformed:
             self.malformed += 1
             return
         if device.decrypt_failing:
             device.decrypt_failing = False
             log.info("adverts of BLE device %s decrypt again", device.adoption.name)
         self.decoded += 1
-        name = device.adoption.name
-        for quantity, value, unit, label in outcome.values:
-            self.emit(name, quantity, value, unit, label, now, device.streams)
+        sink = self._sink
+        if sink is None:
+            return
+        streams = device.streams
+        put = sink.put_nowait
+        for quantity, value, unit, label in values:
+            stream = streams.get(quantity)
+            if stream is None:
+                stream = self._declare(device.adoption.name, quantity, unit, streams)
+            put(Reading(stream, now, value, label))
+        self.readings += len(values)
+
+    def _declare(self, device: str, quantity: str, unit: str, streams: dict[str, str]) -> str:
+        info = StreamInfo.of(device, quantity, unit)
+        streams[quantity] = info.name
+        if self._sink is not None:
+            self._sink.declare(info)
+        return info.name
 
     def emit(  # noqa: PLR0917 - positional on purpose: called once per decoded value
         self,
@@ -195,16 +210,15 @@ class BleSource:
         unit: str,
         label: str | None,
         ts: float,
-        streams: set[str],
+        streams: dict[str, str],
     ) -> None:
         """Queue one reading of ``device.quantity``, declaring the stream the first time."""
         sink = self._sink
         if sink is None:
             return
-        stream = f"{device}.{quantity}"
-        if stream not in streams:
-            streams.add(stream)
-            sink.declare(StreamInfo.of(device, quantity, unit))
+        stream = streams.get(quantity)
+        if stream is None:
+            stream = self._declare(device, quantity, unit, streams)
         sink.put_nowait(Reading(stream, ts, value, label))
         self.readings += 1
 
@@ -233,7 +247,7 @@ class BleSource:
             self._publish()
 
     def _gatt_emit(  # noqa: PLR0917 - matches gatt.Emit, called per value
-        self, device: str, quantity: str, value: float, unit: str, ts: float, streams: set[str]
+        self, device: str, quantity: str, value: float, unit: str, ts: float, streams: dict[str, str]
     ) -> None:
         self.emit(device, quantity, value, unit, None, ts, streams)
 
