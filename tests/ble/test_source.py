@@ -274,7 +274,7 @@ async def test_adoptions_are_read_from_the_store_and_forgetting_erases(
     assert len(drain(sink)) == 2
 
     adoptions.forget("bedroom")
-    await clock.advance(5)
+    await clock.advance(10)  # at least one refresh period after the refresh loop's first sleep
     await until(lambda: forgotten == ["bedroom"])
     scanner.advertise(p.bthome_temp(2600))
     assert drain(sink) == []

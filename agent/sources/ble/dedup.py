@@ -1,9 +1,10 @@
 """Drop identical repeated adverts before decoding, remembering a bounded number of addresses.
 
 A device repeats the same advert many times a second and a busy home has dozens of devices; only a
-changed payload can carry a new value. The key is the advert's data bytes (manufacturer and service
-data), compared per address. The table of addresses is an LRU with a cap, so a flood of rotating
-random addresses (phones, trackers) evicts old entries instead of growing memory.
+changed payload can carry a new value. The key is the advert's data (manufacturer and service data
+bytes; RSSI and name excluded), compared per address. The table of addresses is an LRU with a cap,
+so a flood of rotating random addresses (phones, trackers) evicts old entries instead of growing
+memory.
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 
-PayloadKey = tuple[tuple[tuple[int, bytes], ...], tuple[tuple[str, bytes], ...]]
-
-
-def payload_key(manufacturer_data: Mapping[int, bytes], service_data: Mapping[str, bytes]) -> PayloadKey:
-    """The data an advert carries, as a comparable value (RSSI and name excluded)."""
-    return (tuple(manufacturer_data.items()), tuple(service_data.items()))
+# The advert's own data mappings are kept and compared (dict equality runs in C); bleak builds
+# fresh mappings for every advert and never changes them afterwards.
+PayloadKey = tuple[Mapping[int, bytes], Mapping[str, bytes]]
 
 
 class AdvertDedup:
@@ -33,16 +31,15 @@ class AdvertDedup:
         self, address: str, manufacturer_data: Mapping[int, bytes], service_data: Mapping[str, bytes]
     ) -> bool:
         """True if ``address`` sent exactly this payload last time; otherwise remember it."""
-        key = (tuple(manufacturer_data.items()), tuple(service_data.items()))
         last = self._last
         previous = last.get(address)
         if previous is not None:
             last.move_to_end(address)
-            if previous == key:
+            if previous[1] == service_data and previous[0] == manufacturer_data:
                 return True
-            last[address] = key
+            last[address] = (manufacturer_data, service_data)
             return False
-        last[address] = key
+        last[address] = (manufacturer_data, service_data)
         if len(last) > self.cap:
             last.popitem(last=False)
             self.evicted += 1
