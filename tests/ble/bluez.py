@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -86,7 +87,7 @@ class FakeBluez:
 
 
 @asynccontextmanager
-async def fake_bluez(tmp: Path) -> AsyncIterator[FakeBluez]:
+async def fake_bluez(tmp: Path, *, passive: bool = True) -> AsyncIterator[FakeBluez]:
     """Start dbus-daemon and the fake bluetoothd; yield a controller; stop both afterwards."""
     config = tmp / "bus.conf"
     config.write_text(_BUS_CONFIG.format(socket=tmp / "system_bus_socket"), encoding="utf-8")
@@ -114,6 +115,8 @@ async def fake_bluez(tmp: Path) -> AsyncIterator[FakeBluez]:
             str(TEMPLATE),
             "-l",
             str(tmp / "bluez.log"),
+            "-p",
+            json.dumps({"passive": passive}),
             env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": address},
             stdout=subprocess.DEVNULL,
         )

@@ -19,7 +19,8 @@ MONITOR_MANAGER_IFACE = "org.bluez.AdvertisementMonitorManager1"
 
 def load(mock, parameters):
     _stock.load(mock, parameters)
-    mock.monitors = []
+    # {"passive": false} plays a BlueZ without AdvertisementMonitor (older, or no --experimental)
+    mock.passive = bool(parameters.get("passive", True))
 
 
 @dbus.service.method(BLUEZ_MOCK_IFACE, in_signature="ss", out_signature="s")
@@ -28,6 +29,11 @@ def AddAdapter(self, device_name, system_name):
     adapter = mockobject.objects[path]
     roles = dbus.Array(["central", "peripheral"], signature="s", variant_level=1)
     adapter.props[ADAPTER_IFACE]["Roles"] = roles
+    if not self.passive:
+        adapter.EmitSignal(
+            dbus.PROPERTIES_IFACE, "PropertiesChanged", "sa{sv}as", [ADAPTER_IFACE, {"Roles": roles}, []]
+        )
+        return path
     adapter.AddProperties(
         MONITOR_MANAGER_IFACE,
         {

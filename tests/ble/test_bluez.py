@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from bleak.exc import BleakError
 
 from agent.config import config_from_mapping
 from agent.daemon import Agent
@@ -140,3 +141,23 @@ async def test_adapter_vanishing_and_returning_through_bluez(bluez: FakeBluez, t
     assert source.stats["silence_restarts"] >= 1
     agent.stop()
     await runner
+
+
+async def test_auto_scanning_falls_back_to_active_without_advertisement_monitor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with fake_bluez(tmp_path, passive=False) as bluez:
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", bluez.address)
+        await bluez.add_adapter("hci0")
+        heard: list[str] = []
+        scanner = BleakAdvertScanner("hci0", "auto")
+        await scanner.start(lambda advert: heard.append(advert.address))
+        try:
+            assert scanner.mode == "active"
+            await bluez.advertise(p.RUUVI_ADDRESS, "Ruuvi EFAF", company=0x0499, mdata=p.RUUVI_V5)
+            await until(lambda: p.RUUVI_ADDRESS in heard, limit=10)
+        finally:
+            await scanner.stop()
+        passive_only = BleakAdvertScanner("hci0", "passive")
+        with pytest.raises(BleakError, match="passive scanning"):
+            await passive_only.start(heard.append)

@@ -89,6 +89,9 @@ def test_name_clash_and_unknown_forget(config: Path) -> None:
     code, out = run("ble", "adopt", p.RUUVI_ADDRESS, "--name", "bedroom", "-c", str(config))
     assert code == 2
     assert "already adopted for another device" in out
+    code, out = run("ble", "adopt", p.BTHOME_ADDRESS, "--name", "attic", "-c", str(config))
+    assert code == 2
+    assert "already adopted as 'bedroom'" in out
     code, out = run("ble", "forget", "attic", "-c", str(config))
     assert code == 2
     assert "no adopted BLE device is named 'attic'" in out

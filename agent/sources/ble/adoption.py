@@ -90,7 +90,7 @@ class AdoptionStore:
         return [Adoption(a, n, bytes.fromhex(k) if k else None, t) for a, n, k, t in rows]
 
     def adopt(self, address: str, name: str, bindkey: bytes | None = None) -> Adoption:
-        """Adopt the device at ``address`` as ``name``; re-adopting an address updates name and key."""
+        """Adopt the device at ``address`` as ``name``; adopting it again under that name updates the key."""
         address = normalise_address(address)
         check_name(name)
         with transaction(self.conn, immediate=True) as conn:
@@ -99,6 +99,12 @@ class AdoptionStore:
                 raise AdoptionError(
                     f"the name {name!r} is already adopted for another device",
                     hint=f"choose another name, or `hearth ble forget {name}` first",
+                )
+            row = conn.execute("SELECT name FROM ble_adoptions WHERE address = ?", (address,)).fetchone()
+            if row is not None and row[0] != name:
+                raise AdoptionError(
+                    f"{address} is already adopted as {row[0]!r}",
+                    hint=f"`hearth ble forget {row[0]}` first (that erases its readings)",
                 )
             taken = conn.execute(
                 "SELECT 1 FROM devices WHERE name = ? AND name NOT IN (SELECT name FROM ble_adoptions)",
@@ -109,7 +115,7 @@ class AdoptionStore:
             now = datetime.now(UTC).isoformat(timespec="seconds")
             conn.execute(
                 "INSERT INTO ble_adoptions (address, name, bindkey, adopted_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (address) DO UPDATE SET name = excluded.name, bindkey = excluded.bindkey",
+                "ON CONFLICT (address) DO UPDATE SET bindkey = excluded.bindkey",
                 (address, name, bindkey.hex() if bindkey else None, now),
             )
         return Adoption(address, name, bindkey, now)

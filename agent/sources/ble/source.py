@@ -78,7 +78,8 @@ class BleSource:
         self.clock: Clock = clock or SystemClock()
         self.resetter: AdapterResetter = resetter or AutoRecoveryResetter()
         self.silence_timeout = silence_timeout
-        self.check_every = max(0.05, min(silence_timeout / 3, 10.0))
+        # the watchdog tick also copies the hot-path counters into ``stats`` for the health rows
+        self.check_every = max(0.05, min(silence_timeout / 3, 2.0))
         self.adoption_refresh = adoption_refresh
         self.gatt_devices = list(gatt_devices)
         self.connector = connector
