@@ -150,7 +150,20 @@ class DeviceDecoder:
             device = self._device
             if device is None or device.address != advert.address:
                 device = self._device = BLEDevice(advert.address, advert.name, None)
-        info = service_info(advert, device, time.time() if now is None else now)
+        info = BluetoothServiceInfoBleak(
+            advert.name or advert.address,
+            advert.address,
+            advert.rssi,
+            advert.manufacturer_data,  # type: ignore[arg-type]
+            advert.service_data,  # type: ignore[arg-type]
+            advert.service_uuids,  # type: ignore[arg-type]
+            "local",
+            device,
+            None,
+            False,
+            time.time() if now is None else now,
+            None,
+        )  # as ``service_info`` builds it, inlined: this runs for every new advert
         try:
             update = self.parser.update(info)
         except Exception:  # noqa: BLE001 - a parser choking on a malformed advert is counted
