@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from bleak.exc import BleakDBusError, BleakError
 
+from agent.pipeline.recorder import Recorder
 from agent.pipeline.sink import Sink
 from agent.sources.ble.adoption import Adoption, AdoptionStore
 from agent.sources.ble.advert import Advert
@@ -281,4 +282,28 @@ async def test_adoptions_are_read_from_the_store_and_forgetting_erases(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    store.close()
+
+
+async def test_a_burst_of_a_thousand_adverts_reaches_the_store(
+    scanner: FakeScanner, clock: FakeClock, resetter: FakeResetter, tmp_path: Path
+) -> None:
+    store = open_readings(tmp_path)
+    recorder = Recorder(store, flush_interval=0.05)
+    source = BleSource("ble", scanner, clock=clock, resetter=resetter, adoptions=[BEDROOM])
+    sink = recorder.sink("ble", "ble", source.overflow)
+    recording = asyncio.create_task(recorder.run())
+    task = asyncio.create_task(source.run(sink))
+    await until(scanner.started.is_set)
+    for i in range(1000):  # one second's burst, delivered at once
+        scanner.advertise(p.bthome(b"\x40\x02" + (i).to_bytes(2, "little") + b"\x03\xbf\x13"))
+    await until(lambda: recorder.committed == 2000, limit=20)
+    assert sink.dropped == 0
+    task.cancel()
+    recording.cancel()
+    for t in (task, recording):
+        with pytest.raises(asyncio.CancelledError):
+            await t
+    await recorder.close()
+    assert store.count_readings("bedroom.temperature") == 1000
     store.close()
