@@ -35,9 +35,9 @@ class AutoRecoveryResetter:
             await adapters.refresh()
             address = adapters.adapters.get(adapter, {}).get("address")
             if not address:
-                log.warning("cannot reset Bluetooth adapter %s: it is not present", adapter)
+                log.debug("cannot reset Bluetooth adapter %s: it is not present", adapter)
                 return False
             return await recover_adapter(int(adapter.removeprefix("hci")), address, gone_silent=True)
-        except Exception as exc:  # noqa: BLE001 - a failed reset is counted; scanning goes on
-            log.warning("cannot reset Bluetooth adapter %s: %s", adapter, exc)
+        except Exception as exc:  # noqa: BLE001 - a failed reset is counted and logged by the source
+            log.debug("cannot reset Bluetooth adapter %s: %s", adapter, exc)
             return False

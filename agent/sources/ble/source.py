@@ -38,6 +38,8 @@ _PARSER_LOGGERS = ("bthome_ble", "xiaomi_ble", "ruuvitag_ble")
 # bleak and its helpers log every advert's D-Bus signal (neighbours' addresses included) at debug
 # level; nothing about an unadopted device may reach a log, so they never log below info.
 _RADIO_LOGGERS = ("bleak", "bleak_retry_connector", "habluetooth", "bluetooth_adapters", "dbus_fast")
+# bluetooth-auto-recovery warns several times per failed reset; the source counts and logs resets.
+_RESET_LOGGERS = ("bluetooth_auto_recovery",)
 
 
 @dataclass(slots=True)
@@ -106,7 +108,7 @@ class BleSource:
         self._failing = False
         self._adverts_at_start = 0
         self.set_adoptions(adoptions)
-        for logger in _PARSER_LOGGERS:
+        for logger in _PARSER_LOGGERS + _RESET_LOGGERS:
             logging.getLogger(logger).setLevel(logging.ERROR)
         for logger in _RADIO_LOGGERS:
             logging.getLogger(logger).setLevel(logging.INFO)
@@ -313,8 +315,15 @@ class BleSource:
             log.debug("BLE scanner on %s failed again (%s)", self.adapter, detail)
         if self.policy.failed(fault if fault != "silence" else "scanner_error") == "reset_adapter":
             self._bump("adapter_resets")
-            if not await self.resetter.reset(self.adapter):
+            if await self.resetter.reset(self.adapter):
+                log.info("reset Bluetooth adapter %s", self.adapter)
+            else:
                 self._bump("adapter_reset_failures")
+                if self.stats["adapter_reset_failures"] == 1:
+                    log.warning(
+                        "cannot reset Bluetooth adapter %s (needs CAP_NET_ADMIN); restarting scans only",
+                        self.adapter,
+                    )
         await self.clock.sleep(self.backoff.next_delay())
         self._adverts_at_start = self.adverts
 
