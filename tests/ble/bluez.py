@@ -85,6 +85,21 @@ class FakeBluez:
     ) -> None:
         await self.call("Advertise", "sssnsayqay", [adapter, address, name, rssi, uuid, data, company, mdata])
 
+    async def add_gatt_device(
+        self,
+        address: str,
+        name: str,
+        services: list[tuple[str, list[tuple[str, str, bytes]]]],
+        adapter: str = "hci0",
+    ) -> None:
+        await self.call("AddGattDevice", "sssa(sa(ssay))", [adapter, address, name, services])
+
+    async def notify(self, address: str, char_uuid: str, value: bytes) -> None:
+        await self.call("Notify", "ssay", [address, char_uuid, value])
+
+    async def drop_link(self, address: str, adapter: str = "hci0") -> None:
+        await self.call("DropLink", "ss", [adapter, address])
+
 
 @asynccontextmanager
 async def fake_bluez(tmp: Path, *, passive: bool = True) -> AsyncIterator[FakeBluez]:

@@ -128,3 +128,120 @@ def Advertise(self, adapter_device_name, device_address, alias, rssi, uuid, data
     else:
         device.EmitSignal(dbus.PROPERTIES_IFACE, "PropertiesChanged", "sa{sv}as", [DEVICE_IFACE, changed, []])
     return path
+
+
+GATT_SERVICE_IFACE = "org.bluez.GattService1"
+GATT_CHARACTERISTIC_IFACE = "org.bluez.GattCharacteristic1"
+
+
+def _announce(path, interface, properties):
+    mockobject.objects["/"].EmitSignal(
+        OBJECT_MANAGER_IFACE,
+        "InterfacesAdded",
+        "oa{sa{sv}}",
+        [dbus.ObjectPath(path), {interface: properties}],
+    )
+
+
+def _set_connected(device, connected):
+    changed = {
+        "Connected": dbus.Boolean(connected, variant_level=1),
+        "ServicesResolved": dbus.Boolean(connected, variant_level=1),
+    }
+    device.connected = connected
+    device.props[DEVICE_IFACE].update(changed)
+    device.EmitSignal(dbus.PROPERTIES_IFACE, "PropertiesChanged", "sa{sv}as", [DEVICE_IFACE, changed, []])
+
+
+def GattConnect(device):
+    """Connecting resolves the services at once, as bluetoothd does for a cached device."""
+    _set_connected(device, True)
+
+
+def GattDisconnect(device):
+    _set_connected(device, False)
+
+
+def ReadValue(characteristic, _options):
+    return characteristic.props[GATT_CHARACTERISTIC_IFACE]["Value"]
+
+
+def StartNotify(characteristic):
+    characteristic.props[GATT_CHARACTERISTIC_IFACE]["Notifying"] = dbus.Boolean(True, variant_level=1)
+
+
+def StopNotify(characteristic):
+    characteristic.props[GATT_CHARACTERISTIC_IFACE]["Notifying"] = dbus.Boolean(False, variant_level=1)
+
+
+@dbus.service.method(BLUEZ_MOCK_IFACE, in_signature="sssa(sa(ssay))", out_signature="s")
+def AddGattDevice(self, adapter_device_name, device_address, alias, services):
+    """A connectable device with GATT ``services``: [(uuid, [(char uuid, "notify"|"read", value)])]."""
+    path = AddDevice(self, adapter_device_name, device_address, alias)
+    device = mockobject.objects[path]
+    device.AddMethods(
+        DEVICE_IFACE, [("Connect", "", "", GattConnect), ("Disconnect", "", "", GattDisconnect)]
+    )
+    handle = 0x10
+    for service_uuid, characteristics in services:
+        service_path = f"{path}/service{handle:04x}"
+        service_props = {
+            "UUID": dbus.String(service_uuid, variant_level=1),
+            "Device": dbus.ObjectPath(path, variant_level=1),
+            "Primary": dbus.Boolean(True, variant_level=1),
+            "Handle": dbus.UInt16(handle, variant_level=1),
+        }
+        self.AddObject(service_path, GATT_SERVICE_IFACE, service_props, [])
+        _announce(service_path, GATT_SERVICE_IFACE, service_props)
+        for char_uuid, flag, value in characteristics:
+            handle += 1
+            char_path = f"{service_path}/char{handle:04x}"
+            char_props = {
+                "UUID": dbus.String(char_uuid, variant_level=1),
+                "Service": dbus.ObjectPath(service_path, variant_level=1),
+                "Flags": dbus.Array([flag], signature="s", variant_level=1),
+                "Value": dbus.Array([dbus.Byte(b) for b in value], signature="y", variant_level=1),
+                "Notifying": dbus.Boolean(False, variant_level=1),
+                "Handle": dbus.UInt16(handle, variant_level=1),
+            }
+            self.AddObject(
+                char_path,
+                GATT_CHARACTERISTIC_IFACE,
+                char_props,
+                [
+                    ("ReadValue", "a{sv}", "ay", ReadValue),
+                    ("StartNotify", "", "", StartNotify),
+                    ("StopNotify", "", "", StopNotify),
+                ],
+            )
+            _announce(char_path, GATT_CHARACTERISTIC_IFACE, char_props)
+        handle = (handle | 0xF) + 1
+    return path
+
+
+@dbus.service.method(BLUEZ_MOCK_IFACE, in_signature="ssay", out_signature="")
+def Notify(self, device_address, char_uuid, value):
+    """The device notifies ``value`` on its characteristic ``char_uuid``."""
+    suffix = "/dev_" + device_address.replace(":", "_").upper() + "/"
+    for path, obj in list(mockobject.objects.items()):
+        props = obj.props.get(GATT_CHARACTERISTIC_IFACE)
+        if suffix in path and props and props["UUID"] == char_uuid:
+            changed = {"Value": dbus.Array([dbus.Byte(b) for b in value], signature="y", variant_level=1)}
+            props.update(changed)
+            obj.EmitSignal(
+                dbus.PROPERTIES_IFACE,
+                "PropertiesChanged",
+                "sa{sv}as",
+                [GATT_CHARACTERISTIC_IFACE, changed, []],
+            )
+            return
+    raise dbus.exceptions.DBusException(
+        f"no characteristic {char_uuid}", name=BLUEZ_MOCK_IFACE + ".NoSuchObject"
+    )
+
+
+@dbus.service.method(BLUEZ_MOCK_IFACE, in_signature="ss", out_signature="")
+def DropLink(self, adapter_device_name, device_address):
+    """The radio link to the device drops (out of range, battery pulled)."""
+    path = "/org/bluez/" + adapter_device_name + "/dev_" + device_address.replace(":", "_").upper()
+    _set_connected(mockobject.objects[path], False)

@@ -1,5 +1,7 @@
 """Known-good advert payloads, restated from the parser libraries' own test suites."""
 
+import struct
+
 from agent.sources.ble.advert import Advert
 
 BTHOME = "0000fcd2-0000-1000-8000-00805f9b34fb"
@@ -52,3 +54,14 @@ def ruuvi(payload: bytes = RUUVI_V5, address: str = RUUVI_ADDRESS) -> Advert:
 def bthome_temp(centi: int, address: str = BTHOME_ADDRESS) -> Advert:
     """A BTHome v2 advert with temperature ``centi`` / 100 °C."""
     return bthome(b"\x40\x02" + centi.to_bytes(2, "little", signed=True), address)
+
+
+def encode_hrm(flags: int, bpm: int, energy: int, rr: list[int]) -> bytes:
+    """A Heart Rate Measurement laid out per the Heart Rate Service spec for ``flags``."""
+    out = bytes([flags])
+    out += struct.pack("<H", bpm) if flags & 0x01 else struct.pack("<B", bpm)
+    if flags & 0x08:
+        out += struct.pack("<H", energy)
+    if flags & 0x10:
+        out += b"".join(struct.pack("<H", v) for v in rr)
+    return out

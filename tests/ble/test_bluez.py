@@ -15,11 +15,13 @@ from agent.daemon import Agent
 from agent.sources.ble import BleSource
 from agent.sources.ble.adoption import AdoptionStore
 from agent.sources.ble.discovery import discover
+from agent.sources.ble.gatt import BATTERY_LEVEL, HEART_RATE_MEASUREMENT
 from agent.sources.ble.scanner import BleakAdvertScanner
 from agent.store.readings import open_readings
 from tests.ble import payloads as p
 from tests.ble.bluez import FakeBluez, fake_bluez, missing_tools
 from tests.ble.conftest import FakeResetter, until
+from tests.ble.payloads import encode_hrm
 
 NEIGHBOUR = "D0:0D:FE:ED:BE:EF"
 NEIGHBOUR_NAME = "NeighboursThermo"
@@ -161,3 +163,62 @@ async def test_auto_scanning_falls_back_to_active_without_advertisement_monitor(
         passive_only = BleakAdvertScanner("hci0", "passive")
         with pytest.raises(BleakError, match="passive scanning"):
             await passive_only.start(heard.append)
+
+
+async def test_gatt_heart_rate_strap_through_bleak_retry_connector(bluez: FakeBluez, tmp_path: Path) -> None:
+    strap = "F1:22:33:44:55:66"
+    await bluez.add_gatt_device(
+        strap,
+        "Polar H10",
+        [
+            ("0000180d-0000-1000-8000-00805f9b34fb", [(HEART_RATE_MEASUREMENT, "notify", b"\x00\x40")]),
+            ("0000180f-0000-1000-8000-00805f9b34fb", [(BATTERY_LEVEL, "read", b"\x57")]),
+        ],
+    )
+
+    async def advertise_now_and_then() -> None:  # the strap advertises while it is not connected
+        while True:
+            await bluez.advertise(strap, "Polar H10", company=0x006B, mdata=b"\x01")
+            await asyncio.sleep(0.2)
+
+    advertiser = asyncio.create_task(advertise_now_and_then())
+    config = config_from_mapping(
+        {
+            "hub": {"id": "test-hub", "data_dir": str(tmp_path / "data")},
+            "store": {"flush_interval": "50ms"},
+            "sources": [
+                {
+                    "kind": "ble",
+                    "gatt": [{"name": "strap", "address": strap, "services": ["heart_rate", "battery"]}],
+                }
+            ],
+        },
+        source="test",
+    )
+    agent = Agent(config, health_every=0.2)
+    (source,) = [r.source for r in agent.runners]
+    assert isinstance(source, BleSource)
+    runner = asyncio.create_task(agent.run())
+    try:
+        await until(lambda: source.stats.get("gatt_connects", 0) >= 1, limit=30)
+        await bluez.notify(strap, HEART_RATE_MEASUREMENT, encode_hrm(0x10, 72, 0, [870]))
+        await until(lambda: agent.recorder.committed >= 3, limit=20)  # battery, bpm, one RR interval
+
+        await bluez.drop_link(strap)
+        await until(lambda: source.stats.get("gatt_connects", 0) >= 2, limit=30)
+        assert source.stats["gatt_drops"] == 1
+        await bluez.notify(strap, HEART_RATE_MEASUREMENT, encode_hrm(0x00, 75, 0, []))
+        await until(lambda: agent.recorder.committed >= 5, limit=20)  # battery again, bpm
+    finally:
+        advertiser.cancel()
+        agent.stop()
+        await runner
+    store = open_readings(tmp_path / "data", read_only=True)
+    try:
+        rows = [(r["stream"], r["value"], r["unit"]) for r in store.db.query("SELECT * FROM reading_log")]
+    finally:
+        store.close()
+    assert ("strap.battery", 87.0, "%") in rows
+    assert ("strap.heart_rate", 72.0, "bpm") in rows
+    assert ("strap.heart_rate", 75.0, "bpm") in rows
+    assert ("strap.rr_interval", 870 / 1024, "s") in rows

@@ -31,17 +31,7 @@ from agent.sources.ble.gatt import (
 )
 from agent.sources.ble.source import BleSource
 from tests.ble.conftest import FakeClock, FakeResetter, FakeScanner, drain, make_sink, until
-
-
-def encode_hrm(flags: int, bpm: int, energy: int, rr: list[int]) -> bytes:
-    """A Heart Rate Measurement laid out per the Heart Rate Service spec for ``flags``."""
-    out = bytes([flags])
-    out += struct.pack("<H", bpm) if flags & 0x01 else struct.pack("<B", bpm)
-    if flags & 0x08:
-        out += struct.pack("<H", energy)
-    if flags & 0x10:
-        out += b"".join(struct.pack("<H", v) for v in rr)
-    return out
+from tests.ble.payloads import encode_hrm
 
 
 @pytest.mark.parametrize("flags", range(256), ids=lambda f: f"flags=0x{f:02x}")
