@@ -15,7 +15,15 @@ from agent.daemon import Agent
 from agent.sources.ble import BleSource
 from agent.sources.ble.adoption import AdoptionStore
 from agent.sources.ble.discovery import discover
-from agent.sources.ble.gatt import BATTERY_LEVEL, HEART_RATE_MEASUREMENT
+from agent.sources.ble.gatt import (
+    BATTERY_LEVEL,
+    HEART_RATE_MEASUREMENT,
+    HUMIDITY,
+    NUS_RX,
+    NUS_SERVICE,
+    NUS_TX,
+    TEMPERATURE,
+)
 from agent.sources.ble.scanner import BleakAdvertScanner
 from agent.store.readings import open_readings
 from tests.ble import payloads as p
@@ -63,18 +71,22 @@ async def test_adopted_bthome_device_is_stored_and_a_neighbour_leaves_no_trace(
     data_dir = tmp_path / "data"
     agent = Agent(hub_config(data_dir), health_every=0.2)  # type: ignore[arg-type]
     AdoptionStore(agent.store.conn).adopt(p.BTHOME_ADDRESS, "bedroom")
+    AdoptionStore(agent.store.conn).adopt(
+        p.BTHOME_ENCRYPTED_ADDRESS, "shelly", bytes.fromhex(p.BTHOME_BINDKEY)
+    )
     (source,) = [r.source for r in agent.runners]
     assert isinstance(source, BleSource)
     runner = asyncio.create_task(agent.run())
     await until(source.scanning.is_set, limit=20)
     assert source.scanner.mode == "passive", "the fake BlueZ offers AdvertisementMonitor"
+    await bluez.advertise(p.BTHOME_ENCRYPTED_ADDRESS, "SBHT-003C", uuid=p.BTHOME, data=p.BTHOME_ENCRYPTED)
 
     await bluez.advertise(NEIGHBOUR, NEIGHBOUR_NAME, uuid=p.BTHOME, data=p.BTHOME_V2_TEMP_HUM)
     await bluez.advertise(p.BTHOME_ADDRESS, "ATC_8D18B2", uuid=p.BTHOME, data=p.BTHOME_V2_TEMP_HUM)
     await bluez.advertise(p.BTHOME_ADDRESS, "ATC_8D18B2", uuid=p.BTHOME, data=p.BTHOME_V2_TEMP_HUM)
     await bluez.advertise(NEIGHBOUR, NEIGHBOUR_NAME, uuid=p.BTHOME, data=b"\x40\x02\x00\x0a")
     await bluez.advertise(p.BTHOME_ADDRESS, "ATC_8D18B2", uuid=p.BTHOME, data=b"\x40\x02\xcb\x09")
-    await until(lambda: agent.recorder.committed >= 3, limit=20)
+    await until(lambda: agent.recorder.committed >= 5, limit=20)
     assert source.unadopted >= 2
     assert source.repeats >= 1
     agent.stop()
@@ -85,10 +97,12 @@ async def test_adopted_bthome_device_is_stored_and_a_neighbour_leaves_no_trace(
         rows = list(store.db.query("SELECT stream, value, unit FROM reading_log ORDER BY time, stream"))
     finally:
         store.close()
-    assert [(r["stream"], r["value"], r["unit"]) for r in rows] == [
+    assert sorted((r["stream"], r["value"], r["unit"]) for r in rows) == [
         ("bedroom.humidity", 50.55, "%"),
         ("bedroom.temperature", 25.06, "°C"),
         ("bedroom.temperature", 25.07, "°C"),
+        ("shelly.humidity", 50.55, "%"),
+        ("shelly.temperature", 25.06, "°C"),
     ]
     assert source.stats["unadopted_ignored"] >= 2
 
@@ -173,6 +187,11 @@ async def test_gatt_heart_rate_strap_through_bleak_retry_connector(bluez: FakeBl
         [
             ("0000180d-0000-1000-8000-00805f9b34fb", [(HEART_RATE_MEASUREMENT, "notify", b"\x00\x40")]),
             ("0000180f-0000-1000-8000-00805f9b34fb", [(BATTERY_LEVEL, "read", b"\x57")]),
+            (
+                "0000181a-0000-1000-8000-00805f9b34fb",
+                [(TEMPERATURE, "read", b"\xca\x09"), (HUMIDITY, "read", b"\xbf\x13")],
+            ),
+            (NUS_SERVICE, [(NUS_TX, "notify", b""), (NUS_RX, "write", b"")]),
         ],
     )
 
@@ -189,7 +208,13 @@ async def test_gatt_heart_rate_strap_through_bleak_retry_connector(bluez: FakeBl
             "sources": [
                 {
                     "kind": "ble",
-                    "gatt": [{"name": "strap", "address": strap, "services": ["heart_rate", "battery"]}],
+                    "gatt": [
+                        {
+                            "name": "strap",
+                            "address": strap,
+                            "services": ["heart_rate", "battery", "environmental", "nus"],
+                        }
+                    ],
                 }
             ],
         },
@@ -202,13 +227,16 @@ async def test_gatt_heart_rate_strap_through_bleak_retry_connector(bluez: FakeBl
     try:
         await until(lambda: source.stats.get("gatt_connects", 0) >= 1, limit=30)
         await bluez.notify(strap, HEART_RATE_MEASUREMENT, encode_hrm(0x10, 72, 0, [870]))
-        await until(lambda: agent.recorder.committed >= 3, limit=20)  # battery, bpm, one RR interval
+        await bluez.notify(strap, NUS_TX, b"steps=12")
+        await bluez.notify(strap, NUS_TX, b"0 lux=3\n")
+        # temperature, humidity, battery, bpm, one RR interval, steps, lux
+        await until(lambda: agent.recorder.committed >= 7, limit=20)
 
         await bluez.drop_link(strap)
         await until(lambda: source.stats.get("gatt_connects", 0) >= 2, limit=30)
         assert source.stats["gatt_drops"] == 1
         await bluez.notify(strap, HEART_RATE_MEASUREMENT, encode_hrm(0x00, 75, 0, []))
-        await until(lambda: agent.recorder.committed >= 5, limit=20)  # battery again, bpm
+        await until(lambda: agent.recorder.committed >= 11, limit=20)  # polled three again, bpm
     finally:
         advertiser.cancel()
         agent.stop()
@@ -222,3 +250,7 @@ async def test_gatt_heart_rate_strap_through_bleak_retry_connector(bluez: FakeBl
     assert ("strap.heart_rate", 72.0, "bpm") in rows
     assert ("strap.heart_rate", 75.0, "bpm") in rows
     assert ("strap.rr_interval", 870 / 1024, "s") in rows
+    assert ("strap.temperature", 25.06, "°C") in rows
+    assert ("strap.humidity", 50.55, "%") in rows
+    assert ("strap.steps", 120.0, "") in rows
+    assert ("strap.lux", 3.0, "") in rows
