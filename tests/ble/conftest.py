@@ -146,3 +146,13 @@ def scanner() -> FakeScanner:
 @pytest.fixture
 def resetter() -> FakeResetter:
     return FakeResetter()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Soaks in this folder run only when asked for (``-m slow``); their short forms always run."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="soak: run with -m slow")
+    for item in items:
+        if "slow" in item.keywords and "tests/ble/" in item.nodeid:
+            item.add_marker(skip)

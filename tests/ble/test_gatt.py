@@ -211,6 +211,10 @@ async def test_out_of_connection_slots_is_counted_and_retried(clock: FakeClock) 
     ]
     await clock.advance(30, step=30)
     await until(lambda: len(emitted) >= 6)
+    connector.clients["thermo"][-1].is_connected = False  # gone silently: the next poll fails
+    await clock.advance_until(lambda: stats.get("gatt_connects", 0) == 2)
+    assert stats["gatt_drops"] == 1
+    await until(lambda: len(emitted) >= 9)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -9,6 +9,7 @@ that print ``temp=21.5 hum=40`` lines). A semaphore caps simultaneous connection
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import struct
 import time
@@ -263,16 +264,22 @@ class GattDeviceRunner:
             self._failing = False
             log.info("GATT device %s is connected again", self.device.name)
         self.backoff.reset()
+        reason = "link dropped"
         try:
             await self._subscribe(client)
             self.connected.set()
             await self._serve(client, dropped)
+        except Exception as exc:  # noqa: BLE001 - a failure while connected is a drop: reconnect
+            reason = f"{type(exc).__name__}: {exc}"
         finally:
             self.connected.clear()
-            await client.disconnect()
+            with contextlib.suppress(Exception):  # the link may be gone already; cleanup is best effort
+                await client.disconnect()
         self._bump("gatt_drops")
         if not self._failing:
-            log.warning("GATT device %s disconnected; reconnecting with backoff", self.device.name)
+            log.warning(
+                "GATT device %s disconnected (%s); reconnecting with backoff", self.device.name, reason
+            )
             self._failing = True
 
     async def _subscribe(self, client: GattClient) -> None:

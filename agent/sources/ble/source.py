@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from agent.backoff import Backoff
 from agent.pipeline.sink import OverflowPolicy, Sink
@@ -286,9 +286,10 @@ class BleSource:
         failed = self.scanner.failed
         self.watchdog.reset(self.clock.monotonic())
         while True:
-            tick: asyncio.Future[None] = asyncio.ensure_future(self.clock.sleep(self.check_every))
+            tick = asyncio.ensure_future(self.clock.sleep(self.check_every))
+            waiters: list[asyncio.Future[Any]] = [tick, failed]
             try:
-                await asyncio.wait([tick, failed], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[type-var]
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 tick.cancel()
             self._publish()
