@@ -19,11 +19,8 @@ from typing import Any, cast
 
 from bleak.backends.device import BLEDevice
 from bluetooth_sensor_state_data import BluetoothData
-from bthome_ble import BTHomeBluetoothDeviceData
 from habluetooth import BluetoothServiceInfoBleak
-from ruuvitag_ble import RuuvitagBluetoothDeviceData
 from sensor_state_data import DeviceKey, SensorDescription, SensorUpdate
-from xiaomi_ble import XiaomiBluetoothDeviceData
 
 from agent.sources.ble.advert import Advert
 
@@ -59,20 +56,37 @@ class AdvertFormat:
         return bool(self.company_ids) and not self.company_ids.isdisjoint(advert.manufacturer_data)
 
 
+# Parser libraries are imported when a device of their format first shows up: xiaomi-ble alone
+# brings aiohttp (~14 MB) along, which a hub without Xiaomi sensors should not carry.
+
+
+def _bthome(key: bytes | None) -> BluetoothData:
+    from bthome_ble import BTHomeBluetoothDeviceData
+
+    return BTHomeBluetoothDeviceData(bindkey=key)
+
+
+def _xiaomi(key: bytes | None) -> BluetoothData:
+    from xiaomi_ble import XiaomiBluetoothDeviceData
+
+    return XiaomiBluetoothDeviceData(bindkey=key)
+
+
+def _ruuvitag(_key: bytes | None) -> BluetoothData:
+    from ruuvitag_ble import RuuvitagBluetoothDeviceData
+
+    return RuuvitagBluetoothDeviceData()
+
+
 FORMATS: tuple[AdvertFormat, ...] = (
     AdvertFormat(
         "bthome",
-        lambda key: BTHomeBluetoothDeviceData(bindkey=key),
+        _bthome,
         frozenset({sig_uuid(0xFCD2), sig_uuid(0x181C), sig_uuid(0x181E)}),
         takes_bindkey=True,
     ),
-    AdvertFormat(
-        "xiaomi",
-        lambda key: XiaomiBluetoothDeviceData(bindkey=key),
-        frozenset({sig_uuid(0xFE95)}),
-        takes_bindkey=True,
-    ),
-    AdvertFormat("ruuvitag", lambda _key: RuuvitagBluetoothDeviceData(), company_ids=frozenset({0x0499})),
+    AdvertFormat("xiaomi", _xiaomi, frozenset({sig_uuid(0xFE95)}), takes_bindkey=True),
+    AdvertFormat("ruuvitag", _ruuvitag, company_ids=frozenset({0x0499})),
 )
 
 
