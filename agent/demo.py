@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,7 @@ def demo_config(data_dir: Path, *, board: bool = False) -> Config:
                     # Recorded at 5 Hz, replayed 4x fast so the kettle boils within a 30 s demo.
                     "rate": 20.0,
                 },
+                {"kind": "ble", "name": "ble", "simulate": True, "adoption_refresh": "1s"},
                 # Held-out test data of the shipped models (see models/*/MODEL_CARD.md).
                 {"kind": "simulated", "name": "wrist", "file": "builtin:wrist_imu_test.csv", "rate": 10.0},
                 {
@@ -95,3 +97,12 @@ def demo_config(data_dir: Path, *, board: bool = False) -> Config:
         )
         config = msgspec.structs.replace(config, sources=[*config.sources, workbench])
     return config
+
+
+def adopt_demo_ble(conn: sqlite3.Connection) -> list[str]:
+    """Adopt the simulated BLE sensors (as an owner would with ``hearth ble adopt``); return names."""
+    from agent.sources.ble.adoption import AdoptionStore
+    from agent.sources.ble.simulated import DEMO_DEVICES
+
+    store = AdoptionStore(conn)
+    return [store.adopt(d.address, d.suggested_name).name for d in DEMO_DEVICES]

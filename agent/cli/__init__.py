@@ -48,7 +48,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from agent.cli import board_cmd, config_cmd, demo_cmd, model_cmd, rules_cmd, run_cmd, status_cmd
+    from agent.cli import ble_cmd, board_cmd, config_cmd, demo_cmd, model_cmd, rules_cmd, run_cmd, status_cmd
 
     cli.add_command(run_cmd.run)
     cli.add_command(demo_cmd.demo)
@@ -56,6 +56,7 @@ def _register() -> None:
     cli.add_command(config_cmd.config)
     cli.add_command(board_cmd.board)
     cli.add_command(model_cmd.model)
+    cli.add_command(ble_cmd.ble)
     cli.add_command(rules_cmd.rules)
 
 

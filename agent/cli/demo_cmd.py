@@ -69,7 +69,7 @@ async def _run_demo(config: Config, duration: float) -> None:
 
     from agent.cli.status_cmd import print_status
     from agent.daemon import Agent
-    from agent.demo import demo_board
+    from agent.demo import adopt_demo_ble, demo_board
     from agent.store.readings import open_readings
 
     console = Console()
@@ -78,6 +78,7 @@ async def _run_demo(config: Config, duration: float) -> None:
     await board.start()
     console.print(f"emulated serial board {board.board_id} on {board.tty_path}")
     agent = Agent(config, health_every=1.0)
+    adopt_demo_ble(agent.store.conn)
     runner = asyncio.create_task(agent.run(), name="agent")
     await agent.started.wait()
     started = time.monotonic()

@@ -104,9 +104,6 @@ class SerialSourceConfig(_Section, frozen=True, tag="serial", tag_field="kind"):
     overflow: Overflow = "block"
 
 
-SourceConfig = SimulatedSourceConfig | SerialSourceConfig
-
-
 class ModelConfig(_Section, frozen=True):
     """One on-device model: which file, which streams feed its inputs, how its context is debounced."""
 
@@ -118,6 +115,44 @@ class ModelConfig(_Section, frozen=True):
     min_confidence: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
     # Sample rate the streams are read at; only a replay faster than real time sets it (default: the card's).
     input_rate: Annotated[float, msgspec.Meta(gt=0, le=100_000)] | None = None
+
+
+BleAddress = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$",
+        description="a Bluetooth address such as A4:C1:38:8D:18:B2",
+    ),
+]
+GattService = Literal["heart_rate", "environmental", "battery", "nus"]
+
+
+class GattDeviceConfig(_Section, frozen=True):
+    """A BLE device the hub connects to (GATT) rather than only listening to its adverts."""
+
+    name: Name
+    address: BleAddress
+    services: list[GattService] = msgspec.field(default_factory=lambda: ["battery"])
+    poll_interval: Duration = "60s"
+
+
+class BleSourceConfig(_Section, frozen=True, tag="ble", tag_field="kind"):
+    """Adverts of adopted BLE sensors (BTHome, Xiaomi, Ruuvi) and configured GATT devices."""
+
+    name: Name = "ble"
+    adapter: Annotated[str, msgspec.Meta(pattern=r"^hci[0-9]{1,2}$")] = "hci0"
+    scanning: Literal["auto", "passive", "active"] = "auto"
+    silence_timeout: Duration = "90s"
+    reset_after: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+    dedup_cap: Annotated[int, msgspec.Meta(ge=16, le=1_000_000)] = 4096
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=16)] = 3
+    adoption_refresh: Duration = "5s"
+    gatt: list[GattDeviceConfig] = []
+    overflow: Overflow = "drop_oldest"
+    simulate: bool = False  # replay recorded adverts of demo devices instead of using an adapter
+
+
+SourceConfig = SimulatedSourceConfig | SerialSourceConfig | BleSourceConfig
 
 
 class SwitchConfig(_Section, frozen=True):

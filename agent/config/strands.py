@@ -2,15 +2,18 @@
 
 Each layer that produces strands or drives boards has one provider here (a function of the config),
 so rules, grants and other checks all see the same set. A strand ending in ``.*`` stands for every
-stream of that device: a serial board names its sensors only when it connects (HELLO).
+stream of that device: a serial board names its sensors only when it connects (HELLO), and a BLE
+device's streams follow from its adverts once the owner has adopted it.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import sqlite3
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
-from agent.config.schema import Config, SerialSourceConfig, SimulatedSourceConfig
+from agent.config.schema import BleSourceConfig, Config, SerialSourceConfig, SimulatedSourceConfig
 
 Provider = Callable[[Config], Iterable[str]]
 
@@ -27,6 +30,23 @@ def _serial_strands(config: Config) -> Iterable[str]:
     return [f"{s.name}.*" for s in config.sources if isinstance(s, SerialSourceConfig)]
 
 
+def _ble_strands(config: Config) -> Iterable[str]:
+    """GATT devices named in the config, and advertising devices adopted in the readings file."""
+    ble = [s for s in config.sources if isinstance(s, BleSourceConfig)]
+    names = [g.name for s in ble for g in s.gatt]
+    path = Path(config.hub.data_dir) / "readings.db"
+    if ble and path.exists():
+        try:
+            conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+            try:
+                names += [name for (name,) in conn.execute("SELECT name FROM ble_adoptions")]
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            pass  # not readable here (another machine's config, an older file): only GATT names count
+    return [f"{name}.*" for name in names]
+
+
 def _model_strands(config: Config) -> Iterable[str]:
     return [f"context.{m.name}" for m in config.models]
 
@@ -35,7 +55,7 @@ def _serial_boards(config: Config) -> Iterable[str]:
     return [s.name for s in config.sources if isinstance(s, SerialSourceConfig) and s.mode == "framed"]
 
 
-STRAND_PROVIDERS: list[Provider] = [_simulated_strands, _serial_strands, _model_strands]
+STRAND_PROVIDERS: list[Provider] = [_simulated_strands, _serial_strands, _ble_strands, _model_strands]
 """Functions naming the strands a config produces (sources' streams, models' context strands)."""
 
 BOARD_PROVIDERS: list[Provider] = [_serial_boards]

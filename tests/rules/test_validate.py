@@ -212,3 +212,26 @@ def test_serial_boards_and_models_are_known_from_the_config() -> None:
     # A text-mode board only talks; it takes no commands.
     with pytest.raises(ConfigError, match=r"rule 'lines': unknown board 'lines'"):
         check(extra + ok.replace("microwave-fan", "lines").replace('board = "bench"', 'board = "lines"'))
+
+
+def test_ble_devices_are_known_from_gatt_config_and_adoptions(tmp_path: Path) -> None:
+    from agent.sources.ble.adoption import AdoptionStore
+    from agent.store.readings import open_readings
+
+    store = open_readings(tmp_path)
+    try:
+        AdoptionStore(store.conn).adopt("A4:C1:38:8D:18:B2", "fridge")
+    finally:
+        store.close()
+    head = HEAD.replace('data_dir = "/tmp/unused"', f'data_dir = "{tmp_path}"')
+    ble = (
+        '[[sources]]\nkind = "ble"\n'
+        '[[sources.gatt]]\nname = "chest"\naddress = "11:22:33:44:55:66"\nservices = ["heart_rate"]\n'
+    )
+    rules = (
+        '[[rules]]\nname = "cold-fridge"\nwhen = { any = [{ stream = "fridge.temperature", above = 8 }, '
+        '{ stream = "chest.heart_rate", above = 150 }] }\nactions = [{ kind = "log", message = "x" }]\n'
+    )
+    parse_config(head + ble + rules)
+    with pytest.raises(ConfigError, match=r"rule 'cold-fridge': unknown strand 'cellar.temperature'"):
+        parse_config(head + ble + rules.replace("fridge.temperature", "cellar.temperature"))
