@@ -191,7 +191,7 @@ async def test_runner_writes_to_rx_in_mtu_chunks_and_publishes_counters(
 ) -> None:
     connector = WritableConnector(write_size)
     device = GattDevice("board", "11:22:33:44:55:99", ("nus",))
-    runner, emitted, stats = runner_for(device, connector, clock)  # type: ignore[arg-type]
+    runner, emitted, stats = runner_for(device, connector, clock)
     assert stats["board.frames_ok"] == 0  # the device's row shows from the start
     task = asyncio.create_task(runner.run())
     try:
