@@ -17,7 +17,18 @@ from agent.sources.ble.gatt import (
     GattDevice,
     TextBridgeCodec,
 )
-from firmware_bridge import Command, Error, Frame, FrameDecoder, Hello, HelloRequest, Readings, Sensor, encode
+from firmware_bridge import (
+    Ack,
+    Command,
+    Error,
+    Frame,
+    FrameDecoder,
+    Hello,
+    HelloRequest,
+    Readings,
+    Sensor,
+    encode,
+)
 from firmware_bridge.messages import Message
 from tests.ble.conftest import FakeClock, until
 from tests.ble.test_gatt import FakeConnector, runner_for
@@ -213,6 +224,36 @@ async def test_runner_writes_to_rx_in_mtu_chunks_and_publishes_counters(
         assert max(map(len, client.writes)) <= chunk
         assert len(client.writes) > 1 if chunk == 20 else len(client.writes) == 1
         assert messages(b"".join(client.writes)) == [Command("display", "x" * 100)]
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_a_framed_board_that_never_says_hello_is_reconnected(clock: FakeClock) -> None:
+    connector = WritableConnector(None)
+    device = GattDevice("board", "11:22:33:44:55:98", ("nus",), handshake_timeout=5.0)
+    runner, emitted, stats = runner_for(device, connector, clock)
+    task = asyncio.create_task(runner.run())
+    try:
+        await until(runner.connected.is_set)
+        first = connector.last
+        assert first is not None
+        first.send(GOLDEN["reading_half_float"])  # readings, but no HELLO: nobody's values
+        await clock.advance_until(lambda: stats.get("gatt_connects", 0) == 2)
+        assert stats["nus_handshake_timeouts"] == 1
+        assert stats["gatt_drops"] == 1
+        assert stats["board.unidentified"] == 1
+        second = connector.last
+        assert second is not first
+        assert second is not None
+        await until(lambda: bool(second.writes))
+        assert messages(b"".join(second.writes)) == [HelloRequest(1)]  # asked again on the new link
+        second.send(GOLDEN["hello"] + encode(Ack(0), 1))
+        await clock.advance(30, step=5)
+        assert stats["gatt_drops"] == 1  # identified: the handshake timer is off
+        assert stats["board.commands_acked"] == 1
+        assert emitted == []
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

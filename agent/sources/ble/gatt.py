@@ -25,6 +25,7 @@ from agent.sources.ble.advert import Clock, SystemClock
 from agent.sources.ble.watchdog import classify
 from agent.sources.bridge_readings import sensor_values
 from firmware_bridge import (
+    Ack,
     Dropped,
     Error,
     Hello,
@@ -130,6 +131,11 @@ class BridgeCodec(Protocol):
 
     stats: dict[str, int]  # counters for the device's health row; they survive reconnects
 
+    @property
+    def identified(self) -> bool:
+        """True once the board has said who it is (at once for a mode without a handshake)."""
+        ...
+
     def connect(self) -> bytes:
         """Start over on a fresh connection; return the bytes to write to the board first."""
         ...
@@ -144,7 +150,7 @@ class BridgeCodec(Protocol):
 
 
 TEXT_STATS = ("text_lines", "text_errors")
-FRAMED_STATS = (*STAT_KEYS, "unknown_sensor", "board_errors")
+FRAMED_STATS = (*STAT_KEYS, "unknown_sensor", "board_errors", "commands_acked", "commands_refused")
 
 
 class TextBridgeCodec:
@@ -154,6 +160,11 @@ class TextBridgeCodec:
         self.device = device
         self.decoder = TextDecoder()
         self.stats: dict[str, int] = dict.fromkeys(TEXT_STATS, 0)
+
+    @property
+    def identified(self) -> bool:
+        """Always: text mode has no handshake."""
+        return True
 
     def connect(self) -> bytes:
         """Forget a partial line; a text board needs no handshake."""
@@ -194,8 +205,14 @@ class FramedBridgeCodec:
         """The board's HELLO on this connection (None until it has identified itself)."""
         return self.session.hello
 
+    @property
+    def identified(self) -> bool:
+        """True once the board's HELLO (of a protocol this hub speaks) arrived on this connection."""
+        return self.session.hello is not None
+
     def connect(self) -> bytes:
         """Start over on a fresh connection; return the HELLO_REQUEST to write."""
+        self.session.data_to_send()  # replies owed on the last connection are about frames long gone
         return self.session.connect()
 
     def command(self, name: str, arg: Scalar | None = None) -> int:
@@ -230,6 +247,12 @@ class FramedBridgeCodec:
         if isinstance(message, Hello):
             self._refused = False
             log.info("board %s: %s, firmware %s", self.device, message.board_id, message.firmware)
+        elif isinstance(message, Ack):
+            if message.status:
+                self.stats["commands_refused"] += 1
+                log.warning("board %s refused command %d: %s", self.device, message.seq, message.detail)
+            else:
+                self.stats["commands_acked"] += 1
         elif isinstance(message, Log):
             log.log(_LOG_LEVELS[message.level], "board %s: %s", self.device, message.text)
         elif isinstance(message, Error):
@@ -316,6 +339,7 @@ class GattDevice:
     services: Sequence[str] = ("battery",)
     poll_interval: float = 60.0
     codec_factory: Callable[[str], BridgeCodec] = FramedBridgeCodec  # called with the device name
+    handshake_timeout: float = 5.0  # a framed NUS board must answer HELLO_REQUEST within this
 
 
 @dataclass
@@ -367,7 +391,8 @@ class GattDeviceRunner:
             await self._subscribe(client)
             self.connected.set()
             async with asyncio.TaskGroup() as group:
-                writer = group.create_task(self._write_uart(client)) if self.codec is not None else None
+                codec = self.codec
+                writer = group.create_task(self._write_uart(client, codec)) if codec is not None else None
                 await self._serve(client, dropped)
                 if writer is not None:
                     writer.cancel()
@@ -403,13 +428,35 @@ class GattDeviceRunner:
         self._to_board.set()
         return seq
 
-    async def _write_uart(self, client: GattClient) -> None:
-        """Write what the codec owes the board to NUS RX whenever a notification leaves some."""
-        assert self.codec is not None
-        while True:
-            await self._to_board.wait()
-            self._to_board.clear()
-            await self._write_chunks(client, self.codec.data_to_send())
+    async def _write_uart(self, client: GattClient, codec: BridgeCodec) -> None:
+        """Write what the codec owes the board to NUS RX as notifications leave some; insist on a HELLO."""
+        handshake: asyncio.Future[None] | None = None
+        if not codec.identified:
+            handshake = asyncio.ensure_future(self.clock.sleep(self.device.handshake_timeout))
+        try:
+            while True:
+                wake = asyncio.ensure_future(self._to_board.wait())
+                try:
+                    await asyncio.wait(
+                        {wake} | ({handshake} if handshake else set()), return_when="FIRST_COMPLETED"
+                    )
+                finally:
+                    wake.cancel()
+                if self._to_board.is_set():
+                    self._to_board.clear()
+                    await self._write_chunks(client, codec.data_to_send())
+                if handshake is not None and codec.identified:
+                    handshake.cancel()
+                    handshake = None
+                elif handshake is not None and handshake.done():
+                    self._bump("nus_handshake_timeouts")
+                    raise TimeoutError(
+                        f"no HELLO within {self.device.handshake_timeout:g} s; is the board running "
+                        'hearth firmware? (a plain text sketch needs nus_mode = "text")'
+                    )
+        finally:
+            if handshake is not None:
+                handshake.cancel()
 
     async def _write_chunks(self, client: GattClient, data: bytes) -> None:
         size = _write_size(client)
