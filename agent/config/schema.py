@@ -134,6 +134,7 @@ class GattDeviceConfig(_Section, frozen=True):
     address: BleAddress
     services: list[GattService] = msgspec.field(default_factory=lambda: ["battery"])
     poll_interval: Duration = "60s"
+    nus_mode: Literal["framed", "text"] = "framed"  # what the board speaks over the Nordic UART Service
 
 
 class BleSourceConfig(_Section, frozen=True, tag="ble", tag_field="kind"):

@@ -27,7 +27,7 @@ def build_source(config: SourceConfig) -> Source:
 def _build_ble(config: BleSourceConfig) -> Source:
     from agent.sources.ble import BleSource
     from agent.sources.ble.advert import AdvertScanner
-    from agent.sources.ble.gatt import BleakGattConnector, GattDevice
+    from agent.sources.ble.gatt import NUS_MODES, BleakGattConnector, GattDevice
     from agent.sources.ble.scanner import BleakAdvertScanner
     from agent.sources.ble.simulated import ReplayScanner
 
@@ -35,7 +35,9 @@ def _build_ble(config: BleSourceConfig) -> Source:
         ReplayScanner() if config.simulate else BleakAdvertScanner(config.adapter, config.scanning)
     )
     gatt = [
-        GattDevice(g.name, g.address.upper(), tuple(g.services), seconds(g.poll_interval))
+        GattDevice(
+            g.name, g.address.upper(), tuple(g.services), seconds(g.poll_interval), NUS_MODES[g.nus_mode]
+        )
         for g in config.gatt
     ]
     return BleSource(

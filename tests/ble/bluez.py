@@ -97,6 +97,12 @@ class FakeBluez:
     async def notify(self, address: str, char_uuid: str, value: bytes) -> None:
         await self.call("Notify", "ssay", [address, char_uuid, value])
 
+    async def written(self, address: str, char_uuid: str) -> list[bytes]:
+        """What the host wrote to the device's characteristic, one entry per write."""
+        values = await self.call("Written", "ss", [address, char_uuid])
+        assert isinstance(values, list)
+        return [bytes(v) for v in values]
+
     async def drop_link(self, address: str, adapter: str = "hci0") -> None:
         await self.call("DropLink", "ss", [adapter, address])
 

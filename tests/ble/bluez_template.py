@@ -166,6 +166,10 @@ def ReadValue(characteristic, _options):
     return characteristic.props[GATT_CHARACTERISTIC_IFACE]["Value"]
 
 
+def WriteValue(characteristic, value, _options):
+    characteristic.written.append(bytes(value))
+
+
 def StartNotify(characteristic):
     characteristic.props[GATT_CHARACTERISTIC_IFACE]["Notifying"] = dbus.Boolean(True, variant_level=1)
 
@@ -176,7 +180,11 @@ def StopNotify(characteristic):
 
 @dbus.service.method(BLUEZ_MOCK_IFACE, in_signature="sssa(sa(ssay))", out_signature="s")
 def AddGattDevice(self, adapter_device_name, device_address, alias, services):
-    """A connectable device with GATT ``services``: [(uuid, [(char uuid, "notify"|"read", value)])]."""
+    """A connectable device with GATT ``services``: [(uuid, [(char uuid, flags, value)])].
+
+    ``flags`` is one or more of ``notify``, ``read``, ``write``, ``write-without-response``, joined by
+    commas; what the host writes to a characteristic is kept for ``Written``.
+    """
     path = AddDevice(self, adapter_device_name, device_address, alias)
     device = mockobject.objects[path]
     device.AddMethods(
@@ -199,7 +207,7 @@ def AddGattDevice(self, adapter_device_name, device_address, alias, services):
             char_props = {
                 "UUID": dbus.String(char_uuid, variant_level=1),
                 "Service": dbus.ObjectPath(service_path, variant_level=1),
-                "Flags": dbus.Array([flag], signature="s", variant_level=1),
+                "Flags": dbus.Array(flag.split(","), signature="s", variant_level=1),
                 "Value": dbus.Array([dbus.Byte(b) for b in value], signature="y", variant_level=1),
                 "Notifying": dbus.Boolean(False, variant_level=1),
                 "Handle": dbus.UInt16(handle, variant_level=1),
@@ -210,10 +218,12 @@ def AddGattDevice(self, adapter_device_name, device_address, alias, services):
                 char_props,
                 [
                     ("ReadValue", "a{sv}", "ay", ReadValue),
+                    ("WriteValue", "aya{sv}", "", WriteValue),
                     ("StartNotify", "", "", StartNotify),
                     ("StopNotify", "", "", StopNotify),
                 ],
             )
+            mockobject.objects[char_path].written = []
             _announce(char_path, GATT_CHARACTERISTIC_IFACE, char_props)
         handle = (handle | 0xF) + 1
     return path
@@ -222,19 +232,27 @@ def AddGattDevice(self, adapter_device_name, device_address, alias, services):
 @dbus.service.method(BLUEZ_MOCK_IFACE, in_signature="ssay", out_signature="")
 def Notify(self, device_address, char_uuid, value):
     """The device notifies ``value`` on its characteristic ``char_uuid``."""
+    obj = _characteristic(device_address, char_uuid)
+    changed = {"Value": dbus.Array([dbus.Byte(b) for b in value], signature="y", variant_level=1)}
+    obj.props[GATT_CHARACTERISTIC_IFACE].update(changed)
+    obj.EmitSignal(
+        dbus.PROPERTIES_IFACE, "PropertiesChanged", "sa{sv}as", [GATT_CHARACTERISTIC_IFACE, changed, []]
+    )
+
+
+@dbus.service.method(BLUEZ_MOCK_IFACE, in_signature="ss", out_signature="aay")
+def Written(self, device_address, char_uuid):
+    """Every value the host has written to the device's characteristic ``char_uuid``, oldest first."""
+    obj = _characteristic(device_address, char_uuid)
+    return dbus.Array([dbus.ByteArray(value) for value in obj.written], signature="ay")
+
+
+def _characteristic(device_address, char_uuid):
     suffix = "/dev_" + device_address.replace(":", "_").upper() + "/"
     for path, obj in list(mockobject.objects.items()):
         props = obj.props.get(GATT_CHARACTERISTIC_IFACE)
         if suffix in path and props and props["UUID"] == char_uuid:
-            changed = {"Value": dbus.Array([dbus.Byte(b) for b in value], signature="y", variant_level=1)}
-            props.update(changed)
-            obj.EmitSignal(
-                dbus.PROPERTIES_IFACE,
-                "PropertiesChanged",
-                "sa{sv}as",
-                [GATT_CHARACTERISTIC_IFACE, changed, []],
-            )
-            return
+            return obj
     raise dbus.exceptions.DBusException(
         f"no characteristic {char_uuid}", name=BLUEZ_MOCK_IFACE + ".NoSuchObject"
     )

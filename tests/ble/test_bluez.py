@@ -26,6 +26,8 @@ from agent.sources.ble.gatt import (
 )
 from agent.sources.ble.scanner import BleakAdvertScanner
 from agent.store.readings import open_readings
+from firmware_bridge import FrameDecoder, Hello, HelloRequest, Readings, Sensor, encode
+from firmware_bridge.messages import Frame
 from tests.ble import payloads as p
 from tests.ble.bluez import FakeBluez, fake_bluez, missing_tools
 from tests.ble.conftest import FakeResetter, until
@@ -213,6 +215,7 @@ async def test_gatt_heart_rate_strap_through_bleak_retry_connector(bluez: FakeBl
                             "name": "strap",
                             "address": strap,
                             "services": ["heart_rate", "battery", "environmental", "nus"],
+                            "nus_mode": "text",
                         }
                     ],
                 }
@@ -254,3 +257,70 @@ async def test_gatt_heart_rate_strap_through_bleak_retry_connector(bluez: FakeBl
     assert ("strap.humidity", 50.55, "%") in rows
     assert ("strap.steps", 120.0, "") in rows
     assert ("strap.lux", 3.0, "") in rows
+
+
+async def test_nus_board_speaks_the_framed_bridge_protocol(bluez: FakeBluez, tmp_path: Path) -> None:
+    board = "E4:5F:01:AA:BB:CC"
+    nus = [(NUS_TX, "notify", b""), (NUS_RX, "write,write-without-response", b"")]
+    await bluez.add_gatt_device(board, "Hearth nRF52", [(NUS_SERVICE, nus)])
+
+    async def advertise_now_and_then() -> None:
+        while True:
+            await bluez.advertise(board, "Hearth nRF52", uuid=NUS_SERVICE, data=b"")
+            await asyncio.sleep(0.2)
+
+    async def notify(frame: bytes) -> None:
+        for start in range(0, len(frame), 20):  # a board on the default MTU notifies 20 bytes at a time
+            await bluez.notify(board, NUS_TX, frame[start : start + 20])
+
+    advertiser = asyncio.create_task(advertise_now_and_then())
+    config = config_from_mapping(
+        {
+            "hub": {"id": "test-hub", "data_dir": str(tmp_path / "data")},
+            "store": {"flush_interval": "50ms"},
+            "sources": [
+                {"kind": "ble", "gatt": [{"name": "greenhouse", "address": board, "services": ["nus"]}]}
+            ],
+        },
+        source="test",
+    )
+    agent = Agent(config, health_every=0.2)
+    (source,) = [r.source for r in agent.runners]
+    assert isinstance(source, BleSource)
+    runner = asyncio.create_task(agent.run())
+    try:
+        await until(lambda: source.stats.get("gatt_connects", 0) >= 1, limit=30)
+        written: list[bytes] = []
+
+        async def host_wrote() -> bool:
+            written[:] = await bluez.written(board, NUS_RX)
+            return bool(written)
+
+        async with asyncio.timeout(20):
+            while not await host_wrote():
+                await asyncio.sleep(0.05)  # the fake bluetoothd records writes; nothing signals them
+        events = FrameDecoder().events(b"".join(written))
+        assert [e.message for e in events if isinstance(e, Frame)] == [HelloRequest(1)]
+
+        sensors = (Sensor("temperature", "°C"), Sensor("soil_moisture", "%"))
+        await notify(encode(Hello("nrf52-greenhouse", "1.2.0", 1, sensors), 0))
+        await notify(encode(Readings(((0, 21.5, 0), (1, 48.0, 0))), 1))
+        await notify(encode(Readings(((0, 21.75, 0),)), 2))
+        await until(lambda: agent.recorder.committed >= 3, limit=20)
+        assert source.stats["greenhouse.frames_ok"] == 3
+        assert source.stats["greenhouse.crc_errors"] == 0
+        assert source.stats["greenhouse.frames_lost"] == 0
+    finally:
+        advertiser.cancel()
+        agent.stop()
+        await runner
+    store = open_readings(tmp_path / "data", read_only=True)
+    try:
+        rows = [(r["stream"], r["value"], r["unit"]) for r in store.db.query("SELECT * FROM reading_log")]
+    finally:
+        store.close()
+    assert sorted(rows) == [
+        ("greenhouse.soil_moisture", 48.0, "%"),
+        ("greenhouse.temperature", 21.5, "°C"),
+        ("greenhouse.temperature", 21.75, "°C"),
+    ]

@@ -10,6 +10,7 @@ from agent.config import parse_config
 from agent.errors import ConfigError
 from agent.sources.ble import BleSource
 from agent.sources.ble.adoption import Adoption
+from agent.sources.ble.gatt import FramedBridgeCodec, TextBridgeCodec
 from agent.sources.ble.scanner import BleakAdvertScanner
 from agent.sources.ble.simulated import DEMO_DEVICES, ReplayScanner
 from agent.sources.factory import build_source
@@ -32,6 +33,12 @@ max_connections = 2
 name = "strap"
 address = "f1:22:33:44:55:66"
 services = ["heart_rate", "battery"]
+
+[[sources.gatt]]
+name = "greenhouse"
+address = "E4:5F:01:AA:BB:CC"
+services = ["nus"]
+nus_mode = "text"
 """
 
 
@@ -46,8 +53,12 @@ def test_ble_section_builds_the_source() -> None:
     assert source.dedup.cap == 500
     assert source.max_connections == 2
     assert [(g.name, g.address, tuple(g.services)) for g in source.gatt_devices] == [
-        ("strap", "F1:22:33:44:55:66", ("heart_rate", "battery"))
+        ("strap", "F1:22:33:44:55:66", ("heart_rate", "battery")),
+        ("greenhouse", "E4:5F:01:AA:BB:CC", ("nus",)),
     ]
+    strap, greenhouse = source.gatt_devices
+    assert strap.codec_factory is FramedBridgeCodec  # boards speak the framed protocol unless told
+    assert greenhouse.codec_factory is TextBridgeCodec
 
 
 @pytest.mark.parametrize(
@@ -62,6 +73,7 @@ def test_ble_section_builds_the_source() -> None:
             ('"heart_rate", "battery"', '"heart_rate", "ecg"'), "sources[0].gatt[0].services", id="svc"
         ),
         pytest.param(("max_connections = 2", "max_connections = 0"), "sources[0].max_connections", id="cap"),
+        pytest.param(('nus_mode = "text"', 'nus_mode = "binary"'), "sources[0].gatt[1].nus_mode", id="nus"),
     ],
 )
 def test_mistakes_name_the_key(replace: tuple[str, str], key: str) -> None:

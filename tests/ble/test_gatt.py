@@ -23,7 +23,7 @@ from agent.sources.ble.gatt import (
     GattDeviceRunner,
     GattParseError,
     HeartRateMeasurement,
-    TextLineCodec,
+    TextBridgeCodec,
     parse_battery,
     parse_heart_rate,
     parse_humidity,
@@ -87,20 +87,6 @@ def test_environmental_sensing_and_battery() -> None:
             parse(bad)
 
 
-def test_text_line_codec_across_chunks_with_bad_pairs() -> None:
-    codec = TextLineCodec(max_line=32)
-    assert codec.feed(b"temp=21.5 hu") == []
-    assert codec.feed(b"m=40\nx=oops =3 lux=7\n") == [
-        ("temp", 21.5, ""),
-        ("hum", 40.0, ""),
-        ("lux", 7.0, ""),
-    ]
-    assert codec.bad_pairs == 2
-    assert codec.feed(b"a=1" * 20) == []  # longer than max_line: dropped up to its end
-    assert codec.feed(b"2\nb=2\n") == [("b", 2.0, "")]
-    assert codec.overlong == 1
-
-
 class FakeClient:
     """A connected GATT peripheral behind the same methods as bleak's client."""
 
@@ -116,6 +102,10 @@ class FakeClient:
         if not self.is_connected:
             raise BleakError("Not connected")
         return bytearray(self.values[char_specifier])
+
+    async def write_gatt_char(self, char_specifier: Any, data: bytes, response: bool) -> None:
+        if not self.is_connected:
+            raise BleakError("Not connected")
 
     async def disconnect(self) -> None:
         self.is_connected = False
@@ -224,7 +214,10 @@ async def test_connection_cap_and_uart_text_through_the_source(
     scanner: FakeScanner, clock: FakeClock, resetter: FakeResetter
 ) -> None:
     connector = FakeConnector()
-    devices = [GattDevice(f"board{i}", f"11:22:33:44:55:0{i}", ("nus",)) for i in range(3)]
+    devices = [
+        GattDevice(f"board{i}", f"11:22:33:44:55:0{i}", ("nus",), codec_factory=TextBridgeCodec)
+        for i in range(3)
+    ]
     source = BleSource(
         "ble",
         scanner,

@@ -1,9 +1,11 @@
 """GATT devices: connect with ``bleak-retry-connector``, subscribe or poll, reconnect on a drop.
 
 Pure parsers of the standard characteristics (Heart Rate Measurement, Environmental Sensing
-temperature and humidity, Battery Level) sit next to the transport; the Nordic UART Service hands
-its raw bytes to a ``BridgeCodec`` (the firmware bridge protocol, or ``TextLineCodec`` for sketches
-that print ``temp=21.5 hum=40`` lines). A semaphore caps simultaneous connections.
+temperature and humidity, Battery Level) sit next to the transport. The Nordic UART Service
+carries the firmware bridge protocol: a sans-I/O ``BridgeCodec`` takes the bytes the board
+notifies on TX and returns readings and the bytes owed to the board, which are written to RX in
+chunks that fit the link's MTU (``FramedBridgeCodec`` for framed boards, ``TextBridgeCodec`` for
+sketches that print ``temp=21.5 hum=40`` lines). A semaphore caps simultaneous connections.
 """
 
 from __future__ import annotations
@@ -18,8 +20,26 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from agent.backoff import Backoff
+from agent.errors import BoardCommandError
 from agent.sources.ble.advert import Clock, SystemClock
 from agent.sources.ble.watchdog import classify
+from agent.sources.bridge_readings import sensor_values
+from firmware_bridge import (
+    Ack,
+    Dropped,
+    Error,
+    Hello,
+    HostSession,
+    Log,
+    Readings,
+    TextComment,
+    TextDecoder,
+    TextValues,
+    VersionRefused,
+)
+from firmware_bridge import Reading as BoardReading
+from firmware_bridge.messages import Scalar
+from firmware_bridge.session import STAT_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -103,59 +123,149 @@ class CodecReading(NamedTuple):
     quantity: str
     value: float
     unit: str = ""
+    age: float = 0.0  # seconds between the board taking the value and sending it
 
 
 class BridgeCodec(Protocol):
-    """Sans-I/O decoder of the bytes a board sends over the Nordic UART Service."""
+    """Sans-I/O codec of a board's Nordic UART Service link: bytes in, readings and replies out."""
+
+    stats: dict[str, int]  # counters for the device's health row; they survive reconnects
+
+    @property
+    def identified(self) -> bool:
+        """True once the board has said who it is (at once for a mode without a handshake)."""
+        ...
+
+    def connect(self) -> bytes:
+        """Start over on a fresh connection; return the bytes to write to the board first."""
+        ...
 
     def feed(self, data: bytes) -> list[CodecReading]:
-        """Take the next bytes; return the readings they completed."""
+        """Take the next bytes the board notified; return the readings they completed."""
+        ...
+
+    def data_to_send(self) -> bytes:
+        """Bytes owed to the board (replies, commands) since the last call."""
         ...
 
 
-class TextLineCodec:
-    """The bridge's plain text mode: lines of ``name=value`` pairs (``temp=21.5 hum=40``).
+TEXT_STATS = ("text_lines", "text_errors")
+FRAMED_STATS = (*STAT_KEYS, "unknown_sensor", "board_errors", "commands_acked", "commands_refused")
 
-    A line longer than ``max_line`` is discarded up to its end; pairs that do not parse are counted.
-    """
 
-    def __init__(self, max_line: int = 256) -> None:
-        self.max_line = max_line
-        self.bad_pairs = 0
-        self.overlong = 0
-        self._buffer = bytearray()
-        self._skipping = False
+class TextBridgeCodec:
+    """The bridge's text mode (``temp=21.5 hum=40`` lines) over ``firmware_bridge.text.TextDecoder``."""
+
+    def __init__(self, device: str = "") -> None:
+        self.device = device
+        self.decoder = TextDecoder()
+        self.stats: dict[str, int] = dict.fromkeys(TEXT_STATS, 0)
+
+    @property
+    def identified(self) -> bool:
+        """Always: text mode has no handshake."""
+        return True
+
+    def connect(self) -> bytes:
+        """Forget a partial line; a text board needs no handshake."""
+        self.decoder.reset()
+        return b""
 
     def feed(self, data: bytes) -> list[CodecReading]:
-        """Split ``data`` into lines and decode the complete ones."""
+        """Decode the lines ``data`` completes; a line that does not parse is counted and skipped."""
         out: list[CodecReading] = []
-        buffer = self._buffer
-        buffer += data
-        while (end := buffer.find(b"\n")) >= 0:
-            line = bytes(buffer[:end])
-            del buffer[: end + 1]
-            if self._skipping:
-                self._skipping = False
-                continue
-            out.extend(self._line(line))
-        if len(buffer) > self.max_line:
-            buffer.clear()
-            self._skipping = True
-            self.overlong += 1
+        for event in self.decoder.events(data):
+            if type(event) is TextValues:
+                self.stats["text_lines"] += 1
+                out.extend(CodecReading(quantity, value, unit) for quantity, unit, value in event.values)
+            elif type(event) is Dropped:
+                self.stats["text_errors"] += 1
+                log.debug("board %s: skipped a line: %s", self.device, event.error)
+            elif type(event) is TextComment:
+                log.info("board %s: %s", self.device, event.text)
         return out
 
-    def _line(self, line: bytes) -> list[CodecReading]:
-        out: list[CodecReading] = []
-        for pair in line.decode("utf-8", "replace").split():
-            key, sep, text = pair.partition("=")
-            if not sep or not key.isidentifier():
-                self.bad_pairs += 1
-                continue
-            try:
-                out.append(CodecReading(key.lower(), float(text)))
-            except ValueError:
-                self.bad_pairs += 1
+    def data_to_send(self) -> bytes:
+        """Nothing: text mode is one way."""
+        return b""
+
+
+class FramedBridgeCodec:
+    """The framed bridge protocol over ``firmware_bridge.HostSession``; readings take HELLO's units."""
+
+    def __init__(self, device: str = "") -> None:
+        self.device = device
+        self.session = HostSession()
+        self.stats: dict[str, int] = dict.fromkeys(FRAMED_STATS, 0)
+        self._commands = bytearray()
+        self._refused = False
+
+    @property
+    def hello(self) -> Hello | None:
+        """The board's HELLO on this connection (None until it has identified itself)."""
+        return self.session.hello
+
+    @property
+    def identified(self) -> bool:
+        """True once the board's HELLO (of a protocol this hub speaks) arrived on this connection."""
+        return self.session.hello is not None
+
+    def connect(self) -> bytes:
+        """Start over on a fresh connection; return the HELLO_REQUEST to write."""
+        self.session.data_to_send()  # replies owed on the last connection are about frames long gone
+        return self.session.connect()
+
+    def command(self, name: str, arg: Scalar | None = None) -> int:
+        """Queue a COMMAND for ``data_to_send``; return its sequence number (the board's ACK names it)."""
+        seq, frame = self.session.command(name, arg)
+        self._commands += frame
+        return seq
+
+    def data_to_send(self) -> bytes:
+        """Replies and commands owed to the board since the last call."""
+        out = self.session.data_to_send() + self._commands
+        self._commands.clear()
         return out
+
+    def feed(self, data: bytes) -> list[CodecReading]:
+        """Decode ``data``; return the readings of an identified board, mapped through its HELLO."""
+        out: list[CodecReading] = []
+        for message in self.session.receive(data):
+            if isinstance(message, Readings | BoardReading):
+                hello = self.session.hello
+                if hello is None:
+                    continue
+                values, unknown = sensor_values(hello, message)
+                self.stats["unknown_sensor"] += unknown
+                out.extend(CodecReading(v.quantity, v.value, v.unit, v.age) for v in values)
+            else:
+                self._handle(message)
+        self.stats.update(self.session.stats)
+        return out
+
+    def _handle(self, message: object) -> None:
+        if isinstance(message, Hello):
+            self._refused = False
+            log.info("board %s: %s, firmware %s", self.device, message.board_id, message.firmware)
+        elif isinstance(message, Ack):
+            if message.status:
+                self.stats["commands_refused"] += 1
+                log.warning("board %s refused command %d: %s", self.device, message.seq, message.detail)
+            else:
+                self.stats["commands_acked"] += 1
+        elif isinstance(message, Log):
+            log.log(_LOG_LEVELS[message.level], "board %s: %s", self.device, message.text)
+        elif isinstance(message, Error):
+            self.stats["board_errors"] += 1
+            log.warning("board %s reports error %d: %s", self.device, message.code, message.text)
+        elif isinstance(message, VersionRefused) and not self._refused:
+            self._refused = True
+            log.warning("board %s: %s; flash firmware matching this hub's protocol", self.device, message)
+
+
+_LOG_LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)
+NUS_MODES: dict[str, Callable[[str], BridgeCodec]] = {"framed": FramedBridgeCodec, "text": TextBridgeCodec}
+DEFAULT_WRITE_SIZE = 20  # ATT_MTU 23 minus the 3-byte header: what every link carries
 
 
 class GattClient(Protocol):
@@ -172,6 +282,10 @@ class GattClient(Protocol):
 
     async def read_gatt_char(self, char_specifier: Any) -> bytearray:
         """Read a characteristic (by UUID)."""
+        ...
+
+    async def write_gatt_char(self, char_specifier: Any, data: bytes, response: bool) -> None:
+        """Write a characteristic (by UUID), with or without the peripheral's acknowledgement."""
         ...
 
     async def disconnect(self) -> None:
@@ -224,7 +338,8 @@ class GattDevice:
     address: str
     services: Sequence[str] = ("battery",)
     poll_interval: float = 60.0
-    codec_factory: Callable[[], BridgeCodec] = TextLineCodec
+    codec_factory: Callable[[str], BridgeCodec] = FramedBridgeCodec  # called with the device name
+    handshake_timeout: float = 5.0  # a framed NUS board must answer HELLO_REQUEST within this
 
 
 @dataclass
@@ -240,7 +355,14 @@ class GattDeviceRunner:
     backoff: Backoff = field(default_factory=lambda: Backoff(base=2.0, cap=120.0))
     streams: dict[str, str] = field(default_factory=dict)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
+    codec: BridgeCodec | None = None
+    _to_board: asyncio.Event = field(default_factory=asyncio.Event)
     _failing: bool = False
+
+    def __post_init__(self) -> None:
+        if "nus" in self.device.services:
+            self.codec = self.device.codec_factory(self.device.name)
+            self._publish_codec()
 
     async def run(self) -> None:
         """Connect, serve, and reconnect with backoff until cancelled."""
@@ -268,8 +390,15 @@ class GattDeviceRunner:
         try:
             await self._subscribe(client)
             self.connected.set()
-            await self._serve(client, dropped)
+            async with asyncio.TaskGroup() as group:
+                codec = self.codec
+                writer = group.create_task(self._write_uart(client, codec)) if codec is not None else None
+                await self._serve(client, dropped)
+                if writer is not None:
+                    writer.cancel()
         except Exception as exc:  # noqa: BLE001 - a failure while connected is a drop: reconnect
+            while isinstance(exc, ExceptionGroup):
+                exc = exc.exceptions[0]
             reason = f"{type(exc).__name__}: {exc}"
         finally:
             self.connected.clear()
@@ -286,9 +415,54 @@ class GattDeviceRunner:
         services = self.device.services
         if "heart_rate" in services:
             await client.start_notify(HEART_RATE_MEASUREMENT, self._on_heart_rate)
-        if "nus" in services:
-            codec = self.device.codec_factory()
+        codec = self.codec
+        if codec is not None:
             await client.start_notify(NUS_TX, lambda _char, data: self._on_uart(codec, bytes(data)))
+            await self._write_chunks(client, codec.connect())
+
+    def queue_command(self, name: str, arg: Scalar | None = None) -> int:
+        """Queue a COMMAND for a framed NUS board (written once connected); return its sequence number."""
+        if not isinstance(self.codec, FramedBridgeCodec):
+            raise BoardCommandError(f"GATT device {self.device.name} has no framed Nordic UART link")
+        seq = self.codec.command(name, arg)
+        self._to_board.set()
+        return seq
+
+    async def _write_uart(self, client: GattClient, codec: BridgeCodec) -> None:
+        """Write what the codec owes the board to NUS RX as notifications leave some; insist on a HELLO."""
+        handshake: asyncio.Future[None] | None = None
+        if not codec.identified:
+            handshake = asyncio.ensure_future(self.clock.sleep(self.device.handshake_timeout))
+        try:
+            while True:
+                wake = asyncio.ensure_future(self._to_board.wait())
+                try:
+                    await asyncio.wait(
+                        {wake} | ({handshake} if handshake else set()), return_when="FIRST_COMPLETED"
+                    )
+                finally:
+                    wake.cancel()
+                if self._to_board.is_set():
+                    self._to_board.clear()
+                    await self._write_chunks(client, codec.data_to_send())
+                if handshake is not None and codec.identified:
+                    handshake.cancel()
+                    handshake = None
+                elif handshake is not None and handshake.done():
+                    self._bump("nus_handshake_timeouts")
+                    raise TimeoutError(
+                        f"no HELLO within {self.device.handshake_timeout:g} s; is the board running "
+                        'hearth firmware? (a plain text sketch needs nus_mode = "text")'
+                    )
+        finally:
+            if handshake is not None:
+                handshake.cancel()
+
+    async def _write_chunks(self, client: GattClient, data: bytes) -> None:
+        size = _write_size(client)
+        for start in range(0, len(data), size):
+            await client.write_gatt_char(NUS_RX, data[start : start + size], response=True)
+            self._bump("nus_writes")
 
     async def _serve(self, client: GattClient, dropped: asyncio.Event) -> None:
         polled = [
@@ -337,8 +511,16 @@ class GattDeviceRunner:
 
     def _on_uart(self, codec: BridgeCodec, data: bytes) -> None:
         now = time.time()
-        for quantity, value, unit in codec.feed(data):
-            self.emit(self.device.name, quantity, value, unit, now, self.streams)
+        for quantity, value, unit, age in codec.feed(data):
+            self.emit(self.device.name, quantity, value, unit, now - age, self.streams)
+        self._publish_codec()
+        self._to_board.set()
+
+    def _publish_codec(self) -> None:
+        assert self.codec is not None
+        name, stats = self.device.name, self.stats
+        for key, count in self.codec.stats.items():
+            stats[f"{name}.{key}"] = count
 
     def _failed(self, exc: BaseException) -> None:
         fault = classify(exc)
@@ -349,6 +531,15 @@ class GattDeviceRunner:
 
     def _bump(self, counter: str) -> None:
         self.stats[counter] = self.stats.get(counter, 0) + 1
+
+
+def _write_size(client: GattClient) -> int:
+    """Bytes per write to NUS RX: the negotiated ATT MTU less its header where BlueZ reports it."""
+    services = getattr(client, "services", None)
+    get = getattr(services, "get_characteristic", None)
+    characteristic = get(NUS_RX) if get is not None else None
+    size = getattr(characteristic, "max_write_without_response_size", None)
+    return size if isinstance(size, int) and size > 0 else DEFAULT_WRITE_SIZE
 
 
 _POLLED: tuple[tuple[str, str, str, str, Callable[[bytes], float]], ...] = (
