@@ -9,24 +9,12 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from web_support import PASSWORD, ramp_csv
 
 from tests.conftest import REPO, hearth, wait_until
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = REPO / "test-artifacts" / "web"
+from tests.web.web_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PASSWORD, RunningHub, ramp_csv
 
 
 def free_port() -> int:
@@ -34,15 +22,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@dataclass
-class RunningHub:
-    """A ``hearth run`` process with the dashboard enabled and the owner's password set."""
-
-    config: Path
-    url: str
-    process: subprocess.Popen[bytes]
 
 
 def _answers(url: str) -> bool:

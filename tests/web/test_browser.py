@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conftest import ARTIFACTS, RunningHub
 from playwright.sync_api import Browser, Page, expect
-from web_support import PASSWORD
+
+from tests.web.web_support import ARTIFACTS, PASSWORD, RunningHub
 
 PHONE = {"width": 390, "height": 844}
 

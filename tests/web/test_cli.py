@@ -8,11 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from web_support import PASSWORD
-
 from agent.store.ledger import open_ledger
 from agent.web.auth import stored_hash, verify_password
 from tests.conftest import REPO, hearth
+from tests.web.web_support import PASSWORD
 
 
 def hearth_typed(*args: str, typed: str) -> subprocess.CompletedProcess[str]:

@@ -6,11 +6,10 @@ import asyncio
 import json
 from pathlib import Path
 
-from web_support import client, csrf_of, login, serve
-
 from agent.readings import Reading
 from agent.web.live import LiveFeed
 from tests.conftest import eventually
+from tests.web.web_support import client, csrf_of, login, serve
 
 
 def _events(chunks: list[str]) -> list[tuple[str, dict[str, object]]]:

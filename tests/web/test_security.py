@@ -6,9 +6,9 @@ import re
 from pathlib import Path
 
 from aiohttp import web
-from web_support import PASSWORD, Served, client, csrf_of, login, self_signed, serve, set_password
 
 from agent.web.app import SAFE_METHODS, SESSION_COOKIE
+from tests.web.web_support import PASSWORD, Served, client, csrf_of, login, self_signed, serve, set_password
 
 
 def change_routes(app: web.Application) -> list[tuple[str, str]]:

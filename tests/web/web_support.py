@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import re
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,8 +24,19 @@ from agent.daemon import Agent
 from agent.store.ledger import open_ledger
 from agent.web.auth import hash_password, store_hash
 from agent.web.server import WebServer
+from tests.conftest import REPO
 
 PASSWORD = "correct horse battery"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = REPO / "test-artifacts" / "web"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -54,6 +66,15 @@ def set_password(data_dir: Path, password: str = PASSWORD) -> None:
         store_hash(ledger, hash_password(password))
     finally:
         ledger.close()
+
+
+@dataclass
+class RunningHub:
+    """A ``hearth run`` process with the dashboard enabled and the owner's password set."""
+
+    config: Path
+    url: str
+    process: subprocess.Popen[bytes]
 
 
 @dataclass
