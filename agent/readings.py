@@ -10,6 +10,10 @@ from typing import NamedTuple
 
 import msgspec
 
+# The store keeps one value per stream per millisecond; a source that may stamp two readings of one
+# stream within the same millisecond spaces them by this much so neither overwrites the other.
+TIME_RESOLUTION = 0.001
+
 
 class Reading(NamedTuple):
     """One measurement of one stream.

@@ -1,1 +1,71 @@
 """Fixtures shared by every test area."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def hearth(
+    *args: str, timeout: float = 60, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``hearth`` command line in a subprocess and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=REPO,
+        env={**os.environ, **(env_extra or {})},
+    )
+
+
+async def eventually(condition: Callable[[], object], what: str, within: float = 10.0) -> None:
+    """Wait until ``condition()`` is true, checking every 10 ms; fail naming ``what`` after ``within`` s."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within} s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def wait_until(condition: Callable[[], object], what: str, within: float = 30.0) -> None:
+    """``eventually`` for synchronous tests."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def hub_config(tmp_path: Path) -> Path:
+    """A minimal valid hub config with one fast simulated source, data kept under tmp_path."""
+    path = tmp_path / "hearth.toml"
+    path.write_text(
+        f"""
+[hub]
+id = "test-hub"
+data_dir = "{tmp_path / "data"}"
+
+[store]
+flush_interval = "50ms"
+
+[[sources]]
+kind = "simulated"
+name = "plug"
+file = "builtin:kettle_plug.csv"
+rate = 200
+"""
+    )
+    return path

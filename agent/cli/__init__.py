@@ -48,12 +48,30 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from agent.cli import config_cmd, consent_cmd, demo_cmd, passport_cmd, run_cmd, status_cmd, sync_cmd
+    from agent.cli import (
+        ble_cmd,
+        board_cmd,
+        config_cmd,
+        consent_cmd,
+        demo_cmd,
+        model_cmd,
+        passport_cmd,
+        rules_cmd,
+        run_cmd,
+        status_cmd,
+        sync_cmd,
+        web_cmd,
+    )
 
     cli.add_command(run_cmd.run)
     cli.add_command(demo_cmd.demo)
     cli.add_command(status_cmd.status)
     cli.add_command(config_cmd.config)
+    cli.add_command(board_cmd.board)
+    cli.add_command(model_cmd.model)
+    cli.add_command(ble_cmd.ble)
+    cli.add_command(rules_cmd.rules)
+    cli.add_command(web_cmd.web)
     cli.add_command(consent_cmd.consent)
     cli.add_command(passport_cmd.passport)
     cli.add_command(passport_cmd.forget)

@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 
-from agent.cli.run_cmd import DEFAULT_CONFIG
+from agent.cli.options import config_option
 
 if TYPE_CHECKING:
     import sqlite3
 
     from agent.config import Config
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def config_option(fn: F) -> F:
-    """The ``-c/--config`` option every data command takes."""
-    return click.option(
-        "-c",
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=DEFAULT_CONFIG,
-        show_default=True,
-        help="The hub's config file.",
-    )(fn)
 
 
 def open_hub(config_path: Path) -> tuple[Config, sqlite3.Connection]:

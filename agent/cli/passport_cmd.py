@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from agent.cli.consent_cmd import config_option, open_hub
+from agent.cli.consent_cmd import open_hub
+from agent.cli.options import config_option
 
 
 @click.group()

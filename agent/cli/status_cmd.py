@@ -9,22 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from agent.cli.run_cmd import DEFAULT_CONFIG
+from agent.cli.options import config_option
 
 if TYPE_CHECKING:
     from agent.store.readings import ReadingsStore
 
 
 @click.command()
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    help="The hub's config file.",
-)
+@config_option
 def status(config_path: Path) -> None:
     """Show sources, streams with their last values and rates, drops, and data file sizes.
 
@@ -41,7 +33,7 @@ def status(config_path: Path) -> None:
         store.close()
 
 
-def print_status(store: ReadingsStore, *, hub_id: str) -> None:
+def print_status(store: ReadingsStore, *, hub_id: str, rate_window_s: float = 60.0) -> None:
     """Render the status tables for ``store``."""
     from rich.console import Console
     from rich.table import Table
@@ -64,10 +56,14 @@ def print_status(store: ReadingsStore, *, hub_id: str) -> None:
             row["last_error"] or "",
         )
     console.print(sources)
+    for row in store.source_health():
+        counters = ", ".join(f"{key} {value}" for key, value in row["stats"].items() if value)
+        if counters:
+            console.print(f"{row['name']}: {counters}")
     streams = Table(title="Streams")
     for column in ("stream", "device", "last value", "unit", "last seen", "readings/s"):
         streams.add_column(column)
-    for row in store.stream_overview(now=now):
+    for row in store.stream_overview(now=now, rate_window_s=rate_window_s):
         value = "" if row["last_value"] is None else f"{row['last_value']:.4g}"
         if row["last_label"]:
             value = f"{row['last_label']} ({value})"

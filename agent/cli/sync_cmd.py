@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from agent.cli.consent_cmd import config_option, open_hub, when
+from agent.cli.consent_cmd import open_hub, when
+from agent.cli.options import config_option
 
 
 @click.group()

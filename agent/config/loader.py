@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from agent.config.schema import CONFIG_VERSION, Config
+from agent.config.schema import CONFIG_VERSION, Config, SimulatedSourceConfig
 from agent.errors import ConfigError
 
 T = TypeVar("T")
@@ -52,6 +52,10 @@ def config_from_mapping(
     _check(config, source)
     if base_dir is not None:
         config = _resolve_paths(config, base_dir)
+    if config.rules or config.local_mqtt is not None:
+        from agent.rules.validate import check_rules
+
+        check_rules(config, source)
     return config
 
 
@@ -128,7 +132,14 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
         return str((base_dir / value).resolve())
 
     hub = msgspec.structs.replace(config.hub, data_dir=resolve(config.hub.data_dir))
-    sources = [msgspec.structs.replace(s, file=resolve(s.file)) for s in config.sources]
+    sources = [
+        msgspec.structs.replace(s, file=resolve(s.file)) if isinstance(s, SimulatedSourceConfig) else s
+        for s in config.sources
+    ]
+    models = [msgspec.structs.replace(m, model=resolve(m.model)) for m in config.models]
+    local = config.local_mqtt
+    if local is not None and local.password_file is not None:
+        local = msgspec.structs.replace(local, password_file=resolve(local.password_file))
     upstream = config.upstream
     if upstream is not None:
         upstream = msgspec.structs.replace(
@@ -139,4 +150,6 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
                 if (value := getattr(upstream, key)) is not None
             },
         )
-    return msgspec.structs.replace(config, hub=hub, sources=sources, upstream=upstream)
+    return msgspec.structs.replace(
+        config, hub=hub, sources=sources, models=models, local_mqtt=local, upstream=upstream
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -89,8 +90,9 @@ class Agent:
                 await _cancel_all(sources)
                 await _cancel_all([recorder])
                 await self.recorder.close(self.stop_timeout)
-                await self._write_health()
                 await _cancel_all(chores)
+                # The writer thread is gone: record final counters from here.
+                self.store.write_health([runner.health() for runner in self.runners])
         finally:
             await self.recorder.close(self.stop_timeout)
             self.store.close()
@@ -104,26 +106,35 @@ class Agent:
             await asyncio.sleep(self.health_every)
             for runner in self.runners:
                 runner.check_recovery()
-            await self._write_health()
+            self.notifier.status(
+                f"{self.recorder.committed} readings committed, {self.recorder.queued} queued"
+            )
+            try:
+                await self._write_health()
+            except sqlite3.OperationalError as exc:  # locked or failing disk: the watchdog decides
+                log.warning("cannot write source health: %s", exc)
 
     async def _write_health(self) -> None:
         rows = [runner.health() for runner in self.runners]
-        with contextlib.suppress(RuntimeError):  # writer already shut down during a late stop
-            await self.recorder.in_writer(self.store.write_health, rows)
+        await self.recorder.in_writer(self.store.write_health, rows)
 
     async def _retention_loop(self) -> None:
         retention = self.config.store.retention
         while True:
-            result = await self.recorder.in_writer(
-                lambda: self.store.apply_retention(
-                    now=time.time(),
-                    raw_s=seconds(retention.raw),
-                    minute_s=seconds(retention.minute_rollups),
-                    hour_s=seconds(retention.hour_rollups),
+            try:
+                result = await self.recorder.in_writer(
+                    lambda: self.store.apply_retention(
+                        now=time.time(),
+                        raw_s=seconds(retention.raw),
+                        minute_s=seconds(retention.minute_rollups),
+                        hour_s=seconds(retention.hour_rollups),
+                    )
                 )
-            )
-            if result.raw_rolled_up:
-                log.info("retention rolled up and deleted %d raw readings", result.raw_rolled_up)
+            except sqlite3.OperationalError as exc:
+                log.warning("retention pass failed, trying again later: %s", exc)
+            else:
+                if result.raw_rolled_up:
+                    log.info("retention rolled up and deleted %d raw readings", result.raw_rolled_up)
             await asyncio.sleep(seconds(retention.check_every))
 
     def making_progress(self) -> bool:

@@ -80,8 +80,11 @@ class Recorder:
                 timeout = None
                 if self._pending:
                     timeout = max(0.0, self._first_pending + self.flush_interval - time.monotonic())
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+                # that arrives as the wait completes, and the recorder would never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await self._wake.wait()
                 self._wake.clear()
             self._drain()
             if len(self._pending) >= self.batch_size or (
@@ -116,7 +119,8 @@ class Recorder:
     async def _start_commit(self) -> None:
         """Wait for the previous commit, then commit the pending batch in the background."""
         if self._commit_task is not None:
-            await self._commit_task
+            # Shielded: cancelling the recorder must not abandon a batch that is being committed.
+            await asyncio.shield(self._commit_task)
         batch, self._pending = self._pending, []
         declared, self._declared = self._declared, []
         self._commit_task = asyncio.create_task(self._commit(batch, declared), name="commit")
@@ -153,7 +157,7 @@ class Recorder:
             elif not self._has_queued():
                 break
         if self._commit_task is not None:
-            await self._commit_task
+            await asyncio.shield(self._commit_task)
             self._commit_task = None
 
     async def close(self, limit: float = 10.0) -> None:
@@ -162,9 +166,14 @@ class Recorder:
             return
         self._closed = True
         try:
-            await asyncio.wait_for(self.flush(), limit)
+            async with asyncio.timeout(limit):
+                await self.flush()
         except TimeoutError:
-            log.error("recorder flush did not finish within %.1f s", limit)
+            log.error(
+                "recorder flush did not finish within %.1f s; %d readings not stored", limit, self.queued
+            )
+            if self._commit_task is not None:
+                self._commit_task.cancel()
         finally:
             self._writer.shutdown(wait=True)
 

@@ -89,25 +89,31 @@ class SimulatedSource:
         self.position = 0
 
     async def run(self, sink: Sink) -> None:
-        """Emit rows on a fixed schedule (no drift), resuming where a restart left off."""
+        """Emit rows on a fixed schedule (no drift), resuming where a restart left off.
+
+        Each row is stamped with its scheduled time, so rows stay exactly ``1 / rate`` apart even
+        when the loop runs late and catches up.
+        """
         names = [info.name for info in self.table.streams]
         for info in self.table.streams:
             sink.declare(info)
         period = 1.0 / self.rate
         next_at = time.monotonic()
+        wall_offset = time.time() - next_at
         rows = self.table.rows
         while True:
             if self.position >= len(rows):
                 if not self.loop:
                     return
                 self.position = 0
-            now = time.time()
+            stamp = wall_offset + next_at
             for stream, value in zip(names, rows[self.position], strict=True):
-                await sink.put(Reading(stream, now, value))
+                await sink.put(Reading(stream, stamp, value))
             self.position += 1
             next_at += period
             delay = next_at - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             elif delay < -1.0:
-                next_at = time.monotonic()  # fell far behind (suspend): do not burst to catch up
+                # Fell far behind (a suspended hub): skip ahead rather than burst to catch up.
+                next_at = time.monotonic()

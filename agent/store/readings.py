@@ -12,28 +12,34 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
-
+from agent.errors import StoreError
 from agent.readings import Reading, StreamInfo
 from agent.store.readings_schema import MIGRATIONS
 from agent.store.sqlite import open_database, transaction
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 log = logging.getLogger(__name__)
 
 READINGS_FILE = "readings.db"
 
+STREAM_BITS = 20
+MAX_STREAMS = (1 << STREAM_BITS) - 1
+
 _INSERT = (
-    "INSERT INTO readings (stream_id, ts, value, label) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (stream_id, ts) DO UPDATE SET value = excluded.value, label = excluded.label"
+    "INSERT INTO readings (key, value, label) VALUES (?, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, label = excluded.label"
 )
 _ROLLUP = """
     INSERT INTO rollups (stream_id, period, start, count, sum, min, max)
     SELECT stream_id, :period, CAST(ts / :period AS INTEGER) * :period, count(*), sum(value),
            min(value), max(value)
-    FROM readings WHERE ts < :cutoff GROUP BY stream_id, CAST(ts / :period AS INTEGER)
+    FROM readings WHERE key < :cutoff_key GROUP BY stream_id, CAST(ts / :period AS INTEGER)
     ON CONFLICT (stream_id, period, start) DO UPDATE SET
         count = count + excluded.count, sum = sum + excluded.sum,
         min = min(min, excluded.min), max = max(max, excluded.max)
@@ -57,10 +63,16 @@ class ReadingsStore:
         self.conn = open_database(
             path, synchronous="NORMAL", migrations=MIGRATIONS, label="readings", read_only=read_only
         )
-        self.db = sqlite_utils.Database(self.conn)
         self._stream_ids: dict[str, int] = {
             name: sid for sid, name in self.conn.execute("SELECT id, name FROM streams")
         }
+
+    @cached_property
+    def db(self) -> sqlite_utils.Database:
+        """The file as a sqlite-utils Database, for queries (imported lazily: it pulls in numpy)."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     def close(self) -> None:
         """Close the file; safe to call twice."""
@@ -82,9 +94,9 @@ class ReadingsStore:
                 self._declare(source_kind, info)
             ids = self._stream_ids
             try:
-                rows = [(ids[r[0]], r[1], r[2], r[3]) for r in readings]
+                rows = [((round(r[1] * 1000) << 20) | ids[r[0]], r[2], r[3]) for r in readings]
             except KeyError:
-                rows = [(ids[r[0]], r[1], r[2], r[3]) for r in readings if r[0] in ids]
+                rows = [((round(r[1] * 1000) << 20) | ids[r[0]], r[2], r[3]) for r in readings if r[0] in ids]
                 log.warning("skipped %d readings of undeclared streams", len(readings) - len(rows))
             conn.executemany(_INSERT, rows)
         return len(rows)
@@ -103,17 +115,36 @@ class ReadingsStore:
             "ON CONFLICT (name) DO UPDATE SET unit = excluded.unit RETURNING id",
             (info.name, device_id, info.quantity, info.unit, info.kind),
         )
-        (self._stream_ids[info.name],) = cursor.fetchone()
+        (stream_id,) = cursor.fetchone()
+        if stream_id > MAX_STREAMS:
+            raise StoreError(
+                f"stream {info.name!r} would be number {stream_id}; the readings file holds {MAX_STREAMS}",
+                hint="forget unused devices, or start a new readings file",
+            )
+        self._stream_ids[info.name] = stream_id
+
+    def forget_device(self, name: str) -> int:
+        """Erase device ``name`` with its streams, readings and rollups; return readings erased.
+
+        Readings of its streams that arrive afterwards count as undeclared and are not written.
+        """
+        cached = [sid for stream, sid in self._stream_ids.items() if stream.startswith(f"{name}.")]
+        with transaction(self.conn, immediate=True) as conn:
+            erased = erase_device_rows(conn, name, extra_stream_ids=cached)
+        for stream in [s for s in self._stream_ids if s.startswith(f"{name}.")]:
+            del self._stream_ids[stream]
+        return erased
 
     def write_health(self, rows: Iterable[dict[str, Any]]) -> None:
         """Upsert each source's health row (read by ``hearth status``)."""
         now = time.time()
-        with transaction(self.conn):
-            for row in rows:
-                self.db.table("source_health").upsert(
-                    {**row, "stats": json.dumps(row.get("stats", {})), "updated_at": now},
-                    pk="name",
-                )
+        with transaction(self.conn) as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO source_health (name, kind, state, restarts, accepted, dropped,"
+                " last_error, stats, updated_at) VALUES (:name, :kind, :state, :restarts, :accepted,"
+                " :dropped, :last_error, :stats, :updated_at)",
+                [{**row, "stats": json.dumps(row.get("stats", {})), "updated_at": now} for row in rows],
+            )
 
     # -- retention -------------------------------------------------------------------------------
 
@@ -122,9 +153,10 @@ class ReadingsStore:
         # Cut at an hour boundary so that an hour is rolled up in one pass, not piecemeal.
         cutoff = (now - raw_s) // 3600 * 3600
         with transaction(self.conn, immediate=True) as conn:
+            cutoff_key = time_key(cutoff)
             for period in (60, 3600):
-                conn.execute(_ROLLUP, {"period": period, "cutoff": cutoff})
-            raw = conn.execute("DELETE FROM readings WHERE ts < ?", (cutoff,)).rowcount
+                conn.execute(_ROLLUP, {"period": period, "cutoff_key": cutoff_key})
+            raw = conn.execute("DELETE FROM readings WHERE key < ?", (cutoff_key,)).rowcount
             minutes = conn.execute(
                 "DELETE FROM rollups WHERE period = 60 AND start < ?", (now - minute_s,)
             ).rowcount
@@ -135,21 +167,31 @@ class ReadingsStore:
 
     # -- reading back ----------------------------------------------------------------------------
 
-    def stream_overview(self, *, now: float, rate_window_s: float = 60.0) -> list[dict[str, Any]]:
-        """Every stream with its device, unit, last value and time, and readings/s lately."""
+    def stream_overview(
+        self, *, now: float, rate_window_s: float = 60.0, lookback_s: float = 86400.0
+    ) -> list[dict[str, Any]]:
+        """Every stream with device, unit, last value and time (within ``lookback_s``), readings/s lately."""
         return list(
             self.db.query(
                 """
+                WITH recent AS (
+                    SELECT stream_id, max(key) AS last_key,
+                           sum(key >= :rate_key) * 1.0 / :window AS rate
+                    FROM readings WHERE key >= :lookback_key GROUP BY stream_id
+                )
                 SELECT s.name AS stream, d.name AS device, d.kind AS kind, s.unit AS unit,
                        last.ts AS last_ts, last.value AS last_value, last.label AS last_label,
-                       (SELECT count(*) FROM readings r
-                         WHERE r.stream_id = s.id AND r.ts >= :since) / :window AS rate
+                       coalesce(recent.rate, 0.0) AS rate
                 FROM streams s JOIN devices d ON d.id = s.device_id
-                LEFT JOIN readings last ON last.stream_id = s.id
-                     AND last.ts = (SELECT max(ts) FROM readings WHERE stream_id = s.id)
+                LEFT JOIN recent ON recent.stream_id = s.id
+                LEFT JOIN readings last ON last.key = recent.last_key
                 ORDER BY s.name
                 """,
-                {"since": now - rate_window_s, "window": rate_window_s},
+                {
+                    "rate_key": time_key(now - rate_window_s),
+                    "lookback_key": time_key(now - lookback_s),
+                    "window": rate_window_s,
+                },
             )
         )
 
@@ -179,6 +221,29 @@ class ReadingsStore:
             if candidate.exists():
                 total += candidate.stat().st_size
         return total
+
+
+def time_key(ts: float) -> int:
+    """The smallest readings key at or after unix time ``ts`` (for range queries on ``key``)."""
+    return round(ts * 1000) << STREAM_BITS
+
+
+def erase_device_rows(conn: sqlite3.Connection, name: str, *, extra_stream_ids: Sequence[int] = ()) -> int:
+    """Delete device ``name``'s readings, rollups, streams and row inside the caller's transaction."""
+    ids = {
+        sid
+        for (sid,) in conn.execute(
+            "SELECT s.id FROM streams s JOIN devices d ON d.id = s.device_id WHERE d.name = ?", (name,)
+        )
+    }
+    ids.update(extra_stream_ids)
+    erased = 0
+    for sid in ids:
+        erased += conn.execute("DELETE FROM readings WHERE stream_id = ?", (sid,)).rowcount
+        conn.execute("DELETE FROM rollups WHERE stream_id = ?", (sid,))
+        conn.execute("DELETE FROM streams WHERE id = ?", (sid,))
+    conn.execute("DELETE FROM devices WHERE name = ?", (name,))
+    return erased
 
 
 def open_readings(data_dir: Path, *, read_only: bool = False) -> ReadingsStore:

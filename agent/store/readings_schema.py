@@ -20,14 +20,17 @@ MIGRATIONS: list[str] = [
         unit TEXT NOT NULL DEFAULT '',
         kind TEXT NOT NULL DEFAULT 'sensor'
     );
-    -- ts is unix seconds; one value per stream per instant (a later write at the same instant wins).
+    -- One row per reading, keyed by time first: key = (unix milliseconds << 20) | stream_id.
+    -- New readings therefore append to the table's last page (SQLite's fast append path), so a
+    -- commit writes about one page, not one per stream: that is what keeps SD-card wear low.
+    -- ts and stream_id are derived (stored nowhere); query time ranges on key for speed.
     CREATE TABLE readings (
-        stream_id INTEGER NOT NULL,
-        ts REAL NOT NULL,
+        key INTEGER PRIMARY KEY,
         value REAL NOT NULL,
         label TEXT,
-        PRIMARY KEY (stream_id, ts)
-    ) WITHOUT ROWID;
+        ts REAL GENERATED ALWAYS AS ((key >> 20) / 1000.0) VIRTUAL,
+        stream_id INTEGER GENERATED ALWAYS AS (key & 1048575) VIRTUAL
+    );
     -- period is 60 (minute) or 3600 (hour); start is the window start in unix seconds.
     CREATE TABLE rollups (
         stream_id INTEGER NOT NULL,
@@ -51,7 +54,7 @@ MIGRATIONS: list[str] = [
         updated_at REAL NOT NULL
     );
     CREATE VIEW reading_log AS
-        SELECT datetime(r.ts, 'unixepoch', 'subsec') AS time, s.name AS stream, r.value, r.label,
+        SELECT strftime('%Y-%m-%d %H:%M:%f', r.ts, 'unixepoch') AS time, s.name AS stream, r.value, r.label,
                s.unit
         FROM readings r JOIN streams s ON s.id = r.stream_id;
     CREATE VIEW rollup_log AS
@@ -59,5 +62,14 @@ MIGRATIONS: list[str] = [
                CASE u.period WHEN 60 THEN 'minute' WHEN 3600 THEN 'hour' ELSE u.period END AS period,
                s.name AS stream, u.count, u.sum / u.count AS mean, u.min, u.max, s.unit
         FROM rollups u JOIN streams s ON s.id = u.stream_id;
+    """,
+    # 2: BLE devices the owner adopted; only these are ever recorded. bindkey is a secret (hex).
+    """
+    CREATE TABLE ble_adoptions (
+        address TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        bindkey TEXT,
+        adopted_at TEXT NOT NULL
+    );
     """,
 ]

@@ -1,0 +1,82 @@
+"""Idle cost and memory: the agent with 20 sensors at 1 Hz, as a real `hearth run` process.
+
+Reports the share of one core the daemon uses (user + system CPU time over wall time) and its
+resident memory at the end, next to a bare Python interpreter running an idle asyncio loop in the
+same run (the floor any Python daemon pays).
+
+    python benchmarks/idle.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import report
+
+DEVICES = 10  # each replays climate.csv: temperature + humidity = 20 sensors
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def measure(argv: list[str], warmup: float, seconds: float) -> tuple[float, float]:
+    """Run ``argv``, skip ``warmup`` s, then return (share of a core, RSS MB) over ``seconds``."""
+    with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
+        time.sleep(warmup)
+        cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(seconds)
+        cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+        rss = rss_mb(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    return (cpu1 - cpu0) / (t1 - t0), rss
+
+
+def hub_config(folder: Path) -> Path:
+    sources = "".join(
+        f'[[sources]]\nkind = "simulated"\nname = "room{i}"\nfile = "builtin:climate.csv"\nrate = 1.0\n'
+        for i in range(DEVICES)
+    )
+    path = folder / "hub.toml"
+    path.write_text(
+        f'[hub]\nid = "bench"\ndata_dir = "{folder / "data"}"\n[log]\nlevel = "warning"\n{sources}'
+    )
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a CI-sized run")
+    args = parser.parse_args()
+    seconds = 10.0 if args.quick else 60.0
+    with tempfile.TemporaryDirectory() as tmp:
+        config = hub_config(Path(tmp))
+        bare = [sys.executable, "-c", "import asyncio; asyncio.run(asyncio.sleep(3600))"]
+        floor, floor_rss = measure(bare, 1.0, seconds)
+        share, rss = measure([sys.executable, "-m", "agent", "run", "-c", str(config)], 3.0, seconds)
+    print(f"bare asyncio interpreter : {floor * 100:6.2f} % of a core, {floor_rss:5.1f} MB RSS")
+    print(f"agent, 20 sensors at 1 Hz: {share * 100:6.2f} % of a core, {rss:5.1f} MB RSS")
+    report("idle", share * 100, "% of a core", baseline=floor * 100, ratio=None, target="<= 1")
+
+
+if __name__ == "__main__":
+    main()

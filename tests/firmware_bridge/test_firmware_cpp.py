@@ -1,0 +1,226 @@
+"""The Arduino library's C++ codec, compiled on the host, against the golden vectors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LIBRARY = ROOT / "firmware_bridge" / "firmware" / "arduino" / "HearthBridge"
+VECTORS: dict[str, Any] = json.loads(
+    (ROOT / "firmware_bridge" / "golden" / "vectors.json").read_text("utf-8")
+)
+BOARD_SENDS = {"hello", "hello_request", "reading", "readings", "ack", "log", "error"}
+BOARD_DECODES = {"hello_request", "command", "error"}
+
+
+def text(value: str) -> str:
+    return "x" + value.encode().hex()
+
+
+def number(value: float) -> str:
+    return f"i:{value}" if isinstance(value, int) else f"f:{value!r}"
+
+
+def encode_line(vector: dict[str, Any]) -> str:
+    f = vector["fields"]
+    kind, seq = vector["type"], vector["seq"]
+    if kind == "hello":
+        sensors = " ".join(f"{text(q)} {text(u)}" for q, u in f["sensors"])
+        args = f"{text(f['board_id'])} {text(f['firmware'])} {f['protocol']} {len(f['sensors'])} {sensors}"
+    elif kind == "hello_request":
+        args = str(f["protocol"])
+    elif kind == "reading":
+        args = f"{f['sensor']} {number(f['value'])}"
+    elif kind == "readings":
+        args = f"{len(f['entries'])} " + " ".join(f"{s} {number(v)} {a}" for s, v, a in f["entries"])
+    elif kind == "ack":
+        args = f"{f['seq']} {f['status']} {text(f['detail'])}"
+    elif kind == "log":
+        args = f"{f['level']} {text(f['text'])}"
+    else:
+        args = f"{f['code']} {text(f['text'])} {'-' if f['ref'] is None else f['ref']}"
+    return f"E {kind} {seq} {args}"
+
+
+def expected_decode(vector: dict[str, Any]) -> str:
+    f = vector["fields"]
+    kind, seq = vector["type"], vector["seq"]
+    if kind == "command":
+        arg = f["arg"]
+        if arg is None:
+            shown = "none -"
+        elif isinstance(arg, str):
+            shown = f"text {text(arg)}"
+        elif isinstance(arg, int):
+            shown = f"int {arg}"
+        else:
+            shown = f"float {arg!r}"
+        return f"OK 5 {seq} {text(f['name'])} {shown}"
+    if kind == "hello_request":
+        return f"OK 2 {seq} {f['protocol']}"
+    ref = "-" if f["ref"] is None else f["ref"]
+    return f"OK 8 {seq} {f['code']} {text(f['text'])} {ref}"
+
+
+def normalise(line: str) -> str:
+    """Print C++'s %.17g floats the way Python does (shortest round trip)."""
+    words = line.split(" ")
+    if len(words) > 4 and words[4] == "float":
+        words[5] = repr(float(words[5]))
+    return " ".join(words)
+
+
+@pytest.fixture(scope="module")
+def host_test(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    compiler = shutil.which("g++")
+    if compiler is None:
+        pytest.skip("g++ is not installed (scripts/system-deps installs it)")
+    binary = tmp_path_factory.mktemp("cpp") / "host_test"
+    subprocess.run(
+        [
+            compiler,
+            "-std=c++17",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-O1",
+            "-o",
+            str(binary),
+            str(LIBRARY / "src" / "HearthCodec.cpp"),
+            str(LIBRARY / "extras" / "host_test" / "host_test.cpp"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return binary
+
+
+def run(binary: Path, lines: list[str]) -> list[str]:
+    result = subprocess.run(
+        [str(binary)], input="\n".join(lines) + "\n", capture_output=True, text=True, check=True, timeout=30
+    )
+    return result.stdout.splitlines()
+
+
+def test_cpp_encodes_golden_vectors(host_test: Path) -> None:
+    vectors = [v for v in VECTORS["valid"] if v["type"] in BOARD_SENDS]
+    assert len(vectors) >= 15
+    output = run(host_test, [encode_line(v) for v in vectors])
+    for vector, got in zip(vectors, output, strict=True):
+        assert got == vector["wire"], vector["name"]
+
+
+def test_cpp_decodes_golden_vectors(host_test: Path) -> None:
+    vectors = [v for v in VECTORS["valid"] if v["type"] in BOARD_DECODES]
+    output = run(host_test, [f"D {v['wire']}" for v in vectors])
+    for vector, got in zip(vectors, output, strict=True):
+        assert normalise(got) == expected_decode(vector), vector["name"]
+
+
+def test_cpp_rejects_malformed_vectors_with_the_same_error(host_test: Path) -> None:
+    vectors = [v for v in VECTORS["malformed"] if v["layer"] == "frame" or v["name"].startswith("command")]
+    vectors += [v for v in VECTORS["malformed"] if v["name"] in {"payload_not_cbor", "payload_not_map"}]
+    output = run(host_test, [f"D {v['wire']}" for v in vectors])
+    for vector, got in zip(vectors, output, strict=True):
+        assert got == f"ERR {vector['error']}", vector["name"]
+
+
+def test_cpp_resynchronises_after_garbage(host_test: Path) -> None:
+    command = next(v for v in VECTORS["valid"] if v["name"] == "command_toggle")["wire"]
+    stream = "65747320626f6f74" + command + "ffff" + command
+    assert run(host_test, [f"D {stream}"]) == [
+        "ERR CobsError;OK 5 7 x746f67676c65 int 13;ERR CobsError;OK 5 7 x746f67676c65 int 13"
+    ]
+
+
+def test_cpp_board_answers_hello_request_and_acks_commands_once(host_test: Path) -> None:
+    from firmware_bridge import (
+        Ack,
+        Command,
+        Frame,
+        FrameDecoder,
+        Hello,
+        HelloRequest,
+        Reading,
+        Sensor,
+        encode,
+    )
+
+    host_bytes = encode(HelloRequest(1), 0) + encode(Command("toggle"), 1) + encode(Command("toggle"), 1)
+    host_bytes += encode(Command("explode"), 2)
+    (output,) = run(host_test, [f"B {host_bytes.hex()}"])
+    hello = Hello("host-board", "1.0.0", 1, (Sensor("temperature", "°C"),))
+    assert FrameDecoder().events(bytes.fromhex(output)) == [
+        Frame(0, hello),
+        Frame(1, hello),
+        Frame(2, Ack(1, 0, "on")),
+        Frame(3, Ack(1, 0, "repeat")),
+        Frame(4, Ack(2, 2, "unknown command")),
+        Frame(5, Reading(0, 21.5)),
+    ]
+
+
+def test_example_sketch_compiles_and_obeys_commands(tmp_path: Path) -> None:
+    from firmware_bridge import (
+        Ack,
+        Command,
+        Frame,
+        FrameDecoder,
+        Hello,
+        HelloRequest,
+        Reading,
+        Sensor,
+        encode,
+    )
+
+    compiler = shutil.which("g++")
+    if compiler is None:
+        pytest.skip("g++ is not installed (scripts/system-deps installs it)")
+    shim = Path(__file__).resolve().parent / "arduino_shim"
+    sketch = LIBRARY / "examples" / "SensorToggle" / "SensorToggle.ino"
+    binary = tmp_path / "sketch"
+    command = [
+        compiler,
+        "-std=c++17",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-I",
+        str(shim),
+        "-I",
+        str(LIBRARY / "src"),
+    ]
+    command += ["-include", "Arduino.h", "-x", "c++", str(sketch), "-x", "none"]
+    command += [str(LIBRARY / "src" / "HearthCodec.cpp"), str(shim / "run_sketch.cpp"), "-o", str(binary)]
+    subprocess.run(
+        command,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    host = encode(HelloRequest(1), 0) + encode(Command("toggle"), 1) + encode(Command("set", 7), 2)
+    result = subprocess.run(
+        [str(binary)], input=host.hex() + "\n", capture_output=True, text=True, check=True, timeout=30
+    )
+    wire_hex, led = result.stdout.split()
+    events = FrameDecoder().events(bytes.fromhex(wire_hex))
+    hello = Hello("uno-tmp36-1", "1.0.0", 1, (Sensor("temperature", "°C"), Sensor("raw", "")))
+    assert events[:4] == [
+        Frame(0, hello),
+        Frame(1, hello),
+        Frame(2, Ack(1, 0, "on")),
+        Frame(3, Ack(2, 3, "set takes 0 or 1")),
+    ]
+    readings = [e.message for e in events[4:] if isinstance(e, Frame)]
+    assert len(readings) == 6
+    assert readings[1] == Reading(1, 153)
+    assert isinstance(readings[0], Reading)
+    assert readings[0].value == pytest.approx(24.78, abs=0.01)
+    assert led == "1"

@@ -1,0 +1,51 @@
+"""The command line as a user meets it: version, help, status, demo."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from agent import __version__
+from tests.conftest import hearth
+
+
+def test_version() -> None:
+    result = hearth("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"hearth, version {__version__}"
+
+
+def test_every_command_has_help() -> None:
+    for command in (["run"], ["demo"], ["status"], ["config", "check"], ["config", "schema"]):
+        result = hearth(*command, "--help")
+        assert result.returncode == 0, command
+        assert "Example:" in result.stdout, command
+
+
+def test_status_before_any_data_says_so(hub_config: Path) -> None:
+    result = hearth("status", "-c", str(hub_config))
+    assert result.returncode == 1
+    assert "no readings file" in result.stderr
+    assert "has the agent run with this config?" in result.stderr
+
+
+def test_demo_collects_and_summarises(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    result = hearth("demo", "--duration", "3", "--data-dir", str(data), env_extra={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    for stream in ("living_room.temperature", "living_room.humidity", "kitchen_plug.power"):
+        assert stream in result.stdout
+    assert "bytes on disk per stored reading" in result.stdout
+    assert stat.S_IMODE((data / "readings.db").stat().st_mode) == 0o600
+
+
+def test_status_after_a_run_shows_sources_streams_and_size(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    assert hearth("demo", "--duration", "2", "--data-dir", str(data)).returncode == 0
+    config = tmp_path / "hub.toml"
+    config.write_text(f'[hub]\nid = "demo-hub"\ndata_dir = "{data}"\n')
+    result = hearth("status", "-c", str(config), env_extra={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    assert "Sources of hub demo-hub" in result.stdout
+    assert "kitchen_plug.power" in result.stdout
+    assert "raw readings; readings file" in result.stdout

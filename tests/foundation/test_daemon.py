@@ -1,0 +1,184 @@
+"""The daemon's lifecycle: graceful stop, supervised sources, systemd readiness and watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agent.config import parse_config
+from agent.daemon import Agent
+from agent.daemon.systemd import SystemdNotifier
+from agent.pipeline.sink import OverflowPolicy, Sink
+from agent.readings import Reading, StreamInfo
+from agent.sources.simulated import SimulatedSource, load_table
+from tests.conftest import REPO, eventually, wait_until
+
+
+def _count(db: Path) -> int:
+    """Readings in ``db`` so far (0 before the agent has created it)."""
+    try:
+        conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+    except sqlite3.OperationalError:
+        return 0
+    try:
+        return int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
+
+
+def test_sigterm_during_ingest_flushes_everything_and_exits_0(hub_config: Path, tmp_path: Path) -> None:
+    db = tmp_path / "data" / "readings.db"
+    with subprocess.Popen(
+        [sys.executable, "-m", "agent", "run", "-c", str(hub_config)],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        wait_until(lambda: _count(db) > 300, "readings to be committed")
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        proc.wait(timeout=15)
+        took = time.monotonic() - started
+        stderr = proc.stderr.read() if proc.stderr else ""
+    assert proc.returncode == 0, stderr
+    assert took < 12  # the stop_timeout bound (10 s) plus process exit; not a speed claim
+    conn = sqlite3.connect(db)
+    accepted, dropped = conn.execute(
+        "SELECT accepted, dropped FROM source_health WHERE name = 'plug'"
+    ).fetchone()
+    stored = conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+    assert dropped == 0
+    assert stored == accepted  # everything the source handed over was committed before exit
+
+
+class CrashingSource:
+    """A source that delivers a few readings, then raises, every time it is started."""
+
+    kind = "test"
+    overflow: OverflowPolicy = "block"
+
+    def __init__(self) -> None:
+        self.name = "flaky"
+        self.starts = 0
+        self.info = StreamInfo.of("flaky", "x")
+
+    async def run(self, sink: Sink) -> None:
+        self.starts += 1
+        sink.declare(self.info)
+        await sink.put(Reading(self.info.name, time.time(), float(self.starts)))
+        raise OSError("device unplugged")
+
+
+def _config(tmp_path: Path, extra: str = "") -> str:
+    return f'[hub]\nid = "t"\ndata_dir = "{tmp_path}"\n[store]\nflush_interval = "20ms"\n{extra}'
+
+
+@pytest.fixture
+async def steady_and_flaky(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> AsyncIterator[tuple[Agent, CrashingSource]]:
+    caplog.set_level(logging.INFO, logger="agent.daemon.supervisor")
+    config = parse_config(_config(tmp_path))
+    flaky = CrashingSource()
+    steady = SimulatedSource("steady", load_table("steady", "builtin:kettle_plug.csv"), rate=100)
+    agent = Agent(config, sources=[steady, flaky], health_every=0.05)
+    for runner in agent.runners:
+        runner.backoff.base = 0.01
+        runner.backoff.cap = 0.05
+    task = asyncio.create_task(agent.run())
+    await agent.started.wait()
+    yield agent, flaky
+    agent.stop()
+    await asyncio.wait_for(task, 15)
+
+
+async def test_a_crashing_source_is_restarted_and_others_keep_recording(
+    steady_and_flaky: tuple[Agent, CrashingSource], caplog: pytest.LogCaptureFixture
+) -> None:
+    agent, flaky = steady_and_flaky
+    steady_runner, flaky_runner = agent.runners
+    await eventually(lambda: flaky.starts >= 5, "five starts of the flaky source")
+    before = steady_runner.sink.accepted
+    await eventually(lambda: flaky.starts >= 8, "three more restarts")
+    assert steady_runner.sink.accepted > before  # the steady source never stopped
+    assert flaky_runner.restarts >= 7
+    assert flaky_runner.last_error == "OSError: device unplugged"
+    assert steady_runner.restarts == 0
+    records = caplog.get_records("setup") + caplog.get_records("call")
+    failures = [r for r in records if "failed, restarting" in r.getMessage()]
+    assert len(failures) == 1  # logged once, not at every retry
+    await agent.recorder.flush()
+    assert agent.store.count_readings("flaky.x") >= 8
+
+
+class Datagrams:
+    """A real unix datagram socket standing in for systemd's notify socket."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.setblocking(False)
+
+    async def next(self, within: float = 5.0) -> str:
+        loop = asyncio.get_running_loop()
+        data = await asyncio.wait_for(loop.sock_recv(self.sock, 4096), within)
+        return data.decode()
+
+    def drain(self) -> list[str]:
+        messages = []
+        while True:
+            try:
+                messages.append(self.sock.recv(4096).decode())
+            except BlockingIOError:
+                return messages
+
+
+async def test_systemd_ready_and_watchdog_follow_real_progress(tmp_path: Path) -> None:
+    notify = Datagrams(tmp_path / "notify.sock")
+    try:
+        await _watchdog_scenario(tmp_path, notify)
+    finally:
+        notify.sock.close()
+
+
+async def _watchdog_scenario(tmp_path: Path, notify: Datagrams) -> None:
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "100000"})
+    config = parse_config(_config(tmp_path / "data", '[daemon]\nstall_limit = "300ms"\n'))
+    steady = SimulatedSource("steady", load_table("steady", "builtin:kettle_plug.csv"), rate=50)
+    agent = Agent(config, sources=[steady], notifier=notifier)
+    agent.store.conn.execute("PRAGMA busy_timeout = 10")
+    task = asyncio.create_task(agent.run())
+    assert await notify.next() == "READY=1"
+    assert await notify.next() == "WATCHDOG=1"
+
+    # Another process holds the readings file: nothing commits, so the pings must stop.
+    blocker = sqlite3.connect(tmp_path / "data" / "readings.db", isolation_level=None, timeout=30)
+    blocker.execute("BEGIN EXCLUSIVE")
+    await eventually(lambda: not agent.making_progress(), "the stall to be noticed")
+    notify.drain()
+    await asyncio.sleep(0.3)  # several watchdog intervals pass while stalled
+    assert "WATCHDOG=1" not in notify.drain()
+
+    blocker.execute("COMMIT")
+    blocker.close()
+    # The recorder retries with backoff (capped at 5 s), so allow a few attempts.
+    while (message := await notify.next(within=20)) != "WATCHDOG=1":
+        pass
+    assert message == "WATCHDOG=1"
+    agent.stop()
+    await asyncio.wait_for(task, 15)
+    assert "STOPPING=1" in notify.drain()
