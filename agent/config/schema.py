@@ -106,6 +106,31 @@ class SerialSourceConfig(_Section, frozen=True, tag="serial", tag_field="kind"):
 SourceConfig = SimulatedSourceConfig | SerialSourceConfig
 
 
+class MqttEndpoint(_Section, frozen=True):
+    """How to reach an MQTT broker: TLS is on when ``tls_ca_file`` is set; secrets only from files."""
+
+    host: str
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 1883
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    username: str = ""
+    password_file: str = ""
+
+
+class FleetConfig(_Section, frozen=True):
+    """Signed config push: the pinned fleet key, the broker, and how long a new config must prove itself.
+
+    ``public_key`` is the fleet's Ed25519 public key as base64 of its 32 bytes, or a PEM file path.
+    Set at provisioning only: a pushed config may not change this section.
+    """
+
+    public_key: str
+    broker: MqttEndpoint
+    confirm_window: Duration = "30s"
+    topic_prefix: str = "hearth/v1"
+
+
 class Config(_Section, frozen=True):
     """A whole hub configuration file."""
 
@@ -115,3 +140,4 @@ class Config(_Section, frozen=True):
     log: LogConfig = LogConfig()
     daemon: DaemonConfig = DaemonConfig()
     sources: list[SourceConfig] = []
+    fleet: FleetConfig | None = None

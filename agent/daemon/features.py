@@ -15,4 +15,13 @@ if TYPE_CHECKING:
 
 def attach_features(agent: Agent) -> None:
     """Attach every configured layer to ``agent``."""
-    del agent  # no layer after the store is configured yet
+    attach_fleet(agent)
+
+
+def attach_fleet(agent: Agent) -> None:
+    """Signed config push, when ``[fleet]`` is configured and the config file's path is known."""
+    if agent.config.fleet is None or agent.config_path is None:
+        return
+    from agent.fleet.service import FleetService
+
+    agent.services["fleet"] = FleetService(agent).run
