@@ -87,6 +87,12 @@ def verify(  # noqa: PLR0911 - one return per check reads as the list of rules
             "(replay or downgrade)"
         )
     try:
+        grants = list(consent_keys(parse_text(envelope.config, envelope.config_format, source="config")))
+    except ConfigError as exc:
+        return reject(f"invalid config: {exc.message}")
+    if grants:
+        return reject(f"consent grants are the owner's alone and cannot be pushed (at {', '.join(grants)})")
+    try:
         config = pushed_config(envelope, local, base_dir=base_dir)
     except ConfigError as exc:
         return reject(f"invalid config: {exc.message}")
