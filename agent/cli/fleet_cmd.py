@@ -194,7 +194,7 @@ def status(
         broker, ca_file=ca_file, cert_file=cert_file, key_file=key_file, password_file=password_file
     )
     reports = asyncio.run(_collect(endpoint, f"{topic_prefix}/+/fleet", seconds(wait)))
-    table = Table(title=f"{len(reports)} hubs")
+    table = Table(title=f"{len(reports)} hub{'' if len(reports) == 1 else 's'}")
     for column in ("hub", "running", "last document", "state", "reason", "reported"):
         table.add_column(column)
     for hub in sorted(reports):
