@@ -98,3 +98,18 @@ async def test_an_apply_cut_short_by_a_power_cut_is_confirmed_on_the_next_start(
         await watcher.wait_for(["hub-p"], "applied", 8)
         assert hub.agent.source_runner("climate") is not None
         assert watcher.reports["hub-p"].running_version == 8
+
+
+async def test_a_push_that_moves_the_hub_to_another_group_is_followed(
+    tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
+) -> None:
+    path = write_hub(tmp_path, "hub-g", key=fleet_key, port=broker, groups=["old"])
+    move = '[hub]\ngroups = ["new"]\n' + GOOD
+    async with watching(broker) as watcher, running([path]) as (hub,):
+        await publish(broker, "group:old", document(fleet_key, move, version=1, target="group:old"))
+        await watcher.wait_for(["hub-g"], "applied", 1)
+        assert hub.agent.config.hub.groups == ["new"]
+        await publish(broker, "group:new", document(fleet_key, PLUG, version=2, target="group:new"))
+        await watcher.wait_for(["hub-g"], "applied", 2)
+        assert hub.agent.source_runner("climate") is None
+    assert load_config(path).hub.groups == ["new"]
