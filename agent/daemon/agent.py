@@ -265,9 +265,17 @@ class Agent:
 
 
 async def _cancel_all(tasks: Sequence[asyncio.Task[None]]) -> None:
-    """Cancel ``tasks`` and wait for them; their own errors were already reported by the group."""
+    """Cancel ``tasks`` and wait for them; their own errors were already reported by the group.
+
+    A task is cancelled again until it ends: on Python 3.11 ``asyncio.wait_for`` inside a library
+    (aiomqtt awaiting a PUBACK) swallows a cancellation that arrives as its future completes.
+    """
     for task in tasks:
         task.cancel()
     for task in tasks:
+        while not task.done():
+            await asyncio.wait([task], timeout=0.5)
+            if not task.done():
+                task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -82,22 +82,28 @@ class FleetService:
         self.connected = asyncio.Event()
         self.last: history.Outcome | None = history.latest(hub.ledger)
         self.backoff = Backoff(base=1.0, cap=60.0)
+        self._failing = False
 
     # -- the connection ---------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Stay connected (reconnecting with backoff) and handle documents until cancelled."""
-        await self._resume_interrupted()
-        failing = False
+        try:
+            await self._resume_interrupted()
+        except (AgentError, OSError, sqlite3.Error):
+            log.exception("fleet: cannot finish the apply a restart interrupted")
         while True:
             try:
                 await self._session()
             except aiomqtt.MqttError as exc:
-                if not failing:
+                if not self._failing:
                     log.warning(
                         "fleet broker %s:%d unavailable: %s", self.endpoint.host, self.endpoint.port, exc
                     )
-                failing = True
+                self._failing = True
+            except (AgentError, OSError, sqlite3.Error):
+                # Recording must go on whatever happens to config push: log it, retry after a pause.
+                log.exception("fleet service failed; trying again with backoff")
             finally:
                 self.connected.clear()
             await asyncio.sleep(self.backoff.next_delay())
@@ -105,11 +111,14 @@ class FleetService:
     async def _session(self) -> None:
         async with client(self.endpoint, identifier=f"{self.hub_id}-fleet", base_dir=self.base_dir) as mqtt:
             self.backoff.reset()
+            if self._failing:
+                log.info("fleet broker %s:%d reachable again", self.endpoint.host, self.endpoint.port)
+                self._failing = False
             await self._report(mqtt)
             subscribed: set[str] = set()
             await self._subscribe(mqtt, subscribed)
             self.connected.set()
-            log.info("fleet: connected to %s:%d", self.endpoint.host, self.endpoint.port)
+            log.debug("fleet: connected to %s:%d", self.endpoint.host, self.endpoint.port)
             async for message in mqtt.messages:
                 payload = message.payload
                 if not isinstance(payload, bytes | bytearray) or not payload:
@@ -192,7 +201,10 @@ class FleetService:
     ) -> history.Outcome:
         log.warning("fleet: rolling back config v%d: %s", version, reason)
         if installed:
-            await asyncio.to_thread(files.restore_previous, self.path)
+            try:
+                await asyncio.to_thread(files.restore_previous, self.path)
+            except OSError as exc:
+                log.error("fleet: cannot restore the previous config file %s: %s", self.path, exc)
         try:
             await self.hub.reconfigure(old)
         except AgentError as exc:
