@@ -2,61 +2,29 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-MOSQUITTO = "/usr/sbin/mosquitto"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
+from fleet_support import Mosquitto
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[int]:
-    """A private Mosquitto on 127.0.0.1; yields its port."""
-    port = _free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 10000\n"
-    )
-    proc = subprocess.Popen(
-        [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A private Mosquitto on 127.0.0.1, running."""
+    server = Mosquitto(tmp_path)
+    server.start()
     try:
-        deadline = time.monotonic() + 10
-        while not _accepts(port):
-            if proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {proc.stderr.read() if proc.stderr else ''}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("mosquitto did not start listening within 10 s")
-            time.sleep(0.02)
-        yield port
+        yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        server.stop()
+
+
+@pytest.fixture
+def broker(mosquitto: Mosquitto) -> int:
+    """The port of a private Mosquitto on 127.0.0.1."""
+    return mosquitto.port
 
 
 @pytest.fixture

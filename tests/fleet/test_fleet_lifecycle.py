@@ -6,6 +6,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from conftest import Mosquitto
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fleet_support import CLIMATE, PLUG, document, publish, running, watching, write_hub
 
@@ -113,3 +114,38 @@ async def test_a_push_that_moves_the_hub_to_another_group_is_followed(
         await watcher.wait_for(["hub-g"], "applied", 2)
         assert hub.agent.source_runner("climate") is None
     assert load_config(path).hub.groups == ["new"]
+
+
+async def test_a_hub_reconnects_after_the_broker_restarts_and_applies_what_was_pushed(
+    tmp_path: Path, mosquitto: Mosquitto, fleet_key: Ed25519PrivateKey
+) -> None:
+    path = write_hub(tmp_path, "hub-b", key=fleet_key, port=mosquitto.port)
+    async with running([path]) as (hub,):
+        async with watching(mosquitto.port) as watcher:
+            await watcher.wait_for(["hub-b"], "provisioned", None)
+        mosquitto.stop()
+        mosquitto.start()  # without persistence: nothing retained survives
+        async with watching(mosquitto.port) as watcher:
+            await publish(
+                mosquitto.port, "hub:hub-b", document(fleet_key, GOOD, version=1, target="hub:hub-b")
+            )
+            await watcher.wait_for(["hub-b"], "applied", 1, within=30)
+        assert hub.agent.source_runner("climate") is not None
+
+
+async def test_a_registered_health_check_that_fails_rolls_the_config_back(
+    tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
+) -> None:
+    path = write_hub(tmp_path, "hub-h", key=fleet_key, port=broker)
+    original = path.read_text()
+    async with watching(broker) as watcher, running([path]) as (hub,):
+
+        async def upstream() -> str | None:
+            return "broker refused the connection" if hub.agent.source_runner("climate") else None
+
+        hub.agent.health_checks["upstream"] = upstream
+        await publish(broker, "hub:hub-h", document(fleet_key, GOOD, version=1, target="hub:hub-h"))
+        await watcher.wait_for(["hub-h"], "rolled_back", 1)
+        assert watcher.reports["hub-h"].reason == "upstream: broker refused the connection"
+        assert hub.agent.source_runner("climate") is None
+    assert path.read_text() == original
