@@ -233,7 +233,11 @@ class Mosquitto:
         deadline = time.monotonic() + 10
         while not _accepts(self.port):
             if proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {proc.stderr.read() if proc.stderr else ''}")
+                self.proc = None
+                output = proc.stderr.read() if proc.stderr else ""
+                if proc.stderr:
+                    proc.stderr.close()
+                raise RuntimeError(f"mosquitto exited: {output}")
             if time.monotonic() > deadline:
                 raise RuntimeError("mosquitto did not start listening within 10 s")
             time.sleep(0.02)
