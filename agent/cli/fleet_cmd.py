@@ -86,7 +86,7 @@ def sign(
     Example: hearth fleet sign kitchen.toml --key fleet.key --version 7 --target group:kitchens
     """
     from agent.config.schema import Config, FleetConfig, HubConfig, MqttEndpoint
-    from agent.fleet.document import Envelope, encode, key_id, load_private_key
+    from agent.fleet.document import Envelope, encode, key_id, load_private_key, public_key_text
     from agent.fleet.document import sign as sign_envelope
     from agent.fleet.verify import pushed_config
 
@@ -109,7 +109,9 @@ def sign(
     # Check it as a hub would, so a bad config fails here rather than on every hub.
     probe = Config(
         hub=HubConfig(id="fleet-check"),
-        fleet=FleetConfig(public_key="", broker=MqttEndpoint(host="localhost")),
+        fleet=FleetConfig(
+            public_key=public_key_text(key.public_key()), broker=MqttEndpoint(host="localhost")
+        ),
     )
     pushed_config(envelope, probe, base_dir=config_file.parent)
     document = sign_envelope(envelope, key)

@@ -109,3 +109,12 @@ def test_install_swaps_atomically_keeps_prev_and_the_mode(tmp_path: Path) -> Non
     assert not path.with_name("hearth.toml.new").exists()
     files.restore_previous(path)
     assert path.read_text().endswith("# by hand\n")
+
+
+def test_a_hub_config_with_an_unusable_pinned_key_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "hearth.toml"
+    path.write_text('[hub]\nid = "a"\n[fleet]\npublic_key = "fleet.pub"\nbroker = { host = "localhost" }\n')
+    with pytest.raises(ConfigError, match=r"hearth\.toml: fleet\.public_key: not a base64 Ed25519 key"):
+        load_config(path)
+    (tmp_path / "fleet.pub").write_text(public_key_text(Ed25519PrivateKey.generate().public_key()))
+    assert load_config(path).fleet is not None

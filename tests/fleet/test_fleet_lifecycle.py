@@ -6,9 +6,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-from conftest import Mosquitto
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fleet_support import CLIMATE, PLUG, document, publish, running, watching, write_hub
+from fleet_support import CLIMATE, PLUG, Mosquitto, document, publish, running, watching, write_hub
 
 from agent.config import load_config
 from agent.fleet import files
