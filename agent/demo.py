@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
 # The emulated workbench board's pty is reached through this link in the data dir.
 DEMO_BOARD_LINK = "workbench-board"
 
+SMART_PLUG_REPLAY_RATE = 292.0  # rows/s: one 1460-sample ACSF1 series every 5 s
+
 
 def demo_board(data_dir: Path) -> BoardEmulator:
     """The demo's emulated serial board (a climate sensor on a pty), linked at ``DEMO_BOARD_LINK``."""
@@ -27,7 +30,7 @@ def demo_board(data_dir: Path) -> BoardEmulator:
 
 
 def demo_config(data_dir: Path, *, board: bool = False) -> Config:
-    """A hub with a living-room climate sensor and a kitchen smart plug, replayed from shipped data.
+    """A hub with a climate sensor, two smart plugs and a wrist IMU, replayed from shipped data.
 
     With ``board``, also the workbench board of ``demo_board``, read through the real serial source.
     """
@@ -47,8 +50,43 @@ def demo_config(data_dir: Path, *, board: bool = False) -> Config:
                     "kind": "simulated",
                     "name": "kitchen_plug",
                     "file": "builtin:kettle_plug.csv",
-                    "rate": 5.0,
+                    # Recorded at 5 Hz, replayed 4x fast so the kettle boils within a 30 s demo.
+                    "rate": 20.0,
                 },
+                {"kind": "ble", "name": "ble", "simulate": True, "adoption_refresh": "1s"},
+                # Held-out test data of the shipped models (see models/*/MODEL_CARD.md).
+                {"kind": "simulated", "name": "wrist", "file": "builtin:wrist_imu_test.csv", "rate": 10.0},
+                {
+                    "kind": "simulated",
+                    "name": "smart_plug",
+                    "file": "builtin:smart_plug_test.csv",
+                    "rate": SMART_PLUG_REPLAY_RATE,
+                },
+            ],
+            "models": [
+                {
+                    "name": "activity",
+                    "model": "builtin:activity",
+                    "inputs": {
+                        q: f"wrist.{q}" for q in ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
+                    },
+                    "debounce": 1,
+                },
+                {
+                    "name": "appliance",
+                    "model": "builtin:appliance",
+                    "inputs": {"power": "smart_plug.power"},
+                    "debounce": 1,
+                    # The plug's 4-hour recordings are replayed 2920 times faster than real time.
+                    "input_rate": SMART_PLUG_REPLAY_RATE,
+                },
+            ],
+            "rules": [
+                {
+                    "name": "kettle-on",
+                    "when": {"stream": "kitchen_plug.power", "above": 1500, "hysteresis": 200, "for": "10s"},
+                    "actions": [{"kind": "log", "message": "kettle is on ({value} W)"}],
+                }
             ],
         },
         source="demo",
@@ -59,3 +97,12 @@ def demo_config(data_dir: Path, *, board: bool = False) -> Config:
         )
         config = msgspec.structs.replace(config, sources=[*config.sources, workbench])
     return config
+
+
+def adopt_demo_ble(conn: sqlite3.Connection) -> list[str]:
+    """Adopt the simulated BLE sensors (as an owner would with ``hearth ble adopt``); return names."""
+    from agent.sources.ble.adoption import AdoptionStore
+    from agent.sources.ble.simulated import DEMO_DEVICES
+
+    store = AdoptionStore(conn)
+    return [store.adopt(d.address, d.suggested_name).name for d in DEMO_DEVICES]

@@ -48,13 +48,28 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from agent.cli import board_cmd, config_cmd, demo_cmd, fleet_cmd, run_cmd, status_cmd
+    from agent.cli import (
+        ble_cmd,
+        board_cmd,
+        config_cmd,
+        demo_cmd,
+        fleet_cmd,
+        model_cmd,
+        rules_cmd,
+        run_cmd,
+        status_cmd,
+        web_cmd,
+    )
 
     cli.add_command(run_cmd.run)
     cli.add_command(demo_cmd.demo)
     cli.add_command(status_cmd.status)
     cli.add_command(config_cmd.config)
     cli.add_command(board_cmd.board)
+    cli.add_command(model_cmd.model)
+    cli.add_command(ble_cmd.ble)
+    cli.add_command(rules_cmd.rules)
+    cli.add_command(web_cmd.web)
     cli.add_command(fleet_cmd.fleet)
 
 

@@ -27,7 +27,18 @@ def check(file: Path) -> None:
     cfg = load_config(file)
     for source in cfg.sources:
         build_source(source)  # loads data files, so their errors surface now
-    click.echo(f"{file}: ok (hub {cfg.hub.id}, {len(cfg.sources)} sources)")
+    models = ""
+    if cfg.models:
+        from agent.inference.check import load_models
+
+        load_models(cfg, source=str(file))  # model files, cards and stream mappings
+        models = f", {len(cfg.models)} models"
+    if cfg.web is not None:
+        from agent.web.server import check_listen, password_is_set, tls_context
+
+        check_listen(cfg.web, password_set=password_is_set(Path(cfg.hub.data_dir)), source=str(file))
+        tls_context(cfg.web, source=str(file))
+    click.echo(f"{file}: ok (hub {cfg.hub.id}, {len(cfg.sources)} sources{models})")
 
 
 @config.command()

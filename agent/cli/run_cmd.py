@@ -9,21 +9,12 @@ from pathlib import Path
 
 import click
 
+from agent.cli.options import config_option
 from agent.config import Config, load_config
-
-DEFAULT_CONFIG = "/etc/hearth/hearth.toml"
 
 
 @click.command()
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    help="The hub's config file.",
-)
+@config_option
 def run(config_path: Path) -> None:
     """Run the agent until SIGTERM or Ctrl-C.
 

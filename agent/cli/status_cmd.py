@@ -9,22 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from agent.cli.run_cmd import DEFAULT_CONFIG
+from agent.cli.options import config_option
 
 if TYPE_CHECKING:
     from agent.store.readings import ReadingsStore
 
 
 @click.command()
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    help="The hub's config file.",
-)
+@config_option
 def status(config_path: Path) -> None:
     """Show sources, streams with their last values and rates, drops, and data file sizes.
 

@@ -52,6 +52,10 @@ def config_from_mapping(
     _check(config, source)
     if base_dir is not None:
         config = _resolve_paths(config, base_dir)
+    if config.rules or config.local_mqtt is not None:
+        from agent.rules.validate import check_rules
+
+        check_rules(config, source)
     if config.fleet is not None:
         from agent.fleet.document import load_public_key
 
@@ -139,4 +143,8 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
         msgspec.structs.replace(s, file=resolve(s.file)) if isinstance(s, SimulatedSourceConfig) else s
         for s in config.sources
     ]
-    return msgspec.structs.replace(config, hub=hub, sources=sources)
+    models = [msgspec.structs.replace(m, model=resolve(m.model)) for m in config.models]
+    local = config.local_mqtt
+    if local is not None and local.password_file is not None:
+        local = msgspec.structs.replace(local, password_file=resolve(local.password_file))
+    return msgspec.structs.replace(config, hub=hub, sources=sources, models=models, local_mqtt=local)

@@ -22,6 +22,7 @@ Name = Annotated[
     ),
 ]
 Overflow = Literal["block", "drop_oldest", "drop_newest"]
+Scalar = str | int | float | bool
 
 
 class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -103,7 +104,160 @@ class SerialSourceConfig(_Section, frozen=True, tag="serial", tag_field="kind"):
     overflow: Overflow = "block"
 
 
-SourceConfig = SimulatedSourceConfig | SerialSourceConfig
+class ModelConfig(_Section, frozen=True):
+    """One on-device model: which file, which streams feed its inputs, how its context is debounced."""
+
+    name: Name
+    model: str  # "builtin:NAME", a model folder, or its card.json
+    inputs: dict[str, str]  # model input name (from the card) -> stream name ("wrist.acc_x")
+    num_threads: Annotated[int, msgspec.Meta(ge=1, le=8)] = 1
+    debounce: Annotated[int, msgspec.Meta(ge=1, le=100)] = 2
+    min_confidence: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
+    # Sample rate the streams are read at; only a replay faster than real time sets it (default: the card's).
+    input_rate: Annotated[float, msgspec.Meta(gt=0, le=100_000)] | None = None
+
+
+BleAddress = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$",
+        description="a Bluetooth address such as A4:C1:38:8D:18:B2",
+    ),
+]
+GattService = Literal["heart_rate", "environmental", "battery", "nus"]
+
+
+class GattDeviceConfig(_Section, frozen=True):
+    """A BLE device the hub connects to (GATT) rather than only listening to its adverts."""
+
+    name: Name
+    address: BleAddress
+    services: list[GattService] = msgspec.field(default_factory=lambda: ["battery"])
+    poll_interval: Duration = "60s"
+    nus_mode: Literal["framed", "text"] = "framed"  # what the board speaks over the Nordic UART Service
+
+
+class BleSourceConfig(_Section, frozen=True, tag="ble", tag_field="kind"):
+    """Adverts of adopted BLE sensors (BTHome, Xiaomi, Ruuvi) and configured GATT devices."""
+
+    name: Name = "ble"
+    adapter: Annotated[str, msgspec.Meta(pattern=r"^hci[0-9]{1,2}$")] = "hci0"
+    scanning: Literal["auto", "passive", "active"] = "auto"
+    silence_timeout: Duration = "90s"
+    reset_after: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+    dedup_cap: Annotated[int, msgspec.Meta(ge=16, le=1_000_000)] = 4096
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=16)] = 3
+    adoption_refresh: Duration = "5s"
+    gatt: list[GattDeviceConfig] = []
+    overflow: Overflow = "drop_oldest"
+    simulate: bool = False  # replay recorded adverts of demo devices instead of using an adapter
+
+
+SourceConfig = SimulatedSourceConfig | SerialSourceConfig | BleSourceConfig
+
+
+class SwitchConfig(_Section, frozen=True):
+    """A board actuator shown in Home Assistant as a switch; ON/OFF become a COMMAND to the board."""
+
+    name: Name
+    board: Name
+    command: str = "set"
+    arg_on: Scalar = 1
+    arg_off: Scalar = 0
+
+
+class LocalMqttConfig(_Section, frozen=True):
+    """The broker inside the home (Home Assistant's); separate from anything upstream."""
+
+    host: str = "localhost"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 1883
+    username: str | None = None
+    # The password is read from a file (0600) so it never sits in a config that is shared or pushed.
+    password_file: str | None = None
+    client_id: str | None = None
+    base_topic: str | None = None  # default: hearth/<hub id>
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    discovery_every: Duration = "10s"
+    state_interval: Duration = "1s"
+    switches: list[SwitchConfig] = []
+
+
+class Condition(_Section, frozen=True):
+    """One condition of a rule: exactly one of a stream test, a time window, or all/any/not.
+
+    A stream test names ``stream`` and one of ``above``/``below`` (with ``hysteresis``), ``equals``
+    or ``changes_to``; strings compare a context strand's label, numbers a reading's value.
+    ``for`` holds the condition back until it has been true that long without a break.
+    """
+
+    stream: str | None = None
+    above: float | None = None
+    below: float | None = None
+    hysteresis: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    equals: str | float | None = None
+    changes_to: str | float | None = None
+    min_confidence: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
+    during: str | None = None  # "HH:MM-HH:MM" in the hub's time zone; may wrap midnight
+    all: list[Condition] | None = None
+    any: list[Condition] | None = None
+    not_: Condition | None = msgspec.field(default=None, name="not")
+    for_: Duration | None = msgspec.field(default=None, name="for")
+
+
+class LogAction(_Section, frozen=True, tag="log", tag_field="kind"):
+    """Write a line to the agent's log."""
+
+    message: str
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class PublishAction(_Section, frozen=True, tag="publish", tag_field="kind"):
+    """Publish to the local broker; ``payload`` may use {rule} {stream} {value} {label} {ts}."""
+
+    topic: str
+    payload: str = "{value}"
+    qos: Literal[0, 1] = 0
+    retain: bool = False
+
+
+class BoardAction(_Section, frozen=True, tag="board", tag_field="kind"):
+    """Send a COMMAND (with an optional argument) to a board; retry until it ACKs, ``attempts`` times."""
+
+    board: Name
+    command: str
+    arg: Scalar | None = None
+    attempts: Annotated[int, msgspec.Meta(ge=1, le=10)] = 2
+
+
+ActionConfig = LogAction | PublishAction | BoardAction
+
+
+class RuleConfig(_Section, frozen=True):
+    """When ``when`` becomes true, run ``actions`` in order (once per rising edge)."""
+
+    name: Name
+    when: Condition
+    actions: list[ActionConfig]
+    enabled: bool = True
+
+
+class WebConfig(_Section, frozen=True):
+    """The local web dashboard. Loopback only unless the owner has set a password (``hearth web``)."""
+
+    enabled: bool = True
+    listen: str = "127.0.0.1"
+    # 0 picks a free port (tests); ``hearth web url`` then cannot know it.
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8750
+    session_idle: Duration = "30m"
+    session_max: Duration = "12h"
+    # Each stream's live value reaches a browser at most once per live_interval.
+    live_interval: Duration = "1s"
+    sparkline_window: Duration = "10m"
+    # HTTPS with this certificate chain and key (absolute PEM paths); the password then never
+    # crosses the home network in the clear and the session cookie is marked Secure.
+    tls_cert: str = ""
+    tls_key: str = ""
 
 
 class MqttEndpoint(_Section, frozen=True):
@@ -140,4 +294,8 @@ class Config(_Section, frozen=True):
     log: LogConfig = LogConfig()
     daemon: DaemonConfig = DaemonConfig()
     sources: list[SourceConfig] = []
+    models: list[ModelConfig] = []
+    local_mqtt: LocalMqttConfig | None = None
+    rules: list[RuleConfig] = []
+    web: WebConfig | None = None
     fleet: FleetConfig | None = None

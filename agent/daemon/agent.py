@@ -83,6 +83,8 @@ class Agent:
         self.services: dict[str, Service] = {}
         # Checks a changed config must pass before it is kept (models load, upstream connects...).
         self.health_checks: dict[str, HealthCheck] = {}
+        # Called with each source a reconfigure starts (layers that bind sources at attach time).
+        self.source_started: list[Callable[[Source], None]] = []
         self._group: asyncio.TaskGroup | None = None
         self._source_tasks: dict[str, asyncio.Task[None]] = {}
         self._reconfiguring = asyncio.Lock()
@@ -144,6 +146,13 @@ class Agent:
         for key in ("id", "data_dir"):
             if getattr(new.hub, key) != getattr(old.hub, key):
                 raise ConfigError("cannot change while the hub runs", key_path=f"hub.{key}")
+        fixed = _restart_only(old, new)
+        if fixed:
+            raise ConfigError(
+                "the running agent applies changes to sources, store, daemon, hub.name and hub.groups only",
+                key_path=", ".join(fixed),
+                hint="change these sections in the file and restart the agent",
+            )
         group = self._group
         if group is None:
             raise AgentError("the agent is not running")
@@ -154,12 +163,22 @@ class Agent:
             stopped = [name for name, cfg in before.items() if after.get(name) != cfg]
             started = [name for name, cfg in after.items() if before.get(name) != cfg]
             built = {name: build_source(after[name]) for name in started}
+            if self.config.rules or self.config.local_mqtt is not None:
+                changed = [r.source for n in stopped if (r := self.source_runner(n)) is not None]
+                boards = sorted({s.name for s in [*changed, *built.values()] if hasattr(s, "send_command")})
+                if boards:
+                    raise ConfigError(
+                        "rules hold on to the running boards; changing a board needs a restart",
+                        key_path=", ".join(f"sources.{name}" for name in boards),
+                    )
             for name in stopped:
                 await self._stop_source(name)
             for name in started:
                 source = built[name]
                 runner = SourceRunner(source, self.recorder.sink(source.name, source.kind, source.overflow))
                 self.runners.append(runner)
+                for hook in self.source_started:
+                    hook(source)
                 self._source_tasks[name] = group.create_task(runner.run(), name=f"source:{name}")
             self._source_configs = after
             self._apply_settings(new)
@@ -262,6 +281,26 @@ class Agent:
                 log.error("pipeline stalled: withholding the systemd watchdog ping")
                 stalled = True
             await asyncio.sleep(interval)
+
+
+# What reconfigure() applies to a running agent; any other change needs a restart.
+_LIVE_SECTIONS = frozenset({"hub", "sources", "store", "daemon", "config_version"})
+_LIVE_HUB_KEYS = frozenset({"id", "data_dir", "name", "groups"})
+
+
+def _restart_only(old: Config, new: Config) -> list[str]:
+    """Key paths that differ between ``old`` and ``new`` but cannot change while the agent runs."""
+    changed = [
+        field
+        for field in old.__struct_fields__
+        if field not in _LIVE_SECTIONS and getattr(old, field) != getattr(new, field)
+    ]
+    changed += [
+        f"hub.{key}"
+        for key in old.hub.__struct_fields__
+        if key not in _LIVE_HUB_KEYS and getattr(old.hub, key) != getattr(new.hub, key)
+    ]
+    return changed
 
 
 async def _cancel_all(tasks: Sequence[asyncio.Task[None]]) -> None:

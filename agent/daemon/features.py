@@ -11,11 +11,42 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from agent.daemon.agent import Agent
+    from agent.sources.base import Source
 
 
 def attach_features(agent: Agent) -> None:
     """Attach every configured layer to ``agent``."""
+    from agent.inference.pipeline import attach_inference
+    from agent.rules.service import attach_rules
+
+    attach_inference(agent)
+    attach_ble(agent)
+    attach_rules(agent)
     attach_fleet(agent)
+    if agent.config.web is not None and agent.config.web.enabled:
+        # Imported only when enabled: aiohttp and jinja2 cost a hub without a dashboard ~15 MB.
+        from agent.web.server import attach_web
+
+        attach_web(agent)
+
+
+def attach_ble(agent: Agent) -> None:
+    """Let BLE sources read adoptions from the readings file and erase what the owner forgets."""
+
+    async def forget(name: str) -> int:
+        return await agent.recorder.in_writer(agent.store.forget_device, name)
+
+    def bind(source: Source) -> None:
+        if source.kind != "ble":
+            return  # keep bleak and the parser libraries out of a hub without BLE
+        from agent.sources.ble import BleSource
+
+        if isinstance(source, BleSource):
+            source.bind_store(agent.store.path, on_forget=forget)
+
+    for runner in agent.runners:
+        bind(runner.source)
+    agent.source_started.append(bind)  # BLE sources a fleet push starts later
 
 
 def attach_fleet(agent: Agent) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from agent.config.schema import SerialSourceConfig, SimulatedSourceConfig, SourceConfig
+from agent.config.durations import seconds
+from agent.config.schema import BleSourceConfig, SerialSourceConfig, SimulatedSourceConfig, SourceConfig
 from agent.sources.base import Source
 from agent.sources.simulated import SimulatedSource, load_table
 
@@ -18,4 +19,37 @@ def build_source(config: SourceConfig) -> Source:
         from agent.sources.serial import SerialSource
 
         return SerialSource(config)
+    if isinstance(config, BleSourceConfig):
+        return _build_ble(config)
     raise TypeError(f"no source for {type(config).__name__}")  # pragma: no cover - schema guards
+
+
+def _build_ble(config: BleSourceConfig) -> Source:
+    from agent.sources.ble import BleSource
+    from agent.sources.ble.advert import AdvertScanner
+    from agent.sources.ble.gatt import NUS_MODES, BleakGattConnector, GattDevice
+    from agent.sources.ble.scanner import BleakAdvertScanner
+    from agent.sources.ble.simulated import ReplayScanner
+
+    scanner: AdvertScanner = (
+        ReplayScanner() if config.simulate else BleakAdvertScanner(config.adapter, config.scanning)
+    )
+    gatt = [
+        GattDevice(
+            g.name, g.address.upper(), tuple(g.services), seconds(g.poll_interval), NUS_MODES[g.nus_mode]
+        )
+        for g in config.gatt
+    ]
+    return BleSource(
+        config.name,
+        scanner,
+        adapter=config.adapter,
+        silence_timeout=seconds(config.silence_timeout),
+        reset_after=config.reset_after,
+        dedup_cap=config.dedup_cap,
+        adoption_refresh=seconds(config.adoption_refresh),
+        gatt_devices=gatt,
+        connector=BleakGattConnector(config.adapter) if gatt else None,
+        max_connections=config.max_connections,
+        overflow=config.overflow,
+    )

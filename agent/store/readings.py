@@ -123,6 +123,18 @@ class ReadingsStore:
             )
         self._stream_ids[info.name] = stream_id
 
+    def forget_device(self, name: str) -> int:
+        """Erase device ``name`` with its streams, readings and rollups; return readings erased.
+
+        Readings of its streams that arrive afterwards count as undeclared and are not written.
+        """
+        cached = [sid for stream, sid in self._stream_ids.items() if stream.startswith(f"{name}.")]
+        with transaction(self.conn, immediate=True) as conn:
+            erased = erase_device_rows(conn, name, extra_stream_ids=cached)
+        for stream in [s for s in self._stream_ids if s.startswith(f"{name}.")]:
+            del self._stream_ids[stream]
+        return erased
+
     def write_health(self, rows: Iterable[dict[str, Any]]) -> None:
         """Upsert each source's health row (read by ``hearth status``)."""
         now = time.time()
@@ -214,6 +226,24 @@ class ReadingsStore:
 def time_key(ts: float) -> int:
     """The smallest readings key at or after unix time ``ts`` (for range queries on ``key``)."""
     return round(ts * 1000) << STREAM_BITS
+
+
+def erase_device_rows(conn: sqlite3.Connection, name: str, *, extra_stream_ids: Sequence[int] = ()) -> int:
+    """Delete device ``name``'s readings, rollups, streams and row inside the caller's transaction."""
+    ids = {
+        sid
+        for (sid,) in conn.execute(
+            "SELECT s.id FROM streams s JOIN devices d ON d.id = s.device_id WHERE d.name = ?", (name,)
+        )
+    }
+    ids.update(extra_stream_ids)
+    erased = 0
+    for sid in ids:
+        erased += conn.execute("DELETE FROM readings WHERE stream_id = ?", (sid,)).rowcount
+        conn.execute("DELETE FROM rollups WHERE stream_id = ?", (sid,))
+        conn.execute("DELETE FROM streams WHERE id = ?", (sid,))
+    conn.execute("DELETE FROM devices WHERE name = ?", (name,))
+    return erased
 
 
 def open_readings(data_dir: Path, *, read_only: bool = False) -> ReadingsStore:

@@ -63,4 +63,13 @@ MIGRATIONS: list[str] = [
                s.name AS stream, u.count, u.sum / u.count AS mean, u.min, u.max, s.unit
         FROM rollups u JOIN streams s ON s.id = u.stream_id;
     """,
+    # 2: BLE devices the owner adopted; only these are ever recorded. bindkey is a secret (hex).
+    """
+    CREATE TABLE ble_adoptions (
+        address TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        bindkey TEXT,
+        adopted_at TEXT NOT NULL
+    );
+    """,
 ]

@@ -74,3 +74,22 @@ async def test_a_source_that_cannot_be_built_changes_nothing(
             await hub.agent.reconfigure(parse_config(broken))
         assert hub.agent.runners == runners
         assert hub.agent.config == config
+
+
+async def test_sections_the_running_layers_read_once_need_a_restart(
+    tmp_path: Path, fleet_key: Ed25519PrivateKey
+) -> None:
+    path = write_hub(tmp_path, "hub-w", key=fleet_key, port=1)
+    config = load_config(path)
+    async with running([path]) as (hub,):
+        runners = list(hub.agent.runners)
+        changed = parse_config(path.read_text() + CLIMATE + '\n[log]\nlevel = "debug"\n')
+        with pytest.raises(ConfigError, match=r"log: the running agent applies changes to sources"):
+            await hub.agent.reconfigure(changed)
+        zone = msgspec.structs.replace(
+            config, hub=msgspec.structs.replace(config.hub, timezone="Europe/Berlin")
+        )
+        with pytest.raises(ConfigError, match=r"hub\.timezone"):
+            await hub.agent.reconfigure(zone)
+        assert hub.agent.runners == runners
+        assert hub.agent.config == config

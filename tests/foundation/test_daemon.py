@@ -166,7 +166,7 @@ async def _watchdog_scenario(tmp_path: Path, notify: Datagrams) -> None:
     assert await notify.next() == "WATCHDOG=1"
 
     # Another process holds the readings file: nothing commits, so the pings must stop.
-    blocker = sqlite3.connect(tmp_path / "data" / "readings.db", isolation_level=None)
+    blocker = sqlite3.connect(tmp_path / "data" / "readings.db", isolation_level=None, timeout=30)
     blocker.execute("BEGIN EXCLUSIVE")
     await eventually(lambda: not agent.making_progress(), "the stall to be noticed")
     notify.drain()

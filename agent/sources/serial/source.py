@@ -21,6 +21,7 @@ from agent.config.schema import SerialSourceConfig
 from agent.errors import BoardCommandError, SourceError
 from agent.pipeline.sink import OverflowPolicy, Sink
 from agent.readings import TIME_RESOLUTION, Reading, StreamInfo
+from agent.sources.bridge_readings import board_streams, sensor_values
 from firmware_bridge import (
     Ack,
     Dropped,
@@ -188,23 +189,16 @@ class SerialSource:
         streams = self._streams
         last = self._last_ts
         for message in messages:
-            if isinstance(message, Readings):
-                for sensor, value, age in message.entries:
-                    if sensor < len(streams):
-                        # A stream's timestamps must increase: the store keeps one value per (stream, ts).
-                        ts = max(now - age / 1000.0, last[sensor] + TIME_RESOLUTION)
-                        last[sensor] = ts
-                        await sink.put(Reading(streams[sensor], ts, float(value)))
-                    else:
-                        self.stats["unknown_sensor"] += 1
-            elif isinstance(message, BoardReading):
-                sensor = message.sensor
-                if sensor < len(streams):
-                    ts = max(now, last[sensor] + TIME_RESOLUTION)
-                    last[sensor] = ts
-                    await sink.put(Reading(streams[sensor], ts, float(message.value)))
-                else:
-                    self.stats["unknown_sensor"] += 1
+            if isinstance(message, Readings | BoardReading):
+                if self.board is None:
+                    continue
+                values, unknown = sensor_values(self.board, message)
+                self.stats["unknown_sensor"] += unknown
+                for value in values:
+                    # A stream's timestamps must increase: the store keeps one value per (stream, ts).
+                    ts = max(now - value.age, last[value.sensor] + TIME_RESOLUTION)
+                    last[value.sensor] = ts
+                    await sink.put(Reading(streams[value.sensor], ts, value.value))
             else:
                 self._handle(message, sink)
 
@@ -234,9 +228,10 @@ class SerialSource:
                 hint="check the port path, or change board_id in the config",
             )
         if self.board != hello:
-            for sensor in hello.sensors:
-                sink.declare(StreamInfo.of(self.name, sensor.quantity, sensor.unit))
-            self._streams = [f"{self.name}.{s.quantity}" for s in hello.sensors]
+            infos = board_streams(self.name, hello)
+            for info in infos:
+                sink.declare(info)
+            self._streams = [info.name for info in infos]
             self._last_ts = [0.0] * len(hello.sensors)
         self.board = hello
 

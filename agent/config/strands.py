@@ -1,0 +1,79 @@
+"""What a config makes exist: the strands (streams) its sources and models produce, and its boards.
+
+Each layer that produces strands or drives boards has one provider here (a function of the config),
+so rules, grants and other checks all see the same set. A strand ending in ``.*`` stands for every
+stream of that device: a serial board names its sensors only when it connects (HELLO), and a BLE
+device's streams follow from its adverts once the owner has adopted it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import sqlite3
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from agent.config.schema import BleSourceConfig, Config, SerialSourceConfig, SimulatedSourceConfig
+
+Provider = Callable[[Config], Iterable[str]]
+
+
+def _simulated_strands(config: Config) -> Iterable[str]:
+    from agent.sources.simulated import load_table
+
+    for source in config.sources:
+        if isinstance(source, SimulatedSourceConfig):
+            yield from (info.name for info in load_table(source.name, source.file).streams)
+
+
+def _serial_strands(config: Config) -> Iterable[str]:
+    return [f"{s.name}.*" for s in config.sources if isinstance(s, SerialSourceConfig)]
+
+
+def _ble_strands(config: Config) -> Iterable[str]:
+    """GATT devices named in the config, and advertising devices adopted in the readings file."""
+    ble = [s for s in config.sources if isinstance(s, BleSourceConfig)]
+    names = [g.name for s in ble for g in s.gatt]
+    path = Path(config.hub.data_dir) / "readings.db"
+    if ble and path.exists():
+        try:
+            conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+            try:
+                names += [name for (name,) in conn.execute("SELECT name FROM ble_adoptions")]
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            pass  # not readable here (another machine's config, an older file): only GATT names count
+    return [f"{name}.*" for name in names]
+
+
+def _model_strands(config: Config) -> Iterable[str]:
+    return [f"context.{m.name}" for m in config.models]
+
+
+def _serial_boards(config: Config) -> Iterable[str]:
+    return [s.name for s in config.sources if isinstance(s, SerialSourceConfig) and s.mode == "framed"]
+
+
+STRAND_PROVIDERS: list[Provider] = [_simulated_strands, _serial_strands, _ble_strands, _model_strands]
+"""Functions naming the strands a config produces (sources' streams, models' context strands)."""
+
+BOARD_PROVIDERS: list[Provider] = [_serial_boards]
+"""Functions naming the boards a config can send commands to (framed serial sources)."""
+
+
+def known_strands(config: Config) -> frozenset[str]:
+    """Every strand the configured sources and models can produce (``device.*`` for any of a device's)."""
+    return frozenset(name for provider in STRAND_PROVIDERS for name in provider(config))
+
+
+def is_known(strand: str, known: frozenset[str]) -> bool:
+    """True if ``strand`` is in ``known``, directly or through a ``device.*`` entry."""
+    if strand in known:
+        return True
+    return any(fnmatch.fnmatchcase(strand, pattern) for pattern in known if pattern.endswith(".*"))
+
+
+def known_boards(config: Config) -> frozenset[str]:
+    """Every board name a rule action or a switch may address."""
+    return frozenset(name for provider in BOARD_PROVIDERS for name in provider(config))

@@ -1,0 +1,1 @@
+"""On-device inference: model cards, the LiteRT runtime, live windows and context strands."""

@@ -1,0 +1,238 @@
+"""The live inference layer: recorder feed → windows → model (off the event loop) → context strands.
+
+One ``ModelRunner`` per ``[[models]]`` entry. Its listener sorts the recorder's readings into windows
+(cheap, on the event loop); finished windows wait in a small bounded queue for the runner's service,
+which invokes the model on the inference thread so a slow model never stalls the recorder. Each result
+passes the debouncer: a new label must win ``debounce`` windows in a row, each with at least
+``min_confidence``, before ``context.<name>`` switches to it; only switches are recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, NamedTuple
+
+from agent.inference.runtime import Model, Prediction
+from agent.inference.windows import Window, WindowAssembler
+from agent.pipeline.sink import Sink
+from agent.readings import Reading, StreamInfo
+
+if TYPE_CHECKING:
+    from agent.config.schema import ModelConfig
+    from agent.daemon.agent import Agent
+
+log = logging.getLogger(__name__)
+
+QUEUE_WINDOWS = 32
+
+
+class WindowResult(NamedTuple):
+    """One classified window: its time span, the prediction and the label in force after debouncing."""
+
+    start_ts: float
+    end_ts: float
+    prediction: Prediction
+    current: str | None
+
+
+class Debouncer:
+    """Switches to a new label only after it wins ``windows`` results in a row with enough confidence."""
+
+    def __init__(self, windows: int, min_confidence: float) -> None:
+        self.windows = windows
+        self.min_confidence = min_confidence
+        self.current: str | None = None
+        self._candidate: str | None = None
+        self._streak = 0
+        self.low_confidence = 0
+
+    def update(self, label: str, confidence: float) -> bool:
+        """Take one result; return True if the current label switched to ``label``."""
+        if confidence < self.min_confidence:
+            self.low_confidence += 1
+            return False
+        if label == self.current:
+            self._candidate, self._streak = None, 0
+            return False
+        if label == self._candidate:
+            self._streak += 1
+        else:
+            self._candidate, self._streak = label, 1
+        if self._streak >= self.windows:
+            self.current = label
+            self._candidate, self._streak = None, 0
+            return True
+        return False
+
+
+class ModelRunner:
+    """Runs one configured model over its mapped streams and records ``context.<name>``."""
+
+    def __init__(
+        self,
+        name: str,
+        model: Model,
+        streams: Sequence[str],
+        *,
+        sink: Sink | None,
+        executor: ThreadPoolExecutor | None = None,
+        debounce: int = 2,
+        min_confidence: float = 0.5,
+        rate: float | None = None,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.sink = sink
+        self.stream = StreamInfo.of("context", name, "", kind="context")
+        card = model.card
+        self.assembler = WindowAssembler(streams, rate=rate or card.rate_hz, window=card.window, hop=card.hop)
+        self.debouncer = Debouncer(debounce, min_confidence)
+        self._own_executor = executor is None
+        self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix=f"hearth-model-{name}")
+        self._queue: deque[Window] = deque()
+        self._ready = asyncio.Event()
+        self._skipping = False
+        self.on_result: list[Callable[[WindowResult], None]] = []
+        self.on_skip: list[Callable[[Window], None]] = []
+        self.stats: dict[str, int] = {
+            "windows": 0,
+            "inferences": 0,
+            "skipped_missing": 0,
+            "skipped_gaps": 0,
+            "skipped_stale": 0,
+            "queue_dropped": 0,
+            "switches": 0,
+            "errors": 0,
+        }
+        if sink is not None:
+            sink.declare(self.stream)
+
+    def on_readings(self, readings: Sequence[Reading]) -> None:
+        """Recorder listener: sort readings into windows and queue the finished ones."""
+        for window in self.assembler.feed(readings):
+            self.stats["windows"] += 1
+            if window.skipped is not None:
+                reason, _, count = window.skipped.partition(":")
+                self.stats[f"skipped_{reason}"] += int(count or 1)
+                if not self._skipping:
+                    log.warning("model %s: skipping windows, an input is %s", self.name, reason)
+                    self._skipping = True
+                for hook in self.on_skip:
+                    hook(window)
+                continue
+            if self._skipping:
+                log.info("model %s: every input is back, classifying again", self.name)
+                self._skipping = False
+            self.submit(window)
+
+    def submit(self, window: Window) -> None:
+        """Queue a finished window for the model; past ``QUEUE_WINDOWS`` the oldest is dropped and counted."""
+        if len(self._queue) >= QUEUE_WINDOWS:
+            self._queue.popleft()
+            self.stats["queue_dropped"] += 1
+        self._queue.append(window)
+        self._ready.set()
+
+    async def run(self) -> None:
+        """Classify queued windows until cancelled."""
+        try:
+            while True:
+                await self._ready.wait()
+                self._ready.clear()
+                await self.drain()
+        finally:
+            if self._own_executor:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def drain(self) -> None:
+        """Classify every window queued so far; a failing invoke is counted and logged, never fatal."""
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            window = self._queue.popleft()
+            assert window.data is not None
+            try:
+                prediction = await loop.run_in_executor(self._executor, self.model.classify, window.data)
+            except (RuntimeError, ValueError) as exc:
+                self.stats["errors"] += 1
+                if self.stats["errors"] == 1:
+                    log.error("model %s: inference failed, skipping the window: %s", self.name, exc)
+                continue
+            self.handle(window, prediction)
+
+    def handle(self, window: Window, prediction: Prediction) -> None:
+        """Debounce one prediction; record a context reading when the label switches."""
+        self.stats["inferences"] += 1
+        if self.debouncer.update(prediction.label, prediction.confidence):
+            self.stats["switches"] += 1
+            if self.sink is not None:
+                self.sink.put_nowait(
+                    Reading(
+                        self.stream.name, window.end_ts, round(prediction.confidence, 4), prediction.label
+                    )
+                )
+        result = WindowResult(window.start_ts, window.end_ts, prediction, self.debouncer.current)
+        for hook in self.on_result:
+            hook(result)
+
+    @property
+    def low_confidence(self) -> int:
+        """Results ignored for confidence below ``min_confidence``."""
+        return self.debouncer.low_confidence
+
+
+class Inference:
+    """Every model runner of one agent, sharing one inference thread."""
+
+    def __init__(self) -> None:
+        self.runners: dict[str, ModelRunner] = {}
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="hearth-inference")
+
+    async def run(self) -> None:
+        """Run every runner until cancelled, then release the inference thread."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                for name, runner in self.runners.items():
+                    group.create_task(runner.run(), name=f"model:{name}")
+        finally:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+_ATTACHED: weakref.WeakKeyDictionary[Agent, Inference] = weakref.WeakKeyDictionary()
+
+
+def attach_inference(agent: Agent) -> None:
+    """Load and check every configured model, and wire its runner to ``agent``'s recorder."""
+    from agent.inference.check import load_models
+
+    configs: list[ModelConfig] = list(agent.config.models)
+    if not configs:
+        return
+    models = load_models(agent.config)
+    inference = Inference()
+    for config, model in zip(configs, models, strict=True):
+        sink = agent.recorder.sink(f"context.{config.name}", "context", "drop_oldest", maxsize=256)
+        runner = ModelRunner(
+            config.name,
+            model,
+            [config.inputs[i.name] for i in model.card.inputs],
+            sink=sink,
+            executor=inference.executor,
+            debounce=config.debounce,
+            min_confidence=config.min_confidence,
+            rate=config.input_rate,
+        )
+        inference.runners[config.name] = runner
+        agent.recorder.listeners.append(runner.on_readings)
+    agent.services["inference"] = inference.run
+    _ATTACHED[agent] = inference
+    log.info("inference: %d models attached", len(configs))
+
+
+def inference_of(agent: Agent) -> Inference | None:
+    """The inference layer attached to ``agent``, if any models are configured."""
+    return _ATTACHED.get(agent)

@@ -1,0 +1,217 @@
+"""Loading and running one model: LiteRT's interpreter (``tflite-runtime`` where LiteRT has no wheel).
+
+``Model.load`` checks the file against its card (sha256, tensor shapes and types) so that every problem
+shows when the config is checked, not at the first window. ``Model.classify`` is the hot path: it folds
+the card's normalisation and the input tensor's quantisation into one multiply-add per value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from agent.errors import ModelError
+from agent.inference.card import ModelCard, load_card, resolve_model_dir
+
+log = logging.getLogger(__name__)
+
+
+def _find_runtime() -> tuple[Any, str]:
+    """LiteRT where it has a wheel, else tflite-runtime; chosen once, at import."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter as LiteRT
+    except ImportError:  # pragma: no cover - only where LiteRT has no wheel
+        pass
+    else:
+        return LiteRT, "ai-edge-litert"
+    try:  # pragma: no cover
+        from tflite_runtime.interpreter import Interpreter as TFLite
+    except ImportError:  # pragma: no cover
+        return None, "none"
+    return TFLite, "tflite-runtime"  # pragma: no cover
+
+
+Interpreter, RUNTIME = _find_runtime()
+
+
+class Prediction(NamedTuple):
+    """One window's result: the winning class and its probability."""
+
+    class_index: int
+    label: str
+    confidence: float
+
+
+class TensorQuant(NamedTuple):
+    """A tensor's affine quantisation (``real = scale * (q - zero_point)``); scale 0 means float."""
+
+    scale: float
+    zero_point: int
+    dtype: Any
+
+
+def _quant(detail: dict[str, Any]) -> TensorQuant:
+    scale, zero_point = detail["quantization"]
+    return TensorQuant(float(scale), int(zero_point), detail["dtype"])
+
+
+class Model:
+    """A model folder loaded into an interpreter and checked against its card."""
+
+    def __init__(self, directory: Path, card: ModelCard, interpreter: Any, num_threads: int) -> None:
+        self.directory = directory
+        self.card = card
+        self.num_threads = num_threads
+        self.interpreter = interpreter
+        inp = interpreter.get_input_details()[0]
+        out = interpreter.get_output_details()[0]
+        self.input_index: int = inp["index"]
+        self.output_index: int = out["index"]
+        self.input_quant = _quant(inp)
+        self.output_quant = _quant(out)
+        self.input_shape = tuple(int(v) for v in inp["shape"])
+        self.output_shape = tuple(int(v) for v in out["shape"])
+        shape = (1, card.window, len(card.inputs))
+        self._work = np.empty(shape, dtype=np.float32)
+        self._work_window = self._work[0]
+        self._tensor = np.empty(shape, dtype=self.input_quant.dtype)
+        self._quantised_input = bool(self.input_quant.scale)
+        in_scale = self.input_quant.scale if self._quantised_input else 1.0
+        in_zero = self.input_quant.zero_point if self._quantised_input else 0
+        self._in_scale = in_scale
+        self._in_zero = in_zero
+        norm = card.normalisation
+        n = len(card.inputs)
+        self._gain: np.ndarray | None
+        self._offset: np.ndarray | None
+        # Normalisation and input quantisation fold into one affine map: q = x * gain + offset.
+        if norm.kind == "standardise":
+            inv = 1.0 / (np.asarray(norm.std, dtype=np.float64) * in_scale)
+            self._gain = inv.astype(np.float32)
+            self._offset = (in_zero - np.asarray(norm.mean) * inv).astype(np.float32)
+        elif norm.kind in ("none", "in_model"):
+            self._gain = np.full(n, 1.0 / in_scale, dtype=np.float32)
+            self._offset = np.full(n, in_zero, dtype=np.float32)
+        else:
+            self._gain = self._offset = None
+        self._low = self._high = 0.0
+        if self._quantised_input:
+            info = np.iinfo(self.input_quant.dtype)
+            self._low, self._high = float(info.min), float(info.max)
+        self._out_scale = self.output_quant.scale
+        self._out_zero = self.output_quant.zero_point
+        self._labels = card.labels
+        self._shape = shape
+        # Float input and nothing to normalise: raw samples go to the interpreter as they are.
+        self._passthrough = norm.kind in ("none", "in_model") and not self._quantised_input
+
+    @property
+    def name(self) -> str:
+        """The model's name from its card."""
+        return self.card.name
+
+    @property
+    def model_file(self) -> Path:
+        """The ``.tflite`` file."""
+        return self.directory / self.card.file
+
+    @classmethod
+    def load(cls, ref: str | Path, *, num_threads: int = 1) -> Model:
+        """Load the model at ``ref`` (``builtin:NAME`` or a folder); raise ``ModelError`` if it is unfit."""
+        directory = resolve_model_dir(str(ref))
+        card = load_card(directory)
+        path = directory / card.file
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise ModelError(f"{path}: cannot read model file: {exc.strerror}") from exc
+        digest = hashlib.sha256(content).hexdigest()
+        if digest != card.sha256.lower():
+            raise ModelError(
+                f"{path}: sha256 {digest} does not match the card's {card.sha256}",
+                hint="the file was changed or damaged; restore it or retrain and rewrite the card",
+            )
+        if Interpreter is None:
+            raise ModelError("no TFLite runtime installed", hint="pip install ai-edge-litert")
+        try:
+            interpreter = Interpreter(model_content=content, num_threads=num_threads)
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"{path}: not a loadable TFLite model: {exc}") from exc
+        model = cls(directory, card, interpreter, num_threads)
+        model._check_shapes(path)
+        return model
+
+    def _check_shapes(self, path: Path) -> None:
+        card = self.card
+        want_in = (1, card.window, len(card.inputs))
+        if self.input_shape != want_in:
+            raise ModelError(
+                f"{path}: input shape {list(self.input_shape)} does not match the card "
+                f"(window {card.window} x {len(card.inputs)} inputs = {list(want_in)})"
+            )
+        want_out = (1, len(card.labels))
+        if self.output_shape != want_out:
+            raise ModelError(
+                f"{path}: output shape {list(self.output_shape)} does not match the card's "
+                f"{len(card.labels)} labels"
+            )
+
+    def quantise(self, window: np.ndarray) -> np.ndarray:
+        """Turn a raw window (window x inputs, card units) into the input tensor (1 x window x inputs).
+
+        The returned array is reused by the next call.
+        """
+        if self._passthrough:
+            if window.dtype != np.float32:
+                window = window.astype(np.float32)
+            return window.reshape(self._shape)
+        work = self._work_window
+        if self._gain is None:
+            # Per-window z-score: centre first, then the spread of the centred values (no cancellation).
+            size = window.shape[0]
+            mean = np.add.reduce(window, axis=0, dtype=np.float64) / size
+            np.subtract(window, mean, out=work, casting="unsafe")
+            std = np.sqrt(np.einsum("ij,ij->j", work, work) / size)
+            gain = 1.0 / ((std + self.card.normalisation.epsilon) * self._in_scale)
+            np.multiply(work, gain, out=work, casting="unsafe")
+            np.add(work, self._in_zero, out=work, casting="unsafe")
+        else:
+            gain, offset = self._gain, self._offset
+            assert offset is not None
+            np.multiply(window, gain, out=work, casting="unsafe")
+            np.add(work, offset, out=work, casting="unsafe")
+        if not self._quantised_input:
+            return self._work
+        np.minimum(work, self._high, out=work)
+        np.maximum(work, self._low, out=work)
+        np.rint(self._work, out=self._tensor, casting="unsafe")
+        return self._tensor
+
+    def classify(self, window: np.ndarray) -> Prediction:
+        """Run one raw window (window x inputs) through the model."""
+        interpreter = self.interpreter
+        interpreter.set_tensor(self.input_index, self.quantise(window))
+        interpreter.invoke()
+        raw = interpreter.get_tensor(self.output_index)[0]
+        best = int(raw.argmax())
+        if self._out_scale:
+            confidence = (int(raw[best]) - self._out_zero) * self._out_scale
+        else:
+            confidence = float(raw[best])
+        return Prediction(best, self._labels[best], confidence)
+
+    def probabilities(self) -> np.ndarray:
+        """Every class's probability from the last ``classify`` call."""
+        raw = np.asarray(self.interpreter.get_tensor(self.output_index)[0], dtype=np.float32)
+        if self._out_scale:
+            raw = (raw - np.float32(self._out_zero)) * np.float32(self._out_scale)
+        return raw
+
+    def classify_many(self, windows: np.ndarray) -> list[Prediction]:
+        """Classify every window of ``windows`` (n x window x inputs)."""
+        return [self.classify(w) for w in windows]

@@ -1,0 +1,1 @@
+"""Inside the home: the local broker and Home Assistant discovery."""

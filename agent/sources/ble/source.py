@@ -1,0 +1,360 @@
+"""The BLE source: adverts of adopted devices and GATT devices, as readings, kept running.
+
+The detection callback (``on_advert``) is the hot path and does no I/O: look the address up among
+adopted devices (anything else is counted and forgotten at once), drop a repeat of the device's last
+payload, decode, queue. Around it, ``run`` keeps the scanner alive: a start that fails, a scanner
+that dies, or one that hears nothing for ``silence_timeout`` while devices are adopted is restarted
+with capped, jittered backoff, and after ``reset_after`` failures in a row the adapter is reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from agent.backoff import Backoff
+from agent.pipeline.sink import OverflowPolicy, Sink
+from agent.readings import TIME_RESOLUTION, Reading, StreamInfo
+from agent.sources.ble.adoption import Adoption, AdoptionStore
+from agent.sources.ble.advert import Advert, AdvertScanner, Clock, SystemClock
+from agent.sources.ble.decoders import DeviceDecoder, detect_format
+from agent.sources.ble.dedup import AdvertDedup
+from agent.sources.ble.gatt import GattConnector, GattDevice, GattDeviceRunner
+from agent.sources.ble.recovery import AdapterResetter, AutoRecoveryResetter
+from agent.sources.ble.watchdog import Fault, RecoveryPolicy, SilenceWatchdog, classify
+
+log = logging.getLogger(__name__)
+
+ForgetHook = Callable[[str], Awaitable[object]]
+# The parser libraries log per advert (and at warning level on a wrong bindkey); the source counts
+# those cases and logs a device's failure once itself.
+_PARSER_LOGGERS = ("bthome_ble", "xiaomi_ble", "ruuvitag_ble")
+# bleak and its helpers log every advert's D-Bus signal (neighbours' addresses included) at debug
+# level; nothing about an unadopted device may reach a log, so they never log below info.
+_RADIO_LOGGERS = ("bleak", "bleak_retry_connector", "habluetooth", "bluetooth_adapters", "dbus_fast")
+# bluetooth-auto-recovery warns several times per failed reset; the source counts and logs resets.
+_RESET_LOGGERS = ("bluetooth_auto_recovery",)
+
+
+@dataclass(slots=True)
+class _Adopted:
+    adoption: Adoption
+    decoder: DeviceDecoder | None = None
+    decrypt_failing: bool = False
+    streams: dict[str, str] = field(default_factory=dict)
+    last_ts: float = 0.0  # the store keeps one value per stream per millisecond
+
+
+class BleSource:
+    """Collects adopted BLE devices' adverts and configured GATT devices into one sink."""
+
+    kind = "ble"
+
+    def __init__(
+        self,
+        name: str,
+        scanner: AdvertScanner,
+        *,
+        adapter: str = "hci0",
+        silence_timeout: float = 90.0,
+        reset_after: int = 3,
+        dedup_cap: int = 4096,
+        adoption_refresh: float = 5.0,
+        adoptions: Iterable[Adoption] = (),
+        gatt_devices: Sequence[GattDevice] = (),
+        connector: GattConnector | None = None,
+        max_connections: int = 3,
+        resetter: AdapterResetter | None = None,
+        clock: Clock | None = None,
+        overflow: OverflowPolicy = "drop_oldest",
+    ) -> None:
+        self.name = name
+        self.scanner = scanner
+        self.adapter = adapter
+        self.overflow: OverflowPolicy = overflow
+        self.clock: Clock = clock or SystemClock()
+        self.resetter: AdapterResetter = resetter or AutoRecoveryResetter()
+        self.silence_timeout = silence_timeout
+        # the watchdog tick also copies the hot-path counters into ``stats`` for the health rows
+        self.check_every = max(0.05, min(silence_timeout / 3, 2.0))
+        self.adoption_refresh = adoption_refresh
+        self.gatt_devices = list(gatt_devices)
+        self.connector = connector
+        self.max_connections = max_connections
+        self.dedup = AdvertDedup(dedup_cap)
+        self.policy = RecoveryPolicy(reset_after)
+        self.watchdog = SilenceWatchdog(silence_timeout)
+        self.backoff = Backoff(base=1.0, cap=60.0)
+        self.stats: dict[str, int] = {}
+        self._last_emit: dict[str, float] = {}
+        self.scanning = asyncio.Event()
+        # hot-path counters, copied into ``stats`` by the watchdog
+        self.adverts = 0
+        self.repeats = 0
+        self.unadopted = 0
+        self.decoded = 0
+        self.readings = 0
+        self.malformed = 0
+        self.decrypt_failures = 0
+        self.unknown_format = 0
+        self._adopted: dict[str, _Adopted] = {}
+        self._sink: Sink | None = None
+        self._store_path: Path | None = None
+        self._on_forget: ForgetHook | None = None
+        self._failing = False
+        self._adverts_at_start = 0
+        self.set_adoptions(adoptions)
+        for logger in _PARSER_LOGGERS + _RESET_LOGGERS:
+            logging.getLogger(logger).setLevel(logging.ERROR)
+        for logger in _RADIO_LOGGERS:
+            logging.getLogger(logger).setLevel(logging.INFO)
+
+    # -- adoption ------------------------------------------------------------------------------
+
+    def bind_store(self, path: Path, on_forget: ForgetHook | None = None) -> None:
+        """Read adoptions from the readings file at ``path``; ``on_forget`` erases a forgotten device."""
+        self._store_path = path
+        self._on_forget = on_forget
+
+    def set_adoptions(self, adoptions: Iterable[Adoption]) -> list[str]:
+        """Replace the adopted devices; return the names no longer adopted."""
+        fresh: dict[str, _Adopted] = {}
+        for adoption in adoptions:
+            current = self._adopted.get(adoption.address)
+            if current is not None and current.adoption == adoption:
+                fresh[adoption.address] = current
+            else:
+                fresh[adoption.address] = _Adopted(adoption)
+                self.dedup.forget(adoption.address)
+        kept = {a.adoption.name for a in fresh.values()}
+        gone = [a.adoption.name for a in self._adopted.values() if a.adoption.name not in kept]
+        self._adopted = fresh
+        return gone
+
+    @property
+    def adopted_names(self) -> list[str]:
+        """Names of the adopted advertising devices."""
+        return sorted(a.adoption.name for a in self._adopted.values())
+
+    async def refresh_adoptions(self) -> None:
+        """Re-read adoptions from the readings file; erase the data of devices forgotten meanwhile."""
+        if self._store_path is None:
+            return
+        adoptions = await asyncio.to_thread(_read_adoptions, self._store_path)
+        for name in self.set_adoptions(adoptions):
+            log.info("BLE device %s was forgotten; no longer recording it", name)
+            if self._on_forget is not None:
+                await self._on_forget(name)
+
+    # -- the hot path --------------------------------------------------------------------------
+
+    def on_advert(self, advert: Advert) -> None:
+        """Handle one advert (bleak's detection callback); never raises, never blocks."""
+        self.adverts += 1
+        device = self._adopted.get(advert.address)
+        if device is None:
+            self.unadopted += 1
+            return
+        if self.dedup.is_repeat(advert.address, advert.manufacturer_data, advert.service_data):
+            self.repeats += 1
+            return
+        decoder = device.decoder
+        if decoder is None:
+            fmt = detect_format(advert)
+            if fmt is None:
+                self.unknown_format += 1
+                return
+            decoder = device.decoder = DeviceDecoder(fmt, device.adoption.bindkey)
+        now = max(time.time(), device.last_ts + TIME_RESOLUTION)
+        values, malformed, decrypt_failed = decoder.decode(advert, now)
+        if decrypt_failed:
+            self.decrypt_failures += 1
+            if not device.decrypt_failing:
+                device.decrypt_failing = True
+                log.warning(
+                    "cannot decrypt adverts of BLE device %s: wrong or missing bindkey", device.adoption.name
+                )
+            return
+        if malformed:
+            self.malformed += 1
+            return
+        if device.decrypt_failing:
+            device.decrypt_failing = False
+            log.info("adverts of BLE device %s decrypt again", device.adoption.name)
+        self.decoded += 1
+        sink = self._sink
+        if sink is None:
+            return
+        device.last_ts = now
+        streams = device.streams
+        put = sink.put_nowait
+        for quantity, value, unit, label in values:
+            stream = streams.get(quantity)
+            if stream is None:
+                stream = self._declare(device.adoption.name, quantity, unit, streams)
+            put(Reading(stream, now, value, label))
+        self.readings += len(values)
+
+    def _declare(self, device: str, quantity: str, unit: str, streams: dict[str, str]) -> str:
+        info = StreamInfo.of(device, quantity, unit)
+        streams[quantity] = info.name
+        if self._sink is not None:
+            self._sink.declare(info)
+        return info.name
+
+    def emit(  # noqa: PLR0917 - positional on purpose: called once per decoded value
+        self,
+        device: str,
+        quantity: str,
+        value: float,
+        unit: str,
+        label: str | None,
+        ts: float,
+        streams: dict[str, str],
+    ) -> None:
+        """Queue one reading of ``device.quantity``, declaring the stream the first time."""
+        sink = self._sink
+        if sink is None:
+            return
+        stream = streams.get(quantity)
+        if stream is None:
+            stream = self._declare(device, quantity, unit, streams)
+        # Several values of one stream can arrive in one notification (UART): keep them all.
+        ts = max(ts, self._last_emit.get(stream, 0.0) + TIME_RESOLUTION)
+        self._last_emit[stream] = ts
+        sink.put_nowait(Reading(stream, ts, value, label))
+        self.readings += 1
+
+    # -- running -------------------------------------------------------------------------------
+
+    async def run(self, sink: Sink) -> None:
+        """Scan (and serve GATT devices) until cancelled, recovering from every scanner failure."""
+        self._sink = sink
+        sink.stats = self.stats
+        for device in self._adopted.values():
+            device.streams.clear()  # a new sink: declare every stream again
+        try:
+            async with asyncio.TaskGroup() as group:
+                if self._store_path is not None:
+                    await self.refresh_adoptions()
+                    group.create_task(self._refresh_loop(), name=f"{self.name}:adoptions")
+                if self.gatt_devices and self.connector is not None:
+                    slots = asyncio.Semaphore(self.max_connections)
+                    for gatt in self.gatt_devices:
+                        runner = GattDeviceRunner(
+                            gatt, self.connector, slots, self._gatt_emit, self.stats, clock=self.clock
+                        )
+                        group.create_task(runner.run(), name=f"{self.name}:gatt:{gatt.name}")
+                await self._scan_loop()
+        finally:
+            self._publish()
+
+    def _gatt_emit(  # noqa: PLR0917 - matches gatt.Emit, called per value
+        self, device: str, quantity: str, value: float, unit: str, ts: float, streams: dict[str, str]
+    ) -> None:
+        self.emit(device, quantity, value, unit, None, ts, streams)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await self.clock.sleep(self.adoption_refresh)
+            try:
+                await self.refresh_adoptions()
+            except (sqlite3.Error, OSError) as exc:
+                self._bump("adoption_read_errors")
+                log.debug("cannot read BLE adoptions: %s", exc)
+
+    async def _scan_loop(self) -> None:
+        while True:
+            try:
+                await self.scanner.start(self.on_advert)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every scanner failure is survivable
+                await self._recover(classify(exc), exc)
+                continue
+            self.scanning.set()
+            self._bump("scanner_starts")
+            try:
+                fault, error = await self._watch()
+            finally:
+                self.scanning.clear()
+                await self.scanner.stop()
+            await self._recover(fault, error)
+
+    async def _watch(self) -> tuple[Fault | Literal["silence"], BaseException | None]:
+        """Wait until the scanner dies or goes quiet; meanwhile publish counters."""
+        failed = self.scanner.failed
+        self.watchdog.reset(self.clock.monotonic())
+        while True:
+            tick = asyncio.ensure_future(self.clock.sleep(self.check_every))
+            waiters: list[asyncio.Future[Any]] = [tick, failed]
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                tick.cancel()
+            self._publish()
+            if failed.done():
+                error = failed.result()
+                return classify(error), error
+            quiet = self.watchdog.wedged(self.clock.monotonic(), self.adverts, expected=bool(self._adopted))
+            if quiet:
+                return "silence", None
+            if self._failing and self.adverts > self._adverts_at_start:
+                self._failing = False
+                self.policy.succeeded()
+                self.backoff.reset()
+                log.info("BLE scanner on %s recovered (%s scanning)", self.adapter, self.scanner.mode)
+
+    async def _recover(self, fault: Fault | Literal["silence"], exc: BaseException | None) -> None:
+        self._bump("silence_restarts" if fault == "silence" else fault)
+        self._bump("scanner_restarts")
+        detail = f"{fault}: {exc}" if exc is not None else f"no adverts for {self.silence_timeout:.0f} s"
+        if not self._failing:
+            log.warning("BLE scanner on %s failed (%s); restarting with backoff", self.adapter, detail)
+            self._failing = True
+        else:
+            log.debug("BLE scanner on %s failed again (%s)", self.adapter, detail)
+        if self.policy.failed(fault if fault != "silence" else "scanner_error") == "reset_adapter":
+            self._bump("adapter_resets")
+            if await self.resetter.reset(self.adapter):
+                log.info("reset Bluetooth adapter %s", self.adapter)
+            else:
+                self._bump("adapter_reset_failures")
+                if self.stats["adapter_reset_failures"] == 1:
+                    log.warning(
+                        "cannot reset Bluetooth adapter %s (needs CAP_NET_ADMIN); restarting scans only",
+                        self.adapter,
+                    )
+        await self.clock.sleep(self.backoff.next_delay())
+        self._adverts_at_start = self.adverts
+
+    def _bump(self, counter: str) -> None:
+        self.stats[counter] = self.stats.get(counter, 0) + 1
+
+    def _publish(self) -> None:
+        stats = self.stats
+        stats["adverts"] = self.adverts
+        stats["repeats_dropped"] = self.repeats
+        stats["unadopted_ignored"] = self.unadopted
+        stats["decoded"] = self.decoded
+        stats["readings"] = self.readings
+        stats["malformed"] = self.malformed
+        stats["decrypt_failures"] = self.decrypt_failures
+        stats["unknown_format"] = self.unknown_format
+        stats["dedup_evictions"] = self.dedup.evicted
+        stats["dedup_size"] = len(self.dedup)
+
+
+def _read_adoptions(path: Path) -> list[Adoption]:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        conn.execute("PRAGMA busy_timeout = 2000")
+        return AdoptionStore(conn).all()
+    finally:
+        conn.close()

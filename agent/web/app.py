@@ -1,0 +1,211 @@
+"""The dashboard's aiohttp application: the guard every request passes, rendering, and the page registry.
+
+The guard (one middleware) is the only place access is decided, so a new page cannot forget it:
+- a route is public only if its page module lists it in ``ctx.public`` (the login form and static files);
+- any other request needs a live session: a browser asking for a page is sent to the login form,
+  anything else gets 403;
+- any request that may change something (every method but GET/HEAD/OPTIONS) must also carry the
+  session's CSRF token, in the ``X-CSRF-Token`` header or a ``csrf`` form field.
+
+Pages live in ``agent.web.pages``: each module has ``setup(app, ctx)`` adding its routes and, if it
+wants one, a navigation entry. ``PAGE_MODULES`` lists them in navigation order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import importlib
+import math
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import jinja2
+from aiohttp import web
+
+from agent import __version__
+from agent.web.auth import LoginLimiter, Session, Sessions, same_token
+from agent.web.live import LiveFeed
+
+if TYPE_CHECKING:
+    from agent.daemon.agent import Agent
+
+T = TypeVar("T")
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+SESSION_COOKIE = "hearth_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+PAGE_MODULES: tuple[str, ...] = (
+    "agent.web.pages.login",
+    "agent.web.pages.overview",
+    "agent.web.pages.streams",
+    "agent.web.pages.events",
+)
+
+# Browsers run only what this app serves: no inline script or style, no framing, no foreign hosts.
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@dataclass
+class WebContext:
+    """What every page handler may use: the running agent, auth state, the live feed, store readers.
+
+    ``reader`` and ``ledger`` are read-only connections to the readings and ledger files, used on the
+    dashboard's own thread through ``read`` and ``read_ledger``; changes go through the agent's layers.
+    """
+
+    agent: Agent
+    sessions: Sessions
+    limiter: LoginLimiter
+    feed: LiveFeed
+    reader: sqlite3.Connection
+    ledger: sqlite3.Connection
+    password_hash: Callable[[], str | None]
+    sparkline_window: float
+    secure: bool = False  # served over TLS: cookies are marked Secure
+    started: float = field(default_factory=time.monotonic)
+    nav: list[tuple[str, str]] = field(default_factory=list)
+    public: set[tuple[str, str]] = field(default_factory=set)
+    login_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    _executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="hearth-web")
+    )
+    templates: jinja2.Environment = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.templates = jinja2.Environment(
+            loader=jinja2.PackageLoader("agent.web", "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        self.templates.globals.update(
+            spark=sparkline_points, asset=_asset_url(), version=__version__, nav=self.nav
+        )
+
+    async def read(self, fn: Callable[..., T], **kwargs: Any) -> T:
+        """Run ``fn(self.reader, **kwargs)`` on the dashboard's reader thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, self.reader, **kwargs))
+
+    async def read_ledger(self, fn: Callable[..., T], **kwargs: Any) -> T:
+        """Run ``fn(self.ledger, **kwargs)`` on the dashboard's reader thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, self.ledger, **kwargs))
+
+    def render(
+        self, request: web.Request, template: str, *, status: int = 200, **values: Any
+    ) -> web.Response:
+        """Render ``template`` as the response, with the session's CSRF token and the current path."""
+        session = session_of(request)
+        html = self.templates.get_template(template).render(
+            csrf=session.csrf if session else "", path=request.path, hub=self.agent.config.hub, **values
+        )
+        return web.Response(text=html, content_type="text/html", status=status)
+
+    def close(self) -> None:
+        """Release the reader thread and connections; safe to call twice."""
+        self._executor.shutdown(wait=True)
+        self.reader.close()
+        self.ledger.close()
+
+
+CTX = web.AppKey("ctx", WebContext)
+
+
+def build_app(ctx: WebContext) -> web.Application:
+    """The dashboard application with every page module in ``PAGE_MODULES`` set up."""
+    app = web.Application(middlewares=[_guard], client_max_size=64 * 1024)
+    app[CTX] = ctx
+    app.router.add_static("/static", STATIC_DIR)
+    ctx.public.add(("GET", "/static"))
+    ctx.public.add(("HEAD", "/static"))
+    for name in PAGE_MODULES:
+        importlib.import_module(name).setup(app, ctx)
+    app.on_response_prepare.append(_add_headers)
+    return app
+
+
+def session_of(request: web.Request) -> Session | None:
+    """The request's live session (looked up again without counting as use), or None."""
+    return request.app[CTX].sessions.get(request.cookies.get(SESSION_COOKIE), touch=False)
+
+
+@web.middleware
+async def _guard(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    ctx = request.app[CTX]
+    resource = request.match_info.route.resource
+    canonical = resource.canonical if resource is not None else ""
+    # Live streams must not keep an idle session alive forever: only pages and actions count as use.
+    session = ctx.sessions.get(
+        request.cookies.get(SESSION_COOKIE),
+        touch=canonical != "/events",
+        password=ctx.password_hash() or "",
+    )
+    if (request.method, canonical) in ctx.public:
+        return await handler(request)
+    if session is None:
+        if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
+            raise web.HTTPSeeOther("/login")
+        raise web.HTTPForbidden(text="not logged in")
+    if request.method not in SAFE_METHODS:
+        token = request.headers.get("X-CSRF-Token")
+        if token is None and request.content_type in {
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        }:
+            field_value = (await request.post()).get("csrf")
+            token = field_value if isinstance(field_value, str) else None
+        if not same_token(token, session.csrf):
+            raise web.HTTPForbidden(text="missing or wrong CSRF token")
+    return await handler(request)
+
+
+async def _add_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(_SECURITY_HEADERS)
+    if request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "public, max-age=86400"
+    else:
+        response.headers["Cache-Control"] = "no-store"
+
+
+def _asset_url() -> Callable[[str], str]:
+    """``asset("app.css")`` → ``/static/app.css?v=<hash>``, so browsers may cache assets for a day."""
+    versions = {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()[:10] for path in STATIC_DIR.iterdir()
+    }
+
+    def asset(name: str) -> str:
+        return f"/static/{name}?v={versions[name]}"
+
+    return asset
+
+
+def sparkline_points(values: list[float], width: float = 120, height: float = 28) -> str:
+    """SVG polyline points drawing ``values`` across ``width`` x ``height`` (min at the bottom)."""
+    finite = [v for v in values if math.isfinite(v)]
+    if len(finite) < 2:
+        return ""
+    low, high = min(finite), max(finite)
+    span = (high - low) or 1.0
+    step = width / (len(finite) - 1)
+    return " ".join(
+        f"{i * step:.1f},{height - 1 - (v - low) / span * (height - 2):.1f}" for i, v in enumerate(finite)
+    )

@@ -1,0 +1,260 @@
+"""The Nordic UART Service: the firmware bridge's framed and text modes over GATT, without a radio."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.sources.ble.gatt import (
+    NUS_RX,
+    NUS_TX,
+    CodecReading,
+    FramedBridgeCodec,
+    GattDevice,
+    TextBridgeCodec,
+)
+from firmware_bridge import (
+    Ack,
+    Command,
+    Error,
+    Frame,
+    FrameDecoder,
+    Hello,
+    HelloRequest,
+    Readings,
+    Sensor,
+    encode,
+)
+from firmware_bridge.messages import Message
+from tests.ble.conftest import FakeClock, until
+from tests.ble.test_gatt import FakeConnector, runner_for
+
+VECTORS = json.loads(
+    (Path(__file__).resolve().parents[2] / "firmware_bridge" / "golden" / "vectors.json").read_text("utf-8")
+)
+GOLDEN = {v["name"]: bytes.fromhex(v["wire"]) for v in VECTORS["valid"] + VECTORS["malformed"]}
+
+
+def byte_by_byte(codec: FramedBridgeCodec | TextBridgeCodec, data: bytes) -> list[CodecReading]:
+    out: list[CodecReading] = []
+    for i in range(len(data)):
+        out.extend(codec.feed(data[i : i + 1]))
+    return out
+
+
+def messages(data: bytes) -> list[Message]:
+    events = FrameDecoder().events(data)
+    assert all(isinstance(e, Frame) for e in events)
+    return [e.message for e in events if isinstance(e, Frame)]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "byte-by-byte"])
+def test_framed_golden_frames_become_readings_with_the_hellos_units(chunked: bool) -> None:
+    codec = FramedBridgeCodec("board")
+    assert codec.connect() == GOLDEN["hello_request"]
+    stream = b"".join(
+        GOLDEN[name]
+        for name in (
+            "reading_half_float",
+            "hello",
+            "reading_half_float",
+            "reading_single_float",
+            "readings_batch",
+        )
+    )
+    got = byte_by_byte(codec, stream) if chunked else codec.feed(stream)
+    assert got == [
+        CodecReading("temperature", 21.5, "°C"),
+        CodecReading("humidity", pytest.approx(0.1), "%"),
+        CodecReading("temperature", 21.5, "°C", 0.0),
+        CodecReading("humidity", 40.25, "%", 0.0),
+        CodecReading("temperature", 21.75, "°C", 1.0),
+        CodecReading("humidity", -3.0, "%", 70.0),
+    ]
+    assert codec.hello is not None
+    assert codec.hello.board_id == "esp32-a1b2c3"
+    # the reading before HELLO is not anybody's: counted, not emitted
+    assert codec.stats["unidentified"] == 1
+    assert codec.stats["frames_ok"] == 5
+    # readings_batch is seq 4 right after seq 2: the board's seq 3 was lost on the way
+    assert codec.stats["frames_lost"] == 1
+    assert codec.data_to_send() == b""
+
+
+def test_framed_counts_damage_resyncs_and_sensors_hello_did_not_announce() -> None:
+    codec = FramedBridgeCodec("board")
+    codec.connect()
+    codec.feed(GOLDEN["hello"])
+    stream = GOLDEN["bad_crc"] + b"boot noise\r\n\x00" + GOLDEN["reading_big_int"] + GOLDEN["reading_zero"]
+    got = byte_by_byte(codec, stream)
+    assert got == [CodecReading("temperature", 0.0, "°C")]  # seq 300's sensor 2 is not in HELLO
+    assert codec.stats["crc_errors"] == 1
+    assert codec.stats["resyncs"] == 1
+    assert codec.stats["unknown_sensor"] == 1
+    # seq 300 after HELLO's 0 means 299 frames never arrived (the damaged one among them); 65535
+    # after 300 is more than half the sequence space ahead, which counts as a restart, not a loss
+    assert codec.stats["frames_lost"] == 299
+    assert codec.stats["frames_ok"] == 3
+
+
+def test_framed_refuses_a_future_protocol_with_an_error_reply_and_queues_commands() -> None:
+    codec = FramedBridgeCodec("board")
+    codec.connect()
+    assert codec.feed(GOLDEN["hello_future_version"] + GOLDEN["reading_half_float"]) == []
+    assert codec.stats["version_refused"] == 1
+    (reply,) = messages(codec.data_to_send())
+    assert isinstance(reply, Error)
+    assert (reply.code, reply.ref) == (1, 0)
+    seq = codec.command("led", "on")
+    (command,) = messages(codec.data_to_send())
+    assert command == Command("led", "on")
+    assert seq == 2  # HELLO_REQUEST took 0, the ERROR 1
+    assert codec.data_to_send() == b""
+
+
+def test_framed_reconnect_starts_a_new_handshake_and_keeps_the_counters() -> None:
+    codec = FramedBridgeCodec("board")
+    codec.connect()
+    codec.feed(GOLDEN["hello"] + GOLDEN["reading_half_float"][:5])
+    assert messages(codec.connect()) == [HelloRequest(1)]
+    assert codec.hello is None
+    assert codec.feed(GOLDEN["reading_half_float"]) == []  # a partial frame was forgotten; no HELLO yet
+    assert codec.stats["frames_ok"] == 2
+    assert codec.stats["unidentified"] == 1
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "byte-by-byte"])
+def test_text_mode_uses_the_bridges_line_parser_and_counts_bad_lines(chunked: bool) -> None:
+    codec = TextBridgeCodec("board")
+    assert codec.connect() == b""
+    data = b"temp[\xc2\xb0C]=21.5, hum=40\r\n# booted\nx=oops\n" + b"a=1 " * 100 + b"\nlux=7\n"
+    got = byte_by_byte(codec, data) if chunked else codec.feed(data)
+    assert got == [
+        CodecReading("temp", 21.5, "°C"),
+        CodecReading("hum", 40.0, ""),
+        CodecReading("lux", 7.0, ""),
+    ]
+    assert codec.stats == {"text_lines": 2, "text_errors": 2}
+    assert codec.data_to_send() == b""
+
+
+class WritableClient:
+    """Records writes to NUS RX; ``services`` reports the write size BlueZ derives from the MTU."""
+
+    def __init__(self, write_size: int | None) -> None:
+        self.writes: list[bytes] = []
+        self.notify: dict[str, Any] = {}
+        self.is_connected = True
+        self.written = asyncio.Event()
+        if write_size is not None:
+            self.services = _Services(write_size)
+
+    async def start_notify(self, char_specifier: Any, callback: Any) -> None:
+        self.notify[char_specifier] = callback
+
+    async def read_gatt_char(self, char_specifier: Any) -> bytearray:
+        raise AssertionError("NUS has nothing to read")
+
+    async def write_gatt_char(self, char_specifier: Any, data: bytes, response: bool) -> None:
+        assert char_specifier == NUS_RX
+        self.writes.append(bytes(data))
+        self.written.set()
+
+    async def disconnect(self) -> None:
+        self.is_connected = False
+
+    def send(self, data: bytes) -> None:
+        self.notify[NUS_TX](None, bytearray(data))
+
+
+class _Characteristic:
+    def __init__(self, size: int) -> None:
+        self.max_write_without_response_size = size
+
+
+class _Services:
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def get_characteristic(self, uuid: str) -> _Characteristic | None:
+        return _Characteristic(self.size) if uuid == NUS_RX else None
+
+
+class WritableConnector(FakeConnector):
+    def __init__(self, write_size: int | None) -> None:
+        super().__init__()
+        self.write_size = write_size
+        self.last: WritableClient | None = None
+
+    async def connect(self, address: str, name: str, on_disconnect: Any) -> Any:
+        self.last = WritableClient(self.write_size)
+        self.drops[name] = on_disconnect
+        return self.last
+
+
+@pytest.mark.parametrize(("write_size", "chunk"), [(None, 20), (244, 244)], ids=["default-mtu", "mtu-247"])
+async def test_runner_writes_to_rx_in_mtu_chunks_and_publishes_counters(
+    clock: FakeClock, write_size: int | None, chunk: int
+) -> None:
+    connector = WritableConnector(write_size)
+    device = GattDevice("board", "11:22:33:44:55:99", ("nus",))
+    runner, emitted, stats = runner_for(device, connector, clock)
+    assert stats["board.frames_ok"] == 0  # the device's row shows from the start
+    task = asyncio.create_task(runner.run())
+    try:
+        await until(runner.connected.is_set)
+        client = connector.last
+        assert client is not None
+        assert messages(b"".join(client.writes)) == [HelloRequest(1)]
+        hello = Hello("nrf-1", "1.0", 1, (Sensor("temperature", "°C"), Sensor("pressure", "hPa")))
+        client.send(encode(hello, 0))
+        client.send(encode(Readings(((0, 21.5, 0), (1, 1013.25, 0))), 1))
+        assert emitted == [("board", "temperature", 21.5, "°C"), ("board", "pressure", 1013.25, "hPa")]
+        assert stats["board.frames_ok"] == 2
+        assert stats["board.crc_errors"] == 0
+
+        client.writes.clear()
+        client.written.clear()
+        assert runner.queue_command("display", "x" * 100) == 1
+        await until(lambda: sum(map(len, client.writes)) >= 100)
+        assert max(map(len, client.writes)) <= chunk
+        assert len(client.writes) > 1 if chunk == 20 else len(client.writes) == 1
+        assert messages(b"".join(client.writes)) == [Command("display", "x" * 100)]
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_a_framed_board_that_never_says_hello_is_reconnected(clock: FakeClock) -> None:
+    connector = WritableConnector(None)
+    device = GattDevice("board", "11:22:33:44:55:98", ("nus",), handshake_timeout=5.0)
+    runner, emitted, stats = runner_for(device, connector, clock)
+    task = asyncio.create_task(runner.run())
+    try:
+        await until(runner.connected.is_set)
+        first = connector.last
+        assert first is not None
+        first.send(GOLDEN["reading_half_float"])  # readings, but no HELLO: nobody's values
+        await clock.advance_until(lambda: stats.get("gatt_connects", 0) == 2)
+        assert stats["nus_handshake_timeouts"] == 1
+        assert stats["gatt_drops"] == 1
+        assert stats["board.unidentified"] == 1
+        second = connector.last
+        assert second is not first
+        assert second is not None
+        await until(lambda: bool(second.writes))
+        assert messages(b"".join(second.writes)) == [HelloRequest(1)]  # asked again on the new link
+        second.send(GOLDEN["hello"] + encode(Ack(0), 1))
+        await clock.advance(30, step=5)
+        assert stats["gatt_drops"] == 1  # identified: the handshake timer is off
+        assert stats["board.commands_acked"] == 1
+        assert emitted == []
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

@@ -1,0 +1,96 @@
+"""Fixtures for the dashboard tests: a real hub in a subprocess, and Debian's Chromium via Playwright."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, hearth, wait_until
+from tests.web.web_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PASSWORD, RunningHub, ramp_csv
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}login", timeout=1):
+            return True
+    except (urllib.error.URLError, ConnectionError):
+        return False
+
+
+@pytest.fixture
+def running_hub(tmp_path: Path) -> Iterator[RunningHub]:
+    """Start ``hearth run`` on a free port with a fast-changing simulated sensor; stop it afterwards."""
+    config = tmp_path / "hearth.toml"
+    config.write_text(
+        f"""
+[hub]
+id = "e2e-hub"
+name = "Test flat"
+data_dir = "{tmp_path / "data"}"
+
+[store]
+flush_interval = "100ms"
+
+[[sources]]
+kind = "simulated"
+name = "tank"
+file = "{ramp_csv(tmp_path / "tank.csv")}"
+rate = 4
+
+[web]
+port = {free_port()}
+live_interval = "250ms"
+"""
+    )
+    password_file = tmp_path / "password"
+    password_file.write_text(PASSWORD + "\n")
+    result = hearth("web", "set-password", "-c", str(config), "--password-file", str(password_file))
+    assert result.returncode == 0, result.stderr
+    url = hearth("web", "url", "-c", str(config)).stdout.strip()
+    log = (tmp_path / "hearth.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agent", "run", "-c", str(config)],
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        wait_until(lambda: process.poll() is not None or _answers(url), "the dashboard to answer")
+        assert process.poll() is None, (tmp_path / "hearth.log").read_text()
+        yield RunningHub(config, url, process)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture
+def chromium() -> Iterator[object]:
+    """Debian's Chromium, headless, driven by Playwright (never a downloaded browser)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/system-deps")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
