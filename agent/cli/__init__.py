@@ -54,6 +54,7 @@ def _register() -> None:
         config_cmd,
         consent_cmd,
         demo_cmd,
+        fleet_cmd,
         model_cmd,
         passport_cmd,
         rules_cmd,
@@ -76,6 +77,7 @@ def _register() -> None:
     cli.add_command(passport_cmd.passport)
     cli.add_command(passport_cmd.forget)
     cli.add_command(sync_cmd.sync)
+    cli.add_command(fleet_cmd.fleet)
 
 
 _register()

@@ -25,14 +25,14 @@ def run(config_path: Path) -> None:
     config = load_config(config_path)
     setup_logging(config.log.level, config.log.format)
     os.umask(0o077)  # every file the agent creates is the owner's alone
-    asyncio.run(run_agent(config))
+    asyncio.run(run_agent(config, config_path=config_path.resolve()))
 
 
-async def run_agent(config: Config) -> None:
-    """Run an Agent for ``config`` with SIGTERM/SIGINT wired to a graceful stop."""
+async def run_agent(config: Config, *, config_path: Path | None = None) -> None:
+    """Run an Agent for ``config`` (from ``config_path``) with SIGTERM/SIGINT wired to a graceful stop."""
     from agent.daemon import Agent
 
-    agent = Agent(config)
+    agent = Agent(config, config_path=config_path)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, agent.stop)

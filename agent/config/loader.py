@@ -56,6 +56,13 @@ def config_from_mapping(
         from agent.rules.validate import check_rules
 
         check_rules(config, source)
+    if config.fleet is not None:
+        from agent.fleet.document import load_public_key
+
+        try:
+            load_public_key(config.fleet.public_key, base_dir=base_dir)
+        except ConfigError as exc:
+            raise ConfigError(exc.message.removeprefix("config: "), source=source, hint=exc.hint) from None
     return config
 
 

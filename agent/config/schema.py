@@ -283,6 +283,31 @@ class UpstreamConfig(_Section, frozen=True):
     summary_lag: Duration = "2s"
 
 
+class MqttEndpoint(_Section, frozen=True):
+    """How to reach an MQTT broker: TLS is on when ``tls_ca_file`` is set; secrets only from files."""
+
+    host: str
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 1883
+    tls_ca_file: str = ""
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    username: str = ""
+    password_file: str = ""
+
+
+class FleetConfig(_Section, frozen=True):
+    """Signed config push: the pinned fleet key, the broker, and how long a new config must prove itself.
+
+    ``public_key`` is the fleet's Ed25519 public key as base64 of its 32 bytes, or a PEM file path.
+    Set at provisioning only: a pushed config may not change this section.
+    """
+
+    public_key: str
+    broker: MqttEndpoint
+    confirm_window: Duration = "30s"
+    topic_prefix: str = "hearth/v1"
+
+
 class Config(_Section, frozen=True):
     """A whole hub configuration file."""
 
@@ -297,3 +322,4 @@ class Config(_Section, frozen=True):
     rules: list[RuleConfig] = []
     web: WebConfig | None = None
     upstream: UpstreamConfig | None = None
+    fleet: FleetConfig | None = None

@@ -2,6 +2,7 @@
 
 Stopping (``stop()``, wired to SIGTERM/SIGINT) cancels the sources first, then flushes the recorder
 within ``stop_timeout``, so every reading a source handed over is committed before exit.
+``reconfigure()`` switches a running agent to a new config, restarting only the sources that changed.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent.config import Config, seconds
+from agent.config.schema import SourceConfig
 from agent.daemon.features import attach_features
 from agent.daemon.supervisor import SourceRunner
 from agent.daemon.systemd import SystemdNotifier
+from agent.errors import AgentError, ConfigError
 from agent.pipeline.recorder import Recorder
+from agent.pipeline.sink import Sink
 from agent.sources.base import Source
 from agent.sources.factory import build_source
 from agent.store.ledger import open_ledger
@@ -28,6 +32,16 @@ from agent.store.readings import open_readings
 log = logging.getLogger(__name__)
 
 Service = Callable[[], Coroutine[Any, Any, None]]
+# A health check a layer registers for config changes: None when healthy, else the reason it is not.
+HealthCheck = Callable[[], Awaitable[str | None]]
+
+
+class Reconfigured(NamedTuple):
+    """Which sources a ``reconfigure`` started, stopped (removed or changed) and left running."""
+
+    started: tuple[str, ...]
+    stopped: tuple[str, ...]
+    kept: tuple[str, ...]
 
 
 class Agent:
@@ -37,17 +51,23 @@ class Agent:
         self,
         config: Config,
         *,
+        config_path: Path | None = None,
         sources: Sequence[Source] | None = None,
         notifier: SystemdNotifier | None = None,
         health_every: float = 5.0,
     ) -> None:
         self.config = config
+        self.config_path = config_path
         self.data_dir = Path(config.hub.data_dir)
         self.notifier = notifier or SystemdNotifier()
         self.stop_timeout = seconds(config.daemon.stop_timeout)
         self.stall_limit = seconds(config.daemon.stall_limit)
         self.health_every = health_every
         built = list(sources) if sources is not None else [build_source(s) for s in config.sources]
+        # The config each running source was built from, so reconfigure() can tell what changed.
+        self._source_configs: dict[str, SourceConfig] = (
+            {s.name: s for s in config.sources} if sources is None else {}
+        )
         self.store = open_readings(self.data_dir)
         self.ledger = open_ledger(self.data_dir)
         self.recorder = Recorder(
@@ -61,6 +81,14 @@ class Agent:
         ]
         # Later layers (inference, rules, sync) register long-running services here.
         self.services: dict[str, Service] = {}
+        # Checks a changed config must pass before it is kept (models load, upstream connects...).
+        self.health_checks: dict[str, HealthCheck] = {}
+        # Called with each source a reconfigure starts (layers that bind sources at attach time).
+        self.source_started: list[Callable[[Source], None]] = []
+        self._group: asyncio.TaskGroup | None = None
+        self._source_tasks: dict[str, asyncio.Task[None]] = {}
+        self._reconfiguring = asyncio.Lock()
+        self._retired: list[Sink] = []
         self.started = asyncio.Event()
         self._stop = asyncio.Event()
         attach_features(self)
@@ -73,8 +101,12 @@ class Agent:
         """Run until ``stop()``; raises if the recorder itself fails."""
         try:
             async with asyncio.TaskGroup() as group:
+                self._group = group
                 recorder = group.create_task(self.recorder.run(), name="recorder")
-                sources = [group.create_task(r.run(), name=f"source:{r.name}") for r in self.runners]
+                for runner in self.runners:
+                    self._source_tasks[runner.name] = group.create_task(
+                        runner.run(), name=f"source:{runner.name}"
+                    )
                 chores = [
                     group.create_task(self._health_loop(), name="health"),
                     group.create_task(self._retention_loop(), name="retention"),
@@ -87,17 +119,102 @@ class Agent:
                 await self._stop.wait()
                 self.notifier.stopping()
                 log.info("stopping: flushing the recorder")
-                await _cancel_all(sources)
+                async with self._reconfiguring:
+                    await _cancel_all(list(self._source_tasks.values()))
                 await _cancel_all([recorder])
                 await self.recorder.close(self.stop_timeout)
                 await _cancel_all(chores)
                 # The writer thread is gone: record final counters from here.
                 self.store.write_health([runner.health() for runner in self.runners])
         finally:
+            self._group = None
             await self.recorder.close(self.stop_timeout)
             self.store.close()
             self.ledger.close()
             self.notifier.close()
+
+    # -- reconfiguration -------------------------------------------------------------------------
+
+    async def reconfigure(self, new: Config) -> Reconfigured:
+        """Switch the running agent to ``new``: changed or removed sources stop, new ones start.
+
+        Sources whose config is unchanged keep running (and recording) throughout. Raises
+        ``ConfigError`` if ``new`` changes the hub's identity or a new source cannot be built; nothing
+        has changed then.
+        """
+        old = self.config
+        for key in ("id", "data_dir"):
+            if getattr(new.hub, key) != getattr(old.hub, key):
+                raise ConfigError("cannot change while the hub runs", key_path=f"hub.{key}")
+        fixed = _restart_only(old, new)
+        if fixed:
+            raise ConfigError(
+                "the running agent applies changes to sources, store, daemon, hub.name and hub.groups only",
+                key_path=", ".join(fixed),
+                hint="change these sections in the file and restart the agent",
+            )
+        group = self._group
+        if group is None:
+            raise AgentError("the agent is not running")
+        async with self._reconfiguring:
+            self._prune_retired()
+            before = self._source_configs
+            after = {s.name: s for s in new.sources}
+            stopped = [name for name, cfg in before.items() if after.get(name) != cfg]
+            started = [name for name, cfg in after.items() if before.get(name) != cfg]
+            built = {name: build_source(after[name]) for name in started}
+            if self.config.rules or self.config.local_mqtt is not None:
+                changed = [r.source for n in stopped if (r := self.source_runner(n)) is not None]
+                boards = sorted({s.name for s in [*changed, *built.values()] if hasattr(s, "send_command")})
+                if boards:
+                    raise ConfigError(
+                        "rules hold on to the running boards; changing a board needs a restart",
+                        key_path=", ".join(f"sources.{name}" for name in boards),
+                    )
+            for name in stopped:
+                await self._stop_source(name)
+            for name in started:
+                source = built[name]
+                runner = SourceRunner(source, self.recorder.sink(source.name, source.kind, source.overflow))
+                self.runners.append(runner)
+                for hook in self.source_started:
+                    hook(source)
+                self._source_tasks[name] = group.create_task(runner.run(), name=f"source:{name}")
+            self._source_configs = after
+            self._apply_settings(new)
+            kept = tuple(name for name in after if name not in started)
+            log.info(
+                "reconfigured: %d sources started, %d stopped, %d kept", len(started), len(stopped), len(kept)
+            )
+            return Reconfigured(tuple(started), tuple(stopped), kept)
+
+    def source_runner(self, name: str) -> SourceRunner | None:
+        """The runner of the running source called ``name``."""
+        return next((r for r in self.runners if r.name == name), None)
+
+    async def _stop_source(self, name: str) -> None:
+        task = self._source_tasks.pop(name, None)
+        if task is not None:
+            await _cancel_all([task])
+        runner = self.source_runner(name)
+        if runner is None:
+            return
+        self.runners.remove(runner)
+        # The recorder still takes what the source handed over; the sink goes once it is empty.
+        self._retired.append(runner.sink)
+
+    def _prune_retired(self) -> None:
+        for sink in [s for s in self._retired if not len(s) and not s.declarations]:
+            self._retired.remove(sink)
+            self.recorder.sinks.remove(sink)
+
+    def _apply_settings(self, new: Config) -> None:
+        self.config = new
+        self.stop_timeout = seconds(new.daemon.stop_timeout)
+        self.stall_limit = seconds(new.daemon.stall_limit)
+        self.recorder.flush_interval = seconds(new.store.flush_interval)
+        self.recorder.batch_size = new.store.batch_size
+        self.recorder.queue_size = new.store.queue_size
 
     # -- housekeeping --------------------------------------------------------------------------
 
@@ -166,10 +283,38 @@ class Agent:
             await asyncio.sleep(interval)
 
 
+# What reconfigure() applies to a running agent; any other change needs a restart.
+_LIVE_SECTIONS = frozenset({"hub", "sources", "store", "daemon", "config_version"})
+_LIVE_HUB_KEYS = frozenset({"id", "data_dir", "name", "groups"})
+
+
+def _restart_only(old: Config, new: Config) -> list[str]:
+    """Key paths that differ between ``old`` and ``new`` but cannot change while the agent runs."""
+    changed = [
+        field
+        for field in old.__struct_fields__
+        if field not in _LIVE_SECTIONS and getattr(old, field) != getattr(new, field)
+    ]
+    changed += [
+        f"hub.{key}"
+        for key in old.hub.__struct_fields__
+        if key not in _LIVE_HUB_KEYS and getattr(old.hub, key) != getattr(new.hub, key)
+    ]
+    return changed
+
+
 async def _cancel_all(tasks: Sequence[asyncio.Task[None]]) -> None:
-    """Cancel ``tasks`` and wait for them; their own errors were already reported by the group."""
+    """Cancel ``tasks`` and wait for them; their own errors were already reported by the group.
+
+    A task is cancelled again until it ends: on Python 3.11 ``asyncio.wait_for`` inside a library
+    (aiomqtt awaiting a PUBACK) swallows a cancellation that arrives as its future completes.
+    """
     for task in tasks:
         task.cancel()
     for task in tasks:
+        while not task.done():
+            await asyncio.wait([task], timeout=0.5)
+            if not task.done():
+                task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from agent.daemon.agent import Agent
+    from agent.sources.base import Source
 
 
 def attach_features(agent: Agent) -> None:
@@ -23,6 +24,7 @@ def attach_features(agent: Agent) -> None:
     attach_ble(agent)
     attach_rules(agent)
     attach_sync(agent)
+    attach_fleet(agent)
     if agent.config.web is not None and agent.config.web.enabled:
         # Imported only when enabled: aiohttp and jinja2 cost a hub without a dashboard ~15 MB.
         from agent.web.server import attach_web
@@ -32,13 +34,27 @@ def attach_features(agent: Agent) -> None:
 
 def attach_ble(agent: Agent) -> None:
     """Let BLE sources read adoptions from the readings file and erase what the owner forgets."""
-    if not any(runner.source.kind == "ble" for runner in agent.runners):
-        return  # keep bleak and the parser libraries out of a hub without BLE
-    from agent.sources.ble import BleSource
 
     async def forget(name: str) -> int:
         return await agent.recorder.in_writer(agent.store.forget_device, name)
 
+    def bind(source: Source) -> None:
+        if source.kind != "ble":
+            return  # keep bleak and the parser libraries out of a hub without BLE
+        from agent.sources.ble import BleSource
+
+        if isinstance(source, BleSource):
+            source.bind_store(agent.store.path, on_forget=forget)
+
     for runner in agent.runners:
-        if isinstance(runner.source, BleSource):
-            runner.source.bind_store(agent.store.path, on_forget=forget)
+        bind(runner.source)
+    agent.source_started.append(bind)  # BLE sources a fleet push starts later
+
+
+def attach_fleet(agent: Agent) -> None:
+    """Signed config push, when ``[fleet]`` is configured and the config file's path is known."""
+    if agent.config.fleet is None or agent.config_path is None:
+        return
+    from agent.fleet.service import FleetService
+
+    agent.services["fleet"] = FleetService(agent).run

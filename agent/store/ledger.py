@@ -102,6 +102,18 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     """,
+    # 3: every fleet document the hub received and what became of it (applied, rejected, rolled back).
+    """
+    CREATE TABLE fleet_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        sha256 TEXT NOT NULL,
+        version INTEGER,
+        outcome TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX fleet_audit_sha256 ON fleet_audit (sha256);
+    """,
 ]
 
 

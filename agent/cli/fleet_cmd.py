@@ -1,0 +1,239 @@
+"""``hearth fleet``: make a fleet key, sign configs, push them, and see what every hub reports."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from agent.config import seconds
+from agent.config.durations import PATTERN
+from agent.errors import ConfigError
+
+if TYPE_CHECKING:
+    from agent.config.schema import MqttEndpoint
+    from agent.fleet.service import Status
+
+_BROKER_HELP = "mqtt://host:port, or mqtts://host:port with --ca-file."
+
+
+def _tls_options(fn: click.decorators.FC) -> click.decorators.FC:
+    for option in (
+        click.option("--ca-file", default="", help="CA file to verify the broker (mqtts)."),
+        click.option("--cert-file", default="", help="Client certificate (mutual TLS)."),
+        click.option("--key-file", default="", help="Client certificate's key (mutual TLS)."),
+        click.option("--password-file", default="", help="File holding the broker password."),
+        click.option("--topic-prefix", default="hearth/v1", show_default=True, help="Topic namespace."),
+    ):
+        fn = option(fn)
+    return fn
+
+
+@click.group()
+def fleet() -> None:
+    """Signed config push to many hubs at once."""
+
+
+@fleet.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+def keygen(out_dir: Path) -> None:
+    """Make a fleet Ed25519 key pair: fleet.key (private, 0600) and fleet.pub.
+
+    Example: hearth fleet keygen --out ~/.hearth-fleet
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from agent.fleet.document import key_id, public_key_text
+
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_path, public_path = out_dir / "fleet.key", out_dir / "fleet.pub"
+    if private_path.exists():
+        raise ConfigError("a fleet key is already there; refusing to overwrite it", source=str(private_path))
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    public = public_key_text(key.public_key())
+    public_path.write_text(public + "\n", encoding="ascii")
+    click.echo(f"private key: {private_path} (keep it off the hubs)")
+    click.echo(f"public key:  {public_path} (key id {key_id(key.public_key())})")
+    click.echo("pin it on each hub:")
+    click.echo(f'  [fleet]\n  public_key = "{public}"')
+
+
+@fleet.command()
+@click.argument("config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--key", "key_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--version", "version", type=click.IntRange(min=1), required=True, help="Above every earlier.")
+@click.option("--target", required=True, help="hub:ID or group:NAME.")
+@click.option("--expires", default="7d", show_default=True, help="How long hubs may apply it.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def sign(
+    *, config_file: Path, key_path: Path, version: int, target: str, expires: str, out_path: Path | None
+) -> None:
+    """Sign a config (TOML or JSON, without [hub] id/data_dir or [fleet]) for a hub or a group.
+
+    Example: hearth fleet sign kitchen.toml --key fleet.key --version 7 --target group:kitchens
+    """
+    from agent.config.schema import Config, FleetConfig, HubConfig, MqttEndpoint
+    from agent.fleet.document import Envelope, encode, key_id, load_private_key, public_key_text
+    from agent.fleet.document import sign as sign_envelope
+    from agent.fleet.verify import pushed_config
+
+    if not re.match(r"^(hub|group):[a-z0-9][a-z0-9_-]{0,62}$", target):
+        raise ConfigError(f"expected hub:ID or group:NAME, got {target!r}", key_path="--target")
+    if not re.match(PATTERN, expires):
+        raise ConfigError(f"expected a duration such as 12h or 7d, got {expires!r}", key_path="--expires")
+    key = load_private_key(key_path)
+    text = config_file.read_text(encoding="utf-8")
+    now = int(time.time())
+    envelope = Envelope(
+        version=version,
+        target=target,
+        issued_at=now,
+        expires_at=now + max(1, int(seconds(expires))),
+        key_id=key_id(key.public_key()),
+        config_format="json" if config_file.suffix == ".json" else "toml",
+        config=text,
+    )
+    # Check it as a hub would, so a bad config fails here rather than on every hub.
+    probe = Config(
+        hub=HubConfig(id="fleet-check"),
+        fleet=FleetConfig(
+            public_key=public_key_text(key.public_key()), broker=MqttEndpoint(host="localhost")
+        ),
+    )
+    pushed_config(envelope, probe, base_dir=config_file.parent)
+    document = sign_envelope(envelope, key)
+    out = out_path or config_file.with_name(f"{config_file.stem}.v{version}.signed.json")
+    out.write_bytes(encode(document) + b"\n")
+    click.echo(f"signed v{version} for {target}, expires in {expires}: {out}")
+
+
+@fleet.command()
+@click.argument("signed", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--broker", required=True, help=_BROKER_HELP)
+@_tls_options
+def push(
+    *,
+    signed: Path,
+    broker: str,
+    ca_file: str,
+    cert_file: str,
+    key_file: str,
+    password_file: str,
+    topic_prefix: str,
+) -> None:
+    """Publish a signed document, retained (QoS 1), where its hub or group picks it up.
+
+    Example: hearth fleet push kitchen.v7.signed.json --broker mqtts://broker.example:8883 --ca-file ca.pem
+    """
+    from agent.fleet.document import DocumentError, decode
+    from agent.fleet.mqtt import document_topic, endpoint_from_url
+
+    endpoint = endpoint_from_url(
+        broker, ca_file=ca_file, cert_file=cert_file, key_file=key_file, password_file=password_file
+    )
+    payload = signed.read_bytes().strip()
+    try:
+        document = decode(payload)
+    except DocumentError as exc:
+        raise ConfigError(str(exc), source=str(signed)) from None
+    topic = document_topic(topic_prefix, document.envelope.target)
+    asyncio.run(_publish(endpoint, topic, payload))
+    click.echo(f"pushed v{document.envelope.version} to {topic} (retained)")
+
+
+async def _publish(endpoint: MqttEndpoint, topic: str, payload: bytes) -> None:
+    import aiomqtt
+
+    from agent.errors import AgentError
+    from agent.fleet.mqtt import client
+
+    try:
+        async with client(endpoint, identifier=None) as mqtt:
+            await mqtt.publish(topic, payload, qos=1, retain=True)
+    except aiomqtt.MqttError as exc:
+        raise AgentError(f"cannot publish to {endpoint.host}:{endpoint.port}: {exc}") from None
+
+
+@fleet.command()
+@click.option("--broker", required=True, help=_BROKER_HELP)
+@click.option("--wait", default="2s", show_default=True, help="How long to collect reports.")
+@_tls_options
+def status(
+    *,
+    broker: str,
+    wait: str,
+    ca_file: str,
+    cert_file: str,
+    key_file: str,
+    password_file: str,
+    topic_prefix: str,
+) -> None:
+    """Show every hub's reported config version and the state of its last document.
+
+    Example: hearth fleet status --broker mqtt://localhost:1883
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from agent.fleet.mqtt import endpoint_from_url
+
+    if not re.match(PATTERN, wait):
+        raise ConfigError(f"expected a duration such as 2s, got {wait!r}", key_path="--wait")
+    endpoint = endpoint_from_url(
+        broker, ca_file=ca_file, cert_file=cert_file, key_file=key_file, password_file=password_file
+    )
+    reports = asyncio.run(_collect(endpoint, f"{topic_prefix}/+/fleet", seconds(wait)))
+    table = Table(title=f"{len(reports)} hub{'' if len(reports) == 1 else 's'}")
+    for column in ("hub", "running", "last document", "state", "reason", "reported"):
+        table.add_column(column)
+    for hub in sorted(reports):
+        report = reports[hub]
+        table.add_row(
+            hub,
+            f"v{report.running_version}",
+            f"v{report.version}" if report.version is not None else "-",
+            report.state,
+            report.reason,
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(report.at)),
+        )
+    Console().print(table)
+
+
+async def _collect(endpoint: MqttEndpoint, topic: str, wait: float) -> dict[str, Status]:
+    import aiomqtt
+    import msgspec
+
+    from agent.errors import AgentError
+    from agent.fleet.mqtt import client
+    from agent.fleet.service import Status
+
+    reports: dict[str, Status] = {}
+    try:
+        async with client(endpoint, identifier=None) as mqtt:
+            await mqtt.subscribe(topic, qos=1)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    async for message in mqtt.messages:
+                        if not isinstance(message.payload, bytes) or not message.payload:
+                            continue
+                        try:
+                            report = msgspec.json.decode(message.payload, type=Status)
+                        except msgspec.DecodeError:
+                            continue
+                        reports[report.hub] = report
+    except aiomqtt.MqttError as exc:
+        raise AgentError(f"cannot reach {endpoint.host}:{endpoint.port}: {exc}") from None
+    return reports

@@ -1,0 +1,94 @@
+"""The fleet's durable memory in the ledger: accepted versions and every outcome.
+
+Accepted versions live in ``config_history``, every document's outcome in ``fleet_audit``.
+
+The highest version in ``config_history`` is the replay watermark: a version is written there, with the
+ledger's synchronous=FULL commit, before the hub changes anything, so no restart or power cut lets a
+document at or below it back in. Versions that were rolled back stay there too: a bad config is never
+retried; the fleet manager fixes it under a new version.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import NamedTuple
+
+from agent.store.sqlite import transaction
+
+
+class Outcome(NamedTuple):
+    """What became of one document: ``applied``, ``rejected`` or ``rolled_back``, and why."""
+
+    state: str
+    version: int | None
+    reason: str
+    at: float
+
+
+def last_accepted(ledger: sqlite3.Connection) -> int:
+    """The highest version this hub ever accepted for applying (0 before the first push)."""
+    (version,) = ledger.execute("SELECT coalesce(max(version), 0) FROM config_history").fetchone()
+    return int(version)
+
+
+def running_version(ledger: sqlite3.Connection) -> int:
+    """The version of the config the hub runs (0: the provisioned file)."""
+    row = ledger.execute(
+        "SELECT version FROM config_history WHERE status = 'applied' ORDER BY version DESC LIMIT 1"
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def interrupted(ledger: sqlite3.Connection) -> tuple[int, str] | None:
+    """An apply that a crash or power cut cut short: its version and the config text it installed."""
+    row = ledger.execute(
+        "SELECT version, document FROM config_history WHERE status = 'applying' ORDER BY version DESC LIMIT 1"
+    ).fetchone()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def begin(ledger: sqlite3.Connection, version: int, sha256: str, text: str) -> None:
+    """Record ``version`` as accepted and being applied (the watermark moves here)."""
+    ledger.execute(
+        "INSERT INTO config_history (version, applied_at, sha256, status, document) VALUES (?, ?, ?, ?, ?)",
+        (version, time.time(), sha256, "applying", text),
+    )
+
+
+def finish(ledger: sqlite3.Connection, version: int, sha256: str, state: str, reason: str) -> Outcome:
+    """Mark ``version`` applied or rolled back, and audit it, in one transaction."""
+    with transaction(ledger, immediate=True):
+        ledger.execute("UPDATE config_history SET status = ? WHERE version = ?", (state, version))
+        return _audit(ledger, sha256, version, state, reason)
+
+
+def reject(ledger: sqlite3.Connection, sha256: str, version: int | None, reason: str) -> Outcome:
+    """Audit a rejected document."""
+    with transaction(ledger, immediate=True):
+        return _audit(ledger, sha256, version, "rejected", reason)
+
+
+def seen(ledger: sqlite3.Connection, sha256: str) -> bool:
+    """True if this exact document was handled before (a retained message delivered again)."""
+    query = (
+        "SELECT 1 FROM fleet_audit WHERE sha256 = ? UNION ALL SELECT 1 FROM config_history WHERE sha256 = ?"
+    )
+    return ledger.execute(query, (sha256, sha256)).fetchone() is not None
+
+
+def latest(ledger: sqlite3.Connection) -> Outcome | None:
+    """The most recent outcome, reported again each time the hub reconnects."""
+    row = ledger.execute(
+        "SELECT outcome, version, reason, at FROM fleet_audit ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    return Outcome(row[0], row[1], row[2], row[3]) if row else None
+
+
+def _audit(ledger: sqlite3.Connection, sha256: str, version: int | None, state: str, reason: str) -> Outcome:
+    now = time.time()
+    ledger.execute(
+        "INSERT INTO fleet_audit (at, sha256, version, outcome, reason) VALUES (?, ?, ?, ?, ?)",
+        (now, sha256, version, state, reason),
+    )
+    return Outcome(state, version, reason, now)

@@ -1,0 +1,240 @@
+"""The hub's fleet service: receive signed configs over MQTT, verify, apply, confirm, commit or roll back.
+
+A small connection state machine: connect → report the latest outcome (retained) → subscribe to the
+hub's and its groups' retained document topics → handle documents one at a time → lost → wait with
+capped, jittered backoff → connect again. Because documents are retained, a hub that was offline gets
+the latest one when it reconnects; documents it already handled are recognised by their sha256 and
+skipped. Applying never depends on the connection: the outcome is in the ledger first and is
+reported on the next connection if the broker went away meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import aiomqtt
+import msgspec
+
+from agent.backoff import Backoff
+from agent.config import Config, load_config, seconds
+from agent.daemon.agent import HealthCheck, Reconfigured
+from agent.daemon.supervisor import SourceRunner
+from agent.errors import AgentError
+from agent.fleet import files, history
+from agent.fleet.document import load_public_key
+from agent.fleet.health import confirm
+from agent.fleet.mqtt import client, document_topic, status_topic
+from agent.fleet.verify import Accepted, Rejected, digest, verify
+
+log = logging.getLogger(__name__)
+
+
+class Hub(Protocol):
+    """The running hub the service reconfigures (``agent.daemon.Agent``)."""
+
+    config: Config
+    config_path: Path | None
+    ledger: sqlite3.Connection
+    health_checks: dict[str, HealthCheck]
+
+    async def reconfigure(self, new: Config) -> Reconfigured:
+        """Switch to ``new``, restarting only what changed."""
+        ...
+
+    def source_runner(self, name: str) -> SourceRunner | None:
+        """The runner of the running source called ``name``."""
+        ...
+
+
+class Status(msgspec.Struct, frozen=True, kw_only=True):
+    """The retained report on ``<prefix>/<hub>/fleet``."""
+
+    hub: str
+    state: str
+    version: int | None
+    reason: str
+    running_version: int
+    at: float
+
+
+class FleetService:
+    """Keeps one hub's config in step with what its fleet manager signed."""
+
+    def __init__(self, hub: Hub, *, clock: Callable[[], float] = time.time) -> None:
+        fleet = hub.config.fleet
+        if fleet is None or hub.config_path is None:
+            raise AgentError("the fleet service needs a [fleet] section and the config file's path")
+        self.hub = hub
+        self.path = hub.config_path
+        self.base_dir = self.path.parent
+        self.key = load_public_key(fleet.public_key, base_dir=self.base_dir)
+        self.endpoint = fleet.broker
+        self.prefix = fleet.topic_prefix
+        self.window = seconds(fleet.confirm_window)
+        self.clock = clock
+        self.hub_id = hub.config.hub.id
+        self.connected = asyncio.Event()
+        self.last: history.Outcome | None = history.latest(hub.ledger)
+        self.backoff = Backoff(base=1.0, cap=60.0)
+        self._failing = False
+
+    # -- the connection ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Stay connected (reconnecting with backoff) and handle documents until cancelled."""
+        try:
+            await self._resume_interrupted()
+        except (AgentError, OSError, sqlite3.Error):
+            log.exception("fleet: cannot finish the apply a restart interrupted")
+        while True:
+            try:
+                await self._session()
+            except aiomqtt.MqttError as exc:
+                if not self._failing:
+                    log.warning(
+                        "fleet broker %s:%d unavailable: %s", self.endpoint.host, self.endpoint.port, exc
+                    )
+                self._failing = True
+            except (AgentError, OSError, sqlite3.Error):
+                # Recording must go on whatever happens to config push: log it, retry after a pause.
+                log.exception("fleet service failed; trying again with backoff")
+            finally:
+                self.connected.clear()
+            await asyncio.sleep(self.backoff.next_delay())
+
+    async def _session(self) -> None:
+        async with client(self.endpoint, identifier=f"{self.hub_id}-fleet", base_dir=self.base_dir) as mqtt:
+            self.backoff.reset()
+            if self._failing:
+                log.info("fleet broker %s:%d reachable again", self.endpoint.host, self.endpoint.port)
+                self._failing = False
+            await self._report(mqtt)
+            subscribed: set[str] = set()
+            await self._subscribe(mqtt, subscribed)
+            self.connected.set()
+            log.debug("fleet: connected to %s:%d", self.endpoint.host, self.endpoint.port)
+            async for message in mqtt.messages:
+                payload = message.payload
+                if not isinstance(payload, bytes | bytearray) or not payload:
+                    continue  # a cleared retained topic
+                if await self.handle(bytes(payload)):
+                    await self._report(mqtt)
+                    await self._subscribe(mqtt, subscribed)
+
+    async def _subscribe(self, mqtt: aiomqtt.Client, subscribed: set[str]) -> None:
+        """Follow the hub's own topic and its groups' (the groups may change with a push)."""
+        hub = self.hub.config.hub
+        wanted = {document_topic(self.prefix, f"hub:{hub.id}")}
+        wanted |= {document_topic(self.prefix, f"group:{g}") for g in hub.groups}
+        for topic in sorted(subscribed - wanted):
+            await mqtt.unsubscribe(topic)
+        for topic in sorted(wanted - subscribed):
+            await mqtt.subscribe(topic, qos=1)
+        subscribed.clear()
+        subscribed.update(wanted)
+
+    async def _report(self, mqtt: aiomqtt.Client) -> None:
+        last = self.last
+        status = Status(
+            hub=self.hub_id,
+            state=last.state if last else "provisioned",
+            version=last.version if last else None,
+            reason=last.reason if last else "",
+            running_version=history.running_version(self.hub.ledger),
+            at=last.at if last else self.clock(),
+        )
+        await mqtt.publish(
+            status_topic(self.prefix, self.hub_id), msgspec.json.encode(status), qos=1, retain=True
+        )
+
+    # -- one document ---------------------------------------------------------------------------
+
+    async def handle(self, payload: bytes) -> history.Outcome | None:
+        """Verify and apply one document; None if it was already handled before."""
+        ledger = self.hub.ledger
+        if history.seen(ledger, digest(payload)):
+            return None
+        result = verify(
+            payload,
+            self.key,
+            local=self.hub.config,
+            running_version=history.last_accepted(ledger),
+            now=self.clock(),
+            base_dir=self.base_dir,
+        )
+        if isinstance(result, Rejected):
+            log.warning("fleet: rejected document v%s: %s", result.version, result.reason)
+            outcome = history.reject(ledger, result.sha256, result.version, result.reason)
+        else:
+            outcome = await self._apply(result)
+        self.last = outcome
+        return outcome
+
+    async def _apply(self, accepted: Accepted) -> history.Outcome:
+        ledger = self.hub.ledger
+        old = self.hub.config
+        text = files.render(accepted.config, version=accepted.version)
+        history.begin(ledger, accepted.version, accepted.sha256, text)
+        log.info("fleet: applying config v%d", accepted.version)
+        installed = False
+        try:
+            await asyncio.to_thread(files.install, self.path, text)
+            installed = True
+            changes = await self.hub.reconfigure(accepted.config)
+        except (AgentError, OSError) as exc:
+            reason = str(exc).splitlines()[0]
+            return await self._roll_back(accepted.version, accepted.sha256, old, reason, installed=installed)
+        reason = await confirm(self.hub, changes.started, self.window) or ""
+        if reason:
+            return await self._roll_back(accepted.version, accepted.sha256, old, reason, installed=True)
+        log.info("fleet: config v%d applied", accepted.version)
+        return history.finish(ledger, accepted.version, accepted.sha256, "applied", "")
+
+    async def _roll_back(
+        self, version: int, sha256: str, old: Config, reason: str, *, installed: bool
+    ) -> history.Outcome:
+        log.warning("fleet: rolling back config v%d: %s", version, reason)
+        if installed:
+            try:
+                await asyncio.to_thread(files.restore_previous, self.path)
+            except OSError as exc:
+                log.error("fleet: cannot restore the previous config file %s: %s", self.path, exc)
+        try:
+            await self.hub.reconfigure(old)
+        except AgentError as exc:
+            log.error("fleet: the previous config no longer starts cleanly: %s", exc)
+        return history.finish(self.hub.ledger, version, sha256, "rolled_back", reason)
+
+    async def _resume_interrupted(self) -> None:
+        """Finish an apply that a crash or power cut interrupted: confirm it again, or roll it back."""
+        found = history.interrupted(self.hub.ledger)
+        if found is None:
+            return
+        version, text = found
+        sha = self.hub.ledger.execute(
+            "SELECT sha256 FROM config_history WHERE version = ?", (version,)
+        ).fetchone()[0]
+        try:
+            on_disk = self.path.read_text(encoding="utf-8")
+        except OSError:
+            on_disk = ""
+        if on_disk != text:
+            # Cut short before the new file was in place: the hub runs its old config.
+            self.last = history.finish(
+                self.hub.ledger, version, sha, "rolled_back", "interrupted before install"
+            )
+            return
+        names = [s.name for s in self.hub.config.sources]
+        reason = await confirm(self.hub, names, self.window)
+        if not reason:
+            self.last = history.finish(self.hub.ledger, version, sha, "applied", "")
+            return
+        previous = files.sibling(self.path, ".prev")
+        old = await asyncio.to_thread(load_config, previous)
+        self.last = await self._roll_back(version, sha, old, reason, installed=True)

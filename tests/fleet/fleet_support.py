@@ -1,0 +1,256 @@
+"""Helpers for the fleet tests: hub configs on disk, running Agents, signed documents, a status watcher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiomqtt
+import msgspec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from agent.config import load_config
+from agent.daemon import Agent
+from agent.fleet.document import Envelope, encode, key_id, public_key_text, sign
+from agent.fleet.mqtt import document_topic
+from agent.fleet.service import Status
+from agent.readings import Reading
+from tests.conftest import eventually
+
+PLUG = """
+[[sources]]
+kind = "simulated"
+name = "plug"
+file = "builtin:kettle_plug.csv"
+rate = 50
+"""
+
+CLIMATE = """
+[[sources]]
+kind = "simulated"
+name = "climate"
+file = "builtin:climate.csv"
+rate = 50
+"""
+
+
+def write_hub(
+    root: Path,
+    hub_id: str,
+    *,
+    key: Ed25519PrivateKey,
+    port: int,
+    groups: Sequence[str] = (),
+    sources: str = PLUG,
+    confirm_window: str = "500ms",
+) -> Path:
+    """Write a provisioned hub's config file under ``root/hub_id``; return its path."""
+    folder = root / hub_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "hearth.toml"
+    group_list = ", ".join(f'"{g}"' for g in groups)
+    path.write_text(
+        f"""# provisioned by hand
+[hub]
+id = "{hub_id}"
+data_dir = "{folder / "data"}"
+groups = [{group_list}]
+
+[store]
+flush_interval = "100ms"
+
+[fleet]
+public_key = "{public_key_text(key.public_key())}"
+confirm_window = "{confirm_window}"
+broker = {{ host = "127.0.0.1", port = {port} }}
+{sources}
+"""
+    )
+    return path
+
+
+def document(
+    key: Ed25519PrivateKey,
+    config: str,
+    *,
+    version: int,
+    target: str,
+    expires_in: int = 3600,
+    issued_at: int | None = None,
+    config_format: str = "toml",
+) -> bytes:
+    """A signed fleet document on the wire."""
+    issued = int(time.time()) if issued_at is None else issued_at
+    envelope = Envelope(
+        version=version,
+        target=target,
+        issued_at=issued,
+        expires_at=issued + expires_in,
+        key_id=key_id(key.public_key()),
+        config_format=config_format,  # type: ignore[arg-type]
+        config=config,
+    )
+    return encode(sign(envelope, key))
+
+
+async def publish(port: int, target: str, payload: bytes) -> None:
+    """Push ``payload`` retained to ``target``'s topic, as ``hearth fleet push`` does."""
+    async with aiomqtt.Client("127.0.0.1", port) as client:
+        await client.publish(document_topic("hearth/v1", target), payload, qos=1, retain=True)
+
+
+@dataclass
+class Watcher:
+    """Every hub's latest retained fleet status."""
+
+    reports: dict[str, Status] = field(default_factory=dict)
+
+    def state(self, hub: str) -> tuple[str, int | None] | None:
+        report = self.reports.get(hub)
+        return (report.state, report.version) if report else None
+
+    async def wait_for(
+        self, hubs: Sequence[str], state: str, version: int | None, within: float = 30
+    ) -> None:
+        await eventually(
+            lambda: all(self.state(h) == (state, version) for h in hubs),
+            f"{len(hubs)} hubs to report {state} v{version} (have {self._summary(hubs)})",
+            within,
+        )
+
+    def _summary(self, hubs: Sequence[str]) -> str:
+        counts: dict[object, int] = {}
+        for hub in hubs:
+            counts[self.state(hub)] = counts.get(self.state(hub), 0) + 1
+        return ", ".join(f"{k}: {v}" for k, v in counts.items())
+
+
+@contextlib.asynccontextmanager
+async def watching(port: int) -> AsyncIterator[Watcher]:
+    """Follow ``hearth/v1/+/fleet`` for the duration of the block."""
+    watcher = Watcher()
+    ready = asyncio.Event()
+
+    async def follow() -> None:
+        async with aiomqtt.Client("127.0.0.1", port) as client:
+            await client.subscribe("hearth/v1/+/fleet", qos=1)
+            ready.set()
+            async for message in client.messages:
+                if isinstance(message.payload, bytes) and message.payload:
+                    report = msgspec.json.decode(message.payload, type=Status)
+                    watcher.reports[report.hub] = report
+
+    task = asyncio.create_task(follow(), name="status-watcher")
+    await eventually(lambda: ready.is_set() or task.done(), "the status watcher to subscribe")
+    try:
+        yield watcher
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@dataclass
+class RunningHub:
+    """A real Agent running in this process, with every reading it recorded (by stream) timestamped."""
+
+    agent: Agent
+    task: asyncio.Task[None]
+    seen: list[tuple[float, str]]
+
+    def readings_since(self, start: float, device: str) -> int:
+        return sum(1 for at, stream in self.seen if at >= start and stream.startswith(device + "."))
+
+
+@contextlib.asynccontextmanager
+async def running(paths: Sequence[Path]) -> AsyncIterator[list[RunningHub]]:
+    """Run an Agent for each config file until the block ends."""
+    hubs: list[RunningHub] = []
+    try:
+        for path in paths:
+            agent = Agent(load_config(path), config_path=path)
+            seen: list[tuple[float, str]] = []
+            agent.recorder.listeners.append(_recording(seen))
+            task = asyncio.create_task(agent.run(), name=f"agent:{path.parent.name}")
+            hubs.append(RunningHub(agent, task, seen))
+        for hub in hubs:
+            await eventually(lambda h=hub: h.agent.started.is_set() or h.task.done(), "the agent to start")
+        yield hubs
+    finally:
+        for hub in hubs:
+            hub.agent.stop()
+        for hub in hubs:
+            await hub.task
+
+
+def _recording(seen: list[tuple[float, str]]) -> Callable[[Sequence[Reading]], None]:
+    def listener(batch: Sequence[Reading]) -> None:
+        now = time.monotonic()
+        seen.extend((now, reading.stream) for reading in batch)
+
+    return listener
+
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Mosquitto:
+    """A private Mosquitto on a fixed loopback port that a test may stop and start again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port = _free_port()
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            "max_queued_messages 10000\n"
+        )
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        proc = self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 10
+        while not _accepts(self.port):
+            if proc.poll() is not None:
+                self.proc = None
+                output = proc.stderr.read() if proc.stderr else ""
+                if proc.stderr:
+                    proc.stderr.close()
+                raise RuntimeError(f"mosquitto exited: {output}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("mosquitto did not start listening within 10 s")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()

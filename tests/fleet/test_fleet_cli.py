@@ -1,0 +1,106 @@
+"""``hearth fleet``: keygen, sign, push and status, run as the real command against a real hub and broker."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from pathlib import Path
+
+from fleet_support import CLIMATE, PLUG, running, watching
+
+from agent.config import load_config
+from tests.conftest import hearth
+
+
+def _hub_config(root: Path, public_key_file: Path, port: int) -> Path:
+    folder = root / "hub-c"
+    folder.mkdir()
+    path = folder / "hearth.toml"
+    path.write_text(
+        f"""
+[hub]
+id = "hub-c"
+data_dir = "{folder / "data"}"
+groups = ["kitchens"]
+
+[fleet]
+public_key = "{public_key_file}"
+confirm_window = "300ms"
+
+[fleet.broker]
+host = "127.0.0.1"
+port = {port}
+{PLUG}
+"""
+    )
+    return path
+
+
+async def test_keygen_sign_push_status_round_trip(tmp_path: Path, broker: int) -> None:
+    keys = tmp_path / "keys"
+    made = await asyncio.to_thread(hearth, "fleet", "keygen", "--out", str(keys))
+    assert made.returncode == 0, made.stderr
+    assert stat.S_IMODE((keys / "fleet.key").stat().st_mode) == 0o600
+    public = (keys / "fleet.pub").read_text().strip()
+    assert public in made.stdout
+    again = await asyncio.to_thread(hearth, "fleet", "keygen", "--out", str(keys))
+    assert again.returncode == 2
+    assert "refusing to overwrite" in again.stderr
+
+    pushed_config = tmp_path / "kitchen.toml"
+    pushed_config.write_text(f"{PLUG}\n{CLIMATE}")
+    signed = await asyncio.to_thread(
+        hearth, "fleet", "sign", str(pushed_config), "--key", str(keys / "fleet.key"),
+        "--version", "2", "--target", "group:kitchens", "--expires", "1h",
+    )  # fmt: skip
+    assert signed.returncode == 0, signed.stderr
+    document = tmp_path / "kitchen.v2.signed.json"
+    assert document.exists()
+
+    path = _hub_config(tmp_path, keys / "fleet.pub", broker)
+    broker_url = f"mqtt://127.0.0.1:{broker}"
+    async with watching(broker) as watcher, running([path]) as (hub,):
+        pushed = await asyncio.to_thread(hearth, "fleet", "push", str(document), "--broker", broker_url)
+        assert pushed.returncode == 0, pushed.stderr
+        assert "hearth/v1/fleet/group/kitchens" in pushed.stdout
+        await watcher.wait_for(["hub-c"], "applied", 2)
+        assert hub.agent.source_runner("climate") is not None
+
+        shown = await asyncio.to_thread(
+            hearth, "fleet", "status", "--broker", broker_url, "--wait", "500ms", env_extra={"COLUMNS": "160"}
+        )
+        assert shown.returncode == 0, shown.stderr
+        row = next(line for line in shown.stdout.splitlines() if "hub-c" in line)
+        assert "v2" in row
+        assert "applied" in row
+    assert [s.name for s in load_config(path).sources] == ["plug", "climate"]
+
+
+def test_sign_refuses_a_config_a_hub_would_reject(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    assert hearth("fleet", "keygen", "--out", str(keys)).returncode == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[store]\nbatch_size = 0\n")
+    result = hearth(
+        "fleet", "sign", str(bad), "--key", str(keys / "fleet.key"), "--version", "1", "--target", "hub:a"
+    )
+    assert result.returncode == 2
+    assert "store.batch_size" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    grants = tmp_path / "grants.toml"
+    grants.write_text('[upstream]\ngrants = ["all"]\n')
+    result = hearth(
+        "fleet", "sign", str(grants), "--key", str(keys / "fleet.key"), "--version", "1", "--target", "hub:a"
+    )
+    assert result.returncode == 2
+    assert "consent grants" in result.stderr
+
+
+def test_push_with_a_bad_broker_url_is_a_clear_error(tmp_path: Path) -> None:
+    document = tmp_path / "doc.json"
+    document.write_text("{}")
+    result = hearth("fleet", "push", str(document), "--broker", "http://example")
+    assert result.returncode == 2
+    assert "expected mqtt://host:port" in result.stderr
+    assert "Traceback" not in result.stderr

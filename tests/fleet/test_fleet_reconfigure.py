@@ -1,0 +1,95 @@
+"""``Agent.reconfigure``: only what changed restarts; the hub's identity cannot change under it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fleet_support import CLIMATE, PLUG, running, write_hub
+
+from agent.config import load_config, parse_config
+from agent.errors import ConfigError
+from tests.conftest import eventually
+
+KETTLE = """
+[[sources]]
+kind = "simulated"
+name = "kettle"
+file = "builtin:kettle_plug.csv"
+rate = 50
+"""
+
+
+async def test_only_changed_and_new_sources_restart(tmp_path: Path, fleet_key: Ed25519PrivateKey) -> None:
+    path = write_hub(tmp_path, "hub-x", key=fleet_key, port=1, sources=PLUG + CLIMATE + KETTLE)
+    async with running([path]) as (hub,):
+        agent = hub.agent
+        plug, climate = agent.source_runner("plug"), agent.source_runner("climate")
+        assert plug is not None
+        assert climate is not None
+        faster_climate = CLIMATE.replace("rate = 50", "rate = 100")
+        new = parse_config(path.read_text().replace(CLIMATE, faster_climate).replace(KETTLE, ""))
+        changes = await agent.reconfigure(new)
+        assert changes.started == ("climate",)
+        assert sorted(changes.stopped) == ["climate", "kettle"]
+        assert changes.kept == ("plug",)
+        assert agent.source_runner("plug") is plug
+        assert agent.source_runner("kettle") is None
+        restarted = agent.source_runner("climate")
+        assert restarted is not None
+        assert restarted is not climate
+        await eventually(lambda: restarted.sink.accepted > 0, "the restarted source to record")
+        assert agent.config == new
+        assert len(agent.recorder.sinks) >= len(agent.runners)
+
+
+async def test_identity_changes_are_refused_and_change_nothing(
+    tmp_path: Path, fleet_key: Ed25519PrivateKey
+) -> None:
+    path = write_hub(tmp_path, "hub-y", key=fleet_key, port=1)
+    config = load_config(path)
+    async with running([path]) as (hub,):
+        runners = list(hub.agent.runners)
+        for hub_section in (
+            msgspec.structs.replace(config.hub, id="someone-else"),
+            msgspec.structs.replace(config.hub, data_dir=str(tmp_path / "elsewhere")),
+        ):
+            with pytest.raises(ConfigError, match="cannot change while the hub runs"):
+                await hub.agent.reconfigure(msgspec.structs.replace(config, hub=hub_section))
+            assert hub.agent.runners == runners
+            assert hub.agent.config == config
+
+
+async def test_a_source_that_cannot_be_built_changes_nothing(
+    tmp_path: Path, fleet_key: Ed25519PrivateKey
+) -> None:
+    path = write_hub(tmp_path, "hub-z", key=fleet_key, port=1)
+    config = load_config(path)
+    async with running([path]) as (hub,):
+        runners = list(hub.agent.runners)
+        broken = path.read_text() + CLIMATE.replace("builtin:climate.csv", str(tmp_path / "missing.csv"))
+        with pytest.raises(ConfigError, match="cannot read simulation data"):
+            await hub.agent.reconfigure(parse_config(broken))
+        assert hub.agent.runners == runners
+        assert hub.agent.config == config
+
+
+async def test_sections_the_running_layers_read_once_need_a_restart(
+    tmp_path: Path, fleet_key: Ed25519PrivateKey
+) -> None:
+    path = write_hub(tmp_path, "hub-w", key=fleet_key, port=1)
+    config = load_config(path)
+    async with running([path]) as (hub,):
+        runners = list(hub.agent.runners)
+        changed = parse_config(path.read_text() + CLIMATE + '\n[log]\nlevel = "debug"\n')
+        with pytest.raises(ConfigError, match=r"log: the running agent applies changes to sources"):
+            await hub.agent.reconfigure(changed)
+        zone = msgspec.structs.replace(
+            config, hub=msgspec.structs.replace(config.hub, timezone="Europe/Berlin")
+        )
+        with pytest.raises(ConfigError, match=r"hub\.timezone"):
+            await hub.agent.reconfigure(zone)
+        assert hub.agent.runners == runners
+        assert hub.agent.config == config

@@ -1,0 +1,75 @@
+"""A fleet of real hubs on one real broker: a group push reaches all; a bad one is rolled back on all."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fleet_support import CLIMATE, PLUG, document, publish, running, watching, write_hub
+
+from agent.config import load_config
+from tests.conftest import eventually
+
+HUBS = 50
+
+GOOD = f"""
+[store]
+flush_interval = "100ms"
+{PLUG}
+{CLIMATE}
+"""
+
+# Valid config, but the board is not there: it can only fail once applied, in the health check.
+MISSING_BOARD = f"""
+{GOOD}
+[[sources]]
+kind = "serial"
+name = "bench"
+port = "/dev/hearth-no-such-board"
+handshake_timeout = "200ms"
+"""
+
+
+async def test_group_push_reaches_every_hub_and_a_bad_one_is_rolled_back_everywhere(
+    tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
+) -> None:
+    ids = [f"hub-{n:02d}" for n in range(HUBS)]
+    paths = [write_hub(tmp_path, i, key=fleet_key, port=broker, groups=["kitchens"]) for i in ids]
+    async with watching(broker) as watcher, running(paths) as hubs:
+        await watcher.wait_for(ids, "provisioned", None)
+
+        started = time.monotonic()
+        await publish(broker, "group:kitchens", document(fleet_key, GOOD, version=1, target="group:kitchens"))
+        await watcher.wait_for(ids, "applied", 1, within=60)
+        took = time.monotonic() - started
+        print(f"\n{HUBS} hubs reported 'applied' {took:.2f} s after the push")
+
+        for hub, path in zip(hubs, paths, strict=True):
+            assert hub.agent.source_runner("climate") is not None
+            assert [s.name for s in load_config(path).sources] == ["plug", "climate"]
+            assert hub.agent.config.hub.groups == ["kitchens"]
+
+        before = {path: path.read_text() for path in paths}
+        plug_runners = [hub.agent.source_runner("plug") for hub in hubs]
+        pushed = time.monotonic()
+        await publish(
+            broker, "group:kitchens", document(fleet_key, MISSING_BOARD, version=2, target="group:kitchens")
+        )
+        await watcher.wait_for(ids, "rolled_back", 2, within=60)
+        reported = time.monotonic()
+        for hub in hubs:
+            report = watcher.reports[hub.agent.config.hub.id]
+            assert "bench" in report.reason
+            assert "not connected" in report.reason
+            assert report.running_version == 1
+            assert hub.agent.source_runner("bench") is None
+            # Recording never paused: readings arrived during the confirmation window and after it.
+            assert hub.readings_since(pushed, "plug") > 0
+        for path in paths:
+            assert path.read_text() == before[path]
+        # The unchanged source was never restarted by the push or the rollback.
+        assert [hub.agent.source_runner("plug") for hub in hubs] == plug_runners
+        await eventually(
+            lambda: all(h.readings_since(reported, "plug") > 0 for h in hubs), "readings after the rollback"
+        )
