@@ -8,7 +8,6 @@ new switches arrive live as ``reading`` events.
 from __future__ import annotations
 
 import time
-import zlib
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -22,7 +21,8 @@ WINDOWS = {"hour": 3600.0, "day": 86400.0}
 LOOKBACK_S = 3600.0
 WIDTH = 1000.0
 LISTED = 100
-# Distinct on light and dark backgrounds; a label keeps its colour everywhere (hash of its name).
+# Distinct on light and dark backgrounds; a label keeps its colour everywhere (hash of its name, the
+# same one app.js computes for switches that arrive live).
 PALETTE = ("#1f6f8b", "#c4662b", "#4f8a3a", "#8e4fa8", "#b8922a", "#2a8f86", "#a8435a", "#5d6fb8")
 UNKNOWN = "#9aa5af"
 
@@ -46,7 +46,12 @@ def setup(app: web.Application, ctx: WebContext) -> None:
 
 def colour(label: str) -> str:
     """The colour ``label`` is drawn in (stable across pages and restarts)."""
-    return PALETTE[zlib.crc32(label.encode()) % len(PALETTE)] if label else UNKNOWN
+    if not label:
+        return UNKNOWN
+    h = 0
+    for char in label:
+        h = (h * 31 + ord(char)) & 0xFFFFFFFF
+    return PALETTE[h % len(PALETTE)]
 
 
 def spans(strand: queries.Strand, *, start: float, now: float) -> list[Span]:
@@ -102,6 +107,9 @@ async def timeline(request: web.Request) -> web.StreamResponse:
         window=window,
         windows=list(WINDOWS),
         colour=colour,
+        palette=PALETTE,
+        start=now - window_s,
+        window_s=window_s,
         width=WIDTH,
         clock=_clock,
     )

@@ -53,6 +53,20 @@
         pct.className = "muted";
         pct.textContent = r.v === null ? "" : Math.round(r.v * 100) + " %";
         item.append(when, " ", label, " ", pct);
+        var bar = box.querySelector("svg.timeline");
+        if (bar) {
+          // The label's colour as the server picks it: a 31-multiplier string hash into the palette.
+          var palette = bar.getAttribute("data-palette").split(","), h = 0;
+          for (var i = 0; i < r.l.length; i++) h = (h * 31 + r.l.charCodeAt(i)) >>> 0;
+          var start = Number(bar.getAttribute("data-start")), span = Number(bar.getAttribute("data-window"));
+          var x = Math.max(0, Math.min(1000, (r.t - start) / span * 1000));
+          var last = bar.querySelector("rect:last-of-type");
+          if (last) last.setAttribute("width", Math.max(0, x - Number(last.getAttribute("x"))).toFixed(1));
+          var rect = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+          [["x", x.toFixed(1)], ["y", "0"], ["width", (1000 - x).toFixed(1)], ["height", "24"],
+            ["fill", palette[h % palette.length]]].forEach(function (a) { rect.setAttribute(a[0], a[1]); });
+          bar.appendChild(rect);
+        }
         changes.insertBefore(item, changes.firstChild);
         var empty = box.querySelector("[data-empty]");
         if (empty) empty.hidden = true;
