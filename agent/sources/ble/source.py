@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 ForgetHook = Callable[[str], Awaitable[object]]
 DiscoveryHook = Callable[[Candidate], None]
 DISCOVERY_CAP = 256
+DISCOVERY_GRACE_S = 30.0  # how long discovery outlives the last watcher (``keep_discovering``)
 # The parser libraries log per advert (and at warning level on a wrong bindkey); the source counts
 # those cases and logs a device's failure once itself.
 _PARSER_LOGGERS = ("bthome_ble", "xiaomi_ble", "ruuvitag_ble")
@@ -116,6 +117,7 @@ class BleSource:
         self._adverts_at_start = 0
         self.discovery: Discovery | None = None
         self.on_discovered: DiscoveryHook | None = None
+        self.keep_discovering: Callable[[], bool] | None = None
         self._discovery_until = 0.0
         self.set_adoptions(adoptions)
         for logger in _PARSER_LOGGERS + _RESET_LOGGERS:
@@ -171,7 +173,11 @@ class BleSource:
         return self.discovery
 
     def _expire_discovery(self) -> None:
-        if self.discovery is not None and self.clock.monotonic() > self._discovery_until:
+        if self.discovery is None:
+            return
+        if self.keep_discovering is not None and self.keep_discovering():
+            self._discovery_until = self.clock.monotonic() + DISCOVERY_GRACE_S
+        elif self.clock.monotonic() > self._discovery_until:
             self.discovery = None
 
     # -- the hot path --------------------------------------------------------------------------

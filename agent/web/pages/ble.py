@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     from agent.sources.ble.discovery import Candidate
     from agent.store.readings import ReadingsStore
 
-# Discovery runs while someone looks: each page load (and the live stream's keepalive) extends it.
-DISCOVERY_S = 300.0
+# Discovery runs while someone looks: a page load starts it for this long, and it goes on while a
+# browser listens to the ``discovery`` topic.
+DISCOVERY_S = 60.0
 SHOWN = 50
 
 
@@ -44,6 +45,7 @@ def setup(app: web.Application, ctx: WebContext) -> None:
             feed.publish("discovery", candidate_json(candidate), key=candidate.address)
 
         source.on_discovered = publish
+        source.keep_discovering = lambda: any("discovery" in c.topics for c in feed.clients)
 
 
 def ble_sources(ctx: WebContext) -> list[BleSource]:
