@@ -3,7 +3,9 @@
 Runs `hearth run` with 20 sensors at 1 Hz three times: without the dashboard (the baseline), with it
 and no browser, and with one browser (Debian's Chromium, headless) on the streams page receiving
 every stream live over server-sent events. Also loads each page with a cold and a warm cache and
-counts requests and bytes (headers + bodies as sent; the endless event stream counts as a request).
+counts requests and bytes (headers + bodies as sent; the endless event stream counts as a request),
+on a hub that also has simulated BLE devices (and neighbours) and the activity model on a replayed
+wrist IMU, so the BLE and context pages show what they would at home.
 
     python benchmarks/web.py [--quick]
 """
@@ -36,6 +38,32 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+PAGES_EXTRA = """
+[[sources]]
+kind = "ble"
+name = "ble"
+simulate = true
+
+[[sources]]
+kind = "simulated"
+name = "wrist"
+file = "builtin:wrist_imu_test.csv"
+rate = 10.0
+
+[[models]]
+name = "activity"
+model = "builtin:activity"
+debounce = 1
+[models.inputs]
+acc_x = "wrist.acc_x"
+acc_y = "wrist.acc_y"
+acc_z = "wrist.acc_z"
+gyro_x = "wrist.gyro_x"
+gyro_y = "wrist.gyro_y"
+gyro_z = "wrist.gyro_z"
+"""
 
 
 def free_port() -> int:
@@ -84,10 +112,13 @@ def page_weights(browser: Any, url: str) -> list[tuple[str, int, int, int, int]]
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(url)
+    # Open the BLE page once so the hub has heard its (simulated) neighbours when it is weighed.
+    page.goto(url + "ble")
+    page.wait_for_timeout(3000)
     cookies = context.cookies()
     context.close()
     rows = []
-    for path in ("login", "", "streams", "streams/room0.temperature"):
+    for path in ("login", "", "streams", "streams/room0.temperature", "context", "ble"):
         context = browser.new_context(viewport={"width": 390, "height": 844})
         if path != "login":
             context.add_cookies(cookies)
@@ -138,6 +169,8 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/"
         with_web = folder / "web.toml"
         with_web.write_text(plain.read_text() + f"[web]\nport = {port}\n")
+        with_pages = folder / "pages.toml"
+        with_pages.write_text(with_web.read_text() + PAGES_EXTRA)
         secret = folder / "secret"
         secret.write_text(PASSWORD)
         subprocess.run(
@@ -185,7 +218,7 @@ def main() -> None:
                     )
                 return None
 
-            measure(with_web, 0.0, 0.0, during=weights)
+            measure(with_pages, 0.0, 0.0, during=weights)
             browser.close()
     print(f"hub without dashboard        : {base * 100:6.2f} % of a core, {base_rss:5.1f} MB RSS")
     print(f"dashboard on, no browser     : {idle * 100:6.2f} % of a core, {idle_rss:5.1f} MB RSS")

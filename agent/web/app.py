@@ -47,6 +47,8 @@ PAGE_MODULES: tuple[str, ...] = (
     "agent.web.pages.login",
     "agent.web.pages.overview",
     "agent.web.pages.streams",
+    "agent.web.pages.context",
+    "agent.web.pages.ble",
     "agent.web.pages.events",
 )
 

@@ -74,3 +74,78 @@ def streams(
         row.series = points.get(sid, [])
         row.last_bucket = last_bucket.get(sid)
     return list(rows.values())
+
+
+@dataclass(frozen=True, slots=True)
+class AdoptedRow:
+    """An adopted BLE device as the pages show it: never its bindkey, only whether it has one."""
+
+    address: str
+    name: str
+    encrypted: bool
+    adopted_at: str
+    streams: tuple[str, ...]
+
+
+def adopted_ble(conn: sqlite3.Connection) -> list[AdoptedRow]:
+    """Every adopted BLE device with the streams recorded for it so far, by name."""
+    streams: dict[str, list[str]] = defaultdict(list)
+    for device, stream in conn.execute(
+        "SELECT d.name, s.name FROM streams s JOIN devices d ON d.id = s.device_id "
+        "WHERE d.name IN (SELECT name FROM ble_adoptions) ORDER BY s.name"
+    ):
+        streams[device].append(stream)
+    return [
+        AdoptedRow(address, name, bool(encrypted), adopted_at, tuple(streams.get(name, ())))
+        for address, name, encrypted, adopted_at in conn.execute(
+            "SELECT address, name, bindkey IS NOT NULL, adopted_at FROM ble_adoptions ORDER BY name"
+        )
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A context strand switching to ``label`` at ``ts`` with the model's ``confidence``."""
+
+    ts: float
+    label: str
+    confidence: float
+
+
+@dataclass(slots=True)
+class Strand:
+    """One context strand over a window: the label in effect at its start, and its changes inside it."""
+
+    name: str
+    before: Change | None = None
+    changes: list[Change] = field(default_factory=list)
+
+
+def context_strands(
+    conn: sqlite3.Connection, *, now: float, window_s: float, lookback_s: float, names: tuple[str, ...] = ()
+) -> list[Strand]:
+    """Each context stream (and each of ``names``) with its changes since ``now - window_s``.
+
+    The label in effect when the window opens is looked for only ``lookback_s`` further back, so the
+    query stays a bounded range of the readings key.
+    """
+    strands = {name: Strand(name) for name in names}
+    ids = {}
+    for sid, name in conn.execute("SELECT id, name FROM streams WHERE kind = 'context'"):
+        ids[sid] = name
+        strands.setdefault(name, Strand(name))
+    if ids:
+        start = now - window_s
+        marks = ",".join("?" * len(ids))
+        for sid, ts, value, label in conn.execute(
+            f"SELECT stream_id, ts, value, label FROM readings WHERE key >= ? AND stream_id IN ({marks}) "  # noqa: S608 - placeholders only
+            "ORDER BY key",
+            (time_key(start - lookback_s), *ids),
+        ):
+            strand = strands[ids[sid]]
+            change = Change(ts, label or "", value)
+            if ts < start:
+                strand.before = change
+            else:
+                strand.changes.append(change)
+    return sorted(strands.values(), key=lambda s: s.name)

@@ -307,3 +307,33 @@ async def test_a_burst_of_a_thousand_adverts_reaches_the_store(
     await recorder.close()
     assert store.count_readings("bedroom.temperature") == 1000
     store.close()
+
+
+async def test_discovery_keeps_unadopted_devices_in_memory_only_while_asked_and_only_unadopted(
+    running: tuple[BleSource, Sink], scanner: FakeScanner, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    source, sink = running
+    caplog.set_level(logging.DEBUG)
+    scanner.advertise(p.bthome(p.BTHOME_V2_TEMP_HUM, address=NEIGHBOUR))
+    assert source.discovery is None, "nobody looks: nothing about neighbours is kept"
+    heard: list[str] = []
+    source.on_discovered = lambda candidate: heard.append(candidate.address)
+    table = source.discover(60.0)
+    scanner.advertise(p.bthome(p.BTHOME_V2_TEMP_HUM, address=NEIGHBOUR))
+    scanner.advertise(p.bthome(p.BTHOME_V2_TEMP_HUM, address=NEIGHBOUR))
+    scanner.advertise(p.bthome(p.BTHOME_V2_TEMP_HUM))  # bedroom is adopted: recorded, not a candidate
+    assert [(c.address, c.adverts) for c in table.ranked()] == [(NEIGHBOUR, 2)]
+    assert table.ranked()[0].kind is not None
+    assert heard == [NEIGHBOUR, NEIGHBOUR]
+    assert len(sink) == 2, "only bedroom's two values were queued"
+    source.set_adoptions([BEDROOM, Adoption(NEIGHBOUR, "neighbour")])
+    assert table.ranked() == [], "an adopted device leaves the candidates"
+    source.set_adoptions([BEDROOM])
+    scanner.advertise(p.bthome(p.BTHOME_V2_TEMP_HUM, address=NEIGHBOUR))
+    watching = [True]
+    source.keep_discovering = lambda: watching[0]
+    await clock.advance(120.0, step=1.0)
+    assert source.discovery is table, "kept while someone watches"
+    watching[0] = False
+    await clock.advance_until(lambda: source.discovery is None, limit=120.0, step=1.0)
+    assert NEIGHBOUR not in caplog.text

@@ -32,9 +32,47 @@ def _answers(url: str) -> bool:
         return False
 
 
+# Simulated BLE thermometers (and neighbours), and a wrist IMU replay with the activity model.
+BLE_AND_CONTEXT = """
+[[sources]]
+kind = "ble"
+name = "ble"
+simulate = true
+adoption_refresh = "1s"
+
+[[sources]]
+kind = "simulated"
+name = "wrist"
+file = "builtin:wrist_imu_test.csv"
+rate = 10.0
+
+[[models]]
+name = "activity"
+model = "builtin:activity"
+debounce = 1
+[models.inputs]
+acc_x = "wrist.acc_x"
+acc_y = "wrist.acc_y"
+acc_z = "wrist.acc_z"
+gyro_x = "wrist.gyro_x"
+gyro_y = "wrist.gyro_y"
+gyro_z = "wrist.gyro_z"
+"""
+
+
 @pytest.fixture
 def running_hub(tmp_path: Path) -> Iterator[RunningHub]:
     """Start ``hearth run`` on a free port with a fast-changing simulated sensor; stop it afterwards."""
+    yield from _run_hub(tmp_path)
+
+
+@pytest.fixture
+def running_ble_hub(tmp_path: Path) -> Iterator[RunningHub]:
+    """``running_hub`` with simulated BLE devices and a model that tells the wearer's activity."""
+    yield from _run_hub(tmp_path, BLE_AND_CONTEXT)
+
+
+def _run_hub(tmp_path: Path, extra: str = "") -> Iterator[RunningHub]:
     config = tmp_path / "hearth.toml"
     config.write_text(
         f"""
@@ -51,7 +89,7 @@ kind = "simulated"
 name = "tank"
 file = "{ramp_csv(tmp_path / "tank.csv")}"
 rate = 4
-
+{extra}
 [web]
 port = {free_port()}
 live_interval = "250ms"

@@ -32,6 +32,7 @@ async def test_every_change_route_needs_a_session_and_its_csrf_token(tmp_path: P
         app = _app(served)
         routes = change_routes(app)
         assert ("POST", "/logout") in routes
+        assert {("POST", "/ble/adopt"), ("POST", "/ble/forget/x")} <= set(routes)
         assert served.server.ctx is not None
         public = [r for r in routes if r in served.server.ctx.public]
         assert public == [("POST", "/login")], "only the login form may change state without a session"
@@ -67,7 +68,7 @@ async def test_login_form_needs_its_own_token(tmp_path: Path) -> None:
 
 async def test_pages_and_events_need_a_session(tmp_path: Path) -> None:
     async with serve(tmp_path) as served, client() as http:
-        for path in ("/", "/streams", "/streams/tank.level"):
+        for path in ("/", "/streams", "/streams/tank.level", "/context", "/ble", "/ble/forget/x"):
             async with http.get(
                 served.url + path, headers={"Accept": "text/html"}, allow_redirects=False
             ) as r:

@@ -6,11 +6,12 @@ import asyncio
 import ipaddress
 import re
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from cryptography import x509
@@ -88,8 +89,10 @@ class Served:
 
 
 @asynccontextmanager
-async def serve(tmp_path: Path, **web: str) -> AsyncIterator[Served]:
-    """Run a hub (one simulated tank sensor) with the dashboard, password set, on a fake clock."""
+async def serve(
+    tmp_path: Path, *, sources: Sequence[dict[str, Any]] = (), **web: str
+) -> AsyncIterator[Served]:
+    """Run a hub (one simulated tank sensor, plus ``sources``) with the dashboard, password set."""
     data_dir = tmp_path / "data"
     config = config_from_mapping(
         {
@@ -101,7 +104,8 @@ async def serve(tmp_path: Path, **web: str) -> AsyncIterator[Served]:
                     "name": "tank",
                     "file": str(ramp_csv(tmp_path / "tank.csv")),
                     "rate": 10,
-                }
+                },
+                *sources,
             ],
         }
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ class Candidate:
     kind: str | None
     rssi: int
     adverts: int = 1
+    last_seen: float = 0.0  # unix time of the newest advert
 
 
 class Discovery:
@@ -28,21 +30,29 @@ class Discovery:
         self.cap = cap
         self.candidates: OrderedDict[str, Candidate] = OrderedDict()
 
-    def on_advert(self, advert: Advert) -> None:
-        """Record ``advert``'s device; decode its type once it carries a known format."""
+    def on_advert(self, advert: Advert, now: float | None = None) -> Candidate:
+        """Record ``advert``'s device (heard at unix time ``now``) and return it; decode its type once."""
+        seen = time.time() if now is None else now
         found = self.candidates.get(advert.address)
         if found is None:
             kind = identify(advert) if detect_format(advert) else None
-            self.candidates[advert.address] = Candidate(advert.address, advert.name, kind, advert.rssi)
+            found = Candidate(advert.address, advert.name, kind, advert.rssi, last_seen=seen)
+            self.candidates[advert.address] = found
             if len(self.candidates) > self.cap:
                 self.candidates.popitem(last=False)
-            return
+            return found
         self.candidates.move_to_end(advert.address)
         found.adverts += 1
         found.rssi = advert.rssi
+        found.last_seen = seen
         found.name = found.name or advert.name
         if found.kind is None and detect_format(advert):
             found.kind = identify(advert)
+        return found
+
+    def forget(self, address: str) -> None:
+        """Drop ``address`` from the table (it was adopted, or the owner looked away)."""
+        self.candidates.pop(address, None)
 
     def ranked(self) -> list[Candidate]:
         """Candidates of known formats first, then by signal strength."""
@@ -52,7 +62,11 @@ class Discovery:
 async def discover(scanner: AdvertScanner, seconds: float, cap: int = 1024) -> list[Candidate]:
     """Scan for ``seconds`` and return the candidates heard, known formats first."""
     discovery = Discovery(cap)
-    await scanner.start(discovery.on_advert)
+
+    def heard(advert: Advert) -> None:
+        discovery.on_advert(advert)
+
+    await scanner.start(heard)
     try:
         await asyncio.sleep(seconds)
     finally:

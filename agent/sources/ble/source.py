@@ -2,7 +2,9 @@
 
 The detection callback (``on_advert``) is the hot path and does no I/O: look the address up among
 adopted devices (anything else is counted and forgotten at once), drop a repeat of the device's last
-payload, decode, queue. Around it, ``run`` keeps the scanner alive: a start that fails, a scanner
+payload, decode, queue. While the owner looks for devices to adopt (``discover``), unadopted devices
+are also kept in a bounded table in memory, never stored or logged, until nobody has looked for a while.
+Around it, ``run`` keeps the scanner alive: a start that fails, a scanner
 that dies, or one that hears nothing for ``silence_timeout`` while devices are adopted is restarted
 with capped, jittered backoff, and after ``reset_after`` failures in a row the adapter is reset.
 """
@@ -25,6 +27,7 @@ from agent.sources.ble.adoption import Adoption, AdoptionStore
 from agent.sources.ble.advert import Advert, AdvertScanner, Clock, SystemClock
 from agent.sources.ble.decoders import DeviceDecoder, detect_format
 from agent.sources.ble.dedup import AdvertDedup
+from agent.sources.ble.discovery import Candidate, Discovery
 from agent.sources.ble.gatt import GattConnector, GattDevice, GattDeviceRunner
 from agent.sources.ble.recovery import AdapterResetter, AutoRecoveryResetter
 from agent.sources.ble.watchdog import Fault, RecoveryPolicy, SilenceWatchdog, classify
@@ -32,6 +35,9 @@ from agent.sources.ble.watchdog import Fault, RecoveryPolicy, SilenceWatchdog, c
 log = logging.getLogger(__name__)
 
 ForgetHook = Callable[[str], Awaitable[object]]
+DiscoveryHook = Callable[[Candidate], None]
+DISCOVERY_CAP = 256
+DISCOVERY_GRACE_S = 30.0  # how long discovery outlives the last watcher (``keep_discovering``)
 # The parser libraries log per advert (and at warning level on a wrong bindkey); the source counts
 # those cases and logs a device's failure once itself.
 _PARSER_LOGGERS = ("bthome_ble", "xiaomi_ble", "ruuvitag_ble")
@@ -109,6 +115,10 @@ class BleSource:
         self._on_forget: ForgetHook | None = None
         self._failing = False
         self._adverts_at_start = 0
+        self.discovery: Discovery | None = None
+        self.on_discovered: DiscoveryHook | None = None
+        self.keep_discovering: Callable[[], bool] | None = None
+        self._discovery_until = 0.0
         self.set_adoptions(adoptions)
         for logger in _PARSER_LOGGERS + _RESET_LOGGERS:
             logging.getLogger(logger).setLevel(logging.ERROR)
@@ -132,6 +142,9 @@ class BleSource:
             else:
                 fresh[adoption.address] = _Adopted(adoption)
                 self.dedup.forget(adoption.address)
+        if self.discovery is not None:
+            for address in fresh:
+                self.discovery.forget(address)
         kept = {a.adoption.name for a in fresh.values()}
         gone = [a.adoption.name for a in self._adopted.values() if a.adoption.name not in kept]
         self._adopted = fresh
@@ -152,6 +165,21 @@ class BleSource:
             if self._on_forget is not None:
                 await self._on_forget(name)
 
+    def discover(self, seconds: float = 300.0) -> Discovery:
+        """Keep unadopted devices heard in the next ``seconds`` in memory (only), and return that table."""
+        if self.discovery is None:
+            self.discovery = Discovery(DISCOVERY_CAP)
+        self._discovery_until = self.clock.monotonic() + seconds
+        return self.discovery
+
+    def _expire_discovery(self) -> None:
+        if self.discovery is None:
+            return
+        if self.keep_discovering is not None and self.keep_discovering():
+            self._discovery_until = self.clock.monotonic() + DISCOVERY_GRACE_S
+        elif self.clock.monotonic() > self._discovery_until:
+            self.discovery = None
+
     # -- the hot path --------------------------------------------------------------------------
 
     def on_advert(self, advert: Advert) -> None:
@@ -160,6 +188,8 @@ class BleSource:
         device = self._adopted.get(advert.address)
         if device is None:
             self.unadopted += 1
+            if self.discovery is not None:
+                self._discovered(advert, self.discovery)
             return
         if self.dedup.is_repeat(advert.address, advert.manufacturer_data, advert.service_data):
             self.repeats += 1
@@ -200,6 +230,11 @@ class BleSource:
                 stream = self._declare(device.adoption.name, quantity, unit, streams)
             put(Reading(stream, now, value, label))
         self.readings += len(values)
+
+    def _discovered(self, advert: Advert, discovery: Discovery) -> None:
+        candidate = discovery.on_advert(advert)
+        if self.on_discovered is not None:
+            self.on_discovered(candidate)
 
     def _declare(self, device: str, quantity: str, unit: str, streams: dict[str, str]) -> str:
         info = StreamInfo.of(device, quantity, unit)
@@ -254,6 +289,7 @@ class BleSource:
                 await self._scan_loop()
         finally:
             self._publish()
+            self.discovery = None
 
     def _gatt_emit(  # noqa: PLR0917 - matches gatt.Emit, called per value
         self, device: str, quantity: str, value: float, unit: str, ts: float, streams: dict[str, str]
@@ -299,6 +335,7 @@ class BleSource:
             finally:
                 tick.cancel()
             self._publish()
+            self._expire_discovery()
             if failed.done():
                 error = failed.result()
                 return classify(error), error

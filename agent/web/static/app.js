@@ -3,9 +3,11 @@
 (function () {
   var pages = document.querySelectorAll("[data-stream]");
   var statsBox = document.querySelector("[data-live-stats]");
-  if (!pages.length && !statsBox) return;
+  var nearby = document.querySelector("table[data-discovery]");
+  if (!pages.length && !statsBox && !nearby) return;
   var names = Array.prototype.map.call(pages, function (el) { return el.getAttribute("data-stream"); });
-  var url = "/events?streams=" + encodeURIComponent(names.join(",")) + (statsBox ? "&topics=stats" : "");
+  var topics = [statsBox ? "stats" : "", nearby ? "discovery" : ""].filter(Boolean).join(",");
+  var url = "/events?streams=" + encodeURIComponent(names.join(",")) + (topics ? "&topics=" + topics : "");
 
   function fmt(v) { return v === null ? "–" : Number(v.toPrecision(4)).toString(); }
   function duration(s) {
@@ -40,6 +42,35 @@
       if (value) value.textContent = r.l || fmt(r.v);
       var time = box.querySelector("[data-live=time]");
       if (time) time.textContent = new Date(r.t * 1000).toLocaleTimeString();
+      var sure = box.querySelector("[data-live=confidence]");
+      if (sure && r.v !== null) sure.textContent = Math.round(r.v * 100) + " % sure";
+      var changes = box.querySelector("ol[data-changes]");
+      if (changes && r.l) {
+        var item = document.createElement("li"), when = document.createElement("time");
+        var label = document.createElement("strong"), pct = document.createElement("span");
+        when.textContent = new Date(r.t * 1000).toLocaleTimeString();
+        label.textContent = r.l;
+        pct.className = "muted";
+        pct.textContent = r.v === null ? "" : Math.round(r.v * 100) + " %";
+        item.append(when, " ", label, " ", pct);
+        var bar = box.querySelector("svg.timeline");
+        if (bar) {
+          // The label's colour as the server picks it: a 31-multiplier string hash into the palette.
+          var palette = bar.getAttribute("data-palette").split(","), h = 0;
+          for (var i = 0; i < r.l.length; i++) h = (h * 31 + r.l.charCodeAt(i)) >>> 0;
+          var start = Number(bar.getAttribute("data-start")), span = Number(bar.getAttribute("data-window"));
+          var x = Math.max(0, Math.min(1000, (r.t - start) / span * 1000));
+          var last = bar.querySelector("rect:last-of-type");
+          if (last) last.setAttribute("width", Math.max(0, x - Number(last.getAttribute("x"))).toFixed(1));
+          var rect = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+          [["x", x.toFixed(1)], ["y", "0"], ["width", (1000 - x).toFixed(1)], ["height", "24"],
+            ["fill", palette[h % palette.length]]].forEach(function (a) { rect.setAttribute(a[0], a[1]); });
+          bar.appendChild(rect);
+        }
+        changes.insertBefore(item, changes.firstChild);
+        var empty = box.querySelector("[data-empty]");
+        if (empty) empty.hidden = true;
+      }
       var line = box.querySelector("polyline[data-values]");
       if (line && r.v !== null) {
         // Keep the server's buckets: a live value joins the newest bucket's mean or opens the next one.
@@ -62,6 +93,35 @@
         line.setAttribute("points", points(values));
       }
     });
+  });
+  source.addEventListener("discovery", function (e) {
+    var c = JSON.parse(e.data);
+    var body = nearby.tBodies[0];
+    var row = body.querySelector('tr[data-address="' + CSS.escape(c.address) + '"]');
+    if (!row) {
+      // Devices of a known type go first; unknown ones only while the table has room.
+      if (!c.kind && body.rows.length >= Number(nearby.getAttribute("data-max"))) return;
+      row = document.createElement("tr");
+      row.setAttribute("data-address", c.address);
+      [["address", ""], ["name", "Name"], ["kind", "Type"], ["rssi", "RSSI"], ["seen", "Last heard"]].forEach(function (f) {
+        var cell = document.createElement("td");
+        cell.setAttribute("data-f", f[0]);
+        if (f[1]) cell.setAttribute("data-label", f[1]); else cell.className = "name";
+        row.appendChild(cell);
+      });
+      var link = document.createElement("a");
+      link.href = "/ble?adopt=" + encodeURIComponent(c.address) + "#adopt";
+      link.textContent = "Adopt";
+      row.appendChild(document.createElement("td")).appendChild(link);
+      if (c.kind) body.insertBefore(row, body.firstChild); else body.appendChild(row);
+      var empty = document.querySelector("[data-empty]");
+      if (empty) empty.hidden = true;
+    }
+    row.querySelector("[data-f=address]").textContent = c.address;
+    row.querySelector("[data-f=name]").textContent = c.name || "";
+    row.querySelector("[data-f=kind]").textContent = c.kind || "";
+    row.querySelector("[data-f=rssi]").textContent = c.rssi + " dBm";
+    row.querySelector("[data-f=seen]").textContent = new Date(c.seen * 1000).toLocaleTimeString();
   });
   source.addEventListener("stats", function (e) {
     var s = JSON.parse(e.data);
