@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any, Literal
 
+from agent.aio import cancel_requested
 from agent.backoff import Backoff
 from agent.pipeline.sink import Sink
 from agent.sources.base import Source
@@ -41,7 +42,9 @@ class SourceRunner:
                 await self.source.run(self.sink)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - any failure of a source is survivable
+            except Exception as exc:
+                if cancel_requested():
+                    raise asyncio.CancelledError from exc
                 self._failed(exc)
             else:
                 self.state = "finished"

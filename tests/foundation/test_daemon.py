@@ -182,3 +182,33 @@ async def _watchdog_scenario(tmp_path: Path, notify: Datagrams) -> None:
     agent.stop()
     await asyncio.wait_for(task, 15)
     assert "STOPPING=1" in notify.drain()
+
+
+class ConvertsCancellation:
+    """A source whose library turns a cancellation into its own error, as aiomqtt and bleak can."""
+
+    kind = "test"
+    overflow: OverflowPolicy = "block"
+
+    def __init__(self) -> None:
+        self.name = "converter"
+        self.started = asyncio.Event()
+
+    async def run(self, sink: Sink) -> None:
+        self.started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise OSError("connection closed while disconnecting") from None
+
+
+async def test_a_source_that_converts_its_cancellation_still_stops(tmp_path: Path) -> None:
+    source = ConvertsCancellation()
+    agent = Agent(parse_config(_config(tmp_path)), sources=[source])
+    task = asyncio.create_task(agent.run())
+    await asyncio.wait_for(source.started.wait(), 10)
+    agent.stop()
+    await asyncio.wait_for(task, 15)
+    runner = agent.runners[0]
+    assert runner.last_error is None  # a stop request is not a failure to retry
+    assert runner.restarts == 0
