@@ -102,6 +102,8 @@ def test_owner_grants_revokes_audits_and_exports(
     expect(page.locator('[data-f="verification"]')).to_have_text(
         "Verified: all 2 entries of the audit log are intact."
     )
+    expect(page.locator('[data-upstream] [data-f="outbox"]')).to_have_text("0")
+    expect(page.locator('[data-upstream] [data-f="broker"]')).to_have_text("not configured")
     expect(page.locator('[data-audit] tr[data-kind="grant"]')).to_contain_text(grant_id)
     expect(page.locator('[data-audit] tr[data-kind="revoke"]')).to_contain_text(grant_id)
     page.get_by_label("Kind").select_option("revoke")

@@ -163,6 +163,7 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
         kinds=KINDS,
         query=query,
         pages=max(1, -(-view["total"] // PAGE_SIZE)),
+        configured=ctx.agent.config.upstream is not None,
         when=when,
         **view,
     )
