@@ -5,7 +5,8 @@ and no browser, and with one browser (Debian's Chromium, headless) on the stream
 every stream live over server-sent events. Also loads each page with a cold and a warm cache and
 counts requests and bytes (headers + bodies as sent; the endless event stream counts as a request),
 on a hub that also has simulated BLE devices (and neighbours) and the activity model on a replayed
-wrist IMU, so the BLE and context pages show what they would at home.
+wrist IMU, so the BLE and context pages show what they would at home, and with three grants (one
+revoked) for the consent and audit pages.
 
     python benchmarks/web.py [--quick]
 """
@@ -118,7 +119,7 @@ def page_weights(browser: Any, url: str) -> list[tuple[str, int, int, int, int]]
     cookies = context.cookies()
     context.close()
     rows = []
-    for path in ("login", "", "streams", "streams/room0.temperature", "context", "ble"):
+    for path in ("login", "", "streams", "streams/room0.temperature", "context", "ble", "consent", "audit"):
         context = browser.new_context(viewport={"width": 390, "height": 844})
         if path != "login":
             context.add_cookies(cookies)
@@ -155,6 +156,42 @@ def page_weights(browser: Any, url: str) -> list[tuple[str, int, int, int, int]]
     return rows
 
 
+def add_grants(config: Path) -> None:
+    """Three grants (one of them revoked), so the consent and audit pages show what they would at home."""
+    hearth = [sys.executable, "-m", "agent", "consent"]
+    for i, granularity in enumerate(("summary:1h", "summary:15m", "summary:1d")):
+        subprocess.run(
+            [
+                *hearth,
+                "grant",
+                "-c",
+                str(config),
+                "--recipient",
+                f"recipient-{i}",
+                "--purpose",
+                "benchmark page weight",
+                "--strand",
+                f"room{i}.*",
+                "--granularity",
+                granularity,
+                "--expires",
+                "90d",
+            ],
+            check=True,
+            capture_output=True,
+        )
+    # Revoke the newest, as `hearth consent revoke` does.
+    from agent.config import load_config
+    from agent.consent.ledger import grants, revoke
+    from agent.store.ledger import open_ledger
+
+    ledger = open_ledger(Path(load_config(config).hub.data_dir))
+    try:
+        revoke(ledger, grants(ledger, now=time.time())[0].grant.id, now=time.time())
+    finally:
+        ledger.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a CI-sized run")
@@ -188,6 +225,7 @@ def main() -> None:
             check=True,
             capture_output=True,
         )
+        add_grants(with_web)
         base, base_rss = measure(plain, 3.0, seconds)
         idle, idle_rss = measure(with_web, 3.0, seconds)
         with sync_playwright() as p:

@@ -49,6 +49,8 @@ PAGE_MODULES: tuple[str, ...] = (
     "agent.web.pages.streams",
     "agent.web.pages.context",
     "agent.web.pages.ble",
+    "agent.web.pages.consent",
+    "agent.web.pages.audit",
     "agent.web.pages.events",
 )
 

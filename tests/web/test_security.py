@@ -33,6 +33,12 @@ async def test_every_change_route_needs_a_session_and_its_csrf_token(tmp_path: P
         routes = change_routes(app)
         assert ("POST", "/logout") in routes
         assert {("POST", "/ble/adopt"), ("POST", "/ble/forget/x")} <= set(routes)
+        assert {
+            ("POST", "/consent/preview"),
+            ("POST", "/consent/grants"),
+            ("POST", "/consent/x/revoke"),
+            ("POST", "/passport/export"),
+        } <= set(routes)
         assert served.server.ctx is not None
         public = [r for r in routes if r in served.server.ctx.public]
         assert public == [("POST", "/login")], "only the login form may change state without a session"

@@ -1,4 +1,5 @@
-"""The overview: hub identity and uptime, each source's health and counters, the recorder, file sizes."""
+"""The overview: hub identity and uptime, each source's health and counters, the recorder, the outbox and
+the upstream broker link, file sizes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from agent.web.app import CTX, WebContext
+from agent.web.pages.audit import upstream_state
+from agent.web.pages.consent import when
 
 
 def setup(app: web.Application, ctx: WebContext) -> None:
@@ -46,5 +49,8 @@ async def overview(request: web.Request) -> web.StreamResponse:
         "overview.html",
         stats=hub_stats(ctx),
         files=file_sizes(ctx.agent.data_dir),
+        upstream=await ctx.read_ledger(upstream_state),
+        configured=ctx.agent.config.upstream is not None,
+        when=when,
         title="Overview",
     )

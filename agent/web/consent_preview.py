@@ -1,0 +1,91 @@
+"""What a grant would send, computed by the summariser itself on the hub's recent data.
+
+The preview runs the real ``Summariser`` (and so the real consent gate and outbox encoding) against a
+scratch ledger in memory that holds only the proposed grant, backdated so that exactly one recent
+window is closed. What it shows is therefore what the hub would queue for that window, byte for byte
+apart from the sequence number; nothing is written to the hub's ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from agent.consent.grants import Grant
+from agent.consent.ledger import add_grant
+from agent.consent.receipts import receipt_for
+from agent.store.ledger import MIGRATIONS
+from agent.sync.summariser import RAW_PER_MESSAGE, Summariser
+
+# Events and raw readings are previewed over the last such span of data.
+STREAM_SPAN_S = 600.0
+SHOWN_MESSAGES = 3
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The plain-language preview of one proposed grant."""
+
+    grant: Grant
+    streams: list[str]  # the hub's streams the grant's strands name today
+    how_often: str
+    window: tuple[float, float]  # the span of data the example covers
+    messages: list[dict[str, Any]]  # example payloads as the recipient would receive them
+    topics: list[str]
+
+
+def how_often(grant: Grant) -> str:
+    """When messages leave, in plain words."""
+    grain = grant.grain
+    if grain.kind == "summary" and grain.window_s is not None:
+        return (
+            f"one message per strand every {grant.granularity.partition(':')[2]}, with the count, mean, "
+            "minimum and maximum of that window"
+        )
+    if grain.kind == "events":
+        return "one message each time a strand's label changes"
+    return f"every single reading, in batches of up to {RAW_PER_MESSAGE}"
+
+
+def preview_window(grant: Grant, *, now: float, lag_s: float) -> tuple[float, float]:
+    """The span of data the preview uses: the newest closed window (or recent span for events/raw)."""
+    window_s = grant.grain.window_s
+    horizon = now - lag_s
+    if window_s is not None:
+        end = math.floor(horizon / window_s) * window_s
+        return end - window_s, end
+    return horizon - STREAM_SPAN_S, horizon
+
+
+def preview(
+    readings: sqlite3.Connection, grant: Grant, *, hub_id: str, prefix: str, now: float, lag_s: float
+) -> Preview:
+    """Run the summariser once for ``grant`` over its preview window and return what it queued."""
+    start, end = preview_window(grant, now=now, lag_s=lag_s)
+    scratch = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    try:
+        for script in MIGRATIONS:
+            scratch.executescript(script)
+        trial = msgspec.structs.replace(grant, created_at=start, expires_at=None)
+        add_grant(scratch, trial, receipt_for(trial, hub_id=hub_id))
+        summariser = Summariser(
+            scratch, readings, hub_id=hub_id, prefix=prefix, ttl_s=3600.0, cap=10_000_000, lag_s=0.0
+        )
+        summariser.step(end)
+        rows = scratch.execute("SELECT topic, payload FROM outbox ORDER BY seq").fetchall()
+    finally:
+        scratch.close()
+    streams = [name for (name,) in readings.execute("SELECT name FROM streams ORDER BY name")]
+    return Preview(
+        grant=grant,
+        streams=[s for s in streams if grant.covers(s)],
+        how_often=how_often(grant),
+        window=(start, end),
+        messages=[json.loads(payload) for _, payload in rows[:SHOWN_MESSAGES]],
+        topics=sorted({topic for topic, _ in rows}),
+    )

@@ -1,0 +1,205 @@
+"""What left my home: the audit log, filtered and paged, with the chain's verification; the passport export.
+
+The whole chain is verified on every visit (it is the point of the page): a hash per entry, linear in the
+log's length. The export runs the passport module on connections of its own off the event loop, writes
+into a private temporary folder in the data directory, streams the archive and removes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sqlite3
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from agent.consent.ledger import verify_audit
+from agent.consent.passport import export
+from agent.store.ledger import open_ledger
+from agent.store.readings import open_readings
+from agent.sync import outbox
+from agent.web.app import CTX, WebContext
+from agent.web.pages.consent import when
+
+PAGE_SIZE = 50
+KINDS = ("grant", "revoke", "expire", "publish", "drop", "erasure", "erasure request")
+CHUNK = 256 * 1024
+
+
+def setup(app: web.Application, ctx: WebContext) -> None:
+    """Add ``/audit`` and ``/passport/export``."""
+    app.router.add_get("/audit", audit_page)
+    app.router.add_post("/passport/export", export_passport)
+    ctx.nav.append(("/audit", "What left"))
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The audit page's filters, as given in its query string."""
+
+    kind: str = ""
+    who: str = ""  # a grant id or a recipient
+    strand: str = ""
+    since: str = ""  # YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC
+    until: str = ""
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class Row:
+    """One audit entry as the page shows it."""
+
+    seq: int
+    ts: float
+    kind: str
+    detail: dict[str, Any]
+
+
+def parse_time(text: str) -> float | None:
+    """Unix seconds of a UTC date or date-time from a filter field; None when empty or unreadable."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def upstream_state(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Outbox depth and the broker link as the publisher last recorded it."""
+    state = outbox.read_state(conn)
+    return {
+        "depth": outbox.depth(conn),
+        "state": state.get("state", "never connected"),
+        "since": state.get("since"),
+        "error": state.get("error"),
+        "last_acked_seq": outbox.last_acked_seq(conn),
+    }
+
+
+def entries(conn: sqlite3.Connection, *, filters: Filters) -> tuple[list[Row], int]:
+    """One page of audit entries (newest first) matching ``filters``, and how many match in all."""
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if filters.kind:
+        where.append("kind = :kind")
+        params["kind"] = filters.kind
+    if filters.who:
+        where.append(
+            "(json_extract(detail, '$.grant') = :who OR json_extract(detail, '$.recipient') = :who"
+            " OR json_extract(detail, '$.grant') IN (SELECT id FROM grants WHERE recipient = :who)"
+            " OR EXISTS (SELECT 1 FROM json_each(detail, '$.grants') WHERE value = :who))"
+        )
+        params["who"] = filters.who
+    if filters.strand:
+        where.append(
+            "(json_extract(detail, '$.stream') = :strand"
+            " OR EXISTS (SELECT 1 FROM json_each(detail, '$.strands') WHERE value = :strand)"
+            " OR EXISTS (SELECT 1 FROM json_each(detail, '$.streams') WHERE value = :strand))"
+        )
+        params["strand"] = filters.strand
+    since, until = parse_time(filters.since), parse_time(filters.until)
+    if since is not None:
+        where.append("ts >= :since")
+        params["since"] = since
+    if until is not None:
+        where.append("ts < :until")
+        params["until"] = until
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    (total,) = conn.execute(f"SELECT count(*) FROM audit_log{clause}", params).fetchone()  # noqa: S608 - fixed clauses
+    params.update(limit=PAGE_SIZE, offset=(filters.page - 1) * PAGE_SIZE)
+    rows = [
+        Row(seq, ts, kind, json.loads(detail))
+        for seq, ts, kind, detail in conn.execute(
+            f"SELECT seq, ts, kind, detail FROM audit_log{clause}"  # noqa: S608 - fixed clauses
+            " ORDER BY seq DESC LIMIT :limit OFFSET :offset",
+            params,
+        )
+    ]
+    return rows, int(total)
+
+
+def _audit_view(conn: sqlite3.Connection, *, filters: Filters) -> dict[str, Any]:
+    rows, total = entries(conn, filters=filters)
+    return {
+        "rows": rows,
+        "total": total,
+        "problems": verify_audit(conn),
+        "upstream": upstream_state(conn),
+        "entries": int(conn.execute("SELECT count(*) FROM audit_log").fetchone()[0]),
+    }
+
+
+def _filters(query: Any) -> Filters:
+    page = str(query.get("page", "1"))
+    return Filters(
+        kind=str(query.get("kind", "")).strip(),
+        who=str(query.get("who", "")).strip(),
+        strand=str(query.get("strand", "")).strip(),
+        since=str(query.get("since", "")).strip(),
+        until=str(query.get("until", "")).strip(),
+        page=max(1, int(page)) if page.isdigit() else 1,
+    )
+
+
+async def audit_page(request: web.Request) -> web.StreamResponse:
+    """The audit log with its verification result, the outbox and the broker link, and the export."""
+    ctx = request.app[CTX]
+    filters = _filters(request.query)
+    view = await ctx.read_ledger(_audit_view, filters=filters)
+    query = {k: v for k, v in vars(filters).items() if v and k != "page"}
+    return ctx.render(
+        request,
+        "audit.html",
+        title="What left my home",
+        filters=filters,
+        kinds=KINDS,
+        query=query,
+        pages=max(1, -(-view["total"] // PAGE_SIZE)),
+        configured=ctx.agent.config.upstream is not None,
+        when=when,
+        **view,
+    )
+
+
+def _export(data_dir: Path, folder: Path, hub_id: str) -> Path:
+    path = folder / f"hearth-passport-{hub_id}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}.zip"
+    ledger = open_ledger(data_dir, read_only=True)
+    store = open_readings(data_dir, read_only=True)
+    try:
+        export(store.conn, ledger, path, hub_id=hub_id, now=time.time())
+    finally:
+        store.close()
+        ledger.close()
+    return path
+
+
+async def export_passport(request: web.Request) -> web.StreamResponse:
+    """Write the passport archive off the event loop and stream it as a download; then remove it."""
+    ctx = request.app[CTX]
+    data_dir = ctx.agent.data_dir
+    folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".passport-", dir=data_dir))
+    try:
+        path = await asyncio.to_thread(_export, data_dir, folder, ctx.agent.config.hub.id)
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "application/zip",
+                "Content-Disposition": f'attachment; filename="{path.name}"',
+                "Content-Length": str(path.stat().st_size),
+            }
+        )
+        await response.prepare(request)
+        with path.open("rb") as archive:
+            while chunk := await asyncio.to_thread(archive.read, CHUNK):
+                await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        await asyncio.to_thread(shutil.rmtree, folder, True)
