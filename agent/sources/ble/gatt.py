@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
+from agent.aio import cancel_requested
 from agent.backoff import Backoff
 from agent.errors import BoardCommandError
 from agent.sources.ble.advert import Clock, SystemClock
@@ -374,7 +375,9 @@ class GattDeviceRunner:
                     await self._session()
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - a device failing is counted and retried
+                except Exception as exc:
+                    if cancel_requested():
+                        raise asyncio.CancelledError from exc
                     self._failed(exc)
             await self.clock.sleep(self.backoff.next_delay())
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from agent.aio import cancel_requested
 from agent.backoff import Backoff
 from agent.pipeline.sink import OverflowPolicy, Sink
 from agent.readings import TIME_RESOLUTION, Reading, StreamInfo
@@ -311,7 +312,9 @@ class BleSource:
                 await self.scanner.start(self.on_advert)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - every scanner failure is survivable
+            except Exception as exc:
+                if cancel_requested():
+                    raise asyncio.CancelledError from exc
                 await self._recover(classify(exc), exc)
                 continue
             self.scanning.set()
