@@ -17,7 +17,7 @@ from agent.config.durations import PATTERN
 from agent.errors import ConfigError
 
 if TYPE_CHECKING:
-    from agent.config.schema import MqttEndpoint
+    from agent.config.schema import BrokerConfig
     from agent.fleet.service import Status
 
 _BROKER_HELP = "mqtt://host:port, or mqtts://host:port with --ca-file."
@@ -85,7 +85,7 @@ def sign(
 
     Example: hearth fleet sign kitchen.toml --key fleet.key --version 7 --target group:kitchens
     """
-    from agent.config.schema import Config, FleetConfig, HubConfig, MqttEndpoint
+    from agent.config.schema import BrokerConfig, Config, FleetConfig, HubConfig
     from agent.fleet.document import Envelope, encode, key_id, load_private_key, public_key_text
     from agent.fleet.document import sign as sign_envelope
     from agent.fleet.verify import pushed_config
@@ -110,7 +110,7 @@ def sign(
     probe = Config(
         hub=HubConfig(id="fleet-check"),
         fleet=FleetConfig(
-            public_key=public_key_text(key.public_key()), broker=MqttEndpoint(host="localhost")
+            public_key=public_key_text(key.public_key()), broker=BrokerConfig(host="localhost")
         ),
     )
     pushed_config(envelope, probe, base_dir=config_file.parent)
@@ -154,9 +154,10 @@ def push(
     click.echo(f"pushed v{document.envelope.version} to {topic} (retained)")
 
 
-async def _publish(endpoint: MqttEndpoint, topic: str, payload: bytes) -> None:
+async def _publish(endpoint: BrokerConfig, topic: str, payload: bytes) -> None:
     import aiomqtt
 
+    from agent.connection import port_of
     from agent.errors import AgentError
     from agent.fleet.mqtt import client
 
@@ -164,7 +165,7 @@ async def _publish(endpoint: MqttEndpoint, topic: str, payload: bytes) -> None:
         async with client(endpoint, identifier=None) as mqtt:
             await mqtt.publish(topic, payload, qos=1, retain=True)
     except aiomqtt.MqttError as exc:
-        raise AgentError(f"cannot publish to {endpoint.host}:{endpoint.port}: {exc}") from None
+        raise AgentError(f"cannot publish to {endpoint.host}:{port_of(endpoint)}: {exc}") from None
 
 
 @fleet.command()
@@ -212,10 +213,11 @@ def status(
     Console().print(table)
 
 
-async def _collect(endpoint: MqttEndpoint, topic: str, wait: float) -> dict[str, Status]:
+async def _collect(endpoint: BrokerConfig, topic: str, wait: float) -> dict[str, Status]:
     import aiomqtt
     import msgspec
 
+    from agent.connection import port_of
     from agent.errors import AgentError
     from agent.fleet.mqtt import client
     from agent.fleet.service import Status
@@ -235,5 +237,5 @@ async def _collect(endpoint: MqttEndpoint, topic: str, wait: float) -> dict[str,
                             continue
                         reports[report.hub] = report
     except aiomqtt.MqttError as exc:
-        raise AgentError(f"cannot reach {endpoint.host}:{endpoint.port}: {exc}") from None
+        raise AgentError(f"cannot reach {endpoint.host}:{port_of(endpoint)}: {exc}") from None
     return reports

@@ -22,6 +22,7 @@ def status(config_path: Path) -> None:
 
     Example: hearth sync status
     """
+    from agent.connection import port_of
     from agent.sync import outbox
 
     config, ledger = open_hub(config_path)
@@ -34,7 +35,7 @@ def status(config_path: Path) -> None:
     finally:
         ledger.close()
     up = config.upstream
-    broker = f"{up.host}:{up.port}" if up else "none configured (nothing leaves this hub)"
+    broker = f"{up.host}:{port_of(up)}" if up else "none configured (nothing leaves this hub)"
     click.echo(f"{'broker':>22}: {broker}")
     click.echo(f"{'state':>22}: {state.get('state', 'never connected')} since {when(state.get('since'))}")
     if state.get("error"):

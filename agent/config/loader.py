@@ -11,10 +11,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from agent.config.schema import CONFIG_VERSION, Config, SimulatedSourceConfig
+from agent.config.schema import CONFIG_VERSION, BrokerConfig, Config, SimulatedSourceConfig
 from agent.errors import ConfigError
 
 T = TypeVar("T")
+B = TypeVar("B", bound=BrokerConfig)
+
+_BROKER_FILES = ("ca_file", "cert_file", "key_file", "password_file")
 
 # Each entry turns a mapping of version N into version N + 1, so any older file loads.
 _MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
@@ -128,6 +131,12 @@ def _check(config: Config, source: str) -> None:
                 key_path=f"sources[{index}].name",
             )
         seen[src.name] = index
+    if config.fleet is not None and config.fleet.broker is None and config.upstream is None:
+        raise ConfigError(
+            "no broker for the fleet: set [fleet.broker], or [upstream] for the fleet to share",
+            source=source,
+            key_path="fleet.broker",
+        )
 
 
 def _resolve_paths(config: Config, base_dir: Path) -> Config:
@@ -144,19 +153,23 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
         for s in config.sources
     ]
     models = [msgspec.structs.replace(m, model=resolve(m.model)) for m in config.models]
-    local = config.local_mqtt
-    if local is not None and local.password_file is not None:
-        local = msgspec.structs.replace(local, password_file=resolve(local.password_file))
-    upstream = config.upstream
-    if upstream is not None:
-        upstream = msgspec.structs.replace(
-            upstream,
-            **{
-                key: resolve(value)
-                for key in ("ca_file", "cert_file", "key_file", "password_file")
-                if (value := getattr(upstream, key)) is not None
-            },
-        )
+    fleet = config.fleet
+    if fleet is not None and fleet.broker is not None:
+        fleet = msgspec.structs.replace(fleet, broker=_resolve_broker(fleet.broker, resolve))
     return msgspec.structs.replace(
-        config, hub=hub, sources=sources, models=models, local_mqtt=local, upstream=upstream
+        config,
+        hub=hub,
+        sources=sources,
+        models=models,
+        local_mqtt=_resolve_broker(config.local_mqtt, resolve),
+        upstream=_resolve_broker(config.upstream, resolve),
+        fleet=fleet,
     )
+
+
+def _resolve_broker(broker: B | None, resolve: Callable[[str], str]) -> B | None:
+    """A broker section with its file keys made absolute."""
+    if broker is None:
+        return None
+    files = {key: resolve(value) for key in _BROKER_FILES if (value := getattr(broker, key)) is not None}
+    return msgspec.structs.replace(broker, **files)

@@ -23,6 +23,7 @@ Name = Annotated[
 ]
 Overflow = Literal["block", "drop_oldest", "drop_newest"]
 Scalar = str | int | float | bool
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 
 
 class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -166,14 +167,34 @@ class SwitchConfig(_Section, frozen=True):
     arg_off: Scalar = 0
 
 
-class LocalMqttConfig(_Section, frozen=True):
+class BrokerConfig(_Section, frozen=True):
+    """How to reach an MQTT broker; the same keys in ``[upstream]``, ``[local_mqtt]`` and ``[fleet.broker]``.
+
+    TLS verifies the broker against ``ca_file`` (or the system's CAs); ``cert_file`` + ``key_file``
+    add a client certificate. The password comes from a file (0600) or an environment variable, so it
+    never sits in a config that is shared or pushed.
+    """
+
+    host: Annotated[str, msgspec.Meta(min_length=1)]
+    # Unset: 8883 with TLS, 1883 without.
+    port: Port | None = None
+    # "auto": MQTT 5 with a 3.1.1 fallback upstream; 3.1.1 for the fleet and local brokers.
+    protocol: Literal["auto", "5", "3.1.1"] = "auto"
+    tls: bool = True
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    username: str | None = None
+    password_file: str | None = None
+    password_env: str | None = None
+
+
+class LocalMqttConfig(BrokerConfig, frozen=True):
     """The broker inside the home (Home Assistant's); separate from anything upstream."""
 
-    host: str = "localhost"
-    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 1883
-    username: str | None = None
-    # The password is read from a file (0600) so it never sits in a config that is shared or pushed.
-    password_file: str | None = None
+    host: Annotated[str, msgspec.Meta(min_length=1)] = "localhost"
+    # Inside the home; set ``tls = true`` (and ``ca_file``) where the local broker offers it.
+    tls: bool = False
     client_id: str | None = None
     base_topic: str | None = None  # default: hearth/<hub id>
     discovery: bool = True
@@ -260,19 +281,9 @@ class WebConfig(_Section, frozen=True):
     tls_key: str = ""
 
 
-class UpstreamConfig(_Section, frozen=True):
+class UpstreamConfig(BrokerConfig, frozen=True):
     """The upstream MQTT broker that consented summaries go to (grants are never config)."""
 
-    host: Annotated[str, msgspec.Meta(min_length=1)]
-    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8883
-    protocol: Literal["auto", "5", "3.1.1"] = "auto"
-    tls: bool = True
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    username: str | None = None
-    password_file: str | None = None
-    password_env: str | None = None
     topic_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")] = "hearth/v1"
     keepalive: Duration = "60s"
     session_expiry: Duration = "7d"
@@ -283,27 +294,17 @@ class UpstreamConfig(_Section, frozen=True):
     summary_lag: Duration = "2s"
 
 
-class MqttEndpoint(_Section, frozen=True):
-    """How to reach an MQTT broker: TLS is on when ``tls_ca_file`` is set; secrets only from files."""
-
-    host: str
-    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 1883
-    tls_ca_file: str = ""
-    tls_cert_file: str = ""
-    tls_key_file: str = ""
-    username: str = ""
-    password_file: str = ""
-
-
 class FleetConfig(_Section, frozen=True):
     """Signed config push: the pinned fleet key, the broker, and how long a new config must prove itself.
+
+    Without ``broker`` the fleet comes through the ``[upstream]`` broker (client id ``<hub id>-fleet``).
 
     ``public_key`` is the fleet's Ed25519 public key as base64 of its 32 bytes, or a PEM file path.
     Set at provisioning only: a pushed config may not change this section.
     """
 
     public_key: str
-    broker: MqttEndpoint
+    broker: BrokerConfig | None = None
     confirm_window: Duration = "30s"
     topic_prefix: str = "hearth/v1"
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiomqtt
 
-from agent.config.schema import MqttEndpoint
+from agent.config.schema import BrokerConfig
+from agent.connection import connection
 from agent.errors import ConfigError
 
 DEFAULT_PREFIX = "hearth/v1"
@@ -26,8 +26,8 @@ def status_topic(prefix: str, hub_id: str) -> str:
 
 def endpoint_from_url(
     url: str, *, ca_file: str = "", cert_file: str = "", key_file: str = "", password_file: str = ""
-) -> MqttEndpoint:
-    """``mqtt://[user@]host[:port]`` or ``mqtts://...`` (TLS; then ``ca_file`` is required) as an endpoint."""
+) -> BrokerConfig:
+    """``mqtt://[user@]host[:port]`` or ``mqtts://...`` (TLS; then ``ca_file`` is required) as a broker."""
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
         raise ConfigError(f"expected mqtt://host:port or mqtts://host:port, got {url!r}", key_path="--broker")
@@ -37,49 +37,21 @@ def endpoint_from_url(
     if tls and not ca_file:
         raise ConfigError("mqtts needs --ca-file to verify the broker", key_path="--broker")
     try:
-        port = parts.port or (8883 if tls else 1883)
+        port = parts.port
     except ValueError as exc:
         raise ConfigError(str(exc), key_path="--broker") from None
-    return MqttEndpoint(
+    return BrokerConfig(
         host=parts.hostname,
         port=port,
-        tls_ca_file=ca_file if tls else "",
-        tls_cert_file=cert_file,
-        tls_key_file=key_file,
-        username=parts.username or "",
-        password_file=password_file,
+        tls=tls,
+        ca_file=ca_file if tls else None,
+        cert_file=cert_file or None,
+        key_file=key_file or None,
+        username=parts.username or None,
+        password_file=password_file or None,
     )
 
 
-def client(endpoint: MqttEndpoint, *, identifier: str | None, base_dir: Path | None = None) -> aiomqtt.Client:
-    """An aiomqtt client for ``endpoint`` (TLS with verification when a CA file is set)."""
-
-    def path(value: str) -> str | None:
-        if not value:
-            return None
-        p = Path(value)
-        return str(base_dir / p) if base_dir is not None and not p.is_absolute() else str(p)
-
-    password = None
-    if endpoint.password_file:
-        file = Path(path(endpoint.password_file) or "")
-        try:
-            password = file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read the broker password: {exc.strerror}", source=str(file)) from None
-    tls = None
-    if endpoint.tls_ca_file:
-        tls = aiomqtt.TLSParameters(
-            ca_certs=path(endpoint.tls_ca_file),
-            certfile=path(endpoint.tls_cert_file),
-            keyfile=path(endpoint.tls_key_file),
-        )
-    return aiomqtt.Client(
-        endpoint.host,
-        endpoint.port,
-        identifier=identifier,
-        username=endpoint.username or None,
-        password=password,
-        tls_params=tls,
-        timeout=10,
-    )
+def client(broker: BrokerConfig, *, identifier: str | None, section: str = "--broker") -> aiomqtt.Client:
+    """An aiomqtt client for ``broker`` (TLS with verification when on); errors name ``section``."""
+    return aiomqtt.Client(**connection(broker, section).client_args(), identifier=identifier, timeout=10)

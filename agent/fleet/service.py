@@ -23,9 +23,11 @@ import msgspec
 
 from agent.backoff import Backoff
 from agent.config import Config, load_config, seconds
+from agent.config.schema import BrokerConfig
+from agent.connection import port_of
 from agent.daemon.agent import HealthCheck, Reconfigured
 from agent.daemon.supervisor import SourceRunner
-from agent.errors import AgentError
+from agent.errors import AgentError, ConfigError
 from agent.fleet import files, history
 from agent.fleet.document import load_public_key
 from agent.fleet.health import confirm
@@ -74,7 +76,12 @@ class FleetService:
         self.path = hub.config_path
         self.base_dir = self.path.parent
         self.key = load_public_key(fleet.public_key, base_dir=self.base_dir)
-        self.endpoint = fleet.broker
+        # Without a broker of its own the fleet comes through the upstream one (checked at config load).
+        endpoint = fleet.broker or hub.config.upstream
+        if endpoint is None:
+            raise ConfigError("needed when there is no [upstream] section", key_path="fleet.broker")
+        self.endpoint: BrokerConfig = endpoint
+        self.section = "fleet.broker" if fleet.broker is not None else "upstream"
         self.prefix = fleet.topic_prefix
         self.window = seconds(fleet.confirm_window)
         self.clock = clock
@@ -98,7 +105,7 @@ class FleetService:
             except aiomqtt.MqttError as exc:
                 if not self._failing:
                     log.warning(
-                        "fleet broker %s:%d unavailable: %s", self.endpoint.host, self.endpoint.port, exc
+                        "fleet broker %s:%d unavailable: %s", self.endpoint.host, port_of(self.endpoint), exc
                     )
                 self._failing = True
             except (AgentError, OSError, sqlite3.Error):
@@ -109,16 +116,16 @@ class FleetService:
             await asyncio.sleep(self.backoff.next_delay())
 
     async def _session(self) -> None:
-        async with client(self.endpoint, identifier=f"{self.hub_id}-fleet", base_dir=self.base_dir) as mqtt:
+        async with client(self.endpoint, identifier=f"{self.hub_id}-fleet", section=self.section) as mqtt:
             self.backoff.reset()
             if self._failing:
-                log.info("fleet broker %s:%d reachable again", self.endpoint.host, self.endpoint.port)
+                log.info("fleet broker %s:%d reachable again", self.endpoint.host, port_of(self.endpoint))
                 self._failing = False
             await self._report(mqtt)
             subscribed: set[str] = set()
             await self._subscribe(mqtt, subscribed)
             self.connected.set()
-            log.debug("fleet: connected to %s:%d", self.endpoint.host, self.endpoint.port)
+            log.debug("fleet: connected to %s:%d", self.endpoint.host, port_of(self.endpoint))
             async for message in mqtt.messages:
                 payload = message.payload
                 if not isinstance(payload, bytes | bytearray) or not payload:

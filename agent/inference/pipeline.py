@@ -97,6 +97,8 @@ class ModelRunner:
         self._queue: deque[Window] = deque()
         self._ready = asyncio.Event()
         self._skipping = False
+        # Why the latest classified window failed; None once a window succeeds again.
+        self.last_error: str | None = None
         self.on_result: list[Callable[[WindowResult], None]] = []
         self.on_skip: list[Callable[[Window], None]] = []
         self.stats: dict[str, int] = {
@@ -159,9 +161,11 @@ class ModelRunner:
                 prediction = await loop.run_in_executor(self._executor, self.model.classify, window.data)
             except (RuntimeError, ValueError) as exc:
                 self.stats["errors"] += 1
+                self.last_error = str(exc) or type(exc).__name__
                 if self.stats["errors"] == 1:
                     log.error("model %s: inference failed, skipping the window: %s", self.name, exc)
                 continue
+            self.last_error = None
             self.handle(window, prediction)
 
     def handle(self, window: Window, prediction: Prediction) -> None:
@@ -191,6 +195,15 @@ class Inference:
     def __init__(self) -> None:
         self.runners: dict[str, ModelRunner] = {}
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="hearth-inference")
+
+    async def health(self) -> str | None:
+        """None when every model's interpreter is loaded and its latest window did not fail."""
+        for name, runner in self.runners.items():
+            if runner.model.interpreter is None:
+                return f"model {name} has no interpreter loaded"
+            if runner.last_error is not None:
+                return f"model {name} failed on its latest window: {runner.last_error}"
+        return None
 
     async def run(self) -> None:
         """Run every runner until cancelled, then release the inference thread."""
@@ -229,6 +242,7 @@ def attach_inference(agent: Agent) -> None:
         inference.runners[config.name] = runner
         agent.recorder.listeners.append(runner.on_readings)
     agent.services["inference"] = inference.run
+    agent.health_checks["models load"] = inference.health
     _ATTACHED[agent] = inference
     log.info("inference: %d models attached", len(configs))
 

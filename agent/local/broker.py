@@ -12,13 +12,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import aiomqtt
 
 from agent.backoff import Backoff
 from agent.config.schema import LocalMqttConfig
-from agent.errors import ConfigError
+from agent.connection import connection, port_of
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +44,6 @@ class LocalBroker:
         self.connections = 0
         self._client: aiomqtt.Client | None = None
 
-    def _password(self) -> str | None:
-        if self.config.password_file is None:
-            return None
-        try:
-            return Path(self.config.password_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read the password file: {exc.strerror}", key_path="local_mqtt.password_file"
-            ) from exc
-
     @property
     def is_connected(self) -> bool:
         """True while a connection is up (also while ``on_connect`` hooks run)."""
@@ -80,14 +69,11 @@ class LocalBroker:
 
     async def run(self) -> None:
         """Stay connected until cancelled; on cancellation say ``offline`` and disconnect cleanly."""
-        password = self._password()
+        reach = connection(self.config, "local_mqtt")
         lost_logged = False
         while True:
             client = aiomqtt.Client(
-                self.config.host,
-                self.config.port,
-                username=self.config.username,
-                password=password,
+                **reach.client_args(),
                 identifier=self.client_id,
                 will=aiomqtt.Will(self.availability_topic, OFFLINE, qos=1, retain=True),
                 keepalive=30,
@@ -102,8 +88,8 @@ class LocalBroker:
                 if not lost_logged:
                     log.warning(
                         "local broker %s:%d unavailable, retrying: %s",
-                        self.config.host,
-                        self.config.port,
+                        reach.host,
+                        reach.port,
                         exc,
                     )
                     lost_logged = True
@@ -122,7 +108,7 @@ class LocalBroker:
             self._client = client
             self.connections += 1
             self.backoff.reset()
-            log.info("connected to the local broker %s:%d", self.config.host, self.config.port)
+            log.info("connected to the local broker %s:%d", self.config.host, port_of(self.config))
             for hook in self.on_connect:
                 await hook()
             self.connected.set()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -22,7 +21,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agent.errors import UpstreamError
+from agent.connection import tls_context
+from agent.errors import ConfigError, UpstreamError
 from agent.sync.link import Link, LinkDownError
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,10 @@ _UNSUPPORTED_PROTOCOL = {1, 132}
 
 @dataclass(frozen=True)
 class MqttSettings:
-    """How to reach the upstream broker; the password never appears in ``repr``."""
+    """How the publisher reaches the upstream broker (built by ``agent.sync.service.mqtt_settings``).
+
+    The password never appears in ``repr``.
+    """
 
     host: str
     port: int
@@ -53,22 +56,6 @@ class MqttSettings:
 
     def __repr__(self) -> str:
         return f"MqttSettings(host={self.host!r}, port={self.port}, client_id={self.client_id!r})"
-
-
-def tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
-    """A verifying TLS context (the CA file if given, else the system's); None when TLS is off."""
-    if not settings.tls:
-        return None
-    try:
-        context = ssl.create_default_context(cafile=settings.ca_file)
-        if settings.cert_file:
-            context.load_cert_chain(settings.cert_file, settings.key_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise UpstreamError(
-            f"cannot load TLS files for upstream: {exc}",
-            hint="check upstream.ca_file, upstream.cert_file and upstream.key_file",
-        ) from exc
-    return context
 
 
 class MqttLink:
@@ -140,7 +127,10 @@ class MqttConnector:
 
     def __init__(self, settings: MqttSettings) -> None:
         self.settings = settings
-        self._context = tls_context(settings)
+        try:
+            self._context = tls_context(settings, "upstream")
+        except ConfigError as exc:
+            raise UpstreamError(exc.message.removeprefix("config: "), hint=exc.hint) from exc
         self._v311 = settings.protocol == "3.1.1"
 
     def _client(self, *, v311: bool) -> aiomqtt.Client:

@@ -88,6 +88,8 @@ class Publisher:
         self.acked = 0
         self.set_aside = 0
         self.state = "starting"
+        # Why the latest connection attempt failed or the link went down; None while connected.
+        self.last_error: str | None = None
         self._failing = False
 
     def notify(self) -> None:
@@ -128,6 +130,7 @@ class Publisher:
             log.info("upstream broker connected again")
         self._failing = False
         self.state = "connected"
+        self.last_error = None
         await self.ledger.run(
             outbox.record_state, {"state": "connected", "since": self.clock(), "error": None}
         )
@@ -137,6 +140,7 @@ class Publisher:
             log.warning("upstream broker unavailable, retrying with backoff: %s", exc.message)
         self._failing = True
         self.state = "disconnected"
+        self.last_error = exc.message
         await self.ledger.run(
             outbox.record_state, {"state": "disconnected", "since": self.clock(), "error": exc.message}
         )

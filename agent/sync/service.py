@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sqlite3
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from agent.config import seconds
 from agent.config.schema import Config
+from agent.connection import port_of, read_password
 from agent.consent.gate import status_topic
 from agent.errors import ConfigError
 from agent.store.ledger import open_ledger
@@ -31,23 +31,9 @@ def mqtt_settings(config: Config) -> MqttSettings:
     up = config.upstream
     if up is None:
         raise ConfigError("no [upstream] section", key_path="upstream")
-    password = None
-    if up.password_file:
-        try:
-            password = Path(up.password_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read the password file: {exc.strerror}", key_path="upstream.password_file"
-            ) from exc
-    elif up.password_env:
-        password = os.environ.get(up.password_env)
-        if password is None:
-            raise ConfigError(
-                f"environment variable {up.password_env} is not set", key_path="upstream.password_env"
-            )
     return MqttSettings(
         host=up.host,
-        port=up.port,
+        port=port_of(up),
         client_id=config.hub.id,
         status_topic=status_topic(up.topic_prefix, config.hub.id),
         protocol=up.protocol,
@@ -56,7 +42,7 @@ def mqtt_settings(config: Config) -> MqttSettings:
         cert_file=up.cert_file,
         key_file=up.key_file,
         username=up.username,
-        password=password,
+        password=read_password(up, "upstream"),
         keepalive=int(seconds(up.keepalive)),
         session_expiry_s=int(seconds(up.session_expiry)),
         max_inflight=up.max_inflight,
@@ -81,10 +67,18 @@ class SyncService:
             cap=up.outbox_cap,
             lag_s=seconds(up.summary_lag),
         )
-        self.publisher = Publisher(
-            self.worker, MqttConnector(mqtt_settings(config)), max_inflight=up.max_inflight
-        )
+        self.settings = mqtt_settings(config)
+        self.publisher = Publisher(self.worker, MqttConnector(self.settings), max_inflight=up.max_inflight)
         self._running = 2
+
+    async def health(self) -> str | None:
+        """None when the publisher has its CONNACK from the upstream broker, else why not."""
+        publisher = self.publisher
+        if publisher.connected.is_set():
+            return None
+        settings = self.settings
+        why = publisher.last_error or "no CONNACK yet"
+        return f"broker {settings.host}:{settings.port} not connected: {why}"
 
     async def summarise_forever(self) -> None:
         """Summarise every ``summarise_interval``, waking the publisher when rows were queued."""
@@ -127,3 +121,4 @@ def attach_sync(agent: Agent) -> None:
     service = SyncService(agent.config, agent.data_dir)
     agent.services["sync:summariser"] = service.summarise_forever
     agent.services["sync:publisher"] = service.publish_forever
+    agent.health_checks["upstream connects"] = service.health

@@ -68,7 +68,7 @@ flush_interval = "100ms"
 [fleet]
 public_key = "{public_key_text(key.public_key())}"
 confirm_window = "{confirm_window}"
-broker = {{ host = "127.0.0.1", port = {port} }}
+broker = {{ host = "127.0.0.1", port = {port}, tls = false }}
 {sources}
 """
     )

@@ -30,6 +30,7 @@ confirm_window = "300ms"
 [fleet.broker]
 host = "127.0.0.1"
 port = {port}
+tls = false
 {PLUG}
 """
     )

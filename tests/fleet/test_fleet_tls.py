@@ -82,7 +82,7 @@ async def test_push_over_verified_tls(
 ) -> None:
     server, ca_file = tls_broker
     path = write_hub(tmp_path, "hub-t", key=fleet_key, port=server.port)
-    path.write_text(path.read_text().replace("port = ", f'tls_ca_file = "{ca_file}", port = '))
+    path.write_text(path.read_text().replace("tls = false", f'ca_file = "{ca_file}"'))
     keys = tmp_path / "keys"
     keys.mkdir()
     (keys / "fleet.key").write_bytes(

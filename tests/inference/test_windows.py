@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agent.inference.pipeline import Debouncer, ModelRunner
+from agent.inference.pipeline import Debouncer, Inference, ModelRunner
 from agent.inference.runtime import Model
 from agent.inference.windows import Window, WindowAssembler
 from agent.readings import Reading
@@ -111,3 +111,21 @@ async def test_queue_keeps_the_newest_windows(activity: Model) -> None:
     runner.on_result.append(lambda r: seen.append(r.start_ts))
     await runner.drain()
     assert seen == [float(k) for k in range(8, 40)]
+
+
+async def test_the_models_load_check_fails_while_the_latest_window_failed(activity: Model) -> None:
+    inference = Inference()
+    runner = ModelRunner("activity", activity, [f"w.{i.name}" for i in activity.card.inputs], sink=None)
+    inference.runners["activity"] = runner
+    try:
+        assert await inference.health() is None
+        runner.submit(Window(0.0, 5.0, np.zeros((50, 6), dtype=np.float32)))
+        await runner.drain()
+        reason = await inference.health()
+        assert reason is not None
+        assert reason.startswith("model activity failed on its latest window")
+        runner.submit(Window(5.0, 15.0, np.zeros((100, 6), dtype=np.float32)))
+        await runner.drain()
+        assert await inference.health() is None
+    finally:
+        inference.executor.shutdown(wait=False)
