@@ -21,6 +21,7 @@ from typing import Protocol
 import aiomqtt
 import msgspec
 
+from agent.aio import cancel_requested
 from agent.backoff import Backoff
 from agent.config import Config, load_config, seconds
 from agent.config.schema import BrokerConfig
@@ -103,6 +104,8 @@ class FleetService:
             try:
                 await self._session()
             except aiomqtt.MqttError as exc:
+                if cancel_requested():  # the disconnect a stop interrupted is not an outage
+                    raise asyncio.CancelledError from exc
                 if not self._failing:
                     log.warning(
                         "fleet broker %s:%d unavailable: %s", self.endpoint.host, port_of(self.endpoint), exc

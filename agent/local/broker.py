@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import aiomqtt
 
+from agent.aio import cancel_requested
 from agent.backoff import Backoff
 from agent.config.schema import LocalMqttConfig
 from agent.connection import connection, port_of
@@ -85,6 +86,8 @@ class LocalBroker:
             except aiomqtt.MqttError as exc:
                 self._client = None
                 self.connected.clear()
+                if cancel_requested():  # the disconnect a stop interrupted is not an outage
+                    raise asyncio.CancelledError from exc
                 if not lost_logged:
                     log.warning(
                         "local broker %s:%d unavailable, retrying: %s",

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from agent.aio import cancel_requested
 from agent.backoff import Backoff
 from agent.errors import UpstreamError
 from agent.sync import outbox
@@ -116,6 +117,8 @@ class Publisher:
                     await self._connected()
                     await self._drain(link)
             except UpstreamError as exc:
+                if cancel_requested():  # the disconnect a stop interrupted is not an outage
+                    raise asyncio.CancelledError from exc
                 await self._lost(exc)
             except sqlite3.OperationalError as exc:
                 # The ledger was locked past its busy timeout (a long CLI export, say): try again later.
