@@ -10,9 +10,15 @@ from typing import NamedTuple
 
 import msgspec
 
-# The store keeps one value per stream per millisecond; a source that may stamp two readings of one
-# stream within the same millisecond spaces them by this much so neither overwrites the other.
-TIME_RESOLUTION = 0.001
+def next_stamp(ts: float, last: float) -> float:
+    """``ts`` on the store's millisecond grid, moved to at least one millisecond after ``last``.
+
+    The store keeps one value per stream per millisecond: a source that may stamp two readings of one
+    stream within a millisecond stamps them with this, so neither overwrites the other.
+
+    Computed in whole milliseconds: adding 0.001 to a float can round back onto the same millisecond.
+    """
+    return max(round(ts * 1000), round(last * 1000) + 1) / 1000
 
 
 class Reading(NamedTuple):

@@ -10,7 +10,7 @@ import pytest
 import sqlite_utils
 
 from agent.errors import SchemaVersionError, StoreError
-from agent.readings import Reading, StreamInfo
+from agent.readings import Reading, StreamInfo, next_stamp
 from agent.store import open_ledger, open_readings
 from agent.store.readings_schema import MIGRATIONS
 
@@ -145,3 +145,16 @@ def test_stream_overview_shows_last_values_and_rates(tmp_path: Path) -> None:
     assert rows[TEMP.name]["rate"] == pytest.approx(30 / 30, abs=0.05)
     assert rows[HUM.name]["last_value"] is None
     assert rows[HUM.name]["rate"] == 0
+
+
+def test_next_stamp_never_lands_two_readings_on_one_millisecond(tmp_path: Path) -> None:
+    store = open_readings(tmp_path)
+    last = 0.0
+    batch = []
+    t = 1_700_000_000.0004999
+    for _ in range(5000):  # a burst far faster than the clock ticks
+        last = next_stamp(t, last)
+        batch.append(Reading(TEMP.name, last, 1.0))
+        t += 0.0000997
+    store.write_batch(batch, [("simulated", TEMP)])
+    assert store.count_readings() == 5000

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from agent.aio import cancel_requested
 from agent.backoff import Backoff
 from agent.pipeline.sink import OverflowPolicy, Sink
-from agent.readings import TIME_RESOLUTION, Reading, StreamInfo
+from agent.readings import Reading, StreamInfo, next_stamp
 from agent.sources.ble.adoption import Adoption, AdoptionStore
 from agent.sources.ble.advert import Advert, AdvertScanner, Clock, SystemClock
 from agent.sources.ble.decoders import DeviceDecoder, detect_format
@@ -202,7 +202,7 @@ class BleSource:
                 self.unknown_format += 1
                 return
             decoder = device.decoder = DeviceDecoder(fmt, device.adoption.bindkey)
-        now = max(time.time(), device.last_ts + TIME_RESOLUTION)
+        now = next_stamp(time.time(), device.last_ts)
         values, malformed, decrypt_failed = decoder.decode(advert, now)
         if decrypt_failed:
             self.decrypt_failures += 1
@@ -262,7 +262,7 @@ class BleSource:
         if stream is None:
             stream = self._declare(device, quantity, unit, streams)
         # Several values of one stream can arrive in one notification (UART): keep them all.
-        ts = max(ts, self._last_emit.get(stream, 0.0) + TIME_RESOLUTION)
+        ts = next_stamp(ts, self._last_emit.get(stream, 0.0))
         self._last_emit[stream] = ts
         sink.put_nowait(Reading(stream, ts, value, label))
         self.readings += 1

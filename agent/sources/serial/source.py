@@ -20,7 +20,7 @@ from agent.config import seconds
 from agent.config.schema import SerialSourceConfig
 from agent.errors import BoardCommandError, SourceError
 from agent.pipeline.sink import OverflowPolicy, Sink
-from agent.readings import TIME_RESOLUTION, Reading, StreamInfo
+from agent.readings import Reading, StreamInfo, next_stamp
 from agent.sources.bridge_readings import board_streams, sensor_values
 from firmware_bridge import (
     Ack,
@@ -196,7 +196,7 @@ class SerialSource:
                 self.stats["unknown_sensor"] += unknown
                 for value in values:
                     # A stream's timestamps must increase: the store keeps one value per (stream, ts).
-                    ts = max(now - value.age, last[value.sensor] + TIME_RESOLUTION)
+                    ts = next_stamp(now - value.age, last[value.sensor])
                     last[value.sensor] = ts
                     await sink.put(Reading(streams[value.sensor], ts, value.value))
             else:
@@ -248,7 +248,7 @@ class SerialSource:
                         if stream not in self._text_streams:
                             self._text_streams.add(stream)
                             sink.declare(StreamInfo.of(self.name, quantity, unit))
-                        ts = max(now, self._text_last.get(stream, 0.0) + TIME_RESOLUTION)
+                        ts = next_stamp(now, self._text_last.get(stream, 0.0))
                         self._text_last[stream] = ts
                         await sink.put(Reading(stream, ts, value))
                 elif type(event) is TextComment:
