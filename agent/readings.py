@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import msgspec
 
+
 def next_stamp(ts: float, last: float) -> float:
     """``ts`` on the store's millisecond grid, moved to at least one millisecond after ``last``.
 
