@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import io
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +31,34 @@ def hearth(
         cwd=REPO,
         env={**os.environ, **(env_extra or {})},
     )
+
+
+# A test that hangs is stopped by pytest-timeout, whose report shows threads but not coroutines.
+# Shortly before that, print every asyncio task's stack so the hang can be found from the log.
+TASK_DUMP_AFTER = 100.0
+
+
+def _dump_asyncio_tasks(nodeid: str) -> None:
+    out = io.StringIO()
+    out.write(f"\n==== {nodeid} still running after {TASK_DUMP_AFTER:.0f} s; asyncio tasks:\n")
+    for obj in gc.get_objects():
+        if isinstance(obj, asyncio.AbstractEventLoop) and obj.is_running():
+            for task in asyncio.all_tasks(obj):
+                out.write(f"---- {task.get_name()}: {task!r}\n")
+                task.print_stack(file=out)
+    sys.__stderr__.write(out.getvalue())
+    sys.__stderr__.flush()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    timer = threading.Timer(TASK_DUMP_AFTER, _dump_asyncio_tasks, args=(item.nodeid,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 async def eventually(condition: Callable[[], object], what: str, within: float = 10.0) -> None:

@@ -62,7 +62,9 @@ class LocalBroker:
             return False
         try:
             await client.publish(topic, payload, qos=qos, retain=retain)
-        except aiomqtt.MqttError:
+        except aiomqtt.MqttError as exc:
+            if cancel_requested():  # a stop interrupted the publish: not a drop to count and go on
+                raise asyncio.CancelledError from exc
             self.dropped += 1
             return False
         self.published += 1
