@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from agent.fleet.mqtt import document_topic
 from agent.fleet.service import Status
 from agent.readings import Reading
 from tests.conftest import eventually
+from tests.mosquitto import Mosquitto as SharedMosquitto
 
 PLUG = """
 [[sources]]
@@ -197,60 +196,8 @@ def _recording(seen: list[tuple[float, str]]) -> Callable[[Sequence[Reading]], N
     return listener
 
 
-MOSQUITTO = "/usr/sbin/mosquitto"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-class Mosquitto:
-    """A private Mosquitto on a fixed loopback port that a test may stop and start again."""
+class Mosquitto(SharedMosquitto):
+    """The shared test broker, with room for the fleet simulation's retained and queued messages."""
 
     def __init__(self, folder: Path) -> None:
-        self.port = _free_port()
-        self.conf = folder / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            "max_queued_messages 10000\n"
-        )
-        self.proc: subprocess.Popen[str] | None = None
-
-    def start(self) -> None:
-        proc = self.proc = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
-        deadline = time.monotonic() + 10
-        while not _accepts(self.port):
-            if proc.poll() is not None:
-                self.proc = None
-                output = proc.stderr.read() if proc.stderr else ""
-                if proc.stderr:
-                    proc.stderr.close()
-                raise RuntimeError(f"mosquitto exited: {output}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("mosquitto did not start listening within 10 s")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        super().__init__(folder, extra_conf="max_queued_messages 10000\n")

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -30,22 +29,11 @@ from agent.store.readings import open_readings
 from agent.sync.mqtt import MqttConnector, MqttSettings
 from agent.sync.publisher import LedgerWorker, Publisher
 from agent.sync.summariser import Summariser
+from tests.mosquitto import accepts, free_port
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 HUB = "test-hub"
 PREFIX = "hearth/v1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _accepting(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 class Broker:
@@ -75,7 +63,7 @@ class Broker:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=out, stderr=out)
         deadline = time.monotonic() + 10
-        while not _accepting(self.port):
+        while not accepts(self.port):
             if self.proc.poll() is not None:
                 raise RuntimeError(f"mosquitto exited: {self.log.read_text()}")
             if time.monotonic() > deadline:

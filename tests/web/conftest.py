@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -14,14 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, hearth, wait_until
+from tests.mosquitto import free_port
 from tests.web.web_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PASSWORD, RunningHub, ramp_csv
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _answers(url: str) -> bool:
