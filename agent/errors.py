@@ -2,6 +2,7 @@
 
     AgentError                  anything the operator can act on; the CLI prints it and exits non-zero
     ├── ConfigError             a config file or document is wrong (exit 2); names the file and key path
+    │   └── RestartNeededError       a valid change the running agent applies only by restarting
     ├── StoreError              a data file cannot be opened, migrated or written
     │   └── SchemaVersionError  the data file was written by a newer release
     ├── SourceError             a source failed; the supervisor restarts it with backoff
@@ -52,6 +53,10 @@ class ConfigError(AgentError):
         super().__init__(f"{where}: {message}", hint=hint)
         self.source = source
         self.key_path = key_path
+
+
+class RestartNeededError(ConfigError):
+    """A change to sections the running layers read once (models, rules...): apply it by restarting."""
 
 
 class StoreError(AgentError):

@@ -40,12 +40,31 @@ def running_version(ledger: sqlite3.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def interrupted(ledger: sqlite3.Connection) -> tuple[int, str] | None:
-    """An apply that a crash or power cut cut short: its version and the config text it installed."""
+class Pending(NamedTuple):
+    """An accepted config not yet confirmed: a restart to apply it, a crash or a power cut came first."""
+
+    version: int
+    sha256: str
+    text: str
+    starts: int
+
+
+def interrupted(ledger: sqlite3.Connection) -> Pending | None:
+    """The apply still waiting for its confirmation, if any."""
     row = ledger.execute(
-        "SELECT version, document FROM config_history WHERE status = 'applying' ORDER BY version DESC LIMIT 1"
+        "SELECT version, sha256, document, starts FROM config_history WHERE status = 'applying' "
+        "ORDER BY version DESC LIMIT 1"
     ).fetchone()
-    return (int(row[0]), str(row[1])) if row else None
+    return Pending(int(row[0]), str(row[1]), str(row[2]), int(row[3])) if row else None
+
+
+def count_start(ledger: sqlite3.Connection, version: int) -> int:
+    """Note one more agent start with ``version`` unconfirmed; return how many there have been."""
+    with transaction(ledger, immediate=True):
+        ledger.execute("UPDATE config_history SET starts = starts + 1 WHERE version = ?", (version,))
+        query = "SELECT starts FROM config_history WHERE version = ?"
+        (starts,) = ledger.execute(query, (version,)).fetchone()
+    return int(starts)
 
 
 def begin(ledger: sqlite3.Connection, version: int, sha256: str, text: str) -> None:

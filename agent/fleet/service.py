@@ -6,6 +6,10 @@ capped, jittered backoff → connect again. Because documents are retained, a hu
 the latest one when it reconnects; documents it already handled are recognised by their sha256 and
 skipped. Applying never depends on the connection: the outcome is in the ledger first and is
 reported on the next connection if the broker went away meanwhile.
+
+A config that changes what the running layers read once (models, rules, upstream...) is applied by
+restarting the agent (``agent.daemon.lifecycle``): the file is installed and the version left
+``applying``; the fresh agent's service confirms it on start, or rolls it back and restarts again.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 import aiomqtt
 import msgspec
@@ -28,7 +32,7 @@ from agent.config.schema import BrokerConfig
 from agent.connection import port_of
 from agent.daemon.agent import HealthCheck, Reconfigured
 from agent.daemon.supervisor import SourceRunner
-from agent.errors import AgentError, ConfigError
+from agent.errors import AgentError, ConfigError, RestartNeededError
 from agent.fleet import files, history
 from agent.fleet.document import load_public_key
 from agent.fleet.health import confirm
@@ -52,6 +56,10 @@ class Hub(Protocol):
 
     def source_runner(self, name: str) -> SourceRunner | None:
         """The runner of the running source called ``name``."""
+        ...
+
+    def restart(self) -> None:
+        """Stop gracefully and start again from the config file."""
         ...
 
 
@@ -197,6 +205,9 @@ class FleetService:
             await asyncio.to_thread(files.install, self.path, text)
             installed = True
             changes = await self.hub.reconfigure(accepted.config)
+        except RestartNeededError as exc:
+            log.info("fleet: config v%d changes %s: restarting to apply it", accepted.version, exc.key_path)
+            await self._restart_hub()
         except (AgentError, OSError) as exc:
             reason = str(exc).splitlines()[0]
             return await self._roll_back(accepted.version, accepted.sha256, old, reason, installed=installed)
@@ -215,21 +226,33 @@ class FleetService:
                 await asyncio.to_thread(files.restore_previous, self.path)
             except OSError as exc:
                 log.error("fleet: cannot restore the previous config file %s: %s", self.path, exc)
+        restart = False
         try:
             await self.hub.reconfigure(old)
+        except RestartNeededError:
+            restart = True  # the bad config ran after a restart: the previous one needs one too
         except AgentError as exc:
             log.error("fleet: the previous config no longer starts cleanly: %s", exc)
-        return history.finish(self.hub.ledger, version, sha256, "rolled_back", reason)
+        outcome = history.finish(self.hub.ledger, version, sha256, "rolled_back", reason)
+        if restart:
+            log.info("fleet: restarting with the previous config")
+            self.last = outcome  # reported by the fresh agent once it connects
+            await self._restart_hub()
+        return outcome
+
+    async def _restart_hub(self) -> NoReturn:
+        """Have the hub restart from its config file; the stop cancels this service meanwhile."""
+        self.hub.restart()
+        # Handle nothing more in the old config's name while the agent stops.
+        never: asyncio.Future[NoReturn] = asyncio.get_running_loop().create_future()
+        await never
 
     async def _resume_interrupted(self) -> None:
-        """Finish an apply that a crash or power cut interrupted: confirm it again, or roll it back."""
+        """Confirm the apply a restart left pending (a push, a crash, a power cut) or roll it back."""
         found = history.interrupted(self.hub.ledger)
         if found is None:
             return
-        version, text = found
-        sha = self.hub.ledger.execute(
-            "SELECT sha256 FROM config_history WHERE version = ?", (version,)
-        ).fetchone()[0]
+        version, sha, text = found.version, found.sha256, found.text
         try:
             on_disk = self.path.read_text(encoding="utf-8")
         except OSError:
@@ -240,9 +263,11 @@ class FleetService:
                 self.hub.ledger, version, sha, "rolled_back", "interrupted before install"
             )
             return
+        log.info("fleet: confirming config v%d", version)
         names = [s.name for s in self.hub.config.sources]
         reason = await confirm(self.hub, names, self.window)
         if not reason:
+            log.info("fleet: config v%d applied", version)
             self.last = history.finish(self.hub.ledger, version, sha, "applied", "")
             return
         previous = files.sibling(self.path, ".prev")

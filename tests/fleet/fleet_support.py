@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.config import load_config
 from agent.daemon import Agent
+from agent.daemon.lifecycle import HubRunner
 from agent.fleet.document import Envelope, encode, key_id, public_key_text, sign
 from agent.fleet.mqtt import document_topic
 from agent.fleet.service import Status
@@ -186,6 +187,41 @@ async def running(paths: Sequence[Path]) -> AsyncIterator[list[RunningHub]]:
             hub.agent.stop()
         for hub in hubs:
             await hub.task
+
+
+@dataclass
+class RestartingHub:
+    """A hub run as ``hearth run`` runs it (restarting when a push needs it), every reading timestamped."""
+
+    runner: HubRunner
+    task: asyncio.Task[None]
+    seen: list[tuple[float, str]]
+
+    @property
+    def agent(self) -> Agent:
+        assert self.runner.agent is not None
+        return self.runner.agent
+
+    def readings_since(self, start: float, device: str) -> int:
+        return sum(1 for at, stream in self.seen if at >= start and stream.startswith(device + "."))
+
+
+@contextlib.asynccontextmanager
+async def restarting(path: Path) -> AsyncIterator[RestartingHub]:
+    """Run the hub at ``path`` through ``HubRunner`` until the block ends."""
+    seen: list[tuple[float, str]] = []
+    runner = HubRunner(path, on_agent=lambda agent: agent.recorder.listeners.append(_recording(seen)))
+    task = asyncio.create_task(runner.run(), name=f"hub:{path.parent.name}")
+    hub = RestartingHub(runner, task, seen)
+    try:
+        await eventually(
+            lambda: (runner.agent is not None and runner.agent.started.is_set()) or task.done(),
+            "the hub to start",
+        )
+        yield hub
+    finally:
+        runner.stop()
+        await task
 
 
 def _recording(seen: list[tuple[float, str]]) -> Callable[[Sequence[Reading]], None]:

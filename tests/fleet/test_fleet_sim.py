@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fleet_support import CLIMATE, PLUG, document, publish, running, watching, write_hub
+from fleet_support import CLIMATE, PLUG, document, publish, restarting, running, watching, write_hub
 
 from agent.config import load_config
+from agent.inference.pipeline import inference_of
 from tests.conftest import eventually
 
 HUBS = 50
@@ -72,4 +74,32 @@ async def test_group_push_reaches_every_hub_and_a_bad_one_is_rolled_back_everywh
         assert [hub.agent.source_runner("plug") for hub in hubs] == plug_runners
         await eventually(
             lambda: all(h.readings_since(reported, "plug") > 0 for h in hubs), "readings after the rollback"
+        )
+
+
+MODEL = '\n[[models]]\nname = "appliance"\nmodel = "builtin:appliance"\ninputs = { power = "plug.power" }\n'
+
+
+async def test_a_group_push_that_needs_a_restart_restarts_every_hub_and_is_applied(
+    tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
+) -> None:
+    ids = [f"hub-{n:02d}" for n in range(HUBS)]
+    paths = [write_hub(tmp_path, i, key=fleet_key, port=broker, groups=["kitchens"]) for i in ids]
+    async with watching(broker) as watcher, contextlib.AsyncExitStack() as stack:
+        hubs = [await stack.enter_async_context(restarting(path)) for path in paths]
+        await watcher.wait_for(ids, "provisioned", None)
+
+        started = time.monotonic()
+        pushed = PLUG + MODEL  # a model the hubs did not run: each hub restarts to load it
+        push = document(fleet_key, pushed, version=1, target="group:kitchens")
+        await publish(broker, "group:kitchens", push)
+        await watcher.wait_for(ids, "applied", 1, within=90)
+        took = time.monotonic() - started
+        print(f"\n{HUBS} hubs restarted and reported 'applied' {took:.2f} s after the push")
+        for hub in hubs:
+            assert hub.runner.starts == 2
+            assert inference_of(hub.agent) is not None
+        applied = time.monotonic()
+        await eventually(
+            lambda: all(h.readings_since(applied, "plug") > 0 for h in hubs), "readings after the restarts"
         )
