@@ -16,14 +16,20 @@ if TYPE_CHECKING:
 
 def attach_features(agent: Agent) -> None:
     """Attach every configured layer to ``agent``."""
-    from agent.inference.pipeline import attach_inference
     from agent.rules.service import attach_rules
-    from agent.sync.service import attach_sync
 
-    attach_inference(agent)
+    if agent.config.models:
+        # Imported only with models: numpy and LiteRT cost a hub without them ~21 MB.
+        from agent.inference.pipeline import attach_inference
+
+        attach_inference(agent)
     attach_ble(agent)
     attach_rules(agent)
-    attach_sync(agent)
+    if agent.config.upstream is not None:
+        # Imported only with an upstream broker: aiomqtt and paho bring http.client and email along.
+        from agent.sync.service import attach_sync
+
+        attach_sync(agent)
     attach_fleet(agent)
     if agent.config.web is not None and agent.config.web.enabled:
         # Imported only when enabled: aiohttp and jinja2 cost a hub without a dashboard ~15 MB.

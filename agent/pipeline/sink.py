@@ -82,6 +82,22 @@ class Sink:
             self._wake()
         return True
 
+    def put_all(self, readings: list[Reading]) -> None:
+        """Queue ``readings`` without waiting, exactly as ``put_nowait`` one by one would."""
+        if not readings:
+            return
+        items = self._items
+        n = len(items)
+        if n + len(readings) > self.maxsize:
+            for reading in readings:
+                self.put_nowait(reading)
+            return
+        self.last_put = time.monotonic()
+        items.extend(readings)
+        self.accepted += len(readings)
+        if not n:
+            self._wake()
+
     async def put(self, reading: Reading) -> None:
         """Queue ``reading``; under ``block`` wait for room, otherwise behave as ``put_nowait``."""
         if self.policy == "block":

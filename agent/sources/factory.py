@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from agent.config.durations import seconds
 from agent.config.schema import BleSourceConfig, SerialSourceConfig, SimulatedSourceConfig, SourceConfig
 from agent.sources.base import Source
 from agent.sources.simulated import SimulatedSource, load_table
+
+if TYPE_CHECKING:
+    from agent.sources.ble.gatt import GattConnector, GattDevice
 
 
 def build_source(config: SourceConfig) -> Source:
@@ -27,19 +32,24 @@ def build_source(config: SourceConfig) -> Source:
 def _build_ble(config: BleSourceConfig) -> Source:
     from agent.sources.ble import BleSource
     from agent.sources.ble.advert import AdvertScanner
-    from agent.sources.ble.gatt import NUS_MODES, BleakGattConnector, GattDevice
     from agent.sources.ble.scanner import BleakAdvertScanner
     from agent.sources.ble.simulated import ReplayScanner
 
     scanner: AdvertScanner = (
         ReplayScanner() if config.simulate else BleakAdvertScanner(config.adapter, config.scanning)
     )
-    gatt = [
-        GattDevice(
-            g.name, g.address.upper(), tuple(g.services), seconds(g.poll_interval), NUS_MODES[g.nus_mode]
-        )
-        for g in config.gatt
-    ]
+    gatt: list[GattDevice] = []
+    connector: GattConnector | None = None
+    if config.gatt:  # the GATT stack (board protocol, cbor2: ~3 MB) only for hubs that connect to devices
+        from agent.sources.ble.gatt import NUS_MODES, BleakGattConnector, GattDevice
+
+        gatt = [
+            GattDevice(
+                g.name, g.address.upper(), tuple(g.services), seconds(g.poll_interval), NUS_MODES[g.nus_mode]
+            )
+            for g in config.gatt
+        ]
+        connector = BleakGattConnector(config.adapter)
     return BleSource(
         config.name,
         scanner,
@@ -49,7 +59,7 @@ def _build_ble(config: BleSourceConfig) -> Source:
         dedup_cap=config.dedup_cap,
         adoption_refresh=seconds(config.adoption_refresh),
         gatt_devices=gatt,
-        connector=BleakGattConnector(config.adapter) if gatt else None,
+        connector=connector,
         max_connections=config.max_connections,
         overflow=config.overflow,
     )

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from agent.aio import cancel_requested
 from agent.backoff import Backoff
@@ -29,9 +29,12 @@ from agent.sources.ble.advert import Advert, AdvertScanner, Clock, SystemClock
 from agent.sources.ble.decoders import DeviceDecoder, detect_format
 from agent.sources.ble.dedup import AdvertDedup
 from agent.sources.ble.discovery import Candidate, Discovery
-from agent.sources.ble.gatt import GattConnector, GattDevice, GattDeviceRunner
 from agent.sources.ble.recovery import AdapterResetter, AutoRecoveryResetter
 from agent.sources.ble.watchdog import Fault, RecoveryPolicy, SilenceWatchdog, classify
+
+if TYPE_CHECKING:
+    # Imported when GATT devices are configured: the board protocol and cbor2 cost ~3 MB otherwise.
+    from agent.sources.ble.gatt import GattConnector, GattDevice
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +52,18 @@ _RADIO_LOGGERS = ("bleak", "bleak_retry_connector", "habluetooth", "bluetooth_ad
 _RESET_LOGGERS = ("bluetooth_auto_recovery",)
 
 
+# ``Reading(...)`` runs the NamedTuple's Python-level ``__new__``; the tuple constructor builds the
+# same object without that frame, for every value of every advert.
+_reading: Callable[[type[Reading], tuple[str, float, float, str | None]], Reading] = tuple.__new__
+
+
 @dataclass(slots=True)
 class _Adopted:
     adoption: Adoption
     decoder: DeviceDecoder | None = None
     decrypt_failing: bool = False
     streams: dict[str, str] = field(default_factory=dict)
-    last_ts: float = 0.0  # the store keeps one value per stream per millisecond
+    last_ms: int = 0  # the store keeps one value per stream per millisecond
 
 
 class BleSource:
@@ -202,7 +210,9 @@ class BleSource:
                 self.unknown_format += 1
                 return
             decoder = device.decoder = DeviceDecoder(fmt, device.adoption.bindkey)
-        now = next_stamp(time.time(), device.last_ts)
+        # ``next_stamp``, inlined on whole milliseconds: this runs for every new advert.
+        ms = max(round(time.time() * 1000), device.last_ms + 1)
+        now = ms / 1000
         values, malformed, decrypt_failed = decoder.decode(advert, now)
         if decrypt_failed:
             self.decrypt_failures += 1
@@ -222,15 +232,16 @@ class BleSource:
         sink = self._sink
         if sink is None:
             return
-        device.last_ts = now
+        device.last_ms = ms
         streams = device.streams
-        put = sink.put_nowait
+        readings: list[Reading] = []
         for quantity, value, unit, label in values:
             stream = streams.get(quantity)
             if stream is None:
                 stream = self._declare(device.adoption.name, quantity, unit, streams)
-            put(Reading(stream, now, value, label))
-        self.readings += len(values)
+            readings.append(_reading(Reading, (stream, now, value, label)))
+        sink.put_all(readings)
+        self.readings += len(readings)
 
     def _discovered(self, advert: Advert, discovery: Discovery) -> None:
         candidate = discovery.on_advert(advert)
@@ -281,6 +292,8 @@ class BleSource:
                     await self.refresh_adoptions()
                     group.create_task(self._refresh_loop(), name=f"{self.name}:adoptions")
                 if self.gatt_devices and self.connector is not None:
+                    from agent.sources.ble.gatt import GattDeviceRunner
+
                     slots = asyncio.Semaphore(self.max_connections)
                     for gatt in self.gatt_devices:
                         runner = GattDeviceRunner(
