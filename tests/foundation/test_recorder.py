@@ -98,19 +98,26 @@ async def test_a_failing_listener_does_not_stop_recording(store: ReadingsStore) 
     assert store.count_readings() == 5
 
 
+@pytest.mark.parametrize("grouped", [False, True], ids=["one-by-one", "put_all-by-3"])
 @pytest.mark.parametrize(
     ("policy", "kept"),
     [("drop_oldest", [5.0, 6.0, 7.0, 8.0, 9.0]), ("drop_newest", [0.0, 1.0, 2.0, 3.0, 4.0])],
 )
 async def test_drop_policies_count_what_they_drop(
-    store: ReadingsStore, policy: str, kept: list[float]
+    store: ReadingsStore, policy: str, kept: list[float], grouped: bool
 ) -> None:
     recorder = Recorder(store)
     sink = recorder.sink("ble", "ble", policy, maxsize=5)  # type: ignore[arg-type]
     sink.declare(POWER)
-    for reading in readings(10):
-        sink.put_nowait(reading)
+    queued = readings(10)
+    if grouped:
+        for at in range(0, len(queued), 3):
+            sink.put_all(queued[at : at + 3])
+    else:
+        for reading in queued:
+            sink.put_nowait(reading)
     assert sink.dropped == 5
+    assert sink.accepted == (10 if policy == "drop_oldest" else 5)
     await recorder.flush()
     values = [v for (v,) in store.conn.execute("SELECT value FROM readings ORDER BY key")]
     assert values == kept
