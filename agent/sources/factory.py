@@ -32,12 +32,16 @@ def build_source(config: SourceConfig) -> Source:
 def _build_ble(config: BleSourceConfig) -> Source:
     from agent.sources.ble import BleSource
     from agent.sources.ble.advert import AdvertScanner
-    from agent.sources.ble.scanner import BleakAdvertScanner
-    from agent.sources.ble.simulated import ReplayScanner
 
-    scanner: AdvertScanner = (
-        ReplayScanner() if config.simulate else BleakAdvertScanner(config.adapter, config.scanning)
-    )
+    scanner: AdvertScanner
+    if config.simulate:
+        from agent.sources.ble.simulated import ReplayScanner
+
+        scanner = ReplayScanner()
+    else:
+        from agent.sources.ble.scanner import BleakAdvertScanner
+
+        scanner = BleakAdvertScanner(config.adapter, config.scanning)
     gatt: list[GattDevice] = []
     connector: GattConnector | None = None
     if config.gatt:  # the GATT stack (board protocol, cbor2: ~3 MB) only for hubs that connect to devices

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ("numpy", "ai_edge_litert", "aiomqtt", "firmware_bridge", "cbor2", "aiohttp")
+HEAVY = ("numpy", "ai_edge_litert", "aiomqtt", "firmware_bridge", "cbor2", "aiohttp", "habluetooth", "bleak")
 
 PROGRAM = """
 import json, sys
@@ -46,7 +46,7 @@ def attached(tmp_path: Path, **sections: object) -> dict[str, list[str]]:
     return result
 
 
-def test_hub_without_models_upstream_or_gatt_leaves_their_libraries_unloaded(tmp_path: Path) -> None:
+def test_hub_without_models_upstream_gatt_or_adoptions_leaves_their_stacks_unloaded(tmp_path: Path) -> None:
     assert attached(tmp_path)["loaded"] == []
 
 

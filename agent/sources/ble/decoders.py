@@ -15,14 +15,17 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
-
-from bleak.backends.device import BLEDevice
-from bluetooth_sensor_state_data import BluetoothData
-from habluetooth import BluetoothServiceInfoBleak
-from sensor_state_data import DeviceKey, SensorDescription, SensorUpdate
+from typing import TYPE_CHECKING, Any, cast
 
 from agent.sources.ble.advert import Advert
+
+if TYPE_CHECKING:
+    # Every parser library brings these along (habluetooth pulls bleak, dbus-fast, bluetooth-data-tools
+    # and cryptography: ~15 MB); they are imported with the first parser, not with the BLE source.
+    from bleak.backends.device import BLEDevice
+    from bluetooth_sensor_state_data import BluetoothData
+    from habluetooth import BluetoothServiceInfoBleak
+    from sensor_state_data import DeviceKey, SensorDescription, SensorUpdate
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +130,8 @@ def _describe(key: DeviceKey, description: SensorDescription | None) -> list[Any
 
 def service_info(advert: Advert, device: BLEDevice, now: float) -> BluetoothServiceInfoBleak:
     """The parser libraries' view of ``advert`` (``now`` is wall-clock seconds)."""
+    from habluetooth import BluetoothServiceInfoBleak
+
     # The parsers only read these; bleak hands over fresh dicts and lists per advert anyway.
     return BluetoothServiceInfoBleak(
         advert.name or advert.address,
@@ -153,9 +158,16 @@ class DeviceDecoder:
     parser: BluetoothData = field(init=False)
     _device: BLEDevice | None = field(default=None, init=False)
     _seen: dict[int, list[Any]] = field(default_factory=dict, init=False)
+    _info: type[BluetoothServiceInfoBleak] = field(init=False)
+    _new_device: type[BLEDevice] = field(init=False)
 
     def __post_init__(self) -> None:
         self.parser = self.fmt.make(self.bindkey if self.fmt.takes_bindkey else None)
+        from bleak.backends.device import BLEDevice
+        from habluetooth import BluetoothServiceInfoBleak
+
+        self._info = BluetoothServiceInfoBleak
+        self._new_device = BLEDevice
 
     def decode(self, advert: Advert, now: float | None = None) -> DecodeOutcome:
         """Feed ``advert`` to the parser; return only the values this advert carried."""
@@ -163,8 +175,8 @@ class DeviceDecoder:
         if device is None:
             device = self._device
             if device is None or device.address != advert.address:
-                device = self._device = BLEDevice(advert.address, advert.name, None)
-        info = BluetoothServiceInfoBleak(
+                device = self._device = self._new_device(advert.address, advert.name, None)
+        info = self._info(
             advert.name or advert.address,
             advert.address,
             advert.rssi,
@@ -234,6 +246,8 @@ def identify(advert: Advert) -> str | None:
     if fmt is None:
         return None
     decoder = DeviceDecoder(fmt)
+    from bleak.backends.device import BLEDevice
+
     try:
         update = decoder.parser.update(
             service_info(advert, BLEDevice(advert.address, advert.name, None), time.time())
