@@ -33,24 +33,25 @@ class Mosquitto:
     def __init__(self, folder: Path, *, extra_conf: str = "") -> None:
         self.port = free_port()
         self.conf = folder / "mosquitto.conf"
+        # Its log goes to a file: a pipe nobody reads fills after a few hundred connections and then
+        # blocks the broker on its next log line.
+        self.log = folder / "mosquitto.log"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra_conf}"
         )
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         """Start it and wait (10 s at most) until it accepts connections; raise with its output if not."""
-        proc = self.proc = subprocess.Popen(
-            [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
+        with self.log.open("ab") as log:
+            proc = self.proc = subprocess.Popen(
+                [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=log
+            )
         deadline = time.monotonic() + 10
         while not accepts(self.port):
             if proc.poll() is not None:
                 self.proc = None
-                output = proc.stderr.read() if proc.stderr else ""
-                if proc.stderr:
-                    proc.stderr.close()
-                raise RuntimeError(f"mosquitto exited: {output}")
+                raise RuntimeError(f"mosquitto exited: {self.log.read_text(errors='replace')}")
             if time.monotonic() > deadline:
                 raise RuntimeError("mosquitto did not start listening within 10 s")
             time.sleep(0.02)
@@ -66,5 +67,3 @@ class Mosquitto:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
