@@ -1,4 +1,4 @@
-"""``hearth fleet``: make a fleet key, sign configs, push them, and see what every hub reports."""
+"""``hearth fleet``: make a fleet key, sign and push configs, see every hub's report; a hub's own history."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from agent.cli.options import config_option
 from agent.config import seconds
 from agent.config.durations import PATTERN
 from agent.errors import ConfigError
@@ -239,3 +240,36 @@ async def _collect(endpoint: BrokerConfig, topic: str, wait: float) -> dict[str,
     except aiomqtt.MqttError as exc:
         raise AgentError(f"cannot reach {endpoint.host}:{port_of(endpoint)}: {exc}") from None
     return reports
+
+
+@fleet.command()
+@config_option
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="How many to show.")
+def history(config_path: Path, limit: int) -> None:
+    """On a hub: every fleet document it received and what became of it, newest first.
+
+    Example: hearth fleet history -c /etc/hearth/hearth.toml
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from agent.cli.consent_cmd import open_hub, when
+    from agent.fleet.history import running_version
+
+    _, ledger = open_hub(config_path)
+    try:
+        rows = ledger.execute(
+            "SELECT at, version, outcome, reason FROM fleet_audit ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        running = running_version(ledger)
+    finally:
+        ledger.close()
+    if not rows:
+        Console().print("no fleet documents received: the hub runs its provisioned config")
+        return
+    table = Table(title=f"Fleet documents (running v{running})")
+    for column in ("received", "version", "outcome", "reason"):
+        table.add_column(column)
+    for at, version, outcome, reason in rows:
+        table.add_row(when(at), "-" if version is None else f"v{version}", outcome, reason)
+    Console().print(table)
