@@ -40,6 +40,22 @@ rate = 50
 """
 
 
+def model(folder: str = "builtin:appliance") -> str:
+    """A ``[[models]]`` entry running the appliance model (or a copy in ``folder``) on the plug's power."""
+    return f'\n[[models]]\nname = "appliance"\nmodel = "{folder}"\ninputs = {{ power = "plug.power" }}\n'
+
+
+def upstream(port: int) -> str:
+    """An ``[upstream]`` section for a plain-MQTT broker on ``port``."""
+    return f'\n[upstream]\nhost = "127.0.0.1"\nport = {port}\ntls = false\nsummarise_interval = "100ms"\n'
+
+
+def closed_port(folder: Path) -> int:
+    """A loopback port nothing listens on (a broker configured there, never started)."""
+    folder.mkdir()
+    return Mosquitto(folder).port
+
+
 def write_hub(
     root: Path,
     hub_id: str,
@@ -103,6 +119,11 @@ async def publish(port: int, target: str, payload: bytes) -> None:
     """Push ``payload`` retained to ``target``'s topic, as ``hearth fleet push`` does."""
     async with aiomqtt.Client("127.0.0.1", port) as client:
         await client.publish(document_topic("hearth/v1", target), payload, qos=1, retain=True)
+
+
+async def push_to_hub(port: int, key: Ed25519PrivateKey, hub: str, config: str, *, version: int) -> None:
+    """Sign ``config`` as ``version`` for ``hub:<hub>`` and push it."""
+    await publish(port, f"hub:{hub}", document(key, config, version=version, target=f"hub:{hub}"))
 
 
 @dataclass

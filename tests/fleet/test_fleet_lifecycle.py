@@ -7,7 +7,17 @@ import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fleet_support import CLIMATE, PLUG, Mosquitto, document, publish, running, watching, write_hub
+from fleet_support import (
+    CLIMATE,
+    PLUG,
+    Mosquitto,
+    document,
+    publish,
+    push_to_hub,
+    running,
+    watching,
+    write_hub,
+)
 
 from agent.config import load_config
 from agent.fleet import files
@@ -37,7 +47,7 @@ async def test_after_a_restart_an_older_version_is_still_refused(
     path = write_hub(tmp_path, "hub-r", key=fleet_key, port=broker, groups=["all"])
     async with watching(broker) as watcher:
         async with running([path]):
-            await publish(broker, "hub:hub-r", document(fleet_key, GOOD, version=5, target="hub:hub-r"))
+            await push_to_hub(broker, fleet_key, "hub-r", GOOD, version=5)
             await watcher.wait_for(["hub-r"], "applied", 5)
         applied = path.read_text()
 
@@ -66,7 +76,7 @@ async def test_a_config_whose_source_cannot_start_is_rolled_back_while_recording
     async with watching(broker) as watcher, running([path]) as (hub,):
         plug = hub.agent.source_runner("plug")
         pushed = time.monotonic()
-        await publish(broker, "hub:hub-m", document(fleet_key, missing, version=2, target="hub:hub-m"))
+        await push_to_hub(broker, fleet_key, "hub-m", missing, version=2)
         await watcher.wait_for(["hub-m"], "rolled_back", 2)
         reported = time.monotonic()
         assert "cannot read simulation data" in watcher.reports["hub-m"].reason
@@ -143,7 +153,7 @@ async def test_a_registered_health_check_that_fails_rolls_the_config_back(
             return "broker refused the connection" if hub.agent.source_runner("climate") else None
 
         hub.agent.health_checks["upstream"] = upstream
-        await publish(broker, "hub:hub-h", document(fleet_key, GOOD, version=1, target="hub:hub-h"))
+        await push_to_hub(broker, fleet_key, "hub-h", GOOD, version=1)
         await watcher.wait_for(["hub-h"], "rolled_back", 1)
         assert watcher.reports["hub-h"].reason == "upstream: broker refused the connection"
         assert hub.agent.source_runner("climate") is None

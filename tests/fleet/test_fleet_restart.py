@@ -15,7 +15,16 @@ import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fleet_support import PLUG, Mosquitto, document, publish, restarting, watching, write_hub
+from fleet_support import (
+    PLUG,
+    closed_port,
+    model,
+    push_to_hub,
+    restarting,
+    upstream,
+    watching,
+    write_hub,
+)
 
 from agent.config import load_config
 from agent.fleet import files, history, startup
@@ -24,14 +33,6 @@ from agent.store.ledger import open_ledger
 from tests.conftest import REPO, Datagrams, eventually
 
 MODELS = REPO / "models"
-
-
-def _model(folder: str) -> str:
-    return f'\n[[models]]\nname = "appliance"\nmodel = "{folder}"\ninputs = {{ power = "plug.power" }}\n'
-
-
-def _upstream(port: int) -> str:
-    return f'\n[upstream]\nhost = "127.0.0.1"\nport = {port}\ntls = false\n'
 
 
 def _stored(path: Path) -> int:
@@ -56,11 +57,11 @@ async def test_a_push_that_adds_a_model_restarts_the_hub_and_is_applied(
     tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
 ) -> None:
     path = write_hub(tmp_path, "hub-a", key=fleet_key, port=broker)
-    pushed = PLUG + _model("builtin:appliance")
+    pushed = PLUG + model()
     async with watching(broker) as watcher, restarting(path) as hub:
         first = hub.agent
         await eventually(lambda: first.recorder.committed > 0, "readings committed before the push")
-        await publish(broker, "hub:hub-a", document(fleet_key, pushed, version=1, target="hub:hub-a"))
+        await push_to_hub(broker, fleet_key, "hub-a", pushed, version=1)
         await watcher.wait_for(["hub-a"], "applied", 1)
         assert hub.runner.starts == 2
         assert hub.agent is not first
@@ -78,13 +79,12 @@ async def test_a_push_that_adds_a_model_restarts_the_hub_and_is_applied(
 async def test_a_restarted_config_that_fails_its_health_check_is_rolled_back_by_a_second_restart(
     tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
 ) -> None:
-    (tmp_path / "away").mkdir()
-    away = Mosquitto(tmp_path / "away").port  # never started: nothing listens there
+    away = closed_port(tmp_path / "away")
     path = write_hub(tmp_path, "hub-u", key=fleet_key, port=broker)
     original = path.read_text()
     async with watching(broker) as watcher, restarting(path) as hub:
-        pushed = PLUG + _upstream(away)
-        await publish(broker, "hub:hub-u", document(fleet_key, pushed, version=1, target="hub:hub-u"))
+        pushed = PLUG + upstream(away)
+        await push_to_hub(broker, fleet_key, "hub-u", pushed, version=1)
         await watcher.wait_for(["hub-u"], "rolled_back", 1)
         reason = watcher.reports["hub-u"].reason
         assert reason.startswith("upstream connects: ")
@@ -108,8 +108,8 @@ async def test_a_pushed_model_that_does_not_load_is_rolled_back_before_it_runs(
     path = write_hub(tmp_path, "hub-t", key=fleet_key, port=broker)
     original = path.read_text()
     async with watching(broker) as watcher, restarting(path) as hub:
-        pushed = PLUG + _model(str(tampered))
-        await publish(broker, "hub:hub-t", document(fleet_key, pushed, version=2, target="hub:hub-t"))
+        pushed = PLUG + model(str(tampered))
+        await push_to_hub(broker, fleet_key, "hub-t", pushed, version=2)
         await watcher.wait_for(["hub-t"], "rolled_back", 2)
         reason = watcher.reports["hub-t"].reason
         assert reason.startswith("does not start: ")
@@ -133,7 +133,7 @@ async def test_a_pushed_config_that_crashes_the_agent_is_rolled_back(
     try:
         async with watching(broker) as watcher, restarting(path) as hub:
             pushed = PLUG + f"\n[web]\nport = {port}\n"
-            await publish(broker, "hub:hub-c", document(fleet_key, pushed, version=1, target="hub:hub-c"))
+            await push_to_hub(broker, fleet_key, "hub-c", pushed, version=1)
             await watcher.wait_for(["hub-c"], "rolled_back", 1)
             reason = watcher.reports["hub-c"].reason
             assert reason.startswith(f"does not start: the dashboard cannot listen on 127.0.0.1:{port}")
@@ -209,7 +209,7 @@ async def test_hearth_run_applies_a_restart_push_in_the_same_process_and_tells_s
             await watcher.wait_for(["hub-s"], "provisioned", None, within=60)
             assert await notify.next(within=30) == "READY=1"
             pushed = PLUG + '\n[log]\nlevel = "debug"\n'
-            await publish(broker, "hub:hub-s", document(fleet_key, pushed, version=1, target="hub:hub-s"))
+            await push_to_hub(broker, fleet_key, "hub-s", pushed, version=1)
             await watcher.wait_for(["hub-s"], "applied", 1, within=60)
             assert proc.returncode is None  # the same process throughout
             messages = notify.drain()
