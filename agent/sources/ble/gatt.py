@@ -455,8 +455,8 @@ class GattDeviceRunner:
         """Send ``name`` to a framed NUS board and return its ACK; raise ``BoardCommandError`` if it fails.
 
         Waits ``command_timeout`` for the ACK and resends the same frame up to ``command_retries``
-        times, as over serial. A text-mode board takes no commands: its protocol is one way, with
-        no frames and no ACK, so there is nothing to send a command in or to learn its outcome from.
+        times, as over serial. Text-mode boards stay one way: the text protocol has no frames and no
+        ACK, so nothing could confirm a command; they take none (``BoardCommandError``), as over serial.
         """
         codec, commands = self.codec, self._commands
         if codec is None:
