@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -37,15 +36,6 @@ NEIGHBOUR = "D0:0D:FE:ED:BE:EF"
 NEIGHBOUR_NAME = "NeighboursThermo"
 
 pytestmark = pytest.mark.skipif(missing_tools() is not None, reason=str(missing_tools()))
-
-
-@pytest.fixture
-async def bluez(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeBluez]:
-    async with fake_bluez(tmp_path) as fake:
-        # bleak's BlueZ backend connects (through dbus-fast) to the bus this variable names.
-        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", fake.address)
-        await fake.add_adapter("hci0")
-        yield fake
 
 
 def hub_config(data_dir: Path, silence: str = "90s") -> object:
