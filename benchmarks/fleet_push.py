@@ -43,7 +43,7 @@ def write_hub(folder: Path, hub_id: str, group: str, key: Ed25519PrivateKey, por
     path.write_text(
         f'[hub]\nid = "{hub_id}"\ndata_dir = "{folder / hub_id / "data"}"\ngroups = ["{group}"]\n'
         f'[fleet]\npublic_key = "{public_key_text(key.public_key())}"\nconfirm_window = "200ms"\n'
-        f'broker = {{ host = "127.0.0.1", port = {port} }}\n' + SOURCE.format(name="plug")
+        f'broker = {{ host = "127.0.0.1", port = {port}, tls = false }}\n' + SOURCE.format(name="plug")
     )
     return path
 
