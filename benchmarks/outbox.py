@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import shutil
 import sys
 import tempfile
@@ -37,6 +36,9 @@ from agent.sync.mqtt import MqttConnector, MqttSettings
 from agent.sync.publisher import LedgerWorker, Publisher
 from agent.sync.summariser import Summariser
 from testbed.mosquitto import Mosquitto
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import report
 
 HUB = "bench-hub"
 PREFIX = "hearth/v1"
@@ -205,17 +207,13 @@ async def main() -> None:
     finally:
         broker.stop()
         shutil.rmtree(folder)
-    print(
-        json.dumps(
-            {
-                "name": "outbox",
-                "value": round(windowed),
-                "unit": "msgs/s",
-                "baseline": round(sequential),
-                "ratio": round(windowed / sequential, 2),
-                "target": ">= 5",
-            }
-        )
+    report(
+        "outbox",
+        round(windowed),
+        "msgs/s",
+        baseline=round(sequential),
+        ratio=round(windowed / sequential, 2),
+        target=">= 5",
     )
 
 
