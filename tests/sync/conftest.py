@@ -112,6 +112,18 @@ def _ca(folder: Path, cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certifi
     return key, cert, path
 
 
+def _write_pem(stem: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> tuple[Path, Path]:
+    """Write ``cert`` to ``<stem>.pem`` and its unencrypted key to ``<stem>.key``; return both paths."""
+    cert_path, key_path = stem.with_suffix(".pem"), stem.with_suffix(".key")
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
 @pytest.fixture
 def pki() -> Iterator[Pki]:
     import shutil
@@ -153,14 +165,7 @@ def _make_pki(folder: Path) -> Pki:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    cert_path = folder / "broker.pem"
-    key_path = folder / "broker.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    cert_path, key_path = _write_pem(folder / "broker", cert, key)
     client_key = ec.generate_private_key(ec.SECP256R1())
     client = (
         x509.CertificateBuilder()
@@ -172,14 +177,7 @@ def _make_pki(folder: Path) -> Pki:
         .not_valid_after(now + dt.timedelta(days=1))
         .sign(ca_key, hashes.SHA256())
     )
-    client_cert_path = folder / "hub.pem"
-    client_key_path = folder / "hub.key"
-    client_cert_path.write_bytes(client.public_bytes(serialization.Encoding.PEM))
-    client_key_path.write_bytes(
-        client_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    client_cert_path, client_key_path = _write_pem(folder / "hub", client, client_key)
     for p in folder.iterdir():
         p.chmod(0o644)
     return Pki(ca_path, cert_path, key_path, other, client_cert_path, client_key_path)
