@@ -24,20 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import report
 
-DEVICES = 10  # each replays climate.csv: temperature + humidity = 20 sensors
+from testbed.hub import climate_rooms, rss_mb
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
 
 
 def measure(
@@ -69,10 +63,7 @@ def hearth_run(config: Path) -> list[str]:
 
 
 def hub_config(folder: Path) -> Path:
-    sources = "".join(
-        f'[[sources]]\nkind = "simulated"\nname = "room{i}"\nfile = "builtin:climate.csv"\nrate = 1.0\n'
-        for i in range(DEVICES)
-    )
+    sources = climate_rooms(rate=1.0)
     path = folder / "hub.toml"
     path.write_text(
         f'[hub]\nid = "bench"\ndata_dir = "{folder / "data"}"\n[log]\nlevel = "warning"\n{sources}'
