@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +23,7 @@ from agent.config import load_config
 from agent.daemon import Agent
 from agent.fleet.document import Envelope, encode, key_id, public_key_text, sign
 from agent.fleet.service import Status
+from testbed.mosquitto import Mosquitto
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
@@ -39,29 +37,13 @@ rate = 5
 """
 
 
-def start_broker(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    conf = folder / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return proc, port
-        time.sleep(0.02)
-    proc.kill()
-    raise RuntimeError("mosquitto did not start")
-
-
 def write_hub(folder: Path, hub_id: str, group: str, key: Ed25519PrivateKey, port: int) -> Path:
     (folder / hub_id).mkdir(parents=True)
     path = folder / hub_id / "hearth.toml"
     path.write_text(
         f'[hub]\nid = "{hub_id}"\ndata_dir = "{folder / hub_id / "data"}"\ngroups = ["{group}"]\n'
         f'[fleet]\npublic_key = "{public_key_text(key.public_key())}"\nconfirm_window = "200ms"\n'
-        f'broker = {{ host = "127.0.0.1", port = {port} }}\n' + SOURCE.format(name="plug")
+        f'broker = {{ host = "127.0.0.1", port = {port}, tls = false }}\n' + SOURCE.format(name="plug")
     )
     return path
 
@@ -116,13 +98,9 @@ async def main() -> None:
     key = Ed25519PrivateKey.generate()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        broker, port = start_broker(folder)
-        try:
-            one = await push_and_wait(folder, 1, "single", key, port)
-            fleet = await push_and_wait(folder, hubs, "fleet", key, port)
-        finally:
-            broker.terminate()
-            broker.wait()
+        with Mosquitto(folder) as broker:
+            one = await push_and_wait(folder, 1, "single", key, broker.port)
+            fleet = await push_and_wait(folder, hubs, "fleet", key, broker.port)
     print(f"1 hub: {one:.3f} s; {hubs} hubs: {fleet:.3f} s from push to every 'applied' (200 ms window)")
     report(f"fleet_push_{hubs}_hubs", fleet, "s", baseline=one, ratio=fleet / one, target="<= 5 x one hub")
 

@@ -25,12 +25,8 @@ from tests.mosquitto import Mosquitto
 @pytest.fixture
 def mosquitto_server(tmp_path: Path) -> Iterator[Mosquitto]:
     """A running Mosquitto (anonymous, no persistence) that the test can restart."""
-    server = Mosquitto(tmp_path)
-    server.start()
-    try:
+    with Mosquitto(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
