@@ -23,7 +23,7 @@ from agent.config import load_config
 from agent.daemon import Agent
 from agent.fleet.document import Envelope, encode, key_id, public_key_text, sign
 from agent.fleet.service import Status
-from testbed.mosquitto import Mosquitto
+from tests.testbed.mosquitto import Mosquitto
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import report
 
-from testbed.hub import climate_rooms, rss_mb
+from tests.testbed.hub import climate_rooms, rss_mb
 
 TICK = os.sysconf("SC_CLK_TCK")
 

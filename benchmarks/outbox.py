@@ -35,7 +35,7 @@ from agent.sync import outbox
 from agent.sync.mqtt import MqttConnector, MqttSettings
 from agent.sync.publisher import LedgerWorker, Publisher
 from agent.sync.summariser import Summariser
-from testbed.mosquitto import Mosquitto
+from tests.testbed.mosquitto import Mosquitto
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report

@@ -32,7 +32,7 @@ from agent.readings import Reading, StreamInfo
 from agent.rules.dispatch import RuleDispatcher
 from agent.rules.engine import Intent, RuleEngine
 from agent.store.readings import ReadingsStore
-from testbed.mosquitto import Mosquitto
+from tests.testbed.mosquitto import Mosquitto
 
 RULE = msgspec.convert(
     {

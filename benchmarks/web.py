@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
 from idle import hearth_run, hub_config, measure
 
-from testbed.dashboard import CHROMIUM, CHROMIUM_ARGS, WRIST_ACTIVITY
-from testbed.mosquitto import free_port
+from tests.testbed.dashboard import CHROMIUM, CHROMIUM_ARGS, WRIST_ACTIVITY
+from tests.testbed.mosquitto import free_port
 
 PASSWORD = "benchmark password"
 PAGES_EXTRA = (

@@ -21,7 +21,7 @@ from agent.fleet.mqtt import document_topic
 from agent.fleet.service import Status
 from agent.readings import Reading
 from tests.conftest import eventually
-from tests.mosquitto import Mosquitto as SharedMosquitto
+from tests.testbed.mosquitto import Mosquitto as SharedMosquitto
 
 PLUG = """
 [[sources]]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from testbed.hub import climate_rooms, rss_mb
 from tests.conftest import REPO, wait_until
+from tests.testbed.hub import climate_rooms, rss_mb
 
 
 def _soak(tmp_path: Path, seconds: float, rate: float) -> tuple[float, float, int]:

@@ -19,7 +19,7 @@ from agent.errors import BoardCommandError
 from agent.pipeline.sink import Sink
 from agent.readings import Reading, StreamInfo
 from tests.conftest import eventually
-from tests.mosquitto import Mosquitto
+from tests.testbed.mosquitto import Mosquitto
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from agent.store.readings import open_readings
 from agent.sync.mqtt import MqttConnector, MqttSettings
 from agent.sync.publisher import LedgerWorker, Publisher
 from agent.sync.summariser import Summariser
-from tests.mosquitto import MOSQUITTO, Mosquitto
+from tests.testbed.mosquitto import MOSQUITTO, Mosquitto
 
 HUB = "test-hub"
 PREFIX = "hearth/v1"

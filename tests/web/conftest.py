@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from testbed.dashboard import CHROMIUM, CHROMIUM_ARGS, WRIST_ACTIVITY
 from tests.conftest import REPO, hearth, wait_until
-from tests.mosquitto import free_port
+from tests.testbed.dashboard import CHROMIUM, CHROMIUM_ARGS, WRIST_ACTIVITY
+from tests.testbed.mosquitto import free_port
 from tests.web.web_support import ARTIFACTS, PASSWORD, RunningHub, ramp_csv
 
 
