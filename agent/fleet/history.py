@@ -88,10 +88,21 @@ def finish(ledger: sqlite3.Connection, version: int, sha256: str, state: str, re
         return outcome
 
 
+# Rejected documents kept in the audit: anyone who may publish on a fleet topic can send documents,
+# so their number must not grow without bound; applied and rolled back ones are all kept.
+KEEP_REJECTED = 1000
+
+
 def reject(ledger: sqlite3.Connection, sha256: str, version: int | None, reason: str) -> Outcome:
-    """Audit a rejected document."""
+    """Audit a rejected document, forgetting the oldest rejections beyond ``KEEP_REJECTED``."""
     with transaction(ledger, immediate=True):
-        return _audit(ledger, sha256, version, "rejected", reason)
+        outcome = _audit(ledger, sha256, version, "rejected", reason)
+        ledger.execute(
+            "DELETE FROM fleet_audit WHERE outcome = 'rejected' AND id <= ("
+            " SELECT id FROM fleet_audit WHERE outcome = 'rejected' ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (KEEP_REJECTED,),
+        )
+        return outcome
 
 
 def seen(ledger: sqlite3.Connection, sha256: str) -> bool:
