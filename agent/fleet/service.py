@@ -1,6 +1,7 @@
 """The hub's fleet service: receive signed configs over MQTT, verify, apply, confirm, commit or roll back.
 
-A small connection state machine: connect → report the latest outcome (retained) → subscribe to the
+A small connection state machine: connect → say ``online`` (retained; the broker says ``offline`` for
+a hub that vanishes, by its will) → report the latest outcome (retained) → subscribe to the
 hub's and its groups' retained document topics → handle documents one at a time → lost → wait with
 capped, jittered backoff → connect again. Because documents are retained, a hub that was offline gets
 the latest one when it reconnects; documents it already handled are recognised by their sha256 and
@@ -36,7 +37,7 @@ from agent.errors import AgentError, ConfigError, RestartNeededError
 from agent.fleet import files, history
 from agent.fleet.document import load_public_key
 from agent.fleet.health import confirm
-from agent.fleet.mqtt import client, document_topic, status_topic
+from agent.fleet.mqtt import client, document_topic, presence_topic, status_topic
 from agent.fleet.verify import Accepted, Rejected, digest, verify
 
 log = logging.getLogger(__name__)
@@ -127,23 +128,30 @@ class FleetService:
             await asyncio.sleep(self.backoff.next_delay())
 
     async def _session(self) -> None:
-        async with client(self.endpoint, identifier=f"{self.hub_id}-fleet", section=self.section) as mqtt:
+        presence = presence_topic(self.prefix, self.hub_id)
+        will = aiomqtt.Will(presence, b"offline", qos=1, retain=True)
+        identifier = f"{self.hub_id}-fleet"
+        async with client(self.endpoint, identifier=identifier, section=self.section, will=will) as mqtt:
             self.backoff.reset()
             if self._failing:
                 log.info("fleet broker %s:%d reachable again", self.endpoint.host, port_of(self.endpoint))
                 self._failing = False
-            await self._report(mqtt)
-            subscribed: set[str] = set()
-            await self._subscribe(mqtt, subscribed)
-            self.connected.set()
-            log.debug("fleet: connected to %s:%d", self.endpoint.host, port_of(self.endpoint))
-            async for message in mqtt.messages:
-                payload = message.payload
-                if not isinstance(payload, bytes | bytearray) or not payload:
-                    continue  # a cleared retained topic
-                if await self.handle(bytes(payload)):
-                    await self._report(mqtt)
-                    await self._subscribe(mqtt, subscribed)
+            try:
+                await mqtt.publish(presence, b"online", qos=1, retain=True)
+                await self._report(mqtt)
+                subscribed: set[str] = set()
+                await self._subscribe(mqtt, subscribed)
+                self.connected.set()
+                log.debug("fleet: connected to %s:%d", self.endpoint.host, port_of(self.endpoint))
+                async for message in mqtt.messages:
+                    payload = message.payload
+                    if not isinstance(payload, bytes | bytearray) or not payload:
+                        continue  # a cleared retained topic
+                    if await self.handle(bytes(payload)):
+                        await self._report(mqtt)
+                        await self._subscribe(mqtt, subscribed)
+            finally:
+                await _say_offline(mqtt, presence)
 
     async def _subscribe(self, mqtt: aiomqtt.Client, subscribed: set[str]) -> None:
         """Follow the hub's own topic and its groups' (the groups may change with a push)."""
@@ -273,3 +281,13 @@ class FleetService:
         previous = files.sibling(self.path, ".prev")
         old = await asyncio.to_thread(load_config, previous)
         self.last = await self._roll_back(version, sha, old, reason, installed=True)
+
+
+async def _say_offline(mqtt: aiomqtt.Client, topic: str) -> None:
+    """Best effort on the way out: a graceful disconnect does not make the broker send the will."""
+    try:
+        async with asyncio.timeout(1):
+            await mqtt.publish(topic, b"offline", qos=0, retain=True)
+    except (aiomqtt.MqttError, TimeoutError, asyncio.CancelledError):
+        # Gone already, or a second cancellation: the stop that brought us here goes on regardless.
+        pass

@@ -128,9 +128,10 @@ async def push_to_hub(port: int, key: Ed25519PrivateKey, hub: str, config: str, 
 
 @dataclass
 class Watcher:
-    """Every hub's latest retained fleet status."""
+    """Every hub's latest retained fleet status, and its link (``online`` / ``offline``)."""
 
     reports: dict[str, Status] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
 
     def state(self, hub: str) -> tuple[str, int | None] | None:
         report = self.reports.get(hub)
@@ -154,16 +155,21 @@ class Watcher:
 
 @contextlib.asynccontextmanager
 async def watching(port: int) -> AsyncIterator[Watcher]:
-    """Follow ``hearth/v1/+/fleet`` for the duration of the block."""
+    """Follow ``hearth/v1/+/fleet`` and ``hearth/v1/+/online`` for the duration of the block."""
     watcher = Watcher()
     ready = asyncio.Event()
 
     async def follow() -> None:
         async with aiomqtt.Client("127.0.0.1", port) as client:
             await client.subscribe("hearth/v1/+/fleet", qos=1)
+            await client.subscribe("hearth/v1/+/online", qos=1)
             ready.set()
             async for message in client.messages:
-                if isinstance(message.payload, bytes) and message.payload:
+                if not isinstance(message.payload, bytes) or not message.payload:
+                    continue
+                if message.topic.matches("hearth/v1/+/online"):
+                    watcher.links[str(message.topic).split("/")[2]] = message.payload.decode()
+                else:
                     report = msgspec.json.decode(message.payload, type=Status)
                     watcher.reports[report.hub] = report
 

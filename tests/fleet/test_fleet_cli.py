@@ -78,6 +78,7 @@ async def test_keygen_sign_push_status_round_trip(tmp_path: Path, broker: int) -
         row = next(line for line in shown.stdout.splitlines() if "hub-c" in line)
         assert "v2" in row
         assert "applied" in row
+        assert "online" in row
     assert [s.name for s in load_config(path).sources] == ["plug", "climate"]
 
     # On the hub, the owner sees what the fleet changed: its own history, and the chained audit log.

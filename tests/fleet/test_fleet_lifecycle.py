@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import sys
 import time
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from agent.config import load_config
 from agent.fleet import files
 from agent.fleet.document import decode
 from agent.fleet.verify import pushed_config
-from tests.conftest import eventually
+from tests.conftest import REPO, eventually
 
 GOOD = f"{PLUG}\n{CLIMATE}"
 
@@ -158,3 +160,24 @@ async def test_a_registered_health_check_that_fails_rolls_the_config_back(
         assert watcher.reports["hub-h"].reason == "upstream: broker refused the connection"
         assert hub.agent.source_runner("climate") is None
     assert path.read_text() == original
+
+
+async def test_the_fleet_sees_a_hub_online_offline_when_it_stops_and_offline_when_it_dies(
+    tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
+) -> None:
+    path = write_hub(tmp_path, "hub-o", key=fleet_key, port=broker)
+    async with watching(broker) as watcher:
+        async with running([path]):
+            await eventually(lambda: watcher.links.get("hub-o") == "online", "the hub to say it is online")
+        await eventually(lambda: watcher.links.get("hub-o") == "offline", "a stopped hub to say offline")
+
+        # A hub that dies without a word: the broker publishes its will.
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "agent", "run", "-c", str(path), cwd=REPO, stderr=asyncio.subprocess.DEVNULL
+        )
+        try:
+            await eventually(lambda: watcher.links.get("hub-o") == "online", "the hub to come back", 60)
+        finally:
+            proc.kill()
+            await proc.wait()
+        await eventually(lambda: watcher.links.get("hub-o") == "offline", "the broker to publish the will")
