@@ -2,10 +2,11 @@
 
     AgentError                  anything the operator can act on; the CLI prints it and exits non-zero
     ├── ConfigError             a config file or document is wrong (exit 2); names the file and key path
+    │   └── RestartNeededError       a valid change the running agent applies only by restarting
     ├── StoreError              a data file cannot be opened, migrated or written
     │   └── SchemaVersionError  the data file was written by a newer release
     ├── SourceError             a source failed; the supervisor restarts it with backoff
-    │   └── BoardCommandError   a serial board did not carry out a command (not connected, no ACK, refused)
+    │   └── BoardCommandError   a serial or BLE UART board did not carry out a command (no link, no ACK, NACK)
     ├── ConsentError            a grant, strand or granularity the owner gave is not valid
     ├── UpstreamError           the upstream broker refused us or cannot be reached safely (TLS)
     └── ModelError              a model file is missing, corrupt or does not fit its card
@@ -54,6 +55,10 @@ class ConfigError(AgentError):
         self.key_path = key_path
 
 
+class RestartNeededError(ConfigError):
+    """A change to sections the running layers read once (models, rules...): apply it by restarting."""
+
+
 class StoreError(AgentError):
     """A data file cannot be opened, migrated or written."""
 
@@ -67,7 +72,7 @@ class SourceError(AgentError):
 
 
 class BoardCommandError(SourceError):
-    """A command to a serial board was not acknowledged, or the board refused it."""
+    """A command to a board (serial or BLE UART) was not acknowledged, or the board refused it."""
 
 
 class ModelError(AgentError):

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import io
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -100,3 +101,25 @@ rate = 200
 """
     )
     return path
+
+
+class Datagrams:
+    """A real unix datagram socket standing in for systemd's notify socket."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.setblocking(False)
+
+    async def next(self, within: float = 5.0) -> str:
+        loop = asyncio.get_running_loop()
+        data = await asyncio.wait_for(loop.sock_recv(self.sock, 4096), within)
+        return data.decode()
+
+    def drain(self) -> list[str]:
+        messages = []
+        while True:
+            try:
+                messages.append(self.sock.recv(4096).decode())
+            except BlockingIOError:
+                return messages

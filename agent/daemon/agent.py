@@ -4,7 +4,9 @@ Stopping (``stop()``, wired to SIGTERM/SIGINT) cancels the sources first, then f
 so every reading a source handed over is committed before exit, then cancels the other tasks. The
 whole stop takes ``stop_timeout`` at most (plus a second per step at worst): a task still running
 at the deadline is logged as an error, with where it hangs, and abandoned.
-``reconfigure()`` switches a running agent to a new config, restarting only the sources that changed.
+``reconfigure()`` switches a running agent to a new config, restarting only the sources that changed;
+a change it cannot apply live raises ``RestartNeededError``, and ``restart()`` then stops the agent so that
+``agent.daemon.lifecycle`` starts a fresh one from the file.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from agent.config.schema import SourceConfig
 from agent.daemon.features import attach_features
 from agent.daemon.supervisor import SourceRunner
 from agent.daemon.systemd import SystemdNotifier
-from agent.errors import AgentError, ConfigError
+from agent.errors import AgentError, ConfigError, RestartNeededError
 from agent.pipeline.recorder import Recorder
 from agent.pipeline.sink import Sink
 from agent.sources.base import Source
@@ -97,12 +99,23 @@ class Agent:
         self._retired: list[Sink] = []
         self._deadline: float | None = None
         self.started = asyncio.Event()
+        self.restart_requested = False
         self._stop = asyncio.Event()
-        attach_features(self)
+        try:
+            attach_features(self)
+        except BaseException:
+            self.store.close()
+            self.ledger.close()
+            raise
 
     def stop(self) -> None:
         """Ask the agent to stop gracefully (safe from a signal handler, safe to call twice)."""
         self._stop.set()
+
+    def restart(self) -> None:
+        """Stop gracefully so that the caller starts the agent again from its config file."""
+        self.restart_requested = True
+        self.stop()
 
     async def run(self) -> None:
         """Run until ``stop()``; raises if the recorder itself fails."""
@@ -122,7 +135,10 @@ class Agent:
                 self.started.set()
                 log.info("hub %s recording from %d sources", self.config.hub.id, len(self.runners))
                 await self._stop.wait()
-                self.notifier.stopping()
+                if self.restart_requested:
+                    self.notifier.reloading()
+                else:
+                    self.notifier.stopping()
                 self._deadline = time.monotonic() + self.stop_timeout
                 log.info("stopping: flushing the recorder")
                 async with self._reconfiguring:
@@ -145,8 +161,8 @@ class Agent:
         """Switch the running agent to ``new``: changed or removed sources stop, new ones start.
 
         Sources whose config is unchanged keep running (and recording) throughout. Raises
-        ``ConfigError`` if ``new`` changes the hub's identity or a new source cannot be built; nothing
-        has changed then.
+        ``ConfigError`` if ``new`` changes the hub's identity or a new source cannot be built, and
+        ``RestartNeededError`` if it changes what the running layers read once; nothing has changed then.
         """
         old = self.config
         for key in ("id", "data_dir"):
@@ -154,7 +170,7 @@ class Agent:
                 raise ConfigError("cannot change while the hub runs", key_path=f"hub.{key}")
         fixed = _restart_only(old, new)
         if fixed:
-            raise ConfigError(
+            raise RestartNeededError(
                 "the running agent applies changes to sources, store, daemon, hub.name and hub.groups only",
                 key_path=", ".join(fixed),
                 hint="change these sections in the file and restart the agent",
@@ -173,7 +189,7 @@ class Agent:
                 changed = [r.source for n in stopped if (r := self.source_runner(n)) is not None]
                 boards = sorted({s.name for s in [*changed, *built.values()] if hasattr(s, "send_command")})
                 if boards:
-                    raise ConfigError(
+                    raise RestartNeededError(
                         "rules hold on to the running boards; changing a board needs a restart",
                         key_path=", ".join(f"sources.{name}" for name in boards),
                     )

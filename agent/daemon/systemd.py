@@ -51,6 +51,10 @@ class SystemdNotifier:
     def stopping(self) -> None:
         self.notify("STOPPING=1")
 
+    def reloading(self) -> None:
+        # Not STOPPING=1: systemd would take that as the service going away and wait for it to exit.
+        self.notify("RELOADING=1\nSTATUS=restarting to apply a new config")
+
     def watchdog(self) -> None:
         self.notify("WATCHDOG=1")
 

@@ -1,11 +1,16 @@
 """The hub's fleet service: receive signed configs over MQTT, verify, apply, confirm, commit or roll back.
 
-A small connection state machine: connect → report the latest outcome (retained) → subscribe to the
+A small connection state machine: connect → say ``online`` (retained; the broker says ``offline`` for
+a hub that vanishes, by its will) → report the latest outcome (retained) → subscribe to the
 hub's and its groups' retained document topics → handle documents one at a time → lost → wait with
 capped, jittered backoff → connect again. Because documents are retained, a hub that was offline gets
 the latest one when it reconnects; documents it already handled are recognised by their sha256 and
 skipped. Applying never depends on the connection: the outcome is in the ledger first and is
 reported on the next connection if the broker went away meanwhile.
+
+A config that changes what the running layers read once (models, rules, upstream...) is applied by
+restarting the agent (``agent.daemon.lifecycle``): the file is installed and the version left
+``applying``; the fresh agent's service confirms it on start, or rolls it back and restarts again.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 import aiomqtt
 import msgspec
@@ -28,11 +33,11 @@ from agent.config.schema import BrokerConfig
 from agent.connection import port_of
 from agent.daemon.agent import HealthCheck, Reconfigured
 from agent.daemon.supervisor import SourceRunner
-from agent.errors import AgentError, ConfigError
+from agent.errors import AgentError, ConfigError, RestartNeededError
 from agent.fleet import files, history
 from agent.fleet.document import load_public_key
 from agent.fleet.health import confirm
-from agent.fleet.mqtt import client, document_topic, status_topic
+from agent.fleet.mqtt import client, document_topic, presence_topic, status_topic
 from agent.fleet.verify import Accepted, Rejected, digest, verify
 
 log = logging.getLogger(__name__)
@@ -52,6 +57,10 @@ class Hub(Protocol):
 
     def source_runner(self, name: str) -> SourceRunner | None:
         """The runner of the running source called ``name``."""
+        ...
+
+    def restart(self) -> None:
+        """Stop gracefully and start again from the config file."""
         ...
 
 
@@ -119,23 +128,30 @@ class FleetService:
             await asyncio.sleep(self.backoff.next_delay())
 
     async def _session(self) -> None:
-        async with client(self.endpoint, identifier=f"{self.hub_id}-fleet", section=self.section) as mqtt:
+        presence = presence_topic(self.prefix, self.hub_id)
+        will = aiomqtt.Will(presence, b"offline", qos=1, retain=True)
+        identifier = f"{self.hub_id}-fleet"
+        async with client(self.endpoint, identifier=identifier, section=self.section, will=will) as mqtt:
             self.backoff.reset()
             if self._failing:
                 log.info("fleet broker %s:%d reachable again", self.endpoint.host, port_of(self.endpoint))
                 self._failing = False
-            await self._report(mqtt)
-            subscribed: set[str] = set()
-            await self._subscribe(mqtt, subscribed)
-            self.connected.set()
-            log.debug("fleet: connected to %s:%d", self.endpoint.host, port_of(self.endpoint))
-            async for message in mqtt.messages:
-                payload = message.payload
-                if not isinstance(payload, bytes | bytearray) or not payload:
-                    continue  # a cleared retained topic
-                if await self.handle(bytes(payload)):
-                    await self._report(mqtt)
-                    await self._subscribe(mqtt, subscribed)
+            try:
+                await mqtt.publish(presence, b"online", qos=1, retain=True)
+                await self._report(mqtt)
+                subscribed: set[str] = set()
+                await self._subscribe(mqtt, subscribed)
+                self.connected.set()
+                log.debug("fleet: connected to %s:%d", self.endpoint.host, port_of(self.endpoint))
+                async for message in mqtt.messages:
+                    payload = message.payload
+                    if not isinstance(payload, bytes | bytearray) or not payload:
+                        continue  # a cleared retained topic
+                    if await self.handle(bytes(payload)):
+                        await self._report(mqtt)
+                        await self._subscribe(mqtt, subscribed)
+            finally:
+                await _say_offline(mqtt, presence)
 
     async def _subscribe(self, mqtt: aiomqtt.Client, subscribed: set[str]) -> None:
         """Follow the hub's own topic and its groups' (the groups may change with a push)."""
@@ -197,6 +213,9 @@ class FleetService:
             await asyncio.to_thread(files.install, self.path, text)
             installed = True
             changes = await self.hub.reconfigure(accepted.config)
+        except RestartNeededError as exc:
+            log.info("fleet: config v%d changes %s: restarting to apply it", accepted.version, exc.key_path)
+            await self._restart_hub()
         except (AgentError, OSError) as exc:
             reason = str(exc).splitlines()[0]
             return await self._roll_back(accepted.version, accepted.sha256, old, reason, installed=installed)
@@ -215,21 +234,33 @@ class FleetService:
                 await asyncio.to_thread(files.restore_previous, self.path)
             except OSError as exc:
                 log.error("fleet: cannot restore the previous config file %s: %s", self.path, exc)
+        restart = False
         try:
             await self.hub.reconfigure(old)
+        except RestartNeededError:
+            restart = True  # the bad config ran after a restart: the previous one needs one too
         except AgentError as exc:
             log.error("fleet: the previous config no longer starts cleanly: %s", exc)
-        return history.finish(self.hub.ledger, version, sha256, "rolled_back", reason)
+        outcome = history.finish(self.hub.ledger, version, sha256, "rolled_back", reason)
+        if restart:
+            log.info("fleet: restarting with the previous config")
+            self.last = outcome  # reported by the fresh agent once it connects
+            await self._restart_hub()
+        return outcome
+
+    async def _restart_hub(self) -> NoReturn:
+        """Have the hub restart from its config file; the stop cancels this service meanwhile."""
+        self.hub.restart()
+        # Handle nothing more in the old config's name while the agent stops.
+        never: asyncio.Future[NoReturn] = asyncio.get_running_loop().create_future()
+        await never
 
     async def _resume_interrupted(self) -> None:
-        """Finish an apply that a crash or power cut interrupted: confirm it again, or roll it back."""
+        """Confirm the apply a restart left pending (a push, a crash, a power cut) or roll it back."""
         found = history.interrupted(self.hub.ledger)
         if found is None:
             return
-        version, text = found
-        sha = self.hub.ledger.execute(
-            "SELECT sha256 FROM config_history WHERE version = ?", (version,)
-        ).fetchone()[0]
+        version, sha, text = found.version, found.sha256, found.text
         try:
             on_disk = self.path.read_text(encoding="utf-8")
         except OSError:
@@ -240,11 +271,23 @@ class FleetService:
                 self.hub.ledger, version, sha, "rolled_back", "interrupted before install"
             )
             return
+        log.info("fleet: confirming config v%d", version)
         names = [s.name for s in self.hub.config.sources]
         reason = await confirm(self.hub, names, self.window)
         if not reason:
+            log.info("fleet: config v%d applied", version)
             self.last = history.finish(self.hub.ledger, version, sha, "applied", "")
             return
         previous = files.sibling(self.path, ".prev")
         old = await asyncio.to_thread(load_config, previous)
         self.last = await self._roll_back(version, sha, old, reason, installed=True)
+
+
+async def _say_offline(mqtt: aiomqtt.Client, topic: str) -> None:
+    """Best effort on the way out: a graceful disconnect does not make the broker send the will."""
+    try:
+        async with asyncio.timeout(1):
+            await mqtt.publish(topic, b"offline", qos=0, retain=True)
+    except (aiomqtt.MqttError, TimeoutError, asyncio.CancelledError):
+        # Gone already, or a second cancellation: the stop that brought us here goes on regardless.
+        pass

@@ -114,6 +114,10 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX fleet_audit_sha256 ON fleet_audit (sha256);
     """,
+    # 4: how many times the agent started with a fleet config it has not confirmed yet (crash loops).
+    """
+    ALTER TABLE config_history ADD COLUMN starts INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fleet_support import CLIMATE, PLUG, document, publish, running, watching, write_hub
+from fleet_support import (
+    CLIMATE,
+    PLUG,
+    Watcher,
+    document,
+    model,
+    publish,
+    restarting,
+    running,
+    watching,
+    write_hub,
+)
 
 from agent.config import load_config
+from agent.inference.pipeline import inference_of
 from tests.conftest import eventually
 
 HUBS = 50
@@ -30,19 +43,31 @@ port = "/dev/hearth-no-such-board"
 handshake_timeout = "200ms"
 """
 
+KITCHENS = "group:kitchens"
+
+
+def _kitchens(root: Path, broker: int, key: Ed25519PrivateKey) -> tuple[list[str], list[Path]]:
+    """Provision the fleet: every hub in the kitchens group."""
+    ids = [f"hub-{n:02d}" for n in range(HUBS)]
+    return ids, [write_hub(root, i, key=key, port=broker, groups=["kitchens"]) for i in ids]
+
+
+async def _push_to_all(watcher: Watcher, ids: list[str], broker: int, payload: bytes) -> float:
+    """Push ``payload`` (version 1) to the kitchens; seconds until every hub reported it applied."""
+    started = time.monotonic()
+    await publish(broker, KITCHENS, payload)
+    await watcher.wait_for(ids, "applied", 1, within=90)
+    return time.monotonic() - started
+
 
 async def test_group_push_reaches_every_hub_and_a_bad_one_is_rolled_back_everywhere(
     tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
 ) -> None:
-    ids = [f"hub-{n:02d}" for n in range(HUBS)]
-    paths = [write_hub(tmp_path, i, key=fleet_key, port=broker, groups=["kitchens"]) for i in ids]
+    ids, paths = _kitchens(tmp_path, broker, fleet_key)
     async with watching(broker) as watcher, running(paths) as hubs:
         await watcher.wait_for(ids, "provisioned", None)
 
-        started = time.monotonic()
-        await publish(broker, "group:kitchens", document(fleet_key, GOOD, version=1, target="group:kitchens"))
-        await watcher.wait_for(ids, "applied", 1, within=60)
-        took = time.monotonic() - started
+        took = await _push_to_all(watcher, ids, broker, document(fleet_key, GOOD, version=1, target=KITCHENS))
         print(f"\n{HUBS} hubs reported 'applied' {took:.2f} s after the push")
 
         for hub, path in zip(hubs, paths, strict=True):
@@ -53,9 +78,7 @@ async def test_group_push_reaches_every_hub_and_a_bad_one_is_rolled_back_everywh
         before = {path: path.read_text() for path in paths}
         plug_runners = [hub.agent.source_runner("plug") for hub in hubs]
         pushed = time.monotonic()
-        await publish(
-            broker, "group:kitchens", document(fleet_key, MISSING_BOARD, version=2, target="group:kitchens")
-        )
+        await publish(broker, KITCHENS, document(fleet_key, MISSING_BOARD, version=2, target=KITCHENS))
         await watcher.wait_for(ids, "rolled_back", 2, within=60)
         reported = time.monotonic()
         for hub in hubs:
@@ -72,4 +95,25 @@ async def test_group_push_reaches_every_hub_and_a_bad_one_is_rolled_back_everywh
         assert [hub.agent.source_runner("plug") for hub in hubs] == plug_runners
         await eventually(
             lambda: all(h.readings_since(reported, "plug") > 0 for h in hubs), "readings after the rollback"
+        )
+
+
+async def test_a_group_push_that_needs_a_restart_restarts_every_hub_and_is_applied(
+    tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
+) -> None:
+    ids, paths = _kitchens(tmp_path, broker, fleet_key)
+    async with watching(broker) as watcher, contextlib.AsyncExitStack() as stack:
+        hubs = [await stack.enter_async_context(restarting(path)) for path in paths]
+        await watcher.wait_for(ids, "provisioned", None)
+
+        # A model the hubs did not run: each hub restarts to load it.
+        push = document(fleet_key, PLUG + model(), version=1, target=KITCHENS)
+        took = await _push_to_all(watcher, ids, broker, push)
+        print(f"\n{HUBS} hubs restarted and reported 'applied' {took:.2f} s after the push")
+        for hub in hubs:
+            assert hub.runner.starts == 2
+            assert inference_of(hub.agent) is not None
+        applied = time.monotonic()
+        await eventually(
+            lambda: all(h.readings_since(applied, "plug") > 0 for h in hubs), "readings after the restarts"
         )

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from agent.daemon.systemd import SystemdNotifier
 from agent.pipeline.sink import OverflowPolicy, Sink
 from agent.readings import Reading, StreamInfo
 from agent.sources.simulated import SimulatedSource, load_table
-from tests.conftest import REPO, eventually, wait_until
+from tests.conftest import REPO, Datagrams, eventually, wait_until
 
 
 def _count(db: Path) -> int:
@@ -124,28 +123,6 @@ async def test_a_crashing_source_is_restarted_and_others_keep_recording(
     assert len(failures) == 1  # logged once, not at every retry
     await agent.recorder.flush()
     assert agent.store.count_readings("flaky.x") >= 8
-
-
-class Datagrams:
-    """A real unix datagram socket standing in for systemd's notify socket."""
-
-    def __init__(self, path: Path) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.setblocking(False)
-
-    async def next(self, within: float = 5.0) -> str:
-        loop = asyncio.get_running_loop()
-        data = await asyncio.wait_for(loop.sock_recv(self.sock, 4096), within)
-        return data.decode()
-
-    def drain(self) -> list[str]:
-        messages = []
-        while True:
-            try:
-                messages.append(self.sock.recv(4096).decode())
-            except BlockingIOError:
-                return messages
 
 
 async def test_systemd_ready_and_watchdog_follow_real_progress(tmp_path: Path) -> None:

@@ -1,0 +1,108 @@
+"""Running the hub from its config file, starting it again whenever it asks to restart.
+
+A fleet push that changes what the running layers read once (models, rules, upstream, ...) installs
+the new file and calls ``Agent.restart()``: the agent stops gracefully, every reading flushed, and
+``HubRunner`` loads the file again and starts a fresh agent in the same process, so systemd sees one
+service throughout (``RELOADING=1`` then ``READY=1``). The fresh agent's fleet service then confirms
+the push or rolls it back. A pushed config that cannot even start is rolled back here, and the
+previous file started instead (``agent.fleet.startup``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from agent.config import Config, load_config
+from agent.daemon.agent import Agent
+from agent.errors import AgentError
+from agent.fleet import startup
+
+log = logging.getLogger(__name__)
+
+
+class HubRunner:
+    """Runs the hub that the config file at ``path`` describes until ``stop()``; restarts it on request."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        on_config: Callable[[Config], None] | None = None,
+        on_agent: Callable[[Agent], None] | None = None,
+    ) -> None:
+        self.path = path
+        self.on_config = on_config  # each config loaded (the CLI sets up logging from it)
+        self.on_agent = on_agent  # each agent built, before it runs
+        self.agent: Agent | None = None
+        self.starts = 0
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Stop the running agent gracefully and do not start another (safe from a signal handler)."""
+        self._stopping.set()
+        if self.agent is not None:
+            self.agent.stop()
+
+    async def run(self) -> None:
+        """Start the agent, and again after each restart it asks for, until ``stop()``."""
+        while not self._stopping.is_set():
+            agent = await self._build()
+            if agent is None:
+                continue  # a pushed config was rolled back: load the file again
+            self.agent = agent
+            self.starts += 1
+            if self._stopping.is_set():  # stop() came while the agent was being built
+                agent.stop()
+            try:
+                await agent.run()
+            except Exception as exc:
+                if not await self._rolled_back(exc):
+                    raise
+                continue
+            if not agent.restart_requested:
+                return
+            log.info("restarting from %s", self.path)
+
+    async def _build(self) -> Agent | None:
+        try:
+            config = await asyncio.to_thread(load_config, self.path)
+            if self.on_config is not None:
+                self.on_config(config)
+            if await asyncio.to_thread(startup.count_start, config, self.path):
+                return None
+            agent = Agent(config, config_path=self.path)
+        except AgentError as exc:
+            if await self._rolled_back(exc):
+                return None
+            raise
+        if self.on_agent is not None:
+            self.on_agent(agent)
+        return agent
+
+    async def _rolled_back(self, exc: BaseException) -> bool:
+        """Roll back an unconfirmed pushed config that failed with ``exc``; True if that happened."""
+        return await asyncio.to_thread(startup.roll_back_failed_start, self.path, _first_error(exc))
+
+
+async def run_hub(path: Path, *, on_config: Callable[[Config], None] | None = None) -> None:
+    """Run the hub from ``path`` with SIGTERM/SIGINT wired to a graceful stop."""
+    runner = HubRunner(path, on_config=on_config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, runner.stop)
+    try:
+        await runner.run()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def _first_error(exc: BaseException) -> BaseException:
+    """The first error a TaskGroup's exception group wraps (itself for any other exception)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
