@@ -49,8 +49,16 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]], limit: float | Non
     return pending
 
 
-async def stoppable(coro: Coroutine[Any, Any, T], *, name: str, grace: Callable[[], float]) -> T:
+async def stoppable(
+    coro: Coroutine[Any, Any, T],
+    *,
+    name: str,
+    grace: Callable[[], float],
+    abandoned: set[asyncio.Task[Any]] | None = None,
+) -> T:
     """Run ``coro`` as task ``name``; once cancelled, give it ``grace()`` s to end, then abandon it.
+
+    An abandoned task is added to ``abandoned``, so the owner knows its stop was not clean.
 
     A task group waits for its children however long they take, so one task that outlives its
     cancellation (or a nested group waiting on such a task) would hold up a whole stop. Run under
@@ -79,6 +87,8 @@ async def stoppable(coro: Coroutine[Any, Any, T], *, name: str, grace: Callable[
             limit,
             "; ".join(describe(t) for t in others) or "nothing else",
         )
+        if abandoned is not None:
+            abandoned.add(task)
         raise
     return task.result()
 

@@ -100,6 +100,8 @@ class Agent:
         self._deadline: float | None = None
         self.started = asyncio.Event()
         self.restart_requested = False
+        # Tasks the last stop gave up on: they may still run, so a restart must not share the process.
+        self.abandoned: set[asyncio.Task[Any]] = set()
         self._stop = asyncio.Event()
         try:
             attach_features(self)
@@ -213,7 +215,8 @@ class Agent:
     def _start(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """Start a task in the group; once cancelled it has until the stop's deadline to end."""
         assert self._group is not None
-        return self._group.create_task(stoppable(coro, name=name, grace=self._time_left), name=name)
+        task = stoppable(coro, name=name, grace=self._time_left, abandoned=self.abandoned)
+        return self._group.create_task(task, name=name)
 
     def _time_left(self) -> float:
         """Seconds until the stop's deadline (``stop_timeout`` when not stopping), at least ``STEP_MIN``."""

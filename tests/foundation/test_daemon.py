@@ -17,6 +17,7 @@ import pytest
 
 from agent.config import parse_config
 from agent.daemon import Agent
+from agent.daemon.lifecycle import HubRunner
 from agent.daemon.systemd import SystemdNotifier
 from agent.pipeline.sink import OverflowPolicy, Sink
 from agent.readings import Reading, StreamInfo
@@ -240,3 +241,49 @@ async def test_a_service_that_never_stops_is_abandoned_after_the_stop_timeout(
     [error] = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert "task 'stuck' (LostCancellation.run)" in error
     assert "task 'stuck-child' (LostCancellation._stuck)" in error
+
+
+async def test_a_restart_after_a_stop_that_abandoned_a_task_replaces_the_process(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "hearth.toml"
+    path.write_text(_config(tmp_path, '[daemon]\nstop_timeout = "1s"'))
+    service = LostCancellation()
+    replaced = asyncio.Event()
+
+    def add_stuck_service(agent: Agent) -> None:
+        agent.services["stuck"] = service.run
+
+    runner = HubRunner(path, on_agent=add_stuck_service, replace_process=replaced.set)
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.wait_for(service.started.wait(), 10)
+        assert runner.agent is not None
+        runner.agent.restart()
+        done, _ = await asyncio.wait([task], timeout=30)
+        assert task in done, "the runner waited for a service that never ends"
+        task.result()
+    finally:
+        service.release.set()
+    assert replaced.is_set()  # a fresh process, not a second agent next to the stuck task
+    assert runner.starts == 1
+    assert any("restarting in a fresh process" in r.getMessage() for r in caplog.records)
+
+
+def test_exec_self_starts_the_same_command_again_in_the_same_process() -> None:
+    script = (
+        "import os, sys\n"
+        "from agent.daemon.lifecycle import exec_self\n"
+        "print(os.getpid(), sys.argv[1:], flush=True)\n"
+        "if 'HEARTH_TEST_AGAIN' not in os.environ:\n"
+        "    os.environ['HEARTH_TEST_AGAIN'] = '1'\n"
+        "    exec_self()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, "run", "-c", "x.toml"],
+        capture_output=True, text=True, timeout=60, check=False, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.splitlines()
+    assert first == second  # the same PID, the same arguments
+    assert first.endswith("['run', '-c', 'x.toml']")
