@@ -39,6 +39,7 @@ from agent.fleet.document import load_public_key
 from agent.fleet.health import confirm
 from agent.fleet.mqtt import client, document_topic, presence_topic, status_topic
 from agent.fleet.verify import Accepted, Rejected, digest, verify
+from agent.mqtt_requests import UNBOUNDED, farewell, reply
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class FleetService:
                 log.info("fleet broker %s:%d reachable again", self.endpoint.host, port_of(self.endpoint))
                 self._failing = False
             try:
-                await mqtt.publish(presence, b"online", qos=1, retain=True)
+                await reply(mqtt.publish(presence, b"online", qos=1, retain=True, timeout=UNBOUNDED))
                 await self._report(mqtt)
                 subscribed: set[str] = set()
                 await self._subscribe(mqtt, subscribed)
@@ -151,7 +152,7 @@ class FleetService:
                         await self._report(mqtt)
                         await self._subscribe(mqtt, subscribed)
             finally:
-                await _say_offline(mqtt, presence)
+                await farewell(mqtt, presence, b"offline")
 
     async def _subscribe(self, mqtt: aiomqtt.Client, subscribed: set[str]) -> None:
         """Follow the hub's own topic and its groups' (the groups may change with a push)."""
@@ -159,9 +160,9 @@ class FleetService:
         wanted = {document_topic(self.prefix, f"hub:{hub.id}")}
         wanted |= {document_topic(self.prefix, f"group:{g}") for g in hub.groups}
         for topic in sorted(subscribed - wanted):
-            await mqtt.unsubscribe(topic)
+            await reply(mqtt.unsubscribe(topic, timeout=UNBOUNDED))
         for topic in sorted(wanted - subscribed):
-            await mqtt.subscribe(topic, qos=1)
+            await reply(mqtt.subscribe(topic, qos=1, timeout=UNBOUNDED))
         subscribed.clear()
         subscribed.update(wanted)
 
@@ -175,9 +176,8 @@ class FleetService:
             running_version=history.running_version(self.hub.ledger),
             at=last.at if last else self.clock(),
         )
-        await mqtt.publish(
-            status_topic(self.prefix, self.hub_id), msgspec.json.encode(status), qos=1, retain=True
-        )
+        topic = status_topic(self.prefix, self.hub_id)
+        await reply(mqtt.publish(topic, msgspec.json.encode(status), qos=1, retain=True, timeout=UNBOUNDED))
 
     # -- one document ---------------------------------------------------------------------------
 
@@ -281,13 +281,3 @@ class FleetService:
         previous = files.sibling(self.path, ".prev")
         old = await asyncio.to_thread(load_config, previous)
         self.last = await self._roll_back(version, sha, old, reason, installed=True)
-
-
-async def _say_offline(mqtt: aiomqtt.Client, topic: str) -> None:
-    """Best effort on the way out: a graceful disconnect does not make the broker send the will."""
-    try:
-        async with asyncio.timeout(1):
-            await mqtt.publish(topic, b"offline", qos=0, retain=True)
-    except (aiomqtt.MqttError, TimeoutError, asyncio.CancelledError):
-        # Gone already, or a second cancellation: the stop that brought us here goes on regardless.
-        pass

@@ -9,11 +9,8 @@ Whoever needs to (re)send state on every connection registers an ``on_connect`` 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import math
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import aiomqtt
 
@@ -21,30 +18,13 @@ from agent.aio import cancel_requested
 from agent.backoff import Backoff
 from agent.config.schema import LocalMqttConfig
 from agent.connection import connection, port_of
+from agent.mqtt_requests import UNBOUNDED, farewell, reply
 
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[str, bytes], Awaitable[None]]
 ONLINE = "online"
 OFFLINE = "offline"
-# How long a publish or subscribe waits for the broker's reply.
-REPLY_TIMEOUT = 10.0
-
-T = TypeVar("T")
-
-
-async def _reply(request: Awaitable[T]) -> T:
-    """Await an aiomqtt request made with ``timeout=math.inf``, bounded here instead.
-
-    aiomqtt's own timeout is ``asyncio.wait_for``, which on Python 3.11 drops a cancellation that
-    arrives with the broker's reply: the task then carries on as if never stopped.
-    ``asyncio.timeout`` keeps it.
-    """
-    try:
-        async with asyncio.timeout(REPLY_TIMEOUT):
-            return await request
-    except TimeoutError:
-        raise aiomqtt.MqttError(f"no reply from the broker within {REPLY_TIMEOUT:.0f} s") from None
 
 
 class LocalBroker:
@@ -81,7 +61,7 @@ class LocalBroker:
             self.dropped += 1
             return False
         try:
-            await _reply(client.publish(topic, payload, qos=qos, retain=retain, timeout=math.inf))
+            await reply(client.publish(topic, payload, qos=qos, retain=retain, timeout=UNBOUNDED))
         except aiomqtt.MqttError as exc:
             if cancel_requested():  # a stop interrupted the publish: not a drop to count and go on
                 raise asyncio.CancelledError from exc
@@ -128,9 +108,9 @@ class LocalBroker:
     async def _serve(self, client: aiomqtt.Client) -> None:
         try:
             for topic in self.handlers:
-                await _reply(client.subscribe(topic, qos=1, timeout=math.inf))
-            await _reply(
-                client.publish(self.availability_topic, ONLINE, qos=1, retain=True, timeout=math.inf)
+                await reply(client.subscribe(topic, qos=1, timeout=UNBOUNDED))
+            await reply(
+                client.publish(self.availability_topic, ONLINE, qos=1, retain=True, timeout=UNBOUNDED)
             )
             self._client = client
             self.connections += 1
@@ -143,11 +123,7 @@ class LocalBroker:
                 await self._handle(str(message.topic), message.payload)
         except asyncio.CancelledError:
             self._client = None
-            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-                async with asyncio.timeout(2):
-                    await client.publish(
-                        self.availability_topic, OFFLINE, qos=1, retain=True, timeout=math.inf
-                    )
+            await farewell(client, self.availability_topic, OFFLINE)
             raise
 
     async def _handle(self, topic: str, payload: object) -> None:
