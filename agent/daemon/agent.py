@@ -102,10 +102,14 @@ class Agent:
         self.restart_requested = False
         # Tasks the last stop gave up on: they may still run, so a restart must not share the process.
         self.abandoned: set[asyncio.Task[Any]] = set()
+        # What layers opened while attaching, closed if a later layer fails (the services close it otherwise).
+        self.close_if_not_started: list[Callable[[], None]] = []
         self._stop = asyncio.Event()
         try:
             attach_features(self)
         except BaseException:
+            for close in reversed(self.close_if_not_started):
+                close()
             self.store.close()
             self.ledger.close()
             raise

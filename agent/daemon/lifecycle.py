@@ -22,7 +22,6 @@ from pathlib import Path
 
 from agent.config import Config, load_config
 from agent.daemon.agent import Agent
-from agent.errors import AgentError
 from agent.fleet import startup
 
 log = logging.getLogger(__name__)
@@ -86,7 +85,7 @@ class HubRunner:
             if await asyncio.to_thread(startup.count_start, config, self.path):
                 return None
             agent = Agent(config, config_path=self.path)
-        except AgentError as exc:
+        except Exception as exc:  # any failure to build a pushed config rolls it back, not only ours
             if await self._rolled_back(exc):
                 return None
             raise

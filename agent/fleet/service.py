@@ -218,29 +218,38 @@ class FleetService:
             await self._restart_hub()
         except (AgentError, OSError) as exc:
             reason = str(exc).splitlines()[0]
-            return await self._roll_back(accepted.version, accepted.sha256, old, reason, installed=installed)
+            installed_text = text if installed else None
+            return await self._roll_back(accepted.version, accepted.sha256, old, reason, installed_text)
         reason = await confirm(self.hub, changes.started, self.window) or ""
         if reason:
-            return await self._roll_back(accepted.version, accepted.sha256, old, reason, installed=True)
+            return await self._roll_back(accepted.version, accepted.sha256, old, reason, text)
         log.info("fleet: config v%d applied", accepted.version)
         return history.finish(ledger, accepted.version, accepted.sha256, "applied", "")
 
     async def _roll_back(
-        self, version: int, sha256: str, old: Config, reason: str, *, installed: bool
+        self, version: int, sha256: str, old: Config, reason: str, installed: str | None
     ) -> history.Outcome:
+        """Put the previous file (if ``installed``, the pushed text, went in) and config back."""
         log.warning("fleet: rolling back config v%d: %s", version, reason)
-        if installed:
-            try:
-                await asyncio.to_thread(files.restore_previous, self.path)
-            except OSError as exc:
-                log.error("fleet: cannot restore the previous config file %s: %s", self.path, exc)
         restart = False
-        try:
-            await self.hub.reconfigure(old)
-        except RestartNeededError:
-            restart = True  # the bad config ran after a restart: the previous one needs one too
-        except AgentError as exc:
-            log.error("fleet: the previous config no longer starts cleanly: %s", exc)
+        if installed is not None:
+            if await asyncio.to_thread(_read, self.path) != installed:
+                # The owner edited it during the confirmation window: theirs is kept, and loaded.
+                log.warning("fleet: %s changed since the push; leaving it as it is", self.path)
+                restart = True
+            else:
+                try:
+                    await asyncio.to_thread(files.restore_previous, self.path)
+                except OSError as exc:
+                    log.error("fleet: cannot restore the previous config file %s: %s", self.path, exc)
+        if not restart:
+            try:
+                await self.hub.reconfigure(old)
+            except RestartNeededError:
+                restart = True  # the bad config ran after a restart: the previous one needs one too
+            except AgentError as exc:
+                log.error("fleet: the previous config does not apply live (%s); restarting with it", exc)
+                restart = True
         outcome = history.finish(self.hub.ledger, version, sha256, "rolled_back", reason)
         if restart:
             log.info("fleet: restarting with the previous config")
@@ -261,23 +270,27 @@ class FleetService:
         if found is None:
             return
         version, sha, text = found.version, found.sha256, found.text
-        try:
-            on_disk = self.path.read_text(encoding="utf-8")
-        except OSError:
-            on_disk = ""
-        if on_disk != text:
-            # Cut short before the new file was in place: the hub runs its old config.
-            self.last = history.finish(
-                self.hub.ledger, version, sha, "rolled_back", "interrupted before install"
-            )
+        if await asyncio.to_thread(_read, self.path) != text:
+            # Cut short before the new file was in place (or the owner has edited it since): the hub
+            # runs the file as it is.
+            why = "interrupted before install, or the file was edited since"
+            self.last = history.finish(self.hub.ledger, version, sha, "rolled_back", why)
             return
         log.info("fleet: confirming config v%d", version)
-        names = [s.name for s in self.hub.config.sources]
+        old = await asyncio.to_thread(load_config, files.sibling(self.path, ".prev"))
+        # Only the sources the push changed are on trial: a board unplugged before it must not fail it.
+        names = [s.name for s in self.hub.config.sources if s not in old.sources]
         reason = await confirm(self.hub, names, self.window)
         if not reason:
             log.info("fleet: config v%d applied", version)
             self.last = history.finish(self.hub.ledger, version, sha, "applied", "")
             return
-        previous = files.sibling(self.path, ".prev")
-        old = await asyncio.to_thread(load_config, previous)
-        self.last = await self._roll_back(version, sha, old, reason, installed=True)
+        self.last = await self._roll_back(version, sha, old, reason, text)
+
+
+def _read(path: Path) -> str:
+    """The config file's text ("" if it cannot be read)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fleet_support import (
     PLUG,
@@ -67,12 +69,14 @@ async def test_a_push_that_adds_a_model_restarts_the_hub_and_is_applied(
         assert hub.agent is not first
         assert inference_of(hub.agent) is not None
         assert watcher.reports["hub-a"].running_version == 1
-        before_restart = first.recorder.committed
+        # The first agent stopped with nothing left behind: everything its source handed over was committed.
+        handed_over = sum(runner.sink.accepted for runner in first.runners)
+        assert handed_over > 0
+        assert first.recorder.committed == handed_over
         applied = time.monotonic()
         await eventually(lambda: hub.readings_since(applied, "plug") > 0, "readings after the restart")
     assert [m.name for m in load_config(path).models] == ["appliance"]
-    # What the first agent committed is still there, and the second one added to it.
-    assert _stored(path) > before_restart
+    assert _stored(path) > handed_over  # the second agent added to what the first one kept
     assert _history(path)[0] == [(1, "applied")]
 
 
@@ -96,6 +100,43 @@ async def test_a_restarted_config_that_fails_its_health_check_is_rolled_back_by_
         await eventually(lambda: hub.readings_since(rolled_back, "plug") > 0, "readings after the rollback")
     assert path.read_text() == original
     assert _history(path)[0] == [(1, "rolled_back")]
+
+
+async def test_a_source_failing_before_the_push_does_not_fail_a_restart_push_that_leaves_it_alone(
+    tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
+) -> None:
+    unplugged = '\n[[sources]]\nkind = "serial"\nname = "bench"\nport = "/dev/hearth-no-such-board"\n'
+    path = write_hub(tmp_path, "hub-b", key=fleet_key, port=broker, sources=PLUG + unplugged)
+    async with watching(broker) as watcher, restarting(path) as hub:
+        await push_to_hub(broker, fleet_key, "hub-b", PLUG + unplugged + model(), version=1)
+        await watcher.wait_for(["hub-b"], "applied", 1)
+        assert inference_of(hub.agent) is not None
+        bench = hub.agent.source_runner("bench")
+        assert bench is not None
+        assert bench.sink.accepted == 0  # still unplugged: not this push's doing
+
+
+async def test_a_config_file_the_owner_edits_during_the_confirmation_window_is_kept(
+    tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="agent.fleet.service")
+    away = closed_port(tmp_path / "away")
+    path = write_hub(tmp_path, "hub-w", key=fleet_key, port=broker, confirm_window="5s")
+    async with watching(broker) as watcher, restarting(path) as hub:
+        await push_to_hub(broker, fleet_key, "hub-w", PLUG + upstream(away), version=1)
+        await eventually(
+            lambda: any("confirming config v1" in r.getMessage() for r in caplog.records),
+            "the restarted hub to start confirming the push",
+        )
+        edited = path.read_text().replace('confirm_window = "5s"', 'confirm_window = "4s"')
+        assert edited != path.read_text()
+        path.write_text(edited)  # the owner, at work while the hub confirms the push
+        await watcher.wait_for(["hub-w"], "rolled_back", 1)
+        assert watcher.reports["hub-w"].reason.startswith("upstream connects: ")
+        await eventually(lambda: hub.runner.starts == 3, "the restart with the owner's file")
+        assert hub.agent.config.fleet is not None
+        assert hub.agent.config.fleet.confirm_window == "4s"
+    assert path.read_text() == edited
 
 
 async def test_a_pushed_model_that_does_not_load_is_rolled_back_before_it_runs(
@@ -212,10 +253,11 @@ async def test_hearth_run_applies_a_restart_push_in_the_same_process_and_tells_s
             await push_to_hub(broker, fleet_key, "hub-s", pushed, version=1)
             await watcher.wait_for(["hub-s"], "applied", 1, within=60)
             assert proc.returncode is None  # the same process throughout
-            messages = notify.drain()
-            assert messages[0].startswith("RELOADING=1\n")
-            assert "READY=1" in messages[1:]
-            assert "STOPPING=1" not in messages
+            # In order, leaving out the STATUS lines the health loop sends every few seconds.
+            states = [m for m in notify.drain() if not m.startswith("STATUS=")]
+            assert states[0].startswith("RELOADING=1\n")
+            assert "READY=1" in states[1:]
+            assert "STOPPING=1" not in states
         finally:
             proc.send_signal(signal.SIGTERM)
             async with asyncio.timeout(30):
