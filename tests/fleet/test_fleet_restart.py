@@ -216,6 +216,47 @@ def test_a_pushed_config_that_never_confirms_is_rolled_back_after_three_starts(
     assert audit == [(4, "rolled_back", f"not confirmed after {limit} starts (crash loop)")]
 
 
+async def test_a_hub_killed_before_every_confirmation_rolls_the_push_back_on_its_fourth_start(
+    tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
+) -> None:
+    path = write_hub(tmp_path, "hub-k", key=fleet_key, port=broker, confirm_window="60s")
+    original = path.read_text()
+    environ = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
+
+    async def start(n: int) -> tuple[asyncio.subprocess.Process, Path]:
+        log = tmp_path / f"start-{n}.log"
+        with log.open("w") as stderr:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "agent", "run", "-c", str(path), cwd=REPO, env=environ, stderr=stderr
+            )
+        return proc, log
+
+    async def kill_once_confirming(proc: asyncio.subprocess.Process, log: Path) -> None:
+        try:
+            await eventually(lambda: "confirming config v1" in log.read_text(), "confirming", within=60)
+        finally:
+            proc.kill()  # a crash, as systemd would see it: restarted, still unconfirmed
+            await proc.wait()
+
+    async with watching(broker) as watcher:
+        proc, log = await start(1)
+        await watcher.wait_for(["hub-k"], "provisioned", None, within=60)
+        await push_to_hub(broker, fleet_key, "hub-k", PLUG + '\n[log]\nlevel = "debug"\n', version=1)
+        await kill_once_confirming(proc, log)  # start 1 with the pushed config: the restart in-process
+        for n in (2, 3):
+            await kill_once_confirming(*await start(n))
+        proc, log = await start(4)
+        try:
+            await watcher.wait_for(["hub-k"], "rolled_back", 1, within=60)
+            limit = startup.MAX_UNCONFIRMED_STARTS
+            assert watcher.reports["hub-k"].reason == f"not confirmed after {limit} starts (crash loop)"
+            assert path.read_text() == original
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            await proc.wait()
+    assert proc.returncode == 0, log.read_text()
+
+
 def test_a_config_file_the_owner_edited_since_the_push_is_never_rolled_back(
     tmp_path: Path, fleet_key: Ed25519PrivateKey
 ) -> None:
