@@ -6,7 +6,7 @@
     ├── StoreError              a data file cannot be opened, migrated or written
     │   └── SchemaVersionError  the data file was written by a newer release
     ├── SourceError             a source failed; the supervisor restarts it with backoff
-    │   └── BoardCommandError   a serial board did not carry out a command (not connected, no ACK, refused)
+    │   └── BoardCommandError   a serial or BLE UART board did not carry out a command (no link, no ACK, NACK)
     ├── ConsentError            a grant, strand or granularity the owner gave is not valid
     ├── UpstreamError           the upstream broker refused us or cannot be reached safely (TLS)
     └── ModelError              a model file is missing, corrupt or does not fit its card
@@ -72,7 +72,7 @@ class SourceError(AgentError):
 
 
 class BoardCommandError(SourceError):
-    """A command to a serial board was not acknowledged, or the board refused it."""
+    """A command to a board (serial or BLE UART) was not acknowledged, or the board refused it."""
 
 
 class ModelError(AgentError):

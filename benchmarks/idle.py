@@ -17,13 +17,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import report
 
-DEVICES = 10  # each replays climate.csv: temperature + humidity = 20 sensors
+from tests.testbed.hub import climate_rooms, rss_mb
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -32,31 +35,36 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
+def measure(
+    argv: list[str], warmup: float, seconds: float, during: Callable[[], Any] | None = None
+) -> tuple[float, float]:
+    """Run ``argv``, skip ``warmup`` s, then return (share of a core, RSS MB) over ``seconds``.
 
-
-def measure(argv: list[str], warmup: float, seconds: float) -> tuple[float, float]:
-    """Run ``argv``, skip ``warmup`` s, then return (share of a core, RSS MB) over ``seconds``."""
+    ``during`` is called once the process has started; what it returns, if not None, is closed at the end.
+    """
     with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
-        time.sleep(warmup)
-        cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
-        time.sleep(seconds)
-        cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
-        rss = rss_mb(proc.pid)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
+        try:
+            context = during() if during else None
+            time.sleep(warmup)
+            cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+            time.sleep(seconds)
+            cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
+            rss = rss_mb(proc.pid)
+            if context is not None:
+                context.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
     return (cpu1 - cpu0) / (t1 - t0), rss
 
 
+def hearth_run(config: Path) -> list[str]:
+    """The command line of ``hearth run`` with ``config``."""
+    return [sys.executable, "-m", "agent", "run", "-c", str(config)]
+
+
 def hub_config(folder: Path) -> Path:
-    sources = "".join(
-        f'[[sources]]\nkind = "simulated"\nname = "room{i}"\nfile = "builtin:climate.csv"\nrate = 1.0\n'
-        for i in range(DEVICES)
-    )
+    sources = climate_rooms(rate=1.0)
     path = folder / "hub.toml"
     path.write_text(
         f'[hub]\nid = "bench"\ndata_dir = "{folder / "data"}"\n[log]\nlevel = "warning"\n{sources}'
@@ -117,7 +125,7 @@ def main() -> None:
         config = hub_config(Path(tmp))
         bare = [sys.executable, "-c", "import asyncio; asyncio.run(asyncio.sleep(3600))"]
         floor, floor_rss = measure(bare, 1.0, seconds)
-        share, rss = measure([sys.executable, "-m", "agent", "run", "-c", str(config)], 3.0, seconds)
+        share, rss = measure(hearth_run(config), 3.0, seconds)
     print(f"bare asyncio interpreter : {floor * 100:6.2f} % of a core, {floor_rss:5.1f} MB RSS")
     with tempfile.TemporaryDirectory() as tmp:
         full = full_hub_config(Path(tmp))

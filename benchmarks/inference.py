@@ -14,10 +14,11 @@ model with the worse ratio.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from ai_edge_litert.interpreter import Interpreter
 
@@ -26,6 +27,9 @@ from agent.inference.pipeline import ModelRunner
 from agent.inference.runtime import Model
 from agent.inference.windows import Window
 from agent.readings import Reading
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import report
 
 
 def per_call(fn: Callable[[], object], calls: int, rounds: int) -> float:
@@ -115,17 +119,13 @@ def main() -> None:
         )
     worst = max(results, key=lambda n: results[n]["ratio"])
     r = results[worst]
-    print(
-        json.dumps(
-            {
-                "name": "inference",
-                "value": round(r["agent_us"], 1),
-                "unit": f"us/window ({worst})",
-                "baseline": round(r["bare_us"], 1),
-                "ratio": round(r["ratio"], 2),
-                "target": "<= 1.5",
-            }
-        )
+    report(
+        "inference",
+        round(r["agent_us"], 1),
+        f"us/window ({worst})",
+        baseline=round(r["bare_us"], 1),
+        ratio=round(r["ratio"], 2),
+        target="<= 1.5",
     )
 
 

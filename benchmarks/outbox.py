@@ -13,10 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,34 +35,14 @@ from agent.sync import outbox
 from agent.sync.mqtt import MqttConnector, MqttSettings
 from agent.sync.publisher import LedgerWorker, Publisher
 from agent.sync.summariser import Summariser
+from tests.testbed.mosquitto import Mosquitto
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import report
 
 HUB = "bench-hub"
 PREFIX = "hearth/v1"
 WINDOW = 64
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_mosquitto(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    conf = folder / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_inflight_messages 1000\nmax_queued_messages 0\n"
-    )
-    proc = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while True:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, port
-        if time.monotonic() > deadline:
-            raise SystemExit("mosquitto did not start")
-        time.sleep(0.02)
 
 
 def fill(data_dir: Path, count: int, now: float) -> None:
@@ -209,7 +186,9 @@ async def main() -> None:
     args = parser.parse_args()
     count = 3000 if args.quick else 20_000
     folder = Path(tempfile.mkdtemp(prefix="hearth-bench-outbox-"))
-    broker, port = start_mosquitto(folder)
+    broker = Mosquitto(folder, extra_conf="max_inflight_messages 1000\nmax_queued_messages 0\n")
+    broker.start()
+    port = broker.port
     try:
         fill(folder / "a", count, time.time())
         windowed = count / await drain_windowed(folder / "a", port)
@@ -226,20 +205,15 @@ async def main() -> None:
             f" {raw / 1e6:,.1f} MB/day recorded (ratio {ratio:.4f})"
         )
     finally:
-        broker.terminate()
-        broker.wait(10)
+        broker.stop()
         shutil.rmtree(folder)
-    print(
-        json.dumps(
-            {
-                "name": "outbox",
-                "value": round(windowed),
-                "unit": "msgs/s",
-                "baseline": round(sequential),
-                "ratio": round(windowed / sequential, 2),
-                "target": ">= 5",
-            }
-        )
+    report(
+        "outbox",
+        round(windowed),
+        "msgs/s",
+        baseline=round(sequential),
+        ratio=round(windowed / sequential, 2),
+        target=">= 5",
     )
 
 

@@ -14,14 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,6 +32,7 @@ from agent.readings import Reading, StreamInfo
 from agent.rules.dispatch import RuleDispatcher
 from agent.rules.engine import Intent, RuleEngine
 from agent.store.readings import ReadingsStore
+from tests.testbed.mosquitto import Mosquitto
 
 RULE = msgspec.convert(
     {
@@ -45,36 +42,6 @@ RULE = msgspec.convert(
     },
     RuleConfig,
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def mosquitto(workdir: Path) -> Iterator[int]:
-    port = _free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    with subprocess.Popen(
-        [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    ) as proc:
-        deadline = time.monotonic() + 10
-        while True:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("mosquitto did not start")
-            time.sleep(0.05)
-        try:
-            yield port
-        finally:
-            proc.terminate()
 
 
 class NoBroker:
@@ -152,8 +119,8 @@ def main() -> None:
             f"reading → dispatcher hand-off ({events} events): p50 {statistics.median(handoff):.3f} ms, "
             f"p99 {percentile(handoff, 99):.3f} ms, max {max(handoff):.3f} ms"
         )
-        with mosquitto(workdir) as port:
-            live = asyncio.run(measure(workdir, events, port))
+        with Mosquitto(workdir) as broker:
+            live = asyncio.run(measure(workdir, events, broker.port))
         print(
             f"reading → publish to Mosquitto ({events} events): p50 {statistics.median(live):.3f} ms, "
             f"p99 {percentile(live, 99):.3f} ms, max {max(live):.3f} ms"

@@ -7,16 +7,20 @@ validation): the floor the codec's own work is compared against. Run: python ben
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import struct
+import sys
 import time
+from pathlib import Path
 
 import cbor2
 from cobs import cobs
 
 from firmware_bridge import FrameDecoder, HostSession, Readings, encode
 from firmware_bridge.codec import Frame
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import report
 
 ENTRIES_PER_FRAME = 40
 F32 = struct.Struct("<f")
@@ -86,17 +90,13 @@ def main() -> None:
     print(f"codec (COBS + CRC-32 + CBOR + validation): {value:,.0f} readings/s")
     print(f"host session (codec + sequence tracking):  {readings / session_s:,.0f} readings/s")
     print(f"baseline bare cbor2.loads of the payloads: {base:,.0f} readings/s")
-    print(
-        json.dumps(
-            {
-                "name": "serial_codec",
-                "value": round(value),
-                "unit": "readings/s",
-                "baseline": round(base),
-                "ratio": round(value / base, 2),
-                "target": ">= 200000",
-            }
-        )
+    report(
+        "serial_codec",
+        round(value),
+        "readings/s",
+        baseline=round(base),
+        ratio=round(value / base, 2),
+        target=">= 200000",
     )
 
 

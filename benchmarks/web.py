@@ -14,63 +14,33 @@ revoked) for the consent and audit pages.
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import report
-from idle import cpu_seconds, hub_config, rss_mb
+from idle import hearth_run, hub_config, measure
+
+from tests.testbed.dashboard import CHROMIUM, CHROMIUM_ARGS, WRIST_ACTIVITY
+from tests.testbed.mosquitto import free_port
 
 PASSWORD = "benchmark password"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-PAGES_EXTRA = """
+PAGES_EXTRA = (
+    """
 [[sources]]
 kind = "ble"
 name = "ble"
 simulate = true
-
-[[sources]]
-kind = "simulated"
-name = "wrist"
-file = "builtin:wrist_imu_test.csv"
-rate = 10.0
-
-[[models]]
-name = "activity"
-model = "builtin:activity"
-debounce = 1
-[models.inputs]
-acc_x = "wrist.acc_x"
-acc_y = "wrist.acc_y"
-acc_z = "wrist.acc_z"
-gyro_x = "wrist.gyro_x"
-gyro_y = "wrist.gyro_y"
-gyro_z = "wrist.gyro_z"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    + WRIST_ACTIVITY
+)
 
 
 def wait_for(url: str) -> None:
@@ -84,35 +54,20 @@ def wait_for(url: str) -> None:
     raise RuntimeError("the dashboard did not answer")
 
 
-def measure(
-    config: Path, warmup: float, seconds: float, during: Callable[[], Any] | None = None
-) -> tuple[float, float]:
-    """Run the hub, skip ``warmup`` s, then return (share of a core, RSS MB) over ``seconds``."""
-    argv = [sys.executable, "-m", "agent", "run", "-c", str(config)]
-    with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
-        try:
-            context = during() if during else None
-            time.sleep(warmup)
-            cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
-            time.sleep(seconds)
-            cpu1, t1 = cpu_seconds(proc.pid), time.monotonic()
-            rss = rss_mb(proc.pid)
-            if context is not None:
-                context.close()
-        finally:
-            proc.terminate()
-            proc.wait(30)
-    return (cpu1 - cpu0) / (t1 - t0), rss
-
-
-def page_weights(browser: Any, url: str) -> list[tuple[str, int, int, int, int]]:
-    """(page, cold requests, cold bytes, warm requests, warm bytes) for each page, over the network."""
-    context = browser.new_context(viewport={"width": 390, "height": 844})
+def log_in(context: Any, url: str) -> Any:
+    """A new page of ``context``, logged in to the dashboard at ``url``."""
     page = context.new_page()
     page.goto(url + "login")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(url)
+    return page
+
+
+def page_weights(browser: Any, url: str) -> list[tuple[str, int, int, int, int]]:
+    """(page, cold requests, cold bytes, warm requests, warm bytes) for each page, over the network."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = log_in(context, url)
     # Open the BLE page once so the hub has heard its (simulated) neighbours when it is weighed.
     page.goto(url + "ble")
     page.wait_for_timeout(3000)
@@ -226,26 +181,20 @@ def main() -> None:
             capture_output=True,
         )
         add_grants(with_web)
-        base, base_rss = measure(plain, 3.0, seconds)
-        idle, idle_rss = measure(with_web, 3.0, seconds)
+        base, base_rss = measure(hearth_run(plain), 3.0, seconds)
+        idle, idle_rss = measure(hearth_run(with_web), 3.0, seconds)
         with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-            )
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
             def one_browser() -> Any:
                 wait_for(url)
                 context = browser.new_context()
-                page = context.new_page()
-                page.goto(url + "login")
-                page.get_by_label("Password").fill(PASSWORD)
-                page.get_by_role("button", name="Log in").click()
-                page.wait_for_url(url)
+                page = log_in(context, url)
                 page.goto(url + "streams")
                 page.locator("#live:not([hidden])").wait_for()
                 return context
 
-            live, live_rss = measure(with_web, 3.0, seconds, during=one_browser)
+            live, live_rss = measure(hearth_run(with_web), 3.0, seconds, during=one_browser)
 
             def weights() -> Any:
                 wait_for(url)
@@ -256,7 +205,7 @@ def main() -> None:
                     )
                 return None
 
-            measure(with_pages, 0.0, 0.0, during=weights)
+            measure(hearth_run(with_pages), 0.0, 0.0, during=weights)
             browser.close()
     print(f"hub without dashboard        : {base * 100:6.2f} % of a core, {base_rss:5.1f} MB RSS")
     print(f"dashboard on, no browser     : {idle * 100:6.2f} % of a core, {idle_rss:5.1f} MB RSS")

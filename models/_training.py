@@ -139,6 +139,31 @@ def plot_confusion(confusion: Sequence[Sequence[int]], labels: Sequence[str], ti
     plt.close(fig)
 
 
+def evaluate(
+    folder: Path,
+    model: Any,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    prepare: Callable[[np.ndarray], np.ndarray],
+    labels: Sequence[str],
+    title: str,
+    stored: type[np.floating[Any]] = np.float32,
+) -> dict[str, Any]:
+    """Write the test split as ``test.npz`` (x as ``stored``), score ``model.tflite`` on exactly that, plot it.
+
+    ``prepare`` turns raw series into model input; the Keras model's accuracy is printed for comparison.
+    """
+    np.savez_compressed(folder / "test.npz", x=x_test.astype(stored), y=y_test.astype(np.int8))
+    held_out = np.load(folder / "test.npz")
+    probs = tflite_predict(folder / "model.tflite", prepare(held_out["x"].astype(np.float32)))
+    result = metrics(held_out["y"], probs.argmax(axis=1), len(labels))
+    keras_acc = float((model.predict(prepare(x_test), verbose=0).argmax(axis=1) == y_test).mean())
+    print(f"keras float accuracy {keras_acc:.4f}; tflite int8 {result}")
+    plot_confusion(result["confusion"], labels, title, folder / "confusion.png")
+    return result
+
+
 def write_replay_csv(out: Path, columns: Sequence[str], series: np.ndarray) -> None:
     """Concatenate held-out series (n, channels, length) into a simulated-source CSV, one row a sample."""
     rows = series.transpose(0, 2, 1).reshape(-1, series.shape[1])
@@ -146,6 +171,17 @@ def write_replay_csv(out: Path, columns: Sequence[str], series: np.ndarray) -> N
         handle.write(",".join(columns) + "\n")
         for row in rows:
             handle.write(",".join(f"{v:.5g}" for v in row) + "\n")
+
+
+def sktime_provenance(name: str, title: str, *, train: int, test: int) -> dict[str, Any]:
+    """The card's ``dataset`` entry for data set ``name`` as read from the files the sktime wheel ships."""
+    return {
+        "name": title,
+        "package": "sktime",
+        "files": [f"sktime/datasets/data/{name}/{name}_{split}.ts" for split in ("TRAIN", "TEST")],
+        "train": train,
+        "test": test,
+    }
 
 
 def write_json(path: Path, document: dict[str, Any]) -> None:
@@ -189,7 +225,8 @@ def fit(
 
 
 def write_model_card(folder: Path, card: dict[str, Any], sections: dict[str, str]) -> None:
-    """Write ``MODEL_CARD.md`` from ``card`` (the facts in card.json) and prose ``sections``."""
+    """Write ``card.json`` from ``card`` and ``MODEL_CARD.md`` from it and prose ``sections``; say so."""
+    write_json(folder / "card.json", card)
     m = card["metrics"]
     norm = card["normalisation"]
     lines = [
@@ -257,3 +294,5 @@ def write_model_card(folder: Path, card: dict[str, Any], sections: dict[str, str
         "",
     ]
     (folder / "MODEL_CARD.md").write_text("\n".join(lines), encoding="utf-8")
+    model_file = folder / card["file"]
+    print(f"wrote {model_file} ({model_file.stat().st_size} bytes), sha256 {card['sha256']}")

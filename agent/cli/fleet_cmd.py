@@ -1,4 +1,4 @@
-"""``hearth fleet``: make a fleet key, sign configs, push them, and see what every hub reports."""
+"""``hearth fleet``: make a fleet key, sign and push configs, see every hub's report; a hub's own history."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from agent.cli.options import config_option
 from agent.config import seconds
 from agent.config.durations import PATTERN
 from agent.errors import ConfigError
@@ -182,7 +183,7 @@ def status(
     password_file: str,
     topic_prefix: str,
 ) -> None:
-    """Show every hub's reported config version and the state of its last document.
+    """Show every hub's link (online/offline), config version and the state of its last document.
 
     Example: hearth fleet status --broker mqtt://localhost:1883
     """
@@ -196,14 +197,15 @@ def status(
     endpoint = endpoint_from_url(
         broker, ca_file=ca_file, cert_file=cert_file, key_file=key_file, password_file=password_file
     )
-    reports = asyncio.run(_collect(endpoint, f"{topic_prefix}/+/fleet", seconds(wait)))
+    reports, links = asyncio.run(_collect(endpoint, topic_prefix, seconds(wait)))
     table = Table(title=f"{len(reports)} hub{'' if len(reports) == 1 else 's'}")
-    for column in ("hub", "running", "last document", "state", "reason", "reported"):
+    for column in ("hub", "link", "running", "last document", "state", "reason", "reported"):
         table.add_column(column)
     for hub in sorted(reports):
         report = reports[hub]
         table.add_row(
             hub,
+            links.get(hub, "?"),
             f"v{report.running_version}",
             f"v{report.version}" if report.version is not None else "-",
             report.state,
@@ -213,7 +215,10 @@ def status(
     Console().print(table)
 
 
-async def _collect(endpoint: BrokerConfig, topic: str, wait: float) -> dict[str, Status]:
+async def _collect(
+    endpoint: BrokerConfig, prefix: str, wait: float
+) -> tuple[dict[str, Status], dict[str, str]]:
+    """Every hub's retained status report, and its link (online/offline) where it says one."""
     import aiomqtt
     import msgspec
 
@@ -223,13 +228,19 @@ async def _collect(endpoint: BrokerConfig, topic: str, wait: float) -> dict[str,
     from agent.fleet.service import Status
 
     reports: dict[str, Status] = {}
+    links: dict[str, str] = {}
     try:
         async with client(endpoint, identifier=None) as mqtt:
-            await mqtt.subscribe(topic, qos=1)
+            await mqtt.subscribe(f"{prefix}/+/fleet", qos=1)
+            await mqtt.subscribe(f"{prefix}/+/online", qos=1)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):
                     async for message in mqtt.messages:
                         if not isinstance(message.payload, bytes) or not message.payload:
+                            continue
+                        levels = str(message.topic).split("/")
+                        if levels[-1] == "online":
+                            links[levels[-2]] = message.payload.decode(errors="replace")
                             continue
                         try:
                             report = msgspec.json.decode(message.payload, type=Status)
@@ -238,4 +249,37 @@ async def _collect(endpoint: BrokerConfig, topic: str, wait: float) -> dict[str,
                         reports[report.hub] = report
     except aiomqtt.MqttError as exc:
         raise AgentError(f"cannot reach {endpoint.host}:{port_of(endpoint)}: {exc}") from None
-    return reports
+    return reports, links
+
+
+@fleet.command()
+@config_option
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="How many to show.")
+def history(config_path: Path, limit: int) -> None:
+    """On a hub: every fleet document it received and what became of it, newest first.
+
+    Example: hearth fleet history -c /etc/hearth/hearth.toml
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from agent.cli.consent_cmd import open_hub, when
+    from agent.fleet.history import running_version
+
+    _, ledger = open_hub(config_path)
+    try:
+        rows = ledger.execute(
+            "SELECT at, version, outcome, reason FROM fleet_audit ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        running = running_version(ledger)
+    finally:
+        ledger.close()
+    if not rows:
+        Console().print("no fleet documents received: the hub runs its provisioned config")
+        return
+    table = Table(title=f"Fleet documents (running v{running})")
+    for column in ("received", "version", "outcome", "reason"):
+        table.add_column(column)
+    for at, version, outcome, reason in rows:
+        table.add_row(when(at), "-" if version is None else f"v{version}", outcome, reason)
+    Console().print(table)

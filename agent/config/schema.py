@@ -136,6 +136,8 @@ class GattDeviceConfig(_Section, frozen=True):
     services: list[GattService] = msgspec.field(default_factory=lambda: ["battery"])
     poll_interval: Duration = "60s"
     nus_mode: Literal["framed", "text"] = "framed"  # what the board speaks over the Nordic UART Service
+    command_timeout: Duration = "1s"  # a framed NUS board's ACK wait, as a serial board's
+    command_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 2
 
 
 class BleSourceConfig(_Section, frozen=True, tag="ble", tag_field="kind"):

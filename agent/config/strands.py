@@ -55,11 +55,21 @@ def _serial_boards(config: Config) -> Iterable[str]:
     return [s.name for s in config.sources if isinstance(s, SerialSourceConfig) and s.mode == "framed"]
 
 
+def _ble_boards(config: Config) -> Iterable[str]:
+    return [
+        g.name
+        for s in config.sources
+        if isinstance(s, BleSourceConfig)
+        for g in s.gatt
+        if "nus" in g.services and g.nus_mode == "framed"
+    ]
+
+
 STRAND_PROVIDERS: list[Provider] = [_simulated_strands, _serial_strands, _ble_strands, _model_strands]
 """Functions naming the strands a config produces (sources' streams, models' context strands)."""
 
-BOARD_PROVIDERS: list[Provider] = [_serial_boards]
-"""Functions naming the boards a config can send commands to (framed serial sources)."""
+BOARD_PROVIDERS: list[Provider] = [_serial_boards, _ble_boards]
+"""Functions naming the boards a config can send commands to (framed serial sources and NUS devices)."""
 
 
 def known_strands(config: Config) -> frozenset[str]:

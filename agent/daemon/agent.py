@@ -1,7 +1,9 @@
 """The daemon: one TaskGroup owns the recorder, every source, and the housekeeping tasks.
 
-Stopping (``stop()``, wired to SIGTERM/SIGINT) cancels the sources first, then flushes the recorder
-within ``stop_timeout``, so every reading a source handed over is committed before exit.
+Stopping (``stop()``, wired to SIGTERM/SIGINT) cancels the sources first, then flushes the recorder,
+so every reading a source handed over is committed before exit, then cancels the other tasks. The
+whole stop takes ``stop_timeout`` at most (plus a second per step at worst): a task still running
+at the deadline is logged as an error, with where it hangs, and abandoned.
 ``reconfigure()`` switches a running agent to a new config, restarting only the sources that changed;
 a change it cannot apply live raises ``RestartNeededError``, and ``restart()`` then stops the agent so that
 ``agent.daemon.lifecycle`` starts a fresh one from the file.
@@ -18,6 +20,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from agent.aio import stoppable
 from agent.config import Config, seconds
 from agent.config.schema import SourceConfig
 from agent.daemon.features import attach_features
@@ -36,6 +39,9 @@ log = logging.getLogger(__name__)
 Service = Callable[[], Coroutine[Any, Any, None]]
 # A health check a layer registers for config changes: None when healthy, else the reason it is not.
 HealthCheck = Callable[[], Awaitable[str | None]]
+
+# Each step of a stop gets at least this long, even when an earlier step used up the stop_timeout.
+STEP_MIN = 1.0
 
 
 class Reconfigured(NamedTuple):
@@ -91,12 +97,19 @@ class Agent:
         self._source_tasks: dict[str, asyncio.Task[None]] = {}
         self._reconfiguring = asyncio.Lock()
         self._retired: list[Sink] = []
+        self._deadline: float | None = None
         self.started = asyncio.Event()
         self.restart_requested = False
+        # Tasks the last stop gave up on: they may still run, so a restart must not share the process.
+        self.abandoned: set[asyncio.Task[Any]] = set()
+        # What layers opened while attaching, closed if a later layer fails (the services close it otherwise).
+        self.close_if_not_started: list[Callable[[], None]] = []
         self._stop = asyncio.Event()
         try:
             attach_features(self)
         except BaseException:
+            for close in reversed(self.close_if_not_started):
+                close()
             self.store.close()
             self.ledger.close()
             raise
@@ -117,15 +130,13 @@ class Agent:
                 self._group = group
                 recorder = group.create_task(self.recorder.run(), name="recorder")
                 for runner in self.runners:
-                    self._source_tasks[runner.name] = group.create_task(
-                        runner.run(), name=f"source:{runner.name}"
-                    )
+                    self._source_tasks[runner.name] = self._start(runner.run(), f"source:{runner.name}")
                 chores = [
-                    group.create_task(self._health_loop(), name="health"),
-                    group.create_task(self._retention_loop(), name="retention"),
-                    group.create_task(self._watchdog_loop(), name="watchdog"),
+                    self._start(self._health_loop(), "health"),
+                    self._start(self._retention_loop(), "retention"),
+                    self._start(self._watchdog_loop(), "watchdog"),
                 ]
-                chores += [group.create_task(svc(), name=n) for n, svc in self.services.items()]
+                chores += [self._start(svc(), n) for n, svc in self.services.items()]
                 self.notifier.ready()
                 self.started.set()
                 log.info("hub %s recording from %d sources", self.config.hub.id, len(self.runners))
@@ -134,11 +145,12 @@ class Agent:
                     self.notifier.reloading()
                 else:
                     self.notifier.stopping()
+                self._deadline = time.monotonic() + self.stop_timeout
                 log.info("stopping: flushing the recorder")
                 async with self._reconfiguring:
                     await _cancel_all(list(self._source_tasks.values()))
                 await _cancel_all([recorder])
-                await self.recorder.close(self.stop_timeout)
+                await self.recorder.close(self._time_left())
                 await _cancel_all(chores)
                 # The writer thread is gone: record final counters from here.
                 self.store.write_health([runner.health() for runner in self.runners])
@@ -195,7 +207,7 @@ class Agent:
                 self.runners.append(runner)
                 for hook in self.source_started:
                     hook(source)
-                self._source_tasks[name] = group.create_task(runner.run(), name=f"source:{name}")
+                self._source_tasks[name] = self._start(runner.run(), f"source:{name}")
             self._source_configs = after
             self._apply_settings(new)
             kept = tuple(name for name in after if name not in started)
@@ -203,6 +215,18 @@ class Agent:
                 "reconfigured: %d sources started, %d stopped, %d kept", len(started), len(stopped), len(kept)
             )
             return Reconfigured(tuple(started), tuple(stopped), kept)
+
+    def _start(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """Start a task in the group; once cancelled it has until the stop's deadline to end."""
+        assert self._group is not None
+        task = stoppable(coro, name=name, grace=self._time_left, abandoned=self.abandoned)
+        return self._group.create_task(task, name=name)
+
+    def _time_left(self) -> float:
+        """Seconds until the stop's deadline (``stop_timeout`` when not stopping), at least ``STEP_MIN``."""
+        if self._deadline is None:
+            return self.stop_timeout
+        return max(self._deadline - time.monotonic(), STEP_MIN)
 
     def source_runner(self, name: str) -> SourceRunner | None:
         """The runner of the running source called ``name``."""
@@ -322,15 +346,10 @@ def _restart_only(old: Config, new: Config) -> list[str]:
 async def _cancel_all(tasks: Sequence[asyncio.Task[None]]) -> None:
     """Cancel ``tasks`` and wait for them; their own errors were already reported by the group.
 
-    A task is cancelled again until it ends: on Python 3.11 ``asyncio.wait_for`` inside a library
-    (aiomqtt awaiting a PUBACK) swallows a cancellation that arrives as its future completes.
+    Every task but the recorder runs under ``stoppable``, which ends by the stop's deadline.
     """
     for task in tasks:
         task.cancel()
     for task in tasks:
-        while not task.done():
-            await asyncio.wait([task], timeout=0.5)
-            if not task.done():
-                task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

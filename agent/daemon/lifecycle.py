@@ -5,20 +5,23 @@ the new file and calls ``Agent.restart()``: the agent stops gracefully, every re
 ``HubRunner`` loads the file again and starts a fresh agent in the same process, so systemd sees one
 service throughout (``RELOADING=1`` then ``READY=1``). The fresh agent's fleet service then confirms
 the push or rolls it back. A pushed config that cannot even start is rolled back here, and the
-previous file started instead (``agent.fleet.startup``).
+previous file started instead (``agent.fleet.startup``). If the stop before a restart had to abandon a
+task that ignored its cancellation, the restart is not made next to it: the process replaces itself
+(``exec``) with a fresh ``hearth run`` instead, same PID, so systemd still sees one service.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from agent.config import Config, load_config
 from agent.daemon.agent import Agent
-from agent.errors import AgentError
 from agent.fleet import startup
 
 log = logging.getLogger(__name__)
@@ -33,10 +36,13 @@ class HubRunner:
         *,
         on_config: Callable[[Config], None] | None = None,
         on_agent: Callable[[Agent], None] | None = None,
+        replace_process: Callable[[], None] = lambda: None,
     ) -> None:
         self.path = path
         self.on_config = on_config  # each config loaded (the CLI sets up logging from it)
         self.on_agent = on_agent  # each agent built, before it runs
+        # Restart in a fresh process when the last stop abandoned a task (``exec_self`` for hearth run).
+        self.replace_process = replace_process
         self.agent: Agent | None = None
         self.starts = 0
         self._stopping = asyncio.Event()
@@ -65,6 +71,10 @@ class HubRunner:
                 continue
             if not agent.restart_requested:
                 return
+            if any(not task.done() for task in agent.abandoned):
+                log.error("a task outlived the stop: restarting in a fresh process instead")
+                self.replace_process()
+                return
             log.info("restarting from %s", self.path)
 
     async def _build(self) -> Agent | None:
@@ -75,7 +85,7 @@ class HubRunner:
             if await asyncio.to_thread(startup.count_start, config, self.path):
                 return None
             agent = Agent(config, config_path=self.path)
-        except AgentError as exc:
+        except Exception as exc:  # any failure to build a pushed config rolls it back, not only ours
             if await self._rolled_back(exc):
                 return None
             raise
@@ -90,7 +100,7 @@ class HubRunner:
 
 async def run_hub(path: Path, *, on_config: Callable[[Config], None] | None = None) -> None:
     """Run the hub from ``path`` with SIGTERM/SIGINT wired to a graceful stop."""
-    runner = HubRunner(path, on_config=on_config)
+    runner = HubRunner(path, on_config=on_config, replace_process=exec_self)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stop)
@@ -99,6 +109,12 @@ async def run_hub(path: Path, *, on_config: Callable[[Config], None] | None = No
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+def exec_self() -> None:
+    """Replace this process with the command that started it (same PID; open files close on exec)."""
+    logging.shutdown()
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])  # noqa: S606 - our own command line
 
 
 def _first_error(exc: BaseException) -> BaseException:

@@ -53,7 +53,8 @@ class SystemdNotifier:
 
     def reloading(self) -> None:
         # Not STOPPING=1: systemd would take that as the service going away and wait for it to exit.
-        self.notify("RELOADING=1\nSTATUS=restarting to apply a new config")
+        # The watchdog ping gives the stop and the fresh start a whole WatchdogSec between them.
+        self.notify("RELOADING=1\nWATCHDOG=1\nSTATUS=restarting to apply a new config")
 
     def watchdog(self) -> None:
         self.notify("WATCHDOG=1")

@@ -1,6 +1,8 @@
 """The fleet's durable memory in the ledger: accepted versions and every outcome.
 
-Accepted versions live in ``config_history``, every document's outcome in ``fleet_audit``.
+Accepted versions live in ``config_history``, every document's outcome in ``fleet_audit``. Each
+config the hub actually changed to (applied, or applied and rolled back) is also entered in the
+owner's hash-chained audit log, kind ``config``, next to what left the home.
 
 The highest version in ``config_history`` is the replay watermark: a version is written there, with the
 ledger's synchronous=FULL commit, before the hub changes anything, so no restart or power cut lets a
@@ -14,6 +16,7 @@ import sqlite3
 import time
 from typing import NamedTuple
 
+from agent.consent.ledger import append_audit
 from agent.store.sqlite import transaction
 
 
@@ -79,13 +82,27 @@ def finish(ledger: sqlite3.Connection, version: int, sha256: str, state: str, re
     """Mark ``version`` applied or rolled back, and audit it, in one transaction."""
     with transaction(ledger, immediate=True):
         ledger.execute("UPDATE config_history SET status = ? WHERE version = ?", (state, version))
-        return _audit(ledger, sha256, version, state, reason)
+        outcome = _audit(ledger, sha256, version, state, reason)
+        detail = {"version": version, "outcome": state, "reason": reason, "sha256": sha256}
+        append_audit(ledger, [(outcome.at, "config", detail)])
+        return outcome
+
+
+# Rejected documents kept in the audit: anyone who may publish on a fleet topic can send documents,
+# so their number must not grow without bound; applied and rolled back ones are all kept.
+KEEP_REJECTED = 1000
 
 
 def reject(ledger: sqlite3.Connection, sha256: str, version: int | None, reason: str) -> Outcome:
-    """Audit a rejected document."""
+    """Audit a rejected document, forgetting the oldest rejections beyond ``KEEP_REJECTED``."""
     with transaction(ledger, immediate=True):
-        return _audit(ledger, sha256, version, "rejected", reason)
+        outcome = _audit(ledger, sha256, version, "rejected", reason)
+        ledger.execute(
+            "DELETE FROM fleet_audit WHERE outcome = 'rejected' AND id <= ("
+            " SELECT id FROM fleet_audit WHERE outcome = 'rejected' ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (KEEP_REJECTED,),
+        )
+        return outcome
 
 
 def seen(ledger: sqlite3.Connection, sha256: str) -> bool:

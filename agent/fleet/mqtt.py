@@ -24,6 +24,11 @@ def status_topic(prefix: str, hub_id: str) -> str:
     return f"{prefix}/{hub_id}/fleet"
 
 
+def presence_topic(prefix: str, hub_id: str) -> str:
+    """Where a hub's link to the fleet broker is retained: ``online``, or ``offline`` (its will)."""
+    return f"{prefix}/{hub_id}/online"
+
+
 def endpoint_from_url(
     url: str, *, ca_file: str = "", cert_file: str = "", key_file: str = "", password_file: str = ""
 ) -> BrokerConfig:
@@ -52,6 +57,13 @@ def endpoint_from_url(
     )
 
 
-def client(broker: BrokerConfig, *, identifier: str | None, section: str = "--broker") -> aiomqtt.Client:
+def client(
+    broker: BrokerConfig,
+    *,
+    identifier: str | None,
+    section: str = "--broker",
+    will: aiomqtt.Will | None = None,
+) -> aiomqtt.Client:
     """An aiomqtt client for ``broker`` (TLS with verification when on); errors name ``section``."""
-    return aiomqtt.Client(**connection(broker, section).client_args(), identifier=identifier, timeout=10)
+    args = connection(broker, section).client_args()
+    return aiomqtt.Client(**args, identifier=identifier, timeout=10, will=will)

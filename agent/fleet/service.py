@@ -1,6 +1,7 @@
 """The hub's fleet service: receive signed configs over MQTT, verify, apply, confirm, commit or roll back.
 
-A small connection state machine: connect → report the latest outcome (retained) → subscribe to the
+A small connection state machine: connect → say ``online`` (retained; the broker says ``offline`` for
+a hub that vanishes, by its will) → report the latest outcome (retained) → subscribe to the
 hub's and its groups' retained document topics → handle documents one at a time → lost → wait with
 capped, jittered backoff → connect again. Because documents are retained, a hub that was offline gets
 the latest one when it reconnects; documents it already handled are recognised by their sha256 and
@@ -36,8 +37,9 @@ from agent.errors import AgentError, ConfigError, RestartNeededError
 from agent.fleet import files, history
 from agent.fleet.document import load_public_key
 from agent.fleet.health import confirm
-from agent.fleet.mqtt import client, document_topic, status_topic
+from agent.fleet.mqtt import client, document_topic, presence_topic, status_topic
 from agent.fleet.verify import Accepted, Rejected, digest, verify
+from agent.mqtt_requests import UNBOUNDED, farewell, reply
 
 log = logging.getLogger(__name__)
 
@@ -127,23 +129,30 @@ class FleetService:
             await asyncio.sleep(self.backoff.next_delay())
 
     async def _session(self) -> None:
-        async with client(self.endpoint, identifier=f"{self.hub_id}-fleet", section=self.section) as mqtt:
+        presence = presence_topic(self.prefix, self.hub_id)
+        will = aiomqtt.Will(presence, b"offline", qos=1, retain=True)
+        identifier = f"{self.hub_id}-fleet"
+        async with client(self.endpoint, identifier=identifier, section=self.section, will=will) as mqtt:
             self.backoff.reset()
             if self._failing:
                 log.info("fleet broker %s:%d reachable again", self.endpoint.host, port_of(self.endpoint))
                 self._failing = False
-            await self._report(mqtt)
-            subscribed: set[str] = set()
-            await self._subscribe(mqtt, subscribed)
-            self.connected.set()
-            log.debug("fleet: connected to %s:%d", self.endpoint.host, port_of(self.endpoint))
-            async for message in mqtt.messages:
-                payload = message.payload
-                if not isinstance(payload, bytes | bytearray) or not payload:
-                    continue  # a cleared retained topic
-                if await self.handle(bytes(payload)):
-                    await self._report(mqtt)
-                    await self._subscribe(mqtt, subscribed)
+            try:
+                await reply(mqtt.publish(presence, b"online", qos=1, retain=True, timeout=UNBOUNDED))
+                await self._report(mqtt)
+                subscribed: set[str] = set()
+                await self._subscribe(mqtt, subscribed)
+                self.connected.set()
+                log.debug("fleet: connected to %s:%d", self.endpoint.host, port_of(self.endpoint))
+                async for message in mqtt.messages:
+                    payload = message.payload
+                    if not isinstance(payload, bytes | bytearray) or not payload:
+                        continue  # a cleared retained topic
+                    if await self.handle(bytes(payload)):
+                        await self._report(mqtt)
+                        await self._subscribe(mqtt, subscribed)
+            finally:
+                await farewell(mqtt, presence, b"offline")
 
     async def _subscribe(self, mqtt: aiomqtt.Client, subscribed: set[str]) -> None:
         """Follow the hub's own topic and its groups' (the groups may change with a push)."""
@@ -151,9 +160,9 @@ class FleetService:
         wanted = {document_topic(self.prefix, f"hub:{hub.id}")}
         wanted |= {document_topic(self.prefix, f"group:{g}") for g in hub.groups}
         for topic in sorted(subscribed - wanted):
-            await mqtt.unsubscribe(topic)
+            await reply(mqtt.unsubscribe(topic, timeout=UNBOUNDED))
         for topic in sorted(wanted - subscribed):
-            await mqtt.subscribe(topic, qos=1)
+            await reply(mqtt.subscribe(topic, qos=1, timeout=UNBOUNDED))
         subscribed.clear()
         subscribed.update(wanted)
 
@@ -167,9 +176,8 @@ class FleetService:
             running_version=history.running_version(self.hub.ledger),
             at=last.at if last else self.clock(),
         )
-        await mqtt.publish(
-            status_topic(self.prefix, self.hub_id), msgspec.json.encode(status), qos=1, retain=True
-        )
+        topic = status_topic(self.prefix, self.hub_id)
+        await reply(mqtt.publish(topic, msgspec.json.encode(status), qos=1, retain=True, timeout=UNBOUNDED))
 
     # -- one document ---------------------------------------------------------------------------
 
@@ -210,29 +218,38 @@ class FleetService:
             await self._restart_hub()
         except (AgentError, OSError) as exc:
             reason = str(exc).splitlines()[0]
-            return await self._roll_back(accepted.version, accepted.sha256, old, reason, installed=installed)
+            installed_text = text if installed else None
+            return await self._roll_back(accepted.version, accepted.sha256, old, reason, installed_text)
         reason = await confirm(self.hub, changes.started, self.window) or ""
         if reason:
-            return await self._roll_back(accepted.version, accepted.sha256, old, reason, installed=True)
+            return await self._roll_back(accepted.version, accepted.sha256, old, reason, text)
         log.info("fleet: config v%d applied", accepted.version)
         return history.finish(ledger, accepted.version, accepted.sha256, "applied", "")
 
     async def _roll_back(
-        self, version: int, sha256: str, old: Config, reason: str, *, installed: bool
+        self, version: int, sha256: str, old: Config, reason: str, installed: str | None
     ) -> history.Outcome:
+        """Put the previous file (if ``installed``, the pushed text, went in) and config back."""
         log.warning("fleet: rolling back config v%d: %s", version, reason)
-        if installed:
-            try:
-                await asyncio.to_thread(files.restore_previous, self.path)
-            except OSError as exc:
-                log.error("fleet: cannot restore the previous config file %s: %s", self.path, exc)
         restart = False
-        try:
-            await self.hub.reconfigure(old)
-        except RestartNeededError:
-            restart = True  # the bad config ran after a restart: the previous one needs one too
-        except AgentError as exc:
-            log.error("fleet: the previous config no longer starts cleanly: %s", exc)
+        if installed is not None:
+            if await asyncio.to_thread(_read, self.path) != installed:
+                # The owner edited it during the confirmation window: theirs is kept, and loaded.
+                log.warning("fleet: %s changed since the push; leaving it as it is", self.path)
+                restart = True
+            else:
+                try:
+                    await asyncio.to_thread(files.restore_previous, self.path)
+                except OSError as exc:
+                    log.error("fleet: cannot restore the previous config file %s: %s", self.path, exc)
+        if not restart:
+            try:
+                await self.hub.reconfigure(old)
+            except RestartNeededError:
+                restart = True  # the bad config ran after a restart: the previous one needs one too
+            except AgentError as exc:
+                log.error("fleet: the previous config does not apply live (%s); restarting with it", exc)
+                restart = True
         outcome = history.finish(self.hub.ledger, version, sha256, "rolled_back", reason)
         if restart:
             log.info("fleet: restarting with the previous config")
@@ -253,23 +270,27 @@ class FleetService:
         if found is None:
             return
         version, sha, text = found.version, found.sha256, found.text
-        try:
-            on_disk = self.path.read_text(encoding="utf-8")
-        except OSError:
-            on_disk = ""
-        if on_disk != text:
-            # Cut short before the new file was in place: the hub runs its old config.
-            self.last = history.finish(
-                self.hub.ledger, version, sha, "rolled_back", "interrupted before install"
-            )
+        if await asyncio.to_thread(_read, self.path) != text:
+            # Cut short before the new file was in place (or the owner has edited it since): the hub
+            # runs the file as it is.
+            why = "interrupted before install, or the file was edited since"
+            self.last = history.finish(self.hub.ledger, version, sha, "rolled_back", why)
             return
         log.info("fleet: confirming config v%d", version)
-        names = [s.name for s in self.hub.config.sources]
+        old = await asyncio.to_thread(load_config, files.sibling(self.path, ".prev"))
+        # Only the sources the push changed are on trial: a board unplugged before it must not fail it.
+        names = [s.name for s in self.hub.config.sources if s not in old.sources]
         reason = await confirm(self.hub, names, self.window)
         if not reason:
             log.info("fleet: config v%d applied", version)
             self.last = history.finish(self.hub.ledger, version, sha, "applied", "")
             return
-        previous = files.sibling(self.path, ".prev")
-        old = await asyncio.to_thread(load_config, previous)
-        self.last = await self._roll_back(version, sha, old, reason, installed=True)
+        self.last = await self._roll_back(version, sha, old, reason, text)
+
+
+def _read(path: Path) -> str:
+    """The config file's text ("" if it cannot be read)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""

@@ -9,7 +9,6 @@ Whoever needs to (re)send state on every connection registers an ``on_connect`` 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -19,6 +18,7 @@ from agent.aio import cancel_requested
 from agent.backoff import Backoff
 from agent.config.schema import LocalMqttConfig
 from agent.connection import connection, port_of
+from agent.mqtt_requests import UNBOUNDED, farewell, reply
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class LocalBroker:
             self.dropped += 1
             return False
         try:
-            await client.publish(topic, payload, qos=qos, retain=retain)
+            await reply(client.publish(topic, payload, qos=qos, retain=retain, timeout=UNBOUNDED))
         except aiomqtt.MqttError as exc:
             if cancel_requested():  # a stop interrupted the publish: not a drop to count and go on
                 raise asyncio.CancelledError from exc
@@ -108,8 +108,10 @@ class LocalBroker:
     async def _serve(self, client: aiomqtt.Client) -> None:
         try:
             for topic in self.handlers:
-                await client.subscribe(topic, qos=1)
-            await client.publish(self.availability_topic, ONLINE, qos=1, retain=True)
+                await reply(client.subscribe(topic, qos=1, timeout=UNBOUNDED))
+            await reply(
+                client.publish(self.availability_topic, ONLINE, qos=1, retain=True, timeout=UNBOUNDED)
+            )
             self._client = client
             self.connections += 1
             self.backoff.reset()
@@ -121,9 +123,7 @@ class LocalBroker:
                 await self._handle(str(message.topic), message.payload)
         except asyncio.CancelledError:
             self._client = None
-            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-                async with asyncio.timeout(2):
-                    await client.publish(self.availability_topic, OFFLINE, qos=1, retain=True)
+            await farewell(client, self.availability_topic, OFFLINE)
             raise
 
     async def _handle(self, topic: str, payload: object) -> None:

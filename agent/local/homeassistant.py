@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
+from agent.aio import cancel_and_wait
 from agent.config.durations import seconds
 from agent.config.schema import BoardAction, LocalMqttConfig
 from agent.local.broker import LocalBroker
@@ -118,10 +119,13 @@ class HomeAssistantBridge:
     # -- running -------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Reconcile discovery and publish state until cancelled."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self._reconcile_loop(), name="ha:discovery")
-            group.create_task(self._state_loop(), name="ha:state")
+        """Reconcile discovery and publish state until cancelled; switch commands in flight end with it."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._reconcile_loop(), name="ha:discovery")
+                group.create_task(self._state_loop(), name="ha:state")
+        finally:
+            await cancel_and_wait(self._tasks, None)
 
     async def _reconcile_loop(self) -> None:
         while True:

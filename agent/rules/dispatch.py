@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from agent.aio import cancel_and_wait, cancel_requested
 from agent.backoff import Backoff
 from agent.config.schema import BoardAction, LogAction, PublishAction, Scalar
 from agent.readings import Reading
@@ -54,7 +55,9 @@ async def command_with_retry(
     for attempt in range(1, attempts + 1):
         try:
             await commander.send_command(board, command, arg)
-        except Exception:
+        except Exception as exc:
+            if cancel_requested():  # a board link that turned the stop into its own error
+                raise asyncio.CancelledError from exc
             if attempt == attempts:
                 raise
             await asyncio.sleep(backoff.next_delay())
@@ -143,8 +146,7 @@ class RuleDispatcher:
                 while self._queue:
                     await self._act(self._queue.popleft())
         finally:
-            for task in list(self._board_tasks):
-                task.cancel()
+            await cancel_and_wait(self._board_tasks, None)
 
     async def _act(self, intent: Intent) -> None:
         action = intent.action

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from agent.config.schema import Scalar
@@ -24,18 +24,44 @@ class BoardPort(Protocol):
         """Send one COMMAND and return its ACK; raise on NACK or when no ACK came in time."""
 
 
-class SourceBoards:
-    """A ``BoardCommander`` that routes each command to the source named like the board."""
+@runtime_checkable
+class BoardHost(Protocol):
+    """A source that carries several boards (the BLE source's Nordic UART devices)."""
 
-    def __init__(self, sources: Iterable[object]) -> None:
-        self.boards = {s.name: s for s in sources if isinstance(s, BoardPort)}
+    def board_names(self) -> list[str]:
+        """The boards this source carries."""
+
+    async def send_board_command(self, board: str, name: str, arg: Scalar | None = None) -> object:
+        """Send one COMMAND to ``board`` and return its ACK; raise as ``BoardPort.send_command`` does."""
+
+
+class SourceBoards:
+    """A ``BoardCommander`` that routes each command to the board's source, serial or BLE alike.
+
+    Both wait for the board's ACK and resend with the same sequence number
+    (``agent.sources.board_commands``), so a rule gets the same errors from either. Given a function,
+    the sources are looked up at each command: a source replaced by a reload is found, not its ghost.
+    """
+
+    def __init__(self, sources: Iterable[object] | Callable[[], Iterable[object]]) -> None:
+        if callable(sources):
+            self._sources = sources
+        else:
+            fixed = list(sources)
+            self._sources = lambda: fixed
 
     async def send_command(self, board: str, command: str, arg: Scalar | None = None) -> None:
         """Forward to the board's source; raise BoardCommandError if no such board is running."""
-        port = self.boards.get(board)
-        if port is None:
-            raise BoardCommandError(f"no board named {board!r} is configured")
-        await port.send_command(command, arg)
+        sources = list(self._sources())
+        for source in sources:
+            if isinstance(source, BoardPort) and source.name == board:
+                await source.send_command(command, arg)
+                return
+        for source in sources:
+            if isinstance(source, BoardHost) and board in source.board_names():
+                await source.send_board_command(board, command, arg)
+                return
+        raise BoardCommandError(f"no board named {board!r} is configured")
 
 
 def attach_rules(agent: Agent, commander: BoardCommander | None = None) -> None:
@@ -44,7 +70,7 @@ def attach_rules(agent: Agent, commander: BoardCommander | None = None) -> None:
     rules = [r for r in config.rules if r.enabled]
     if not rules and config.local_mqtt is None:
         return
-    boards: BoardCommander = commander or SourceBoards(runner.source for runner in agent.runners)
+    boards: BoardCommander = commander or SourceBoards(lambda: [runner.source for runner in agent.runners])
     broker = bridge = None
     if config.local_mqtt is not None:
         from agent.local.broker import LocalBroker

@@ -49,7 +49,13 @@ def _build_ble(config: BleSourceConfig) -> Source:
 
         gatt = [
             GattDevice(
-                g.name, g.address.upper(), tuple(g.services), seconds(g.poll_interval), NUS_MODES[g.nus_mode]
+                g.name,
+                g.address.upper(),
+                tuple(g.services),
+                seconds(g.poll_interval),
+                NUS_MODES[g.nus_mode],
+                command_timeout=seconds(g.command_timeout),
+                command_retries=g.command_retries,
             )
             for g in config.gatt
         ]

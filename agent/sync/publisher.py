@@ -164,14 +164,18 @@ class Publisher:
                 if not rows:
                     self.wake.clear()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(_first(self.wake, link.lost), self.idle_poll_s)
+                        async with asyncio.timeout(self.idle_poll_s):  # not wait_for: it can lose a stop
+                            await _first(self.wake, link.lost)
                     continue
                 after = await self._send_rows(link, window, rows, checked)
             raise LinkDownError("connection lost")
         finally:
             flushing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flushing
+            # asyncio.wait, not ``await flushing`` under suppress(CancelledError): that would also
+            # swallow a cancellation of this task arriving meanwhile.
+            await asyncio.wait([flushing])
+            if not flushing.cancelled():
+                flushing.exception()  # raised and reported in the loop already; retrieved here
             # Record what was acknowledged even when cancelled, so it is not sent twice.
             await asyncio.shield(window.flush())
 

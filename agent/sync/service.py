@@ -110,8 +110,12 @@ class SyncService:
     def _release(self) -> None:
         self._running -= 1
         if self._running == 0:
-            self.worker.close()
-            self._readings.close()
+            self.close()
+
+    def close(self) -> None:
+        """Close the ledger thread and the readings connection."""
+        self.worker.close()
+        self._readings.close()
 
 
 def attach_sync(agent: Agent) -> None:
@@ -119,6 +123,7 @@ def attach_sync(agent: Agent) -> None:
     if agent.config.upstream is None:
         return
     service = SyncService(agent.config, agent.data_dir)
+    agent.close_if_not_started.append(service.close)
     agent.services["sync:summariser"] = service.summarise_forever
     agent.services["sync:publisher"] = service.publish_forever
     agent.health_checks["upstream connects"] = service.health

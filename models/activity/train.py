@@ -144,17 +144,14 @@ def main() -> None:
     # NumPy on the hub.
     model_file.write_bytes(t.convert_int8(model, channels_last(x_train), int8_io=False))
 
-    np.savez_compressed(HERE / "test.npz", x=x_test.astype(np.float32), y=y_test.astype(np.int8))
-    stored = np.load(HERE / "test.npz")
-    probs = t.tflite_predict(model_file, channels_last(stored["x"]))
-    result = t.metrics(stored["y"], probs.argmax(axis=1), len(LABELS))
-    keras_acc = float((model.predict(channels_last(x_test), verbose=0).argmax(axis=1) == y_test).mean())
-    print(f"keras float accuracy {keras_acc:.4f}; tflite int8 {result}")
-    t.plot_confusion(
-        result["confusion"],
-        LABELS,
-        "activity: BasicMotions test split (int8 .tflite)",
-        HERE / "confusion.png",
+    result = t.evaluate(
+        HERE,
+        model,
+        x_test,
+        y_test,
+        prepare=channels_last,
+        labels=LABELS,
+        title="activity: BasicMotions test split (int8 .tflite)",
     )
     # Three held-out series of each activity, taking turns, for the demo's simulated wrist IMU.
     demo = [int(np.flatnonzero(y_test == c)[k]) for k in range(3) for c in range(len(LABELS))]
@@ -181,22 +178,16 @@ def main() -> None:
         "metrics": {"split": "BasicMotions TEST (40 series)", **result},
         "test_data": "test.npz",
         "demo_series": demo,
-        "dataset": {
-            "name": "BasicMotions (UEA multivariate time series classification archive)",
-            "package": "sktime",
-            "files": [
-                "sktime/datasets/data/BasicMotions/BasicMotions_TRAIN.ts",
-                "sktime/datasets/data/BasicMotions/BasicMotions_TEST.ts",
-            ],
-            "train": 40,
-            "test": 40,
-        },
+        "dataset": t.sktime_provenance(
+            "BasicMotions",
+            "BasicMotions (UEA multivariate time series classification archive)",
+            train=40,
+            test=40,
+        ),
         "parameters": int(model.count_params()),
         "seed": SEED,
     }
-    t.write_json(HERE / "card.json", card)
     t.write_model_card(HERE, card, card_sections(card))
-    print(f"wrote {model_file} ({model_file.stat().st_size} bytes), sha256 {card['sha256']}")
 
 
 if __name__ == "__main__":

@@ -139,15 +139,16 @@ def main() -> None:
     model_file = HERE / "model.tflite"
     model_file.write_bytes(t.convert_int8(model, zscore(x_train)))
 
-    # float16 keeps the held-out file small; the card's metrics are measured on exactly these values.
-    np.savez_compressed(HERE / "test.npz", x=x_test.astype(np.float16), y=y_test.astype(np.int8))
-    stored = np.load(HERE / "test.npz")
-    probs = t.tflite_predict(model_file, zscore(stored["x"].astype(np.float32)))
-    result = t.metrics(stored["y"], probs.argmax(axis=1), len(LABELS))
-    keras_acc = float((model.predict(zscore(x_test), verbose=0).argmax(axis=1) == y_test).mean())
-    print(f"keras float accuracy {keras_acc:.4f}; tflite int8 {result}")
-    t.plot_confusion(
-        result["confusion"], LABELS, "appliance: ACSF1 test split (int8 .tflite)", HERE / "confusion.png"
+    result = t.evaluate(
+        HERE,
+        model,
+        x_test,
+        y_test,
+        prepare=zscore,
+        labels=LABELS,
+        title="appliance: ACSF1 test split (int8 .tflite)",
+        # float16 keeps the held-out file small; the card's metrics are measured on exactly these values.
+        stored=np.float16,
     )
     # One held-out series of each class, for the demo's simulated smart plug.
     firsts = [int(np.flatnonzero(y_test == c)[0]) for c in range(len(LABELS))]
@@ -170,22 +171,13 @@ def main() -> None:
         "metrics": {"split": "ACSF1 TEST (100 series)", **result},
         "test_data": "test.npz",
         "demo_series": firsts,
-        "dataset": {
-            "name": "ACSF1 (UCR univariate time series classification archive)",
-            "package": "sktime",
-            "files": [
-                "sktime/datasets/data/ACSF1/ACSF1_TRAIN.ts",
-                "sktime/datasets/data/ACSF1/ACSF1_TEST.ts",
-            ],
-            "train": 100,
-            "test": 100,
-        },
+        "dataset": t.sktime_provenance(
+            "ACSF1", "ACSF1 (UCR univariate time series classification archive)", train=100, test=100
+        ),
         "parameters": int(model.count_params()),
         "seed": SEED,
     }
-    t.write_json(HERE / "card.json", card)
     t.write_model_card(HERE, card, card_sections(card))
-    print(f"wrote {model_file} ({model_file.stat().st_size} bytes), sha256 {card['sha256']}")
 
 
 if __name__ == "__main__":

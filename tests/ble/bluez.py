@@ -103,6 +103,36 @@ class FakeBluez:
         assert isinstance(values, list)
         return [bytes(v) for v in values]
 
+    async def watch_writes(self, address: str, char_uuid: str) -> asyncio.Queue[bytes]:
+        """A queue of what the host writes to the device's characteristic from now on, one entry per write."""
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        device = "/dev_" + address.replace(":", "_").upper() + "/"
+
+        def on_message(message: Message) -> None:
+            if (
+                message.message_type == MessageType.SIGNAL
+                and message.interface == "org.bluez.Mock"
+                and message.member == "Wrote"
+                and device in (message.path or "")
+                and message.body[0] == char_uuid
+            ):
+                queue.put_nowait(bytes(message.body[1]))
+
+        self.bus.add_message_handler(on_message)
+        reply = await self.bus.call(
+            Message(
+                destination="org.freedesktop.DBus",
+                path="/org/freedesktop/DBus",
+                interface="org.freedesktop.DBus",
+                member="AddMatch",
+                signature="s",
+                body=["type='signal',interface='org.bluez.Mock',member='Wrote'"],
+            )
+        )
+        assert reply is not None
+        assert reply.message_type == MessageType.METHOD_RETURN
+        return queue
+
     async def drop_link(self, address: str, adapter: str = "hci0") -> None:
         await self.call("DropLink", "ss", [adapter, address])
 

@@ -168,6 +168,13 @@ def ReadValue(characteristic, _options):
 
 def WriteValue(characteristic, value, _options):
     characteristic.written.append(bytes(value))
+    # Not a BlueZ signal: lets a test play the device's side without polling ``Written``.
+    characteristic.EmitSignal(
+        BLUEZ_MOCK_IFACE,
+        "Wrote",
+        "say",
+        [characteristic.props[GATT_CHARACTERISTIC_IFACE]["UUID"], dbus.ByteArray(bytes(value))],
+    )
 
 
 def StartNotify(characteristic):

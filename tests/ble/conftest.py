@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from bleak.exc import BleakDBusError
 from agent.pipeline.sink import Sink
 from agent.readings import Reading
 from agent.sources.ble.advert import Advert, AdvertCallback
+from tests.ble.bluez import FakeBluez, fake_bluez
 
 
 class FakeClock:
@@ -131,6 +133,16 @@ async def until(condition: Callable[[], Any], limit: float = 5.0) -> None:
         # The conditions are plain counters and flags with no event to wait on.
         while not condition():
             await asyncio.sleep(0.001)
+
+
+@pytest.fixture
+async def bluez(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeBluez]:
+    """The fake bluetoothd on a private D-Bus, with adapter hci0; bleak in this process talks to it."""
+    async with fake_bluez(tmp_path) as fake:
+        # bleak's BlueZ backend connects (through dbus-fast) to the bus this variable names.
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", fake.address)
+        await fake.add_adapter("hci0")
+        yield fake
 
 
 @pytest.fixture

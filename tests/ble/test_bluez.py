@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -39,15 +38,6 @@ NEIGHBOUR_NAME = "NeighboursThermo"
 pytestmark = pytest.mark.skipif(missing_tools() is not None, reason=str(missing_tools()))
 
 
-@pytest.fixture
-async def bluez(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeBluez]:
-    async with fake_bluez(tmp_path) as fake:
-        # bleak's BlueZ backend connects (through dbus-fast) to the bus this variable names.
-        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", fake.address)
-        await fake.add_adapter("hci0")
-        yield fake
-
-
 def hub_config(data_dir: Path, silence: str = "90s") -> object:
     ble = {
         "kind": "ble",
@@ -64,6 +54,15 @@ def hub_config(data_dir: Path, silence: str = "90s") -> object:
         },
         source="test",
     )
+
+
+def recorded(data_dir: Path) -> list[tuple[str, float, str]]:
+    """(stream, value, unit) of every reading the hub stored in ``data_dir``."""
+    store = open_readings(data_dir, read_only=True)
+    try:
+        return [(r["stream"], r["value"], r["unit"]) for r in store.db.query("SELECT * FROM reading_log")]
+    finally:
+        store.close()
 
 
 async def test_adopted_bthome_device_is_stored_and_a_neighbour_leaves_no_trace(
@@ -244,11 +243,7 @@ async def test_gatt_heart_rate_strap_through_bleak_retry_connector(bluez: FakeBl
         advertiser.cancel()
         agent.stop()
         await runner
-    store = open_readings(tmp_path / "data", read_only=True)
-    try:
-        rows = [(r["stream"], r["value"], r["unit"]) for r in store.db.query("SELECT * FROM reading_log")]
-    finally:
-        store.close()
+    rows = recorded(tmp_path / "data")
     assert ("strap.battery", 87.0, "%") in rows
     assert ("strap.heart_rate", 72.0, "bpm") in rows
     assert ("strap.heart_rate", 75.0, "bpm") in rows
@@ -314,11 +309,7 @@ async def test_nus_board_speaks_the_framed_bridge_protocol(bluez: FakeBluez, tmp
         advertiser.cancel()
         agent.stop()
         await runner
-    store = open_readings(tmp_path / "data", read_only=True)
-    try:
-        rows = [(r["stream"], r["value"], r["unit"]) for r in store.db.query("SELECT * FROM reading_log")]
-    finally:
-        store.close()
+    rows = recorded(tmp_path / "data")
     assert sorted(rows) == [
         ("greenhouse.soil_moisture", 48.0, "%"),
         ("greenhouse.temperature", 21.5, "°C"),

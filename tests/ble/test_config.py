@@ -39,6 +39,13 @@ name = "greenhouse"
 address = "E4:5F:01:AA:BB:CC"
 services = ["nus"]
 nus_mode = "text"
+
+[[sources.gatt]]
+name = "vent"
+address = "E4:5F:01:AA:BB:CD"
+services = ["nus"]
+command_timeout = "250ms"
+command_retries = 4
 """
 
 
@@ -55,10 +62,14 @@ def test_ble_section_builds_the_source() -> None:
     assert [(g.name, g.address, tuple(g.services)) for g in source.gatt_devices] == [
         ("strap", "F1:22:33:44:55:66", ("heart_rate", "battery")),
         ("greenhouse", "E4:5F:01:AA:BB:CC", ("nus",)),
+        ("vent", "E4:5F:01:AA:BB:CD", ("nus",)),
     ]
-    strap, greenhouse = source.gatt_devices
+    strap, greenhouse, vent = source.gatt_devices
     assert strap.codec_factory is FramedBridgeCodec  # boards speak the framed protocol unless told
     assert greenhouse.codec_factory is TextBridgeCodec
+    assert (strap.command_timeout, strap.command_retries) == (1.0, 2)  # as a serial board's
+    assert (vent.command_timeout, vent.command_retries) == (0.25, 4)
+    assert source.board_names() == ["greenhouse", "vent"]
 
 
 @pytest.mark.parametrize(
@@ -74,6 +85,14 @@ def test_ble_section_builds_the_source() -> None:
         ),
         pytest.param(("max_connections = 2", "max_connections = 0"), "sources[0].max_connections", id="cap"),
         pytest.param(('nus_mode = "text"', 'nus_mode = "binary"'), "sources[0].gatt[1].nus_mode", id="nus"),
+        pytest.param(
+            ("command_retries = 4", "command_retries = 11"), "sources[0].gatt[2].command_retries", id="retry"
+        ),
+        pytest.param(
+            ('command_timeout = "250ms"', 'command_timeout = "soon"'),
+            "sources[0].gatt[2].command_timeout",
+            id="ack",
+        ),
     ],
 )
 def test_mistakes_name_the_key(replace: tuple[str, str], key: str) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from agent.errors import BoardCommandError
 from agent.sources.ble.gatt import (
     NUS_RX,
     NUS_TX,
@@ -101,7 +102,7 @@ def test_framed_counts_damage_resyncs_and_sensors_hello_did_not_announce() -> No
     assert codec.stats["frames_ok"] == 3
 
 
-def test_framed_refuses_a_future_protocol_with_an_error_reply_and_queues_commands() -> None:
+def test_framed_refuses_a_future_protocol_with_an_error_reply_and_frames_commands() -> None:
     codec = FramedBridgeCodec("board")
     codec.connect()
     assert codec.feed(GOLDEN["hello_future_version"] + GOLDEN["reading_half_float"]) == []
@@ -109,11 +110,26 @@ def test_framed_refuses_a_future_protocol_with_an_error_reply_and_queues_command
     (reply,) = messages(codec.data_to_send())
     assert isinstance(reply, Error)
     assert (reply.code, reply.ref) == (1, 0)
-    seq = codec.command("led", "on")
-    (command,) = messages(codec.data_to_send())
-    assert command == Command("led", "on")
+    seq, frame = codec.command("led", "on")
     assert seq == 2  # HELLO_REQUEST took 0, the ERROR 1
+    assert codec.data_to_send() == b""  # framed, not sent until asked
+    codec.send(frame)
+    codec.send(frame)  # a resend is the same frame, same seq
+    assert messages(codec.data_to_send()) == [Command("led", "on")] * 2
     assert codec.data_to_send() == b""
+
+
+def test_framed_hands_acks_to_the_host_and_forgets_a_lost_links_commands() -> None:
+    codec = FramedBridgeCodec("board")
+    codec.connect()
+    codec.feed(GOLDEN["hello"] + encode(Ack(1, 0, "on"), 1) + encode(Ack(2, 2, "no such command"), 2))
+    assert codec.take_acks() == [Ack(1, 0, "on"), Ack(2, 2, "no such command")]
+    assert codec.take_acks() == []
+    assert (codec.stats["commands_acked"], codec.stats["commands_refused"]) == (1, 1)
+    _seq, frame = codec.command("toggle")
+    codec.send(frame)
+    codec.connect()  # the link dropped before the frame went out: its sender was told so
+    assert messages(codec.data_to_send()) == []
 
 
 def test_framed_reconnect_starts_a_new_handshake_and_keeps_the_counters() -> None:
@@ -219,11 +235,15 @@ async def test_runner_writes_to_rx_in_mtu_chunks_and_publishes_counters(
 
         client.writes.clear()
         client.written.clear()
-        assert runner.queue_command("display", "x" * 100) == 1
+        command = asyncio.create_task(runner.send_command("display", "x" * 100))
         await until(lambda: sum(map(len, client.writes)) >= 100)
         assert max(map(len, client.writes)) <= chunk
         assert len(client.writes) > 1 if chunk == 20 else len(client.writes) == 1
         assert messages(b"".join(client.writes)) == [Command("display", "x" * 100)]
+        client.send(encode(Ack(1, 0, "shown"), 2))
+        assert await command == Ack(1, 0, "shown")
+        assert stats["board.commands_sent"] == 1
+        assert stats["board.command_retries"] == 0
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -258,3 +278,100 @@ async def test_a_framed_board_that_never_says_hello_is_reconnected(clock: FakeCl
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+class FramedLink:
+    """A framed NUS board runner on a fake link; ``frames()`` decodes what the host wrote to RX."""
+
+    def __init__(self, clock: FakeClock, **device: Any) -> None:
+        self.connector = WritableConnector(None)
+        self.device = GattDevice("board", "11:22:33:44:55:97", ("nus",), **device)
+        self.runner, _emitted, self.stats = runner_for(self.device, self.connector, clock)
+        self.task: asyncio.Task[None] | None = None
+
+    @property
+    def client(self) -> WritableClient:
+        assert self.connector.last is not None
+        return self.connector.last
+
+    def frames(self) -> list[tuple[int, Message]]:
+        events = FrameDecoder().events(b"".join(self.client.writes))
+        return [(e.seq, e.message) for e in events if isinstance(e, Frame)]
+
+    def commands(self) -> list[tuple[int, Message]]:
+        return [(seq, m) for seq, m in self.frames() if isinstance(m, Command)]
+
+    async def __aenter__(self) -> FramedLink:
+        self.task = asyncio.create_task(self.runner.run())
+        await until(self.runner.connected.is_set)
+        self.client.send(GOLDEN["hello"])
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await self.task
+
+
+async def test_an_unanswered_command_is_resent_with_its_seq_until_the_ack(clock: FakeClock) -> None:
+    async with FramedLink(clock, command_timeout=1.0, command_retries=2) as link:
+        command = asyncio.create_task(link.runner.send_command("set", 1))
+        await until(lambda: len(link.commands()) == 1)
+        await clock.advance_until(lambda: len(link.commands()) == 2, step=0.5)
+        (seq, first), (again, second) = link.commands()
+        assert (again, second) == (seq, first) == (1, Command("set", 1))
+        link.client.send(encode(Ack(seq, 0, "on"), 1))
+        assert await command == Ack(seq, 0, "on")
+        assert link.stats["board.command_retries"] == 1
+        assert link.stats["board.command_timeouts"] == 0
+        assert link.stats["board.command_failures"] == 0
+
+
+async def test_no_ack_after_every_try_and_a_refusal_raise_board_command_errors(clock: FakeClock) -> None:
+    async with FramedLink(clock, command_timeout=1.0, command_retries=1) as link:
+        command = asyncio.create_task(link.runner.send_command("toggle"))
+        await clock.advance_until(command.done, step=0.5)
+        with pytest.raises(BoardCommandError, match="did not acknowledge 'toggle' after 2 tries"):
+            await command
+        assert [seq for seq, _ in link.commands()] == [1, 1]
+        link.client.send(encode(Ack(1, 0, "on"), 1))  # an ACK after the host gave up changes nothing
+
+        command = asyncio.create_task(link.runner.send_command("explode"))
+        await until(lambda: len(link.commands()) == 3)
+        link.client.send(encode(Ack(2, 2, "unknown command 'explode'"), 2))
+        with pytest.raises(BoardCommandError, match=r"refused 'explode': unknown command .* \(status 2\)"):
+            await command
+        assert link.stats["board.commands_sent"] == 2
+        assert link.stats["board.command_timeouts"] == 1
+        assert link.stats["board.command_failures"] == 2
+        assert link.stats["board.commands_refused"] == 1
+
+
+async def test_a_command_fails_at_once_when_the_link_drops_and_is_not_sent_on_the_next(
+    clock: FakeClock,
+) -> None:
+    async with FramedLink(clock, command_timeout=30.0) as link:
+        command = asyncio.create_task(link.runner.send_command("toggle"))
+        await until(lambda: len(link.commands()) == 1)
+        first = link.client
+        link.connector.drops["board"]()
+        with pytest.raises(BoardCommandError, match="board board was disconnected"):
+            await command
+        with pytest.raises(BoardCommandError, match="not connected"):
+            await link.runner.send_command("toggle")
+        await clock.advance_until(lambda: link.connector.last is not first)
+        await until(lambda: bool(link.frames()))
+        assert [m for _, m in link.frames()] == [HelloRequest(1)]
+        assert link.stats["board.command_failures"] == 1
+
+
+async def test_a_text_mode_board_takes_no_commands(clock: FakeClock) -> None:
+    connector = WritableConnector(None)
+    device = GattDevice("lamp", "11:22:33:44:55:96", ("nus",), codec_factory=TextBridgeCodec)
+    runner, _emitted, _stats = runner_for(device, connector, clock)
+    with pytest.raises(BoardCommandError, match="text mode, which takes no commands"):
+        await runner.send_command("toggle")
+    strap, _emitted, _stats = runner_for(GattDevice("strap", "11:22:33:44:55:95"), connector, clock)
+    with pytest.raises(BoardCommandError, match="has no Nordic UART link"):
+        await strap.send_command("toggle")

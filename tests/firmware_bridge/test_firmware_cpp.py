@@ -10,6 +10,18 @@ from typing import Any
 
 import pytest
 
+from firmware_bridge import (
+    Ack,
+    Command,
+    Frame,
+    FrameDecoder,
+    Hello,
+    HelloRequest,
+    Reading,
+    Sensor,
+    encode,
+)
+
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "firmware_bridge" / "firmware" / "arduino" / "HearthBridge"
 VECTORS: dict[str, Any] = json.loads(
@@ -141,18 +153,6 @@ def test_cpp_resynchronises_after_garbage(host_test: Path) -> None:
 
 
 def test_cpp_board_answers_hello_request_and_acks_commands_once(host_test: Path) -> None:
-    from firmware_bridge import (
-        Ack,
-        Command,
-        Frame,
-        FrameDecoder,
-        Hello,
-        HelloRequest,
-        Reading,
-        Sensor,
-        encode,
-    )
-
     host_bytes = encode(HelloRequest(1), 0) + encode(Command("toggle"), 1) + encode(Command("toggle"), 1)
     host_bytes += encode(Command("explode"), 2)
     (output,) = run(host_test, [f"B {host_bytes.hex()}"])
@@ -168,18 +168,6 @@ def test_cpp_board_answers_hello_request_and_acks_commands_once(host_test: Path)
 
 
 def test_example_sketch_compiles_and_obeys_commands(tmp_path: Path) -> None:
-    from firmware_bridge import (
-        Ack,
-        Command,
-        Frame,
-        FrameDecoder,
-        Hello,
-        HelloRequest,
-        Reading,
-        Sensor,
-        encode,
-    )
-
     compiler = shutil.which("g++")
     if compiler is None:
         pytest.skip("g++ is not installed (scripts/system-deps installs it)")

@@ -13,12 +13,8 @@ from fleet_support import Mosquitto
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     """A private Mosquitto on 127.0.0.1, running."""
-    server = Mosquitto(tmp_path)
-    server.start()
-    try:
+    with Mosquitto(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from agent.fleet.mqtt import document_topic
 from agent.fleet.service import Status
 from agent.readings import Reading
 from tests.conftest import eventually
-from tests.mosquitto import Mosquitto as SharedMosquitto
+from tests.testbed.mosquitto import Mosquitto as SharedMosquitto
 
 PLUG = """
 [[sources]]
@@ -38,6 +38,22 @@ name = "climate"
 file = "builtin:climate.csv"
 rate = 50
 """
+
+
+def model(folder: str = "builtin:appliance") -> str:
+    """A ``[[models]]`` entry running the appliance model (or a copy in ``folder``) on the plug's power."""
+    return f'\n[[models]]\nname = "appliance"\nmodel = "{folder}"\ninputs = {{ power = "plug.power" }}\n'
+
+
+def upstream(port: int) -> str:
+    """An ``[upstream]`` section for a plain-MQTT broker on ``port``."""
+    return f'\n[upstream]\nhost = "127.0.0.1"\nport = {port}\ntls = false\nsummarise_interval = "100ms"\n'
+
+
+def closed_port(folder: Path) -> int:
+    """A loopback port nothing listens on (a broker configured there, never started)."""
+    folder.mkdir()
+    return Mosquitto(folder).port
 
 
 def write_hub(
@@ -105,11 +121,17 @@ async def publish(port: int, target: str, payload: bytes) -> None:
         await client.publish(document_topic("hearth/v1", target), payload, qos=1, retain=True)
 
 
+async def push_to_hub(port: int, key: Ed25519PrivateKey, hub: str, config: str, *, version: int) -> None:
+    """Sign ``config`` as ``version`` for ``hub:<hub>`` and push it."""
+    await publish(port, f"hub:{hub}", document(key, config, version=version, target=f"hub:{hub}"))
+
+
 @dataclass
 class Watcher:
-    """Every hub's latest retained fleet status."""
+    """Every hub's latest retained fleet status, and its link (``online`` / ``offline``)."""
 
     reports: dict[str, Status] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
 
     def state(self, hub: str) -> tuple[str, int | None] | None:
         report = self.reports.get(hub)
@@ -133,16 +155,21 @@ class Watcher:
 
 @contextlib.asynccontextmanager
 async def watching(port: int) -> AsyncIterator[Watcher]:
-    """Follow ``hearth/v1/+/fleet`` for the duration of the block."""
+    """Follow ``hearth/v1/+/fleet`` and ``hearth/v1/+/online`` for the duration of the block."""
     watcher = Watcher()
     ready = asyncio.Event()
 
     async def follow() -> None:
         async with aiomqtt.Client("127.0.0.1", port) as client:
             await client.subscribe("hearth/v1/+/fleet", qos=1)
+            await client.subscribe("hearth/v1/+/online", qos=1)
             ready.set()
             async for message in client.messages:
-                if isinstance(message.payload, bytes) and message.payload:
+                if not isinstance(message.payload, bytes) or not message.payload:
+                    continue
+                if message.topic.matches("hearth/v1/+/online"):
+                    watcher.links[str(message.topic).split("/")[2]] = message.payload.decode()
+                else:
                     report = msgspec.json.decode(message.payload, type=Status)
                     watcher.reports[report.hub] = report
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import stat
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fleet_support import CLIMATE, PLUG, running, watching
 
 from agent.config import load_config
+from agent.fleet.document import public_key_text
 from tests.conftest import hearth
 
 
@@ -74,7 +78,31 @@ async def test_keygen_sign_push_status_round_trip(tmp_path: Path, broker: int) -
         row = next(line for line in shown.stdout.splitlines() if "hub-c" in line)
         assert "v2" in row
         assert "applied" in row
+        assert "online" in row
     assert [s.name for s in load_config(path).sources] == ["plug", "climate"]
+
+    # On the hub, the owner sees what the fleet changed: its own history, and the chained audit log.
+    wide = {"COLUMNS": "160"}
+    history = await asyncio.to_thread(hearth, "fleet", "history", "-c", str(path), env_extra=wide)
+    assert history.returncode == 0, history.stderr
+    assert "running v2" in history.stdout
+    row = next(line for line in history.stdout.splitlines() if "v2" in line and "applied" in line)
+    assert row
+    ledger = sqlite3.connect(path.parent / "data" / "ledger.db")
+    entries = ledger.execute("SELECT kind, detail FROM audit_log WHERE kind = 'config'").fetchall()
+    ledger.close()
+    assert [json.loads(detail)["version"] for _, detail in entries] == [2]
+    assert json.loads(entries[0][1])["outcome"] == "applied"
+    verified = await asyncio.to_thread(hearth, "passport", "verify", "-c", str(path))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_history_on_a_hub_that_never_received_a_push(tmp_path: Path, fleet_key: Ed25519PrivateKey) -> None:
+    (tmp_path / "fleet.pub").write_text(public_key_text(fleet_key.public_key()) + "\n")
+    path = _hub_config(tmp_path, tmp_path / "fleet.pub", 1)
+    result = hearth("fleet", "history", "-c", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "no fleet documents received" in result.stdout
 
 
 def test_sign_refuses_a_config_a_hub_would_reject(tmp_path: Path) -> None:

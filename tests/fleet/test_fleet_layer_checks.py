@@ -5,28 +5,35 @@ from __future__ import annotations
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fleet_support import CLIMATE, PLUG, Mosquitto, document, publish, running, watching, write_hub
+from fleet_support import (
+    CLIMATE,
+    PLUG,
+    closed_port,
+    document,
+    model,
+    publish,
+    push_to_hub,
+    running,
+    upstream,
+    watching,
+    write_hub,
+)
 
 GOOD = f"{PLUG}\n{CLIMATE}"
-MODEL = '\n[[models]]\nname = "appliance"\nmodel = "builtin:appliance"\ninputs = { power = "plug.power" }\n'
+MODEL = model()
 
 
-def _upstream(port: int) -> str:
-    return f'\n[upstream]\nhost = "127.0.0.1"\nport = {port}\ntls = false\nsummarise_interval = "100ms"\n'
-
-
-async def test_a_push_while_the_upstream_broker_is_unreachable_is_rolled_back_naming_upstream(
+async def test_a_push_while_the_upstream_broker_is_unreachable_is_rolled_back_namingupstream(
     tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
 ) -> None:
-    (tmp_path / "away").mkdir()
-    away = Mosquitto(tmp_path / "away").port  # never started: nothing listens there
+    away = closed_port(tmp_path / "away")
     path = write_hub(tmp_path, "hub-u", key=fleet_key, port=broker)
-    path.write_text(path.read_text() + _upstream(away))
+    path.write_text(path.read_text() + upstream(away))
     original = path.read_text()
     async with watching(broker) as watcher, running([path]) as (hub,):
         assert "upstream connects" in hub.agent.health_checks
-        pushed = GOOD + _upstream(away)
-        await publish(broker, "hub:hub-u", document(fleet_key, pushed, version=1, target="hub:hub-u"))
+        pushed = GOOD + upstream(away)
+        await push_to_hub(broker, fleet_key, "hub-u", pushed, version=1)
         await watcher.wait_for(["hub-u"], "rolled_back", 1)
         reason = watcher.reports["hub-u"].reason
         assert reason.startswith("upstream connects: ")
@@ -41,10 +48,10 @@ async def test_a_fleet_without_its_own_broker_comes_through_upstream_and_its_che
     path = write_hub(tmp_path, "hub-s", key=fleet_key, port=broker)
     text = path.read_text().replace(f'broker = {{ host = "127.0.0.1", port = {broker}, tls = false }}\n', "")
     assert "broker" not in text
-    path.write_text(text + _upstream(broker))
+    path.write_text(text + upstream(broker))
     async with watching(broker) as watcher, running([path]) as (hub,):
         await publish(
-            broker, "hub:hub-s", document(fleet_key, GOOD + _upstream(broker), version=1, target="hub:hub-s")
+            broker, "hub:hub-s", document(fleet_key, GOOD + upstream(broker), version=1, target="hub:hub-s")
         )
         await watcher.wait_for(["hub-s"], "applied", 1)
         assert hub.agent.source_runner("climate") is not None
@@ -57,7 +64,7 @@ async def test_a_push_with_a_model_mapping_that_loads_is_applied(
     path.write_text(path.read_text() + MODEL)
     async with watching(broker) as watcher, running([path]) as (hub,):
         assert "models load" in hub.agent.health_checks
-        await publish(broker, "hub:hub-i", document(fleet_key, GOOD + MODEL, version=1, target="hub:hub-i"))
+        await push_to_hub(broker, fleet_key, "hub-i", GOOD + MODEL, version=1)
         await watcher.wait_for(["hub-i"], "applied", 1)
         assert watcher.reports["hub-i"].reason == ""
         assert hub.agent.source_runner("climate") is not None

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import sys
 import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fleet_support import CLIMATE, PLUG, Mosquitto, document, publish, running, watching, write_hub
+from fleet_support import (
+    CLIMATE,
+    PLUG,
+    Mosquitto,
+    document,
+    publish,
+    push_to_hub,
+    running,
+    watching,
+    write_hub,
+)
 
 from agent.config import load_config
 from agent.fleet import files
 from agent.fleet.document import decode
 from agent.fleet.verify import pushed_config
-from tests.conftest import eventually
+from tests.conftest import REPO, eventually
 
 GOOD = f"{PLUG}\n{CLIMATE}"
 
@@ -37,7 +49,7 @@ async def test_after_a_restart_an_older_version_is_still_refused(
     path = write_hub(tmp_path, "hub-r", key=fleet_key, port=broker, groups=["all"])
     async with watching(broker) as watcher:
         async with running([path]):
-            await publish(broker, "hub:hub-r", document(fleet_key, GOOD, version=5, target="hub:hub-r"))
+            await push_to_hub(broker, fleet_key, "hub-r", GOOD, version=5)
             await watcher.wait_for(["hub-r"], "applied", 5)
         applied = path.read_text()
 
@@ -66,7 +78,7 @@ async def test_a_config_whose_source_cannot_start_is_rolled_back_while_recording
     async with watching(broker) as watcher, running([path]) as (hub,):
         plug = hub.agent.source_runner("plug")
         pushed = time.monotonic()
-        await publish(broker, "hub:hub-m", document(fleet_key, missing, version=2, target="hub:hub-m"))
+        await push_to_hub(broker, fleet_key, "hub-m", missing, version=2)
         await watcher.wait_for(["hub-m"], "rolled_back", 2)
         reported = time.monotonic()
         assert "cannot read simulation data" in watcher.reports["hub-m"].reason
@@ -143,8 +155,29 @@ async def test_a_registered_health_check_that_fails_rolls_the_config_back(
             return "broker refused the connection" if hub.agent.source_runner("climate") else None
 
         hub.agent.health_checks["upstream"] = upstream
-        await publish(broker, "hub:hub-h", document(fleet_key, GOOD, version=1, target="hub:hub-h"))
+        await push_to_hub(broker, fleet_key, "hub-h", GOOD, version=1)
         await watcher.wait_for(["hub-h"], "rolled_back", 1)
         assert watcher.reports["hub-h"].reason == "upstream: broker refused the connection"
         assert hub.agent.source_runner("climate") is None
     assert path.read_text() == original
+
+
+async def test_the_fleet_sees_a_hub_online_offline_when_it_stops_and_offline_when_it_dies(
+    tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
+) -> None:
+    path = write_hub(tmp_path, "hub-o", key=fleet_key, port=broker)
+    async with watching(broker) as watcher:
+        async with running([path]):
+            await eventually(lambda: watcher.links.get("hub-o") == "online", "the hub to say it is online")
+        await eventually(lambda: watcher.links.get("hub-o") == "offline", "a stopped hub to say offline")
+
+        # A hub that dies without a word: the broker publishes its will.
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "agent", "run", "-c", str(path), cwd=REPO, stderr=asyncio.subprocess.DEVNULL
+        )
+        try:
+            await eventually(lambda: watcher.links.get("hub-o") == "online", "the hub to come back", 60)
+        finally:
+            proc.kill()
+            await proc.wait()
+        await eventually(lambda: watcher.links.get("hub-o") == "offline", "the broker to publish the will")

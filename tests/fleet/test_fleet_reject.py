@@ -11,7 +11,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fleet_support import CLIMATE, PLUG, document, publish, running, watching, write_hub
 
 from agent.config import load_config
+from agent.fleet import history
 from agent.fleet.document import key_id
+from agent.store.ledger import open_ledger
 
 GOOD = f"{PLUG}\n{CLIMATE}"
 
@@ -166,3 +168,18 @@ def test_any_consent_key_is_found_at_any_depth(word: str) -> None:
 
     raw = {"sources": [{"name": "a"}, {"name": "b", "extra": {word: 1}}]}
     assert list(consent_keys(raw)) == [f"sources[1].extra.{word}"]
+
+
+def test_a_flood_of_rejected_documents_keeps_only_the_newest_and_every_applied_one(tmp_path: Path) -> None:
+    ledger = open_ledger(tmp_path)
+    try:
+        history.begin(ledger, 1, "a" * 64, "# v1\n")
+        history.finish(ledger, 1, "a" * 64, "applied", "")
+        for n in range(history.KEEP_REJECTED + 5):
+            history.reject(ledger, f"{n:064x}", None, "bad signature")
+        rows = ledger.execute("SELECT outcome, count(*) FROM fleet_audit GROUP BY outcome").fetchall()
+        newest = ledger.execute("SELECT max(sha256) FROM fleet_audit WHERE outcome = 'rejected'").fetchone()
+    finally:
+        ledger.close()
+    assert dict(rows) == {"applied": 1, "rejected": history.KEEP_REJECTED}
+    assert newest == (f"{history.KEEP_REJECTED + 4:064x}",)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -14,8 +15,18 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fleet_support import PLUG, Mosquitto, document, publish, restarting, watching, write_hub
+from fleet_support import (
+    PLUG,
+    closed_port,
+    model,
+    push_to_hub,
+    restarting,
+    upstream,
+    watching,
+    write_hub,
+)
 
 from agent.config import load_config
 from agent.fleet import files, history, startup
@@ -24,14 +35,6 @@ from agent.store.ledger import open_ledger
 from tests.conftest import REPO, Datagrams, eventually
 
 MODELS = REPO / "models"
-
-
-def _model(folder: str) -> str:
-    return f'\n[[models]]\nname = "appliance"\nmodel = "{folder}"\ninputs = {{ power = "plug.power" }}\n'
-
-
-def _upstream(port: int) -> str:
-    return f'\n[upstream]\nhost = "127.0.0.1"\nport = {port}\ntls = false\n'
 
 
 def _stored(path: Path) -> int:
@@ -56,35 +59,36 @@ async def test_a_push_that_adds_a_model_restarts_the_hub_and_is_applied(
     tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
 ) -> None:
     path = write_hub(tmp_path, "hub-a", key=fleet_key, port=broker)
-    pushed = PLUG + _model("builtin:appliance")
+    pushed = PLUG + model()
     async with watching(broker) as watcher, restarting(path) as hub:
         first = hub.agent
         await eventually(lambda: first.recorder.committed > 0, "readings committed before the push")
-        await publish(broker, "hub:hub-a", document(fleet_key, pushed, version=1, target="hub:hub-a"))
+        await push_to_hub(broker, fleet_key, "hub-a", pushed, version=1)
         await watcher.wait_for(["hub-a"], "applied", 1)
         assert hub.runner.starts == 2
         assert hub.agent is not first
         assert inference_of(hub.agent) is not None
         assert watcher.reports["hub-a"].running_version == 1
-        before_restart = first.recorder.committed
+        # The first agent stopped with nothing left behind: everything its source handed over was committed.
+        handed_over = sum(runner.sink.accepted for runner in first.runners)
+        assert handed_over > 0
+        assert first.recorder.committed == handed_over
         applied = time.monotonic()
         await eventually(lambda: hub.readings_since(applied, "plug") > 0, "readings after the restart")
     assert [m.name for m in load_config(path).models] == ["appliance"]
-    # What the first agent committed is still there, and the second one added to it.
-    assert _stored(path) > before_restart
+    assert _stored(path) > handed_over  # the second agent added to what the first one kept
     assert _history(path)[0] == [(1, "applied")]
 
 
 async def test_a_restarted_config_that_fails_its_health_check_is_rolled_back_by_a_second_restart(
     tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
 ) -> None:
-    (tmp_path / "away").mkdir()
-    away = Mosquitto(tmp_path / "away").port  # never started: nothing listens there
+    away = closed_port(tmp_path / "away")
     path = write_hub(tmp_path, "hub-u", key=fleet_key, port=broker)
     original = path.read_text()
     async with watching(broker) as watcher, restarting(path) as hub:
-        pushed = PLUG + _upstream(away)
-        await publish(broker, "hub:hub-u", document(fleet_key, pushed, version=1, target="hub:hub-u"))
+        pushed = PLUG + upstream(away)
+        await push_to_hub(broker, fleet_key, "hub-u", pushed, version=1)
         await watcher.wait_for(["hub-u"], "rolled_back", 1)
         reason = watcher.reports["hub-u"].reason
         assert reason.startswith("upstream connects: ")
@@ -98,6 +102,43 @@ async def test_a_restarted_config_that_fails_its_health_check_is_rolled_back_by_
     assert _history(path)[0] == [(1, "rolled_back")]
 
 
+async def test_a_source_failing_before_the_push_does_not_fail_a_restart_push_that_leaves_it_alone(
+    tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
+) -> None:
+    unplugged = '\n[[sources]]\nkind = "serial"\nname = "bench"\nport = "/dev/hearth-no-such-board"\n'
+    path = write_hub(tmp_path, "hub-b", key=fleet_key, port=broker, sources=PLUG + unplugged)
+    async with watching(broker) as watcher, restarting(path) as hub:
+        await push_to_hub(broker, fleet_key, "hub-b", PLUG + unplugged + model(), version=1)
+        await watcher.wait_for(["hub-b"], "applied", 1)
+        assert inference_of(hub.agent) is not None
+        bench = hub.agent.source_runner("bench")
+        assert bench is not None
+        assert bench.sink.accepted == 0  # still unplugged: not this push's doing
+
+
+async def test_a_config_file_the_owner_edits_during_the_confirmation_window_is_kept(
+    tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="agent.fleet.service")
+    away = closed_port(tmp_path / "away")
+    path = write_hub(tmp_path, "hub-w", key=fleet_key, port=broker, confirm_window="5s")
+    async with watching(broker) as watcher, restarting(path) as hub:
+        await push_to_hub(broker, fleet_key, "hub-w", PLUG + upstream(away), version=1)
+        await eventually(
+            lambda: any("confirming config v1" in r.getMessage() for r in caplog.records),
+            "the restarted hub to start confirming the push",
+        )
+        edited = path.read_text().replace('confirm_window = "5s"', 'confirm_window = "4s"')
+        assert edited != path.read_text()
+        path.write_text(edited)  # the owner, at work while the hub confirms the push
+        await watcher.wait_for(["hub-w"], "rolled_back", 1)
+        assert watcher.reports["hub-w"].reason.startswith("upstream connects: ")
+        await eventually(lambda: hub.runner.starts == 3, "the restart with the owner's file")
+        assert hub.agent.config.fleet is not None
+        assert hub.agent.config.fleet.confirm_window == "4s"
+    assert path.read_text() == edited
+
+
 async def test_a_pushed_model_that_does_not_load_is_rolled_back_before_it_runs(
     tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
 ) -> None:
@@ -108,8 +149,8 @@ async def test_a_pushed_model_that_does_not_load_is_rolled_back_before_it_runs(
     path = write_hub(tmp_path, "hub-t", key=fleet_key, port=broker)
     original = path.read_text()
     async with watching(broker) as watcher, restarting(path) as hub:
-        pushed = PLUG + _model(str(tampered))
-        await publish(broker, "hub:hub-t", document(fleet_key, pushed, version=2, target="hub:hub-t"))
+        pushed = PLUG + model(str(tampered))
+        await push_to_hub(broker, fleet_key, "hub-t", pushed, version=2)
         await watcher.wait_for(["hub-t"], "rolled_back", 2)
         reason = watcher.reports["hub-t"].reason
         assert reason.startswith("does not start: ")
@@ -133,7 +174,7 @@ async def test_a_pushed_config_that_crashes_the_agent_is_rolled_back(
     try:
         async with watching(broker) as watcher, restarting(path) as hub:
             pushed = PLUG + f"\n[web]\nport = {port}\n"
-            await publish(broker, "hub:hub-c", document(fleet_key, pushed, version=1, target="hub:hub-c"))
+            await push_to_hub(broker, fleet_key, "hub-c", pushed, version=1)
             await watcher.wait_for(["hub-c"], "rolled_back", 1)
             reason = watcher.reports["hub-c"].reason
             assert reason.startswith(f"does not start: the dashboard cannot listen on 127.0.0.1:{port}")
@@ -175,6 +216,47 @@ def test_a_pushed_config_that_never_confirms_is_rolled_back_after_three_starts(
     assert audit == [(4, "rolled_back", f"not confirmed after {limit} starts (crash loop)")]
 
 
+async def test_a_hub_killed_before_every_confirmation_rolls_the_push_back_on_its_fourth_start(
+    tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
+) -> None:
+    path = write_hub(tmp_path, "hub-k", key=fleet_key, port=broker, confirm_window="60s")
+    original = path.read_text()
+    environ = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
+
+    async def start(n: int) -> tuple[asyncio.subprocess.Process, Path]:
+        log = tmp_path / f"start-{n}.log"
+        with log.open("w") as stderr:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "agent", "run", "-c", str(path), cwd=REPO, env=environ, stderr=stderr
+            )
+        return proc, log
+
+    async def kill_once_confirming(proc: asyncio.subprocess.Process, log: Path) -> None:
+        try:
+            await eventually(lambda: "confirming config v1" in log.read_text(), "confirming", within=60)
+        finally:
+            proc.kill()  # a crash, as systemd would see it: restarted, still unconfirmed
+            await proc.wait()
+
+    async with watching(broker) as watcher:
+        proc, log = await start(1)
+        await watcher.wait_for(["hub-k"], "provisioned", None, within=60)
+        await push_to_hub(broker, fleet_key, "hub-k", PLUG + '\n[log]\nlevel = "debug"\n', version=1)
+        await kill_once_confirming(proc, log)  # start 1 with the pushed config: the restart in-process
+        for n in (2, 3):
+            await kill_once_confirming(*await start(n))
+        proc, log = await start(4)
+        try:
+            await watcher.wait_for(["hub-k"], "rolled_back", 1, within=60)
+            limit = startup.MAX_UNCONFIRMED_STARTS
+            assert watcher.reports["hub-k"].reason == f"not confirmed after {limit} starts (crash loop)"
+            assert path.read_text() == original
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            await proc.wait()
+    assert proc.returncode == 0, log.read_text()
+
+
 def test_a_config_file_the_owner_edited_since_the_push_is_never_rolled_back(
     tmp_path: Path, fleet_key: Ed25519PrivateKey
 ) -> None:
@@ -209,13 +291,14 @@ async def test_hearth_run_applies_a_restart_push_in_the_same_process_and_tells_s
             await watcher.wait_for(["hub-s"], "provisioned", None, within=60)
             assert await notify.next(within=30) == "READY=1"
             pushed = PLUG + '\n[log]\nlevel = "debug"\n'
-            await publish(broker, "hub:hub-s", document(fleet_key, pushed, version=1, target="hub:hub-s"))
+            await push_to_hub(broker, fleet_key, "hub-s", pushed, version=1)
             await watcher.wait_for(["hub-s"], "applied", 1, within=60)
             assert proc.returncode is None  # the same process throughout
-            messages = notify.drain()
-            assert messages[0].startswith("RELOADING=1\n")
-            assert "READY=1" in messages[1:]
-            assert "STOPPING=1" not in messages
+            # In order, leaving out the STATUS lines the health loop sends every few seconds.
+            states = [m for m in notify.drain() if not m.startswith("STATUS=")]
+            assert states[0].startswith("RELOADING=1\n")
+            assert "READY=1" in states[1:]
+            assert "STOPPING=1" not in states
         finally:
             proc.send_signal(signal.SIGTERM)
             async with asyncio.timeout(30):

@@ -7,7 +7,18 @@ import time
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fleet_support import CLIMATE, PLUG, document, publish, restarting, running, watching, write_hub
+from fleet_support import (
+    CLIMATE,
+    PLUG,
+    Watcher,
+    document,
+    model,
+    publish,
+    restarting,
+    running,
+    watching,
+    write_hub,
+)
 
 from agent.config import load_config
 from agent.inference.pipeline import inference_of
@@ -32,19 +43,31 @@ port = "/dev/hearth-no-such-board"
 handshake_timeout = "200ms"
 """
 
+KITCHENS = "group:kitchens"
+
+
+def _kitchens(root: Path, broker: int, key: Ed25519PrivateKey) -> tuple[list[str], list[Path]]:
+    """Provision the fleet: every hub in the kitchens group."""
+    ids = [f"hub-{n:02d}" for n in range(HUBS)]
+    return ids, [write_hub(root, i, key=key, port=broker, groups=["kitchens"]) for i in ids]
+
+
+async def _push_to_all(watcher: Watcher, ids: list[str], broker: int, payload: bytes) -> float:
+    """Push ``payload`` (version 1) to the kitchens; seconds until every hub reported it applied."""
+    started = time.monotonic()
+    await publish(broker, KITCHENS, payload)
+    await watcher.wait_for(ids, "applied", 1, within=90)
+    return time.monotonic() - started
+
 
 async def test_group_push_reaches_every_hub_and_a_bad_one_is_rolled_back_everywhere(
     tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
 ) -> None:
-    ids = [f"hub-{n:02d}" for n in range(HUBS)]
-    paths = [write_hub(tmp_path, i, key=fleet_key, port=broker, groups=["kitchens"]) for i in ids]
+    ids, paths = _kitchens(tmp_path, broker, fleet_key)
     async with watching(broker) as watcher, running(paths) as hubs:
         await watcher.wait_for(ids, "provisioned", None)
 
-        started = time.monotonic()
-        await publish(broker, "group:kitchens", document(fleet_key, GOOD, version=1, target="group:kitchens"))
-        await watcher.wait_for(ids, "applied", 1, within=60)
-        took = time.monotonic() - started
+        took = await _push_to_all(watcher, ids, broker, document(fleet_key, GOOD, version=1, target=KITCHENS))
         print(f"\n{HUBS} hubs reported 'applied' {took:.2f} s after the push")
 
         for hub, path in zip(hubs, paths, strict=True):
@@ -55,9 +78,7 @@ async def test_group_push_reaches_every_hub_and_a_bad_one_is_rolled_back_everywh
         before = {path: path.read_text() for path in paths}
         plug_runners = [hub.agent.source_runner("plug") for hub in hubs]
         pushed = time.monotonic()
-        await publish(
-            broker, "group:kitchens", document(fleet_key, MISSING_BOARD, version=2, target="group:kitchens")
-        )
+        await publish(broker, KITCHENS, document(fleet_key, MISSING_BOARD, version=2, target=KITCHENS))
         await watcher.wait_for(ids, "rolled_back", 2, within=60)
         reported = time.monotonic()
         for hub in hubs:
@@ -77,24 +98,17 @@ async def test_group_push_reaches_every_hub_and_a_bad_one_is_rolled_back_everywh
         )
 
 
-MODEL = '\n[[models]]\nname = "appliance"\nmodel = "builtin:appliance"\ninputs = { power = "plug.power" }\n'
-
-
 async def test_a_group_push_that_needs_a_restart_restarts_every_hub_and_is_applied(
     tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
 ) -> None:
-    ids = [f"hub-{n:02d}" for n in range(HUBS)]
-    paths = [write_hub(tmp_path, i, key=fleet_key, port=broker, groups=["kitchens"]) for i in ids]
+    ids, paths = _kitchens(tmp_path, broker, fleet_key)
     async with watching(broker) as watcher, contextlib.AsyncExitStack() as stack:
         hubs = [await stack.enter_async_context(restarting(path)) for path in paths]
         await watcher.wait_for(ids, "provisioned", None)
 
-        started = time.monotonic()
-        pushed = PLUG + MODEL  # a model the hubs did not run: each hub restarts to load it
-        push = document(fleet_key, pushed, version=1, target="group:kitchens")
-        await publish(broker, "group:kitchens", push)
-        await watcher.wait_for(ids, "applied", 1, within=90)
-        took = time.monotonic() - started
+        # A model the hubs did not run: each hub restarts to load it.
+        push = document(fleet_key, PLUG + model(), version=1, target=KITCHENS)
+        took = await _push_to_all(watcher, ids, broker, push)
         print(f"\n{HUBS} hubs restarted and reported 'applied' {took:.2f} s after the push")
         for hub in hubs:
             assert hub.runner.starts == 2

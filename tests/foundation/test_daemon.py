@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sqlite3
@@ -16,6 +17,7 @@ import pytest
 
 from agent.config import parse_config
 from agent.daemon import Agent
+from agent.daemon.lifecycle import HubRunner
 from agent.daemon.systemd import SystemdNotifier
 from agent.pipeline.sink import OverflowPolicy, Sink
 from agent.readings import Reading, StreamInfo
@@ -189,3 +191,99 @@ async def test_a_source_that_converts_its_cancellation_still_stops(tmp_path: Pat
     runner = agent.runners[0]
     assert runner.last_error is None  # a stop request is not a failure to retry
     assert runner.restarts == 0
+
+
+class LostCancellation:
+    """A service whose inner task lost its cancellation and goes on until released.
+
+    As a task awaiting ``asyncio.wait_for`` on Python 3.11 does when the reply arrives with the stop;
+    the service's task group then waits for it and ignores every further cancellation.
+    """
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._stuck(), name="stuck-child")
+
+    async def _stuck(self) -> None:
+        self.started.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+        await self.release.wait()
+
+
+async def test_a_service_that_never_stops_is_abandoned_after_the_stop_timeout(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = parse_config(_config(tmp_path, '[daemon]\nstop_timeout = "1s"'))
+    steady = SimulatedSource("steady", load_table("steady", "builtin:kettle_plug.csv"), rate=100)
+    agent = Agent(config, sources=[steady])
+    service = LostCancellation()
+    agent.services["stuck"] = service.run
+    task = asyncio.create_task(agent.run())
+    try:
+        await asyncio.wait_for(service.started.wait(), 10)
+        await eventually(lambda: agent.recorder.committed > 0, "readings to be committed")
+        agent.stop()
+        done, _ = await asyncio.wait([task], timeout=30)
+        assert task in done, "the stop waited for a service that never ends"
+        task.result()
+    finally:
+        service.release.set()
+    conn = sqlite3.connect(tmp_path / "readings.db")
+    accepted = conn.execute("SELECT accepted FROM source_health WHERE name = 'steady'").fetchone()[0]
+    stored = conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+    conn.close()
+    assert stored == accepted  # the recorder was flushed before the service was given up
+    [error] = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert "task 'stuck' (LostCancellation.run)" in error
+    assert "task 'stuck-child' (LostCancellation._stuck)" in error
+
+
+async def test_a_restart_after_a_stop_that_abandoned_a_task_replaces_the_process(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "hearth.toml"
+    path.write_text(_config(tmp_path, '[daemon]\nstop_timeout = "1s"'))
+    service = LostCancellation()
+    replaced = asyncio.Event()
+
+    def add_stuck_service(agent: Agent) -> None:
+        agent.services["stuck"] = service.run
+
+    runner = HubRunner(path, on_agent=add_stuck_service, replace_process=replaced.set)
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.wait_for(service.started.wait(), 10)
+        assert runner.agent is not None
+        runner.agent.restart()
+        done, _ = await asyncio.wait([task], timeout=30)
+        assert task in done, "the runner waited for a service that never ends"
+        task.result()
+    finally:
+        service.release.set()
+    assert replaced.is_set()  # a fresh process, not a second agent next to the stuck task
+    assert runner.starts == 1
+    assert any("restarting in a fresh process" in r.getMessage() for r in caplog.records)
+
+
+def test_exec_self_starts_the_same_command_again_in_the_same_process() -> None:
+    script = (
+        "import os, sys\n"
+        "from agent.daemon.lifecycle import exec_self\n"
+        "print(os.getpid(), sys.argv[1:], flush=True)\n"
+        "if 'HEARTH_TEST_AGAIN' not in os.environ:\n"
+        "    os.environ['HEARTH_TEST_AGAIN'] = '1'\n"
+        "    exec_self()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, "run", "-c", "x.toml"],
+        capture_output=True, text=True, timeout=60, check=False, cwd=REPO,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    first, second = result.stdout.splitlines()
+    assert first == second  # the same PID, the same arguments
+    assert first.endswith("['run', '-c', 'x.toml']")

@@ -14,22 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, wait_until
-
-DEVICES = 10  # climate.csv has two columns: 20 sensors
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+from tests.testbed.hub import climate_rooms, rss_mb
 
 
 def _soak(tmp_path: Path, seconds: float, rate: float) -> tuple[float, float, int]:
-    sources = "".join(
-        f'[[sources]]\nkind = "simulated"\nname = "room{i}"\nfile = "builtin:climate.csv"\nrate = {rate}\n'
-        for i in range(DEVICES)
-    )
+    sources = climate_rooms(rate)
     config = tmp_path / "hub.toml"
     config.write_text(
         f'[hub]\nid = "soak"\ndata_dir = "{tmp_path / "data"}"\n'
@@ -44,12 +33,12 @@ def _soak(tmp_path: Path, seconds: float, rate: float) -> tuple[float, float, in
     ):
         wait_until(db.exists, "the readings file")
         time.sleep(min(10.0, seconds / 3))  # warm-up: caches, first batches, allocator arenas
-        start = _rss_mb(proc.pid)
+        start = rss_mb(proc.pid)
         peak = start
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             time.sleep(1.0)
-            peak = max(peak, _rss_mb(proc.pid))
+            peak = max(peak, rss_mb(proc.pid))
         proc.send_signal(signal.SIGTERM)
         returncode = proc.wait(30)
     return start, peak, returncode

@@ -23,6 +23,16 @@ from agent.store.readings import open_readings
 from .conftest import ACTIVITY_INPUTS, activity_entry, hub, write_replay
 
 
+async def run_until(agent: Agent, event: asyncio.Event, limit: float) -> None:
+    """Run the hub until ``event`` is set (``limit`` s at most), then stop it."""
+    task = asyncio.create_task(agent.run())
+    try:
+        await asyncio.wait_for(event.wait(), limit)
+    finally:
+        agent.stop()
+        await task
+
+
 async def replay(
     tmp_path: Path, source: dict[str, object], entry: dict[str, object], expected: int
 ) -> tuple[list[WindowResult], Agent]:
@@ -40,12 +50,7 @@ async def replay(
             done.set()
 
     runner.on_result.append(collect)
-    task = asyncio.create_task(agent.run())
-    try:
-        await asyncio.wait_for(done.wait(), 100)
-    finally:
-        agent.stop()
-        await task
+    await run_until(agent, done, 100)
     assert runner.stats["skipped_gaps"] == runner.stats["skipped_missing"] == 0
     assert runner.stats["queue_dropped"] == 0
     return results, agent
@@ -134,12 +139,7 @@ async def test_appliance_replay_matches_offline_evaluation(tmp_path: Path, appli
 
     for name, runner in inference.runners.items():
         runner.on_result.append(collector(name))
-    task = asyncio.create_task(agent.run())
-    try:
-        await asyncio.wait_for(done.wait(), 100)
-    finally:
-        agent.stop()
-        await task
+    await run_until(agent, done, 100)
     for runner in inference.runners.values():
         assert runner.stats["skipped_gaps"] == runner.stats["skipped_missing"] == 0
     assert [len(r) for r in results.values()] == [10] * plugs
@@ -182,12 +182,7 @@ async def test_silent_input_skips_windows_and_counts_them(tmp_path: Path, activi
             enough.set()
 
     runner.on_skip.append(on_skip)
-    task = asyncio.create_task(agent.run())
-    try:
-        await asyncio.wait_for(enough.wait(), 60)
-    finally:
-        agent.stop()
-        await task
+    await run_until(agent, enough, 60)
     assert runner.stats["inferences"] == 0
     assert runner.stats["skipped_gaps"] >= 1
     assert context_labels(agent, "context.activity") == []

@@ -19,18 +19,14 @@ from agent.errors import BoardCommandError
 from agent.pipeline.sink import Sink
 from agent.readings import Reading, StreamInfo
 from tests.conftest import eventually
-from tests.mosquitto import Mosquitto
+from tests.testbed.mosquitto import Mosquitto
 
 
 @pytest.fixture
 def mosquitto_server(tmp_path: Path) -> Iterator[Mosquitto]:
     """A running Mosquitto (anonymous, no persistence) that the test can restart."""
-    server = Mosquitto(tmp_path)
-    server.start()
-    try:
+    with Mosquitto(tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from agent.config.schema import RuleConfig
+from agent.config.schema import RuleConfig, Scalar
 from agent.errors import BoardCommandError
 from agent.readings import Reading
 from agent.rules.dispatch import RuleDispatcher
@@ -96,6 +96,35 @@ async def test_board_commands_are_retried_until_acked_and_given_up_after_attempt
 async def test_an_unknown_board_at_run_time_is_an_error_not_a_crash() -> None:
     with pytest.raises(BoardCommandError, match="no board named 'attic'"):
         await SourceBoards([]).send_command("attic", "led")
+
+
+class FakeBleHost:
+    """A source carrying several boards, as the BLE source carries its Nordic UART devices."""
+
+    def __init__(self, name: str, boards: list[FakeBoard]) -> None:
+        self.name = name
+        self.boards = {b.name: b for b in boards}
+
+    def board_names(self) -> list[str]:
+        return list(self.boards)
+
+    async def send_board_command(self, board: str, name: str, arg: Scalar | None = None) -> None:
+        await self.boards[board].send_command(name, arg)
+
+
+async def test_boards_behind_a_ble_source_are_found_and_a_replaced_source_is_seen() -> None:
+    greenhouse = FakeBoard("greenhouse")
+    sources: list[object] = [FakeBoard("desk"), FakeBleHost("ble", [greenhouse])]
+    boards = SourceBoards(lambda: sources)
+    await boards.send_command("greenhouse", "set", 1)
+    assert greenhouse.received == [("set", 1)]
+    replaced = FakeBoard("greenhouse", nacks=1)
+    sources[1] = FakeBleHost("ble", [replaced])  # the BLE source was rebuilt by a reload
+    with pytest.raises(BoardCommandError, match="NACKed set"):
+        await boards.send_command("greenhouse", "set", 0)
+    assert replaced.attempts == 1
+    with pytest.raises(BoardCommandError, match="no board named 'ble'"):
+        await boards.send_command("ble", "set", 0)  # a source carrying boards is not one
 
 
 async def test_a_for_rule_fires_from_the_clock_without_another_reading() -> None:

@@ -235,3 +235,21 @@ def test_ble_devices_are_known_from_gatt_config_and_adoptions(tmp_path: Path) ->
     parse_config(head + ble + rules)
     with pytest.raises(ConfigError, match=r"rule 'cold-fridge': unknown strand 'cellar.temperature'"):
         parse_config(head + ble + rules.replace("fridge.temperature", "cellar.temperature"))
+
+
+def test_framed_nordic_uart_devices_are_boards_and_text_ones_are_not() -> None:
+    ble = (
+        '[[sources]]\nkind = "ble"\n'
+        '[[sources.gatt]]\nname = "greenhouse"\naddress = "E4:5F:01:AA:BB:CC"\nservices = ["nus"]\n'
+        '[[sources.gatt]]\nname = "lamp"\naddress = "E4:5F:01:AA:BB:CD"\nservices = ["nus"]\n'
+        'nus_mode = "text"\n'
+        '[[sources.gatt]]\nname = "chest"\naddress = "11:22:33:44:55:66"\nservices = ["heart_rate"]\n'
+    )
+    rule = (
+        '[[rules]]\nname = "vent"\nwhen = { stream = "greenhouse.temperature", above = 25 }\n'
+        'actions = [{ kind = "board", board = "greenhouse", command = "set", arg = 1 }]\n'
+    )
+    check(ble + rule)
+    for other in ("lamp", "chest"):
+        with pytest.raises(ConfigError, match=rf"rule 'vent': unknown board '{other}'"):
+            check(ble + rule.replace('board = "greenhouse"', f'board = "{other}"'))

@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import subprocess
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,57 +27,22 @@ from agent.store.readings import open_readings
 from agent.sync.mqtt import MqttConnector, MqttSettings
 from agent.sync.publisher import LedgerWorker, Publisher
 from agent.sync.summariser import Summariser
-from tests.mosquitto import accepts, free_port
+from tests.testbed.mosquitto import MOSQUITTO, Mosquitto
 
-MOSQUITTO = "/usr/sbin/mosquitto"
 HUB = "test-hub"
 PREFIX = "hearth/v1"
 
 
-class Broker:
-    """One Mosquitto process that a test may stop and start again on the same port."""
+class Broker(Mosquitto):
+    """The shared test broker with no per-client queue limit, so a slow test subscriber loses nothing."""
 
     def __init__(self, folder: Path, extra: str = "", *, persistence: Path | None = None) -> None:
         if not Path(MOSQUITTO).exists():
             pytest.skip("mosquitto is not installed (scripts/system-deps installs it)")
-        self.folder = folder
-        self.port = free_port()
-        self.conf = folder / "mosquitto.conf"
-        # No per-client queue limit: a slow test subscriber must not make the broker drop messages.
-        stored = (
-            f"persistence true\npersistence_location {persistence}/\n"
-            if persistence
-            else "persistence false\n"
-        )
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n{stored}{extra}"
-        )
+        super().__init__(folder, extra_conf=f"max_queued_messages 0\n{extra}", persistence=persistence)
+        # Mosquitto reads its files as root and may then run as its own user.
         folder.chmod(0o755)
         self.conf.chmod(0o644)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = folder / "mosquitto.log"
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=out, stderr=out)
-        deadline = time.monotonic() + 10
-        while not accepts(self.port):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.log.read_text()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("mosquitto did not start listening")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        """Stop the broker the way a service manager does (SIGTERM: it saves its persistence file)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc = None
 
 
 @pytest.fixture
@@ -149,6 +112,18 @@ def _ca(folder: Path, cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certifi
     return key, cert, path
 
 
+def _write_pem(stem: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> tuple[Path, Path]:
+    """Write ``cert`` to ``<stem>.pem`` and its unencrypted key to ``<stem>.key``; return both paths."""
+    cert_path, key_path = stem.with_suffix(".pem"), stem.with_suffix(".key")
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
 @pytest.fixture
 def pki() -> Iterator[Pki]:
     import shutil
@@ -190,14 +165,7 @@ def _make_pki(folder: Path) -> Pki:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    cert_path = folder / "broker.pem"
-    key_path = folder / "broker.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    cert_path, key_path = _write_pem(folder / "broker", cert, key)
     client_key = ec.generate_private_key(ec.SECP256R1())
     client = (
         x509.CertificateBuilder()
@@ -209,14 +177,7 @@ def _make_pki(folder: Path) -> Pki:
         .not_valid_after(now + dt.timedelta(days=1))
         .sign(ca_key, hashes.SHA256())
     )
-    client_cert_path = folder / "hub.pem"
-    client_key_path = folder / "hub.key"
-    client_cert_path.write_bytes(client.public_bytes(serialization.Encoding.PEM))
-    client_key_path.write_bytes(
-        client_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    client_cert_path, client_key_path = _write_pem(folder / "hub", client, client_key)
     for p in folder.iterdir():
         p.chmod(0o644)
     return Pki(ca_path, cert_path, key_path, other, client_cert_path, client_key_path)

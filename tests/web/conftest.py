@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, hearth, wait_until
-from tests.mosquitto import free_port
-from tests.web.web_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PASSWORD, RunningHub, ramp_csv
+from tests.testbed.dashboard import CHROMIUM, CHROMIUM_ARGS, WRIST_ACTIVITY
+from tests.testbed.mosquitto import free_port
+from tests.web.web_support import ARTIFACTS, PASSWORD, RunningHub, ramp_csv
 
 
 def _answers(url: str) -> bool:
@@ -26,31 +27,16 @@ def _answers(url: str) -> bool:
 
 
 # Simulated BLE thermometers (and neighbours), and a wrist IMU replay with the activity model.
-BLE_AND_CONTEXT = """
+BLE_AND_CONTEXT = (
+    """
 [[sources]]
 kind = "ble"
 name = "ble"
 simulate = true
 adoption_refresh = "1s"
-
-[[sources]]
-kind = "simulated"
-name = "wrist"
-file = "builtin:wrist_imu_test.csv"
-rate = 10.0
-
-[[models]]
-name = "activity"
-model = "builtin:activity"
-debounce = 1
-[models.inputs]
-acc_x = "wrist.acc_x"
-acc_y = "wrist.acc_y"
-acc_z = "wrist.acc_z"
-gyro_x = "wrist.gyro_x"
-gyro_y = "wrist.gyro_y"
-gyro_z = "wrist.gyro_z"
 """
+    + WRIST_ACTIVITY
+)
 
 
 @pytest.fixture

@@ -28,15 +28,6 @@ from agent.web.server import WebServer
 from tests.conftest import REPO
 
 PASSWORD = "correct horse battery"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = REPO / "test-artifacts" / "web"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 

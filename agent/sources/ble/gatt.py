@@ -6,6 +6,9 @@ carries the firmware bridge protocol: a sans-I/O ``BridgeCodec`` takes the bytes
 notifies on TX and returns readings and the bytes owed to the board, which are written to RX in
 chunks that fit the link's MTU (``FramedBridgeCodec`` for framed boards, ``TextBridgeCodec`` for
 sketches that print ``temp=21.5 hum=40`` lines). A semaphore caps simultaneous connections.
+
+A framed board takes commands as a serial board does (``GattDeviceRunner.send_command``: wait for
+the ACK, resend the same frame, raise ``BoardCommandError``), through ``agent.sources.board_commands``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from agent.backoff import Backoff
 from agent.errors import BoardCommandError
 from agent.sources.ble.advert import Clock, SystemClock
 from agent.sources.ble.watchdog import classify
+from agent.sources.board_commands import PendingCommands
 from agent.sources.bridge_readings import sensor_values
 from firmware_bridge import (
     Ack,
@@ -199,6 +203,7 @@ class FramedBridgeCodec:
         self.session = HostSession()
         self.stats: dict[str, int] = dict.fromkeys(FRAMED_STATS, 0)
         self._commands = bytearray()
+        self._acks: list[Ack] = []
         self._refused = False
 
     @property
@@ -213,14 +218,25 @@ class FramedBridgeCodec:
 
     def connect(self) -> bytes:
         """Start over on a fresh connection; return the HELLO_REQUEST to write."""
-        self.session.data_to_send()  # replies owed on the last connection are about frames long gone
+        # Replies and commands owed on the last connection are about frames long gone; a command's
+        # sender has been told that link was lost, so it must not run later on this one.
+        self.session.data_to_send()
+        self._commands.clear()
+        self._acks.clear()
         return self.session.connect()
 
-    def command(self, name: str, arg: Scalar | None = None) -> int:
-        """Queue a COMMAND for ``data_to_send``; return its sequence number (the board's ACK names it)."""
-        seq, frame = self.session.command(name, arg)
+    def command(self, name: str, arg: Scalar | None = None) -> tuple[int, bytes]:
+        """A COMMAND frame with a fresh sequence number: ``(seq, wire bytes)``; ``send`` queues it."""
+        return self.session.command(name, arg)
+
+    def send(self, frame: bytes) -> None:
+        """Queue ``frame`` (a COMMAND, or its resend) for ``data_to_send``."""
         self._commands += frame
-        return seq
+
+    def take_acks(self) -> list[Ack]:
+        """The ACKs the board sent since the last call, oldest first."""
+        acks, self._acks = self._acks, []
+        return acks
 
     def data_to_send(self) -> bytes:
         """Replies and commands owed to the board since the last call."""
@@ -249,11 +265,9 @@ class FramedBridgeCodec:
             self._refused = False
             log.info("board %s: %s, firmware %s", self.device, message.board_id, message.firmware)
         elif isinstance(message, Ack):
-            if message.status:
-                self.stats["commands_refused"] += 1
-                log.warning("board %s refused command %d: %s", self.device, message.seq, message.detail)
-            else:
-                self.stats["commands_acked"] += 1
+            # The sender of the command reports a refusal; logging it here too would say it twice.
+            self.stats["commands_refused" if message.status else "commands_acked"] += 1
+            self._acks.append(message)
         elif isinstance(message, Log):
             log.log(_LOG_LEVELS[message.level], "board %s: %s", self.device, message.text)
         elif isinstance(message, Error):
@@ -341,6 +355,8 @@ class GattDevice:
     poll_interval: float = 60.0
     codec_factory: Callable[[str], BridgeCodec] = FramedBridgeCodec  # called with the device name
     handshake_timeout: float = 5.0  # a framed NUS board must answer HELLO_REQUEST within this
+    command_timeout: float = 1.0  # wait this long for each ACK of a COMMAND ...
+    command_retries: int = 2  # ... and resend it this many times
 
 
 @dataclass
@@ -359,11 +375,21 @@ class GattDeviceRunner:
     codec: BridgeCodec | None = None
     _to_board: asyncio.Event = field(default_factory=asyncio.Event)
     _failing: bool = False
+    _commands: PendingCommands | None = None
 
     def __post_init__(self) -> None:
         if "nus" in self.device.services:
             self.codec = self.device.codec_factory(self.device.name)
             self._publish_codec()
+        if isinstance(self.codec, FramedBridgeCodec):
+            self._commands = PendingCommands(
+                self.device.name,
+                self.stats,
+                timeout=self.device.command_timeout,
+                retries=self.device.command_retries,
+                prefix=f"{self.device.name}.",
+                sleep=self.clock.sleep,
+            )
 
     async def run(self) -> None:
         """Connect, serve, and reconnect with backoff until cancelled."""
@@ -405,6 +431,8 @@ class GattDeviceRunner:
             reason = f"{type(exc).__name__}: {exc}"
         finally:
             self.connected.clear()
+            if self._commands is not None:
+                self._commands.link_lost()
             with contextlib.suppress(Exception):  # the link may be gone already; cleanup is best effort
                 await client.disconnect()
         self._bump("gatt_drops")
@@ -423,13 +451,30 @@ class GattDeviceRunner:
             await client.start_notify(NUS_TX, lambda _char, data: self._on_uart(codec, bytes(data)))
             await self._write_chunks(client, codec.connect())
 
-    def queue_command(self, name: str, arg: Scalar | None = None) -> int:
-        """Queue a COMMAND for a framed NUS board (written once connected); return its sequence number."""
-        if not isinstance(self.codec, FramedBridgeCodec):
-            raise BoardCommandError(f"GATT device {self.device.name} has no framed Nordic UART link")
-        seq = self.codec.command(name, arg)
-        self._to_board.set()
-        return seq
+    async def send_command(self, name: str, arg: Scalar | None = None) -> Ack:
+        """Send ``name`` to a framed NUS board and return its ACK; raise ``BoardCommandError`` if it fails.
+
+        Waits ``command_timeout`` for the ACK and resends the same frame up to ``command_retries``
+        times, as over serial. Text-mode boards stay one way: the text protocol has no frames and no
+        ACK, so nothing could confirm a command; they take none (``BoardCommandError``), as over serial.
+        """
+        codec, commands = self.codec, self._commands
+        if codec is None:
+            raise BoardCommandError(f"GATT device {self.device.name} has no Nordic UART link")
+        if not isinstance(codec, FramedBridgeCodec) or commands is None:
+            raise BoardCommandError(f"board {self.device.name} is in text mode, which takes no commands")
+        if not self.connected.is_set() or codec.hello is None:
+            raise BoardCommandError(f"board {self.device.name} is not connected")
+        seq, frame = codec.command(name, arg)
+
+        def transmit() -> bool:
+            if not self.connected.is_set():
+                return False
+            codec.send(frame)
+            self._to_board.set()
+            return True
+
+        return await commands.send(name, seq, transmit)
 
     async def _write_uart(self, client: GattClient, codec: BridgeCodec) -> None:
         """Write what the codec owes the board to NUS RX as notifications leave some; insist on a HELLO."""
@@ -516,6 +561,9 @@ class GattDeviceRunner:
         now = time.time()
         for quantity, value, unit, age in codec.feed(data):
             self.emit(self.device.name, quantity, value, unit, now - age, self.streams)
+        if self._commands is not None and isinstance(codec, FramedBridgeCodec):
+            for ack in codec.take_acks():
+                self._commands.acked(ack)
         self._publish_codec()
         self._to_board.set()
 

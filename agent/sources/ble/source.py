@@ -7,6 +7,7 @@ are also kept in a bounded table in memory, never stored or logged, until nobody
 Around it, ``run`` keeps the scanner alive: a start that fails, a scanner
 that dies, or one that hears nothing for ``silence_timeout`` while devices are adopted is restarted
 with capped, jittered backoff, and after ``reset_after`` failures in a row the adapter is reset.
+Framed Nordic UART devices are boards: ``send_board_command`` sends one a COMMAND and waits for its ACK.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from agent.aio import cancel_requested
 from agent.backoff import Backoff
+from agent.errors import BoardCommandError
 from agent.pipeline.sink import OverflowPolicy, Sink
 from agent.readings import Reading, StreamInfo, next_stamp
 from agent.sources.ble.adoption import Adoption, AdoptionStore
@@ -34,7 +36,9 @@ from agent.sources.ble.watchdog import Fault, RecoveryPolicy, SilenceWatchdog, c
 
 if TYPE_CHECKING:
     # Imported when GATT devices are configured: the board protocol and cbor2 cost ~3 MB otherwise.
-    from agent.sources.ble.gatt import GattConnector, GattDevice
+    from agent.sources.ble.gatt import GattConnector, GattDevice, GattDeviceRunner
+    from firmware_bridge import Ack
+    from firmware_bridge.messages import Scalar
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +123,7 @@ class BleSource:
         self.decrypt_failures = 0
         self.unknown_format = 0
         self._adopted: dict[str, _Adopted] = {}
+        self._gatt_runners: dict[str, GattDeviceRunner] = {}
         self._sink: Sink | None = None
         self._store_path: Path | None = None
         self._on_forget: ForgetHook | None = None
@@ -299,11 +304,31 @@ class BleSource:
                         runner = GattDeviceRunner(
                             gatt, self.connector, slots, self._gatt_emit, self.stats, clock=self.clock
                         )
+                        self._gatt_runners[gatt.name] = runner
                         group.create_task(runner.run(), name=f"{self.name}:gatt:{gatt.name}")
                 await self._scan_loop()
         finally:
+            self._gatt_runners.clear()
             self._publish()
             self.discovery = None
+
+    def board_names(self) -> list[str]:
+        """The GATT devices with a Nordic UART link (only those in framed mode take commands)."""
+        return [g.name for g in self.gatt_devices if "nus" in g.services]
+
+    def gatt_runner(self, name: str) -> GattDeviceRunner | None:
+        """The runner keeping GATT device ``name`` connected (None while the source is not running)."""
+        return self._gatt_runners.get(name)
+
+    async def send_board_command(self, board: str, name: str, arg: Scalar | None = None) -> Ack:
+        """Send ``name`` to the Nordic UART board ``board``; return its ACK or raise ``BoardCommandError``."""
+        runner = self._gatt_runners.get(board)
+        if runner is None:
+            known = board in {g.name for g in self.gatt_devices}
+            raise BoardCommandError(
+                f"board {board} is not connected" if known else f"no GATT device named {board!r}"
+            )
+        return await runner.send_command(name, arg)
 
     def _gatt_emit(  # noqa: PLR0917 - matches gatt.Emit, called per value
         self, device: str, quantity: str, value: float, unit: str, ts: float, streams: dict[str, str]

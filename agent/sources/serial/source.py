@@ -4,13 +4,13 @@ A connection is a small state machine: open the port → handshake (HELLO_REQUES
 within ``handshake_timeout``) → stream readings → lost (unplug, I/O error) → wait with capped,
 jittered backoff → open again. Counters live in the sink's ``stats`` and survive reconnects.
 ``send_command`` sends a COMMAND and waits for its ACK, resending the same sequence number (the
-board answers a repeat without doing it twice).
+board answers a repeat without doing it twice); ``agent.sources.board_commands`` holds that logic,
+shared with Nordic UART boards over BLE.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +21,7 @@ from agent.config.schema import SerialSourceConfig
 from agent.errors import BoardCommandError, SourceError
 from agent.pipeline.sink import OverflowPolicy, Sink
 from agent.readings import Reading, StreamInfo, next_stamp
+from agent.sources.board_commands import COMMAND_STATS, PendingCommands
 from agent.sources.bridge_readings import board_streams, sensor_values
 from firmware_bridge import (
     Ack,
@@ -49,9 +50,7 @@ SERIAL_STATS = (
     "handshake_timeouts",
     "unknown_sensor",
     "board_errors",
-    "commands_sent",
-    "command_retries",
-    "command_failures",
+    *COMMAND_STATS,
     "text_lines",
     "text_errors",
 )
@@ -88,10 +87,11 @@ class SerialSource:
         self.stats: dict[str, int] = {**self.session.stats, **dict.fromkeys(SERIAL_STATS, 0)}
         self._opener = opener or open_serial
         self._handshake_timeout = seconds(config.handshake_timeout)
-        self._command_timeout = seconds(config.command_timeout)
         self._backoff = Backoff(base=0.2, cap=max(0.2, seconds(config.reconnect_max)))
         self._writer: asyncio.StreamWriter | None = None
-        self._acks: dict[int, asyncio.Future[Ack]] = {}
+        self._commands = PendingCommands(
+            self.name, self.stats, timeout=seconds(config.command_timeout), retries=config.command_retries
+        )
         self._streams: list[str] = []
         self._last_ts: list[float] = []
         self._text_streams: set[str] = set()
@@ -129,10 +129,7 @@ class SerialSource:
             self._writer.close()
             self._writer = None
         self.connected.clear()
-        for future in self._acks.values():
-            if not future.done():
-                future.set_exception(BoardCommandError(f"board {self.name} was disconnected"))
-                future.exception()  # retrieved: the waiter may already have given up
+        self._commands.link_lost()
 
     async def _connection(self, sink: Sink) -> None:
         reader, writer = await self._opener(self.config.port, self.config.baud)
@@ -206,9 +203,7 @@ class SerialSource:
         if isinstance(message, Hello):
             self._identified(message, sink)
         elif isinstance(message, Ack):
-            future = self._acks.get(message.seq)
-            if future is not None and not future.done():
-                future.set_result(message)
+            self._commands.acked(message)
         elif isinstance(message, Log):
             log.log(_LOG_LEVELS[message.level], "board %s: %s", self.name, message.text)
         elif isinstance(message, Error):
@@ -274,39 +269,18 @@ class SerialSource:
 
         Waits ``command_timeout`` for the ACK and resends up to ``command_retries`` times.
         """
-        writer = self._writer
-        if writer is None or self.session.hello is None or self.config.mode != "framed":
+        if self._writer is None or self.session.hello is None or self.config.mode != "framed":
             raise BoardCommandError(
                 f"board {self.name} is not connected"
                 if self.config.mode == "framed"
                 else f"board {self.name} is in text mode, which takes no commands"
             )
         seq, frame = self.session.command(name, arg)
-        future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
-        self._acks[seq] = future
-        self.stats["commands_sent"] += 1
-        ack: Ack | None = None
-        try:
-            for attempt in range(self.config.command_retries + 1):
-                if attempt:
-                    self.stats["command_retries"] += 1
-                if self._writer is None:
-                    break
-                self._writer.write(frame)
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._command_timeout):
-                        ack = await asyncio.shield(future)
-                    break
-        finally:
-            del self._acks[seq]
-        if ack is None:
-            self.stats["command_failures"] += 1
-            raise BoardCommandError(
-                f"board {self.name} did not acknowledge {name!r} "
-                f"after {self.config.command_retries + 1} tries",
-                hint="is the board running hearth firmware and still connected?",
-            )
-        if ack.status:
-            self.stats["command_failures"] += 1
-            raise BoardCommandError(f"board {self.name} refused {name!r}: {ack.detail} (status {ack.status})")
-        return ack
+
+        def transmit() -> bool:
+            if self._writer is None:
+                return False
+            self._writer.write(frame)
+            return True
+
+        return await self._commands.send(name, seq, transmit)

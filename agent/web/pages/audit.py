@@ -29,7 +29,7 @@ from agent.web.app import CTX, WebContext
 from agent.web.pages.consent import when
 
 PAGE_SIZE = 50
-KINDS = ("grant", "revoke", "expire", "publish", "drop", "erasure", "erasure request")
+KINDS = ("grant", "revoke", "expire", "publish", "drop", "erasure", "erasure request", "config")
 CHUNK = 256 * 1024
 
 
