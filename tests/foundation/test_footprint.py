@@ -55,3 +55,31 @@ def test_configured_models_still_load_the_runtime(tmp_path: Path) -> None:
     result = attached(tmp_path, models=models)
     assert {"numpy", "ai_edge_litert"} <= set(result["loaded"])
     assert "inference" in result["services"]
+
+
+XIAOMI_PROGRAM = """
+import json, sys
+from agent.sources.ble.advert import Advert
+from agent.sources.ble.decoders import DeviceDecoder, detect_format
+
+uuid, payload = sys.argv[1], bytes.fromhex(sys.argv[2])
+advert = Advert("58:2D:34:35:93:21", "Test", -60, {}, {uuid: payload}, [uuid])
+fmt = detect_format(advert)
+decoded, _, _ = DeviceDecoder(fmt).decode(advert)
+print(json.dumps({"format": fmt.name, "quantities": sorted(d[0] for d in decoded),
+                  "loaded": [m for m in ("aiohttp", "xiaomi_ble.cloud") if m in sys.modules]}))
+"""
+
+
+def test_a_xiaomi_sensor_is_decoded_without_the_library_s_cloud_client() -> None:
+    # A real LYWSDCGQ advert (temperature and humidity): its parser must not bring aiohttp along.
+    payload = b"P \xaa\x01\xda!\x9354-X\r\x10\x04\xfe\x00H\x02"
+    done = subprocess.run(
+        [sys.executable, "-c", XIAOMI_PROGRAM, "0000fe95-0000-1000-8000-00805f9b34fb", payload.hex()],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["format"] == "xiaomi"
+    assert result["quantities"]
+    assert result["loaded"] == []

@@ -11,10 +11,14 @@ new when the parser made a new value object for it, which is what ``DeviceDecode
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
 from agent.sources.ble.advert import Advert
@@ -59,8 +63,8 @@ class AdvertFormat:
         return bool(self.company_ids) and not self.company_ids.isdisjoint(advert.manufacturer_data)
 
 
-# Parser libraries are imported when a device of their format first shows up: xiaomi-ble alone
-# brings aiohttp (~14 MB) along, which a hub without Xiaomi sensors should not carry.
+# Parser libraries are imported when a device of their format first shows up, so a hub carries only
+# the ones its sensors need.
 
 
 def _bthome(key: bytes | None) -> BluetoothData:
@@ -70,9 +74,25 @@ def _bthome(key: bytes | None) -> BluetoothData:
 
 
 def _xiaomi(key: bytes | None) -> BluetoothData:
-    from xiaomi_ble import XiaomiBluetoothDeviceData
+    parser = _xiaomi_parser()
+    data: BluetoothData = parser.XiaomiBluetoothDeviceData(bindkey=key)
+    return data
 
-    return XiaomiBluetoothDeviceData(bindkey=key)
+
+def _xiaomi_parser() -> ModuleType:
+    """``xiaomi_ble.parser``, without running the package's ``__init__``.
+
+    That ``__init__`` imports the library's Xiaomi-cloud client (aiohttp, pycryptodomex's extras:
+    ~13 MB), which reading adverts never uses and which would put a hub with models and a Xiaomi
+    sensor over its 80 MB. The package is registered bare, so the parser's relative imports
+    (``.const``, ``.devices``...) still resolve; a full import made before is used as it is.
+    """
+    if "xiaomi_ble" not in sys.modules:
+        spec = importlib.util.find_spec("xiaomi_ble")
+        if spec is None:
+            raise ModuleNotFoundError("xiaomi-ble is not installed", name="xiaomi_ble")
+        sys.modules["xiaomi_ble"] = importlib.util.module_from_spec(spec)
+    return importlib.import_module("xiaomi_ble.parser")
 
 
 def _ruuvitag(_key: bytes | None) -> BluetoothData:
