@@ -124,11 +124,18 @@ def sign(
 @fleet.command()
 @click.argument("signed", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--broker", required=True, help=_BROKER_HELP)
+@click.option(
+    "--wait",
+    default=None,
+    help="Then follow the hubs' reports for this long (e.g. 2m): one line per hub; exit 1 if any "
+    "rejected or rolled it back. A hub target stops waiting once that hub has reported.",
+)
 @_tls_options
 def push(
     *,
     signed: Path,
     broker: str,
+    wait: str | None,
     ca_file: str,
     cert_file: str,
     key_file: str,
@@ -142,6 +149,8 @@ def push(
     from agent.fleet.document import DocumentError, decode
     from agent.fleet.mqtt import document_topic, endpoint_from_url
 
+    if wait is not None and not re.match(PATTERN, wait):
+        raise ConfigError(f"expected a duration such as 2m, got {wait!r}", key_path="--wait")
     endpoint = endpoint_from_url(
         broker, ca_file=ca_file, cert_file=cert_file, key_file=key_file, password_file=password_file
     )
@@ -150,23 +159,75 @@ def push(
         document = decode(payload)
     except DocumentError as exc:
         raise ConfigError(str(exc), source=str(signed)) from None
-    topic = document_topic(topic_prefix, document.envelope.target)
-    asyncio.run(_publish(endpoint, topic, payload))
-    click.echo(f"pushed v{document.envelope.version} to {topic} (retained)")
+    envelope = document.envelope
+    topic = document_topic(topic_prefix, envelope.target)
+    follow = _Follow(topic_prefix, envelope.version, envelope.target, seconds(wait)) if wait else None
+    outcomes = asyncio.run(_publish(endpoint, topic, payload, follow))
+    click.echo(f"pushed v{envelope.version} to {topic} (retained)")
+    if follow is None:
+        return
+    counts = {state: sum(1 for s in outcomes.values() if s == state) for state in _FINAL}
+    summary = ", ".join(f"{n} {state}" for state, n in counts.items())
+    hubs = f"{len(outcomes)} hub{'' if len(outcomes) == 1 else 's'}"
+    click.echo(f"{hubs} reported v{envelope.version}: {summary}")
+    if counts["rejected"] or counts["rolled_back"] or not outcomes:
+        click.get_current_context().exit(1)
 
 
-async def _publish(endpoint: BrokerConfig, topic: str, payload: bytes) -> None:
+_FINAL = ("applied", "rejected", "rolled_back")
+
+
+class _Follow:
+    """What ``push --wait`` watches for: reports of ``version`` under ``prefix``, for ``seconds``."""
+
+    def __init__(self, prefix: str, version: int, target: str, seconds: float) -> None:
+        self.prefix = prefix
+        self.version = version
+        self.seconds = seconds
+        kind, _, name = target.partition(":")
+        self.hub = name if kind == "hub" else None  # a hub target is done once that hub reports
+
+
+async def _publish(
+    endpoint: BrokerConfig, topic: str, payload: bytes, follow: _Follow | None
+) -> dict[str, str]:
+    """Publish ``payload`` retained on ``topic``; then, with ``follow``, each hub's outcome of it."""
     import aiomqtt
+    import msgspec
 
     from agent.connection import port_of
     from agent.errors import AgentError
     from agent.fleet.mqtt import client
+    from agent.fleet.service import Status
 
+    outcomes: dict[str, str] = {}
     try:
         async with client(endpoint, identifier=None) as mqtt:
+            if follow is not None:  # subscribed first, so no report is missed
+                await mqtt.subscribe(f"{follow.prefix}/+/fleet", qos=1)
             await mqtt.publish(topic, payload, qos=1, retain=True)
+            if follow is None:
+                return outcomes
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(follow.seconds):
+                    async for message in mqtt.messages:
+                        if not isinstance(message.payload, bytes) or not message.payload:
+                            continue
+                        try:
+                            report = msgspec.json.decode(message.payload, type=Status)
+                        except msgspec.DecodeError:
+                            continue
+                        if report.version != follow.version or report.state not in _FINAL:
+                            continue
+                        if report.hub not in outcomes:
+                            reason = f": {report.reason}" if report.reason else ""
+                            click.echo(f"{report.hub}: {report.state}{reason}")
+                        outcomes[report.hub] = report.state
+                        if follow.hub is not None and report.hub == follow.hub:
+                            break
     except aiomqtt.MqttError as exc:
         raise AgentError(f"cannot publish to {endpoint.host}:{port_of(endpoint)}: {exc}") from None
+    return outcomes
 
 
 @fleet.command()

@@ -65,19 +65,39 @@ async def test_keygen_sign_push_status_round_trip(tmp_path: Path, broker: int) -
     path = _hub_config(tmp_path, keys / "fleet.pub", broker)
     broker_url = f"mqtt://127.0.0.1:{broker}"
     async with watching(broker) as watcher, running([path]) as (hub,):
-        pushed = await asyncio.to_thread(hearth, "fleet", "push", str(document), "--broker", broker_url)
+        pushed = await asyncio.to_thread(
+            hearth, "fleet", "push", str(document), "--broker", broker_url, "--wait", "3s"
+        )
         assert pushed.returncode == 0, pushed.stderr
         assert "hearth/v1/fleet/group/kitchens" in pushed.stdout
+        assert "hub-c: applied" in pushed.stdout
+        assert "1 hub reported v2: 1 applied, 0 rejected, 0 rolled_back" in pushed.stdout
         await watcher.wait_for(["hub-c"], "applied", 2)
         assert hub.agent.source_runner("climate") is not None
+
+        # A document for this hub alone that fails its health check: --wait ends with the hub's report.
+        board = tmp_path / "board.toml"
+        board.write_text(f'{PLUG}\n[[sources]]\nkind = "serial"\nname = "bench"\nport = "/dev/hearth-none"\n')
+        signed = await asyncio.to_thread(
+            hearth, "fleet", "sign", str(board), "--key", str(keys / "fleet.key"),
+            "--version", "3", "--target", "hub:hub-c", "--out", str(tmp_path / "board.signed.json"),
+        )  # fmt: skip
+        assert signed.returncode == 0, signed.stderr
+        board_document = str(tmp_path / "board.signed.json")
+        failed = await asyncio.to_thread(
+            hearth, "fleet", "push", board_document, "--broker", broker_url, "--wait", "60s"
+        )
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert "hub-c: rolled_back: source bench" in failed.stdout
+        assert "1 hub reported v3: 0 applied, 0 rejected, 1 rolled_back" in failed.stdout
 
         shown = await asyncio.to_thread(
             hearth, "fleet", "status", "--broker", broker_url, "--wait", "500ms", env_extra={"COLUMNS": "160"}
         )
         assert shown.returncode == 0, shown.stderr
         row = next(line for line in shown.stdout.splitlines() if "hub-c" in line)
-        assert "v2" in row
-        assert "applied" in row
+        assert "v2" in row  # still running v2: v3 was rolled back
+        assert "rolled_back" in row
         assert "online" in row
     assert [s.name for s in load_config(path).sources] == ["plug", "climate"]
 
@@ -91,8 +111,8 @@ async def test_keygen_sign_push_status_round_trip(tmp_path: Path, broker: int) -
     ledger = sqlite3.connect(path.parent / "data" / "ledger.db")
     entries = ledger.execute("SELECT kind, detail FROM audit_log WHERE kind = 'config'").fetchall()
     ledger.close()
-    assert [json.loads(detail)["version"] for _, detail in entries] == [2]
-    assert json.loads(entries[0][1])["outcome"] == "applied"
+    changes = [(json.loads(detail)["version"], json.loads(detail)["outcome"]) for _, detail in entries]
+    assert changes == [(2, "applied"), (3, "rolled_back")]
     verified = await asyncio.to_thread(hearth, "passport", "verify", "-c", str(path))
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
