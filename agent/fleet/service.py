@@ -69,7 +69,7 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
     """The retained report on ``<prefix>/<hub>/fleet``."""
 
     hub: str
-    state: str
+    state: str  # provisioned | applying | applied | rejected | rolled_back
     version: int | None
     reason: str
     running_version: int
@@ -101,6 +101,7 @@ class FleetService:
         self.last: history.Outcome | None = history.latest(hub.ledger)
         self.backoff = Backoff(base=1.0, cap=60.0)
         self._failing = False
+        self._mqtt: aiomqtt.Client | None = None  # while connected: for the "applying" report
 
     # -- the connection ---------------------------------------------------------------------------
 
@@ -142,6 +143,7 @@ class FleetService:
                 await self._report(mqtt)
                 subscribed: set[str] = set()
                 await self._subscribe(mqtt, subscribed)
+                self._mqtt = mqtt
                 self.connected.set()
                 log.debug("fleet: connected to %s:%d", self.endpoint.host, port_of(self.endpoint))
                 async for message in mqtt.messages:
@@ -152,6 +154,7 @@ class FleetService:
                         await self._report(mqtt)
                         await self._subscribe(mqtt, subscribed)
             finally:
+                self._mqtt = None
                 await farewell(mqtt, presence, b"offline")
 
     async def _subscribe(self, mqtt: aiomqtt.Client, subscribed: set[str]) -> None:
@@ -165,6 +168,18 @@ class FleetService:
             await reply(mqtt.subscribe(topic, qos=1, timeout=UNBOUNDED))
         subscribed.clear()
         subscribed.update(wanted)
+
+    async def _report_state(self, outcome: history.Outcome) -> None:
+        """Report ``outcome`` now if connected; a report lost here is superseded by the next one."""
+        self.last = outcome
+        if self._mqtt is None:
+            return
+        try:
+            await self._report(self._mqtt)
+        except aiomqtt.MqttError as exc:
+            if cancel_requested():
+                raise asyncio.CancelledError from exc
+            log.debug("fleet: could not report %s: %s", outcome.state, exc)
 
     async def _report(self, mqtt: aiomqtt.Client) -> None:
         last = self.last
@@ -208,6 +223,8 @@ class FleetService:
         text = files.render(accepted.config, version=accepted.version)
         history.begin(ledger, accepted.version, accepted.sha256, text)
         log.info("fleet: applying config v%d", accepted.version)
+        # The fleet sees the hub at work (for the confirmation window, or a restart and then it).
+        await self._report_state(history.Outcome("applying", accepted.version, "", self.clock()))
         installed = False
         try:
             await asyncio.to_thread(files.install, self.path, text)

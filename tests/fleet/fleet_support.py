@@ -132,6 +132,7 @@ class Watcher:
 
     reports: dict[str, Status] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
+    seen: list[tuple[str, str, int | None]] = field(default_factory=list)  # every (hub, state, version)
 
     def state(self, hub: str) -> tuple[str, int | None] | None:
         report = self.reports.get(hub)
@@ -172,6 +173,7 @@ async def watching(port: int) -> AsyncIterator[Watcher]:
                 else:
                     report = msgspec.json.decode(message.payload, type=Status)
                     watcher.reports[report.hub] = report
+                    watcher.seen.append((report.hub, report.state, report.version))
 
     task = asyncio.create_task(follow(), name="status-watcher")
     await eventually(lambda: ready.is_set() or task.done(), "the status watcher to subscribe")

@@ -65,6 +65,8 @@ async def test_a_push_that_adds_a_model_restarts_the_hub_and_is_applied(
         await eventually(lambda: first.recorder.committed > 0, "readings committed before the push")
         await push_to_hub(broker, fleet_key, "hub-a", pushed, version=1)
         await watcher.wait_for(["hub-a"], "applied", 1)
+        # The fleet saw the hub at work before the outcome.
+        assert watcher.seen.index(("hub-a", "applying", 1)) < watcher.seen.index(("hub-a", "applied", 1))
         assert hub.runner.starts == 2
         assert hub.agent is not first
         assert inference_of(hub.agent) is not None
