@@ -1,9 +1,10 @@
 """The hub's fleet service: receive signed configs over MQTT, verify, apply, confirm, commit or roll back.
 
-A small connection state machine: connect → say ``online`` (retained; the broker says ``offline`` for
-a hub that vanishes, by its will) → report the latest outcome (retained) → subscribe to the
-hub's and its groups' retained document topics → handle documents one at a time → lost → wait with
-capped, jittered backoff → connect again. Because documents are retained, a hub that was offline gets
+An apply a restart left pending is confirmed first, alongside the connection (reported as
+``applying`` meanwhile). A small connection state machine: connect → say ``online`` (retained; the
+broker says ``offline`` for a hub that vanishes, by its will) → report the latest outcome (retained)
+→ once nothing is pending, subscribe to the hub's and its groups' retained document topics → handle
+documents one at a time → lost → wait with capped, jittered backoff → connect again. Because documents are retained, a hub that was offline gets
 the latest one when it reconnects; documents it already handled are recognised by their sha256 and
 skipped. Applying never depends on the connection: the outcome is in the ledger first and is
 reported on the next connection if the broker went away meanwhile.
@@ -98,7 +99,12 @@ class FleetService:
         self.clock = clock
         self.hub_id = hub.config.hub.id
         self.connected = asyncio.Event()
+        pending = history.interrupted(hub.ledger)
+        # An apply that a restart left pending is reported as such until it is confirmed.
         self.last: history.Outcome | None = history.latest(hub.ledger)
+        if pending is not None:
+            self.last = history.Outcome("applying", pending.version, "", clock())
+        self._resumed = asyncio.Event()  # the pending apply is settled: documents may be handled
         self.backoff = Backoff(base=1.0, cap=60.0)
         self._failing = False
         self._mqtt: aiomqtt.Client | None = None  # while connected: for the "applying" report
@@ -106,11 +112,19 @@ class FleetService:
     # -- the connection ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Stay connected (reconnecting with backoff) and handle documents until cancelled."""
+        """Settle a pending apply; meanwhile, and after, stay connected and handle documents."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._resume(), name="fleet:confirm")
+            await self._stay_connected()
+
+    async def _resume(self) -> None:
         try:
             await self._resume_interrupted()
         except (AgentError, OSError, sqlite3.Error):
             log.exception("fleet: cannot finish the apply a restart interrupted")
+        self._resumed.set()
+
+    async def _stay_connected(self) -> None:
         while True:
             try:
                 await self._session()
@@ -141,6 +155,9 @@ class FleetService:
             try:
                 await reply(mqtt.publish(presence, b"online", qos=1, retain=True, timeout=UNBOUNDED))
                 await self._report(mqtt)
+                if not self._resumed.is_set():  # online and "applying" while the restart confirms
+                    await self._resumed.wait()
+                    await self._report(mqtt)
                 subscribed: set[str] = set()
                 await self._subscribe(mqtt, subscribed)
                 self._mqtt = mqtt

@@ -130,6 +130,11 @@ async def test_a_config_file_the_owner_edits_during_the_confirmation_window_is_k
             lambda: any("confirming config v1" in r.getMessage() for r in caplog.records),
             "the restarted hub to start confirming the push",
         )
+        # While it confirms, the restarted hub is back online and tells the fleet it is applying v1.
+        await eventually(
+            lambda: watcher.links.get("hub-w") == "online" and watcher.state("hub-w") == ("applying", 1),
+            "the hub online and applying during the confirmation window",
+        )
         edited = path.read_text().replace('confirm_window = "5s"', 'confirm_window = "4s"')
         assert edited != path.read_text()
         path.write_text(edited)  # the owner, at work while the hub confirms the push
