@@ -4,10 +4,11 @@ An apply a restart left pending is confirmed first, alongside the connection (re
 ``applying`` meanwhile). A small connection state machine: connect → say ``online`` (retained; the
 broker says ``offline`` for a hub that vanishes, by its will) → report the latest outcome (retained)
 → once nothing is pending, subscribe to the hub's and its groups' retained document topics → handle
-documents one at a time → lost → wait with capped, jittered backoff → connect again. Because documents are retained, a hub that was offline gets
-the latest one when it reconnects; documents it already handled are recognised by their sha256 and
-skipped. Applying never depends on the connection: the outcome is in the ledger first and is
-reported on the next connection if the broker went away meanwhile.
+documents one at a time → lost → wait with capped, jittered backoff → connect again. Because
+documents are retained, a hub that was offline gets the latest one when it reconnects; documents it
+already handled are recognised by their sha256 and skipped. Applying never depends on the
+connection: the outcome is in the ledger first and is reported on the next connection if the broker
+went away meanwhile.
 
 A config that changes what the running layers read once (models, rules, upstream...) is applied by
 restarting the agent (``agent.daemon.lifecycle``): the file is installed and the version left
