@@ -14,7 +14,6 @@ import click
 
 from agent.cli.options import config_option
 from agent.config import seconds
-from agent.config.durations import PATTERN
 from agent.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -34,6 +33,14 @@ def _tls_options(fn: click.decorators.FC) -> click.decorators.FC:
     ):
         fn = option(fn)
     return fn
+
+
+def _seconds(value: str, option: str, example: str) -> float:
+    """``value`` (``30s``, ``7d``...) in seconds, or a ConfigError naming ``option``."""
+    try:
+        return seconds(value)
+    except ValueError:
+        raise ConfigError(f"expected a duration such as {example}, got {value!r}", key_path=option) from None
 
 
 @click.group()
@@ -93,8 +100,7 @@ def sign(
 
     if not re.match(r"^(hub|group):[a-z0-9][a-z0-9_-]{0,62}$", target):
         raise ConfigError(f"expected hub:ID or group:NAME, got {target!r}", key_path="--target")
-    if not re.match(PATTERN, expires):
-        raise ConfigError(f"expected a duration such as 12h or 7d, got {expires!r}", key_path="--expires")
+    lifetime = _seconds(expires, "--expires", "12h or 7d")
     key = load_private_key(key_path)
     text = config_file.read_text(encoding="utf-8")
     now = int(time.time())
@@ -102,7 +108,7 @@ def sign(
         version=version,
         target=target,
         issued_at=now,
-        expires_at=now + max(1, int(seconds(expires))),
+        expires_at=now + max(1, int(lifetime)),
         key_id=key_id(key.public_key()),
         config_format="json" if config_file.suffix == ".json" else "toml",
         config=text,
@@ -149,8 +155,7 @@ def push(
     from agent.fleet.document import DocumentError, decode
     from agent.fleet.mqtt import document_topic, endpoint_from_url
 
-    if wait is not None and not re.match(PATTERN, wait):
-        raise ConfigError(f"expected a duration such as 2m, got {wait!r}", key_path="--wait")
+    wait_s = _seconds(wait, "--wait", "2m") if wait is not None else None
     endpoint = endpoint_from_url(
         broker, ca_file=ca_file, cert_file=cert_file, key_file=key_file, password_file=password_file
     )
@@ -161,7 +166,7 @@ def push(
         raise ConfigError(str(exc), source=str(signed)) from None
     envelope = document.envelope
     topic = document_topic(topic_prefix, envelope.target)
-    follow = _Follow(topic_prefix, envelope.version, envelope.target, seconds(wait)) if wait else None
+    follow = _Follow(topic_prefix, envelope.version, envelope.target, wait_s) if wait_s is not None else None
     outcomes = asyncio.run(_publish(endpoint, topic, payload, follow))
     click.echo(f"pushed v{envelope.version} to {topic} (retained)")
     if follow is None:
@@ -253,12 +258,11 @@ def status(
 
     from agent.fleet.mqtt import endpoint_from_url
 
-    if not re.match(PATTERN, wait):
-        raise ConfigError(f"expected a duration such as 2s, got {wait!r}", key_path="--wait")
+    wait_s = _seconds(wait, "--wait", "2s")
     endpoint = endpoint_from_url(
         broker, ca_file=ca_file, cert_file=cert_file, key_file=key_file, password_file=password_file
     )
-    reports, links = asyncio.run(_collect(endpoint, topic_prefix, seconds(wait)))
+    reports, links = asyncio.run(_collect(endpoint, topic_prefix, wait_s))
     table = Table(title=f"{len(reports)} hub{'' if len(reports) == 1 else 's'}")
     for column in ("hub", "link", "running", "last document", "state", "reason", "reported"):
         table.add_column(column)
