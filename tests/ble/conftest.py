@@ -12,7 +12,7 @@ from bleak.exc import BleakDBusError
 
 from agent.pipeline.sink import Sink
 from agent.readings import Reading
-from agent.sources.ble.advert import Advert, AdvertCallback
+from agent.sources.ble.advert import Advert, AdvertCallback, FailureFuture
 from tests.ble.bluez import FakeBluez, fake_bluez
 
 
@@ -57,7 +57,7 @@ class FakeClock:
             await self.advance(step, step)
 
 
-class FakeScanner:
+class FakeScanner(FailureFuture):
     """In-process scanner behind the same interface as ``BleakAdvertScanner``."""
 
     mode = "fake"
@@ -70,13 +70,6 @@ class FakeScanner:
         self.running = False
         self.started = asyncio.Event()
         self._callback: AdvertCallback | None = None
-        self._failed: asyncio.Future[BaseException] | None = None
-
-    @property
-    def failed(self) -> asyncio.Future[BaseException]:
-        if self._failed is None:
-            self._failed = asyncio.get_running_loop().create_future()
-        return self._failed
 
     async def start(self, on_advert: AdvertCallback) -> None:
         self.starts += 1
@@ -84,7 +77,7 @@ class FakeScanner:
             raise BleakDBusError("org.freedesktop.DBus.Error.UnknownObject", ["adapter hci0 not found"])
         if self.start_errors:
             raise self.start_errors.pop(0)
-        self._failed = asyncio.get_running_loop().create_future()
+        self._renew_failed()
         self._callback = on_advert
         self.running = True
         self.started.set()

@@ -50,6 +50,23 @@ class AdvertScanner(Protocol):
         ...
 
 
+class FailureFuture:
+    """A scanner's ``failed`` future, made on first use (it needs the running loop), new at each start."""
+
+    _failed: asyncio.Future[BaseException] | None = None
+
+    @property
+    def failed(self) -> asyncio.Future[BaseException]:
+        """Resolves with the error if scanning dies after a successful start."""
+        if self._failed is None:
+            self._failed = asyncio.get_running_loop().create_future()
+        return self._failed
+
+    def _renew_failed(self) -> None:
+        """A fresh, unresolved ``failed`` for a new start."""
+        self._failed = asyncio.get_running_loop().create_future()
+
+
 class Clock(Protocol):
     """Monotonic time and sleeping, injectable so tests can pass 90 s without waiting."""
 

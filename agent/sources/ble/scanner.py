@@ -9,7 +9,6 @@ without ``--experimental``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Literal
 
@@ -20,7 +19,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 
-from agent.sources.ble.advert import Advert, AdvertCallback
+from agent.sources.ble.advert import Advert, AdvertCallback, FailureFuture
 from agent.sources.ble.decoders import FORMATS, AdvertFormat
 
 log = logging.getLogger(__name__)
@@ -44,26 +43,19 @@ def or_patterns(formats: tuple[AdvertFormat, ...] = FORMATS) -> list[OrPattern]:
     return patterns
 
 
-class BleakAdvertScanner:
+class BleakAdvertScanner(FailureFuture):
     """Adverts from one BlueZ adapter through bleak; ``mode`` is the mode actually in use."""
 
     def __init__(self, adapter: str = "hci0", scanning: ScanningMode = "auto") -> None:
         self.adapter = adapter
         self.scanning = scanning
         self.mode: str = scanning
+        # ``failed`` never resolves on its own: bleak does not report a dying BlueZ; the watchdog does.
         self._scanner: BleakScanner | None = None
-        self._failed: asyncio.Future[BaseException] | None = None
-
-    @property
-    def failed(self) -> asyncio.Future[BaseException]:
-        """Never resolves on its own: bleak does not report a dying BlueZ; the watchdog does."""
-        if self._failed is None:
-            self._failed = asyncio.get_running_loop().create_future()
-        return self._failed
 
     async def start(self, on_advert: AdvertCallback) -> None:
         """Start scanning in the configured mode (``auto``: passive, else active)."""
-        self._failed = asyncio.get_running_loop().create_future()
+        self._renew_failed()
 
         def detected(device: BLEDevice, data: AdvertisementData) -> None:
             on_advert(

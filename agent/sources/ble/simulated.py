@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.sources.ble.advert import Advert, AdvertCallback
+from agent.sources.ble.advert import Advert, AdvertCallback, FailureFuture
 from agent.sources.ble.decoders import sig_uuid
 
 BTHOME = sig_uuid(0xFCD2)
@@ -107,7 +107,7 @@ DEMO_DEVICES: tuple[SimulatedDevice, ...] = (
 )
 
 
-class ReplayScanner:
+class ReplayScanner(FailureFuture):
     """Advertises ``devices`` every ``interval`` s (each advert repeated, as radios do), plus neighbours."""
 
     mode = "simulated"
@@ -126,15 +126,7 @@ class ReplayScanner:
         self.repeats = repeats
         self.neighbours = neighbours
         self._rng = random.Random(seed)
-        self._task: asyncio.Task[None] | None = None
-        self._failed: asyncio.Future[BaseException] | None = None
-
-    @property
-    def failed(self) -> asyncio.Future[BaseException]:
-        """A replay never fails on its own."""
-        if self._failed is None:
-            self._failed = asyncio.get_running_loop().create_future()
-        return self._failed
+        self._task: asyncio.Task[None] | None = None  # a replay never resolves ``failed`` on its own
 
     async def start(self, on_advert: AdvertCallback) -> None:
         """Begin advertising into ``on_advert``."""
