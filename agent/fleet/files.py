@@ -28,6 +28,14 @@ def sibling(path: Path, suffix: str) -> Path:
     return path.with_name(path.name + suffix)
 
 
+def read(path: Path) -> str:
+    """The config file's text ("" if it cannot be read)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
 def install(path: Path, text: str) -> None:
     """Replace the file at ``path`` with ``text`` atomically, keeping the current one as ``.prev``."""
     new = sibling(path, ".new")

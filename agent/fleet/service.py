@@ -268,7 +268,7 @@ class FleetService:
         log.warning("fleet: rolling back config v%d: %s", version, reason)
         restart = False
         if installed is not None:
-            if await asyncio.to_thread(_read, self.path) != installed:
+            if await asyncio.to_thread(files.read, self.path) != installed:
                 # The owner edited it during the confirmation window: theirs is kept, and loaded.
                 log.warning("fleet: %s changed since the push; leaving it as it is", self.path)
                 restart = True
@@ -305,7 +305,7 @@ class FleetService:
         if found is None:
             return
         version, sha, text = found.version, found.sha256, found.text
-        if await asyncio.to_thread(_read, self.path) != text:
+        if await asyncio.to_thread(files.read, self.path) != text:
             # Cut short before the new file was in place (or the owner has edited it since): the hub
             # runs the file as it is.
             why = "interrupted before install, or the file was edited since"
@@ -321,11 +321,3 @@ class FleetService:
             self.last = history.finish(self.hub.ledger, version, sha, "applied", "")
             return
         self.last = await self._roll_back(version, sha, old, reason, text)
-
-
-def _read(path: Path) -> str:
-    """The config file's text ("" if it cannot be read)."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError:
-        return ""

@@ -70,13 +70,7 @@ def roll_back_failed_start(path: Path, error: BaseException) -> bool:
 
 def _pending_on_disk(ledger: sqlite3.Connection, path: Path) -> history.Pending | None:
     pending = history.interrupted(ledger)
-    if pending is None:
-        return None
-    try:
-        on_disk = path.read_text(encoding="utf-8")
-    except OSError:
-        return None
-    return pending if on_disk == pending.text else None
+    return pending if pending is not None and files.read(path) == pending.text else None
 
 
 def _roll_back(ledger: sqlite3.Connection, path: Path, pending: history.Pending, reason: str) -> None:
