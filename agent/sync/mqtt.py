@@ -23,6 +23,7 @@ from paho.mqtt.properties import Properties
 
 from agent.connection import tls_context
 from agent.errors import ConfigError, UpstreamError
+from agent.mqtt_requests import UNBOUNDED, farewell, reply
 from agent.sync.link import Link, LinkDownError
 
 log = logging.getLogger(__name__)
@@ -190,7 +191,10 @@ class MqttConnector:
         async with contextlib.AsyncExitStack() as stack:
             client, link = await self._enter(stack)
             try:
-                await client.publish(status, b"online", qos=1, retain=True)
+                await reply(
+                    client.publish(status, b"online", qos=1, retain=True, timeout=UNBOUNDED),
+                    within=self.settings.timeout_s,
+                )
                 yield link
             except aiomqtt.MqttError as exc:
                 link.drop(str(exc))
@@ -200,10 +204,7 @@ class MqttConnector:
             finally:
                 if not link.lost.is_set():
                     # A graceful stop (also on cancellation) says offline itself; the will covers crashes.
-                    with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
-                        await asyncio.shield(
-                            client.publish(status, b"offline", qos=1, retain=True, timeout=2.0)
-                        )
+                    await farewell(client, status, b"offline")
                 link.drop("disconnected")
                 disconnected = client._disconnected
                 if disconnected.done() and not disconnected.cancelled():
