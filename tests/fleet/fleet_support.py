@@ -185,16 +185,22 @@ async def watching(port: int) -> AsyncIterator[Watcher]:
             await task
 
 
+class _Timestamped:
+    """A hub under test whose every recorded reading is kept with the (monotonic) time it arrived."""
+
+    seen: list[tuple[float, str]]
+
+    def readings_since(self, start: float, device: str) -> int:
+        return sum(1 for at, stream in self.seen if at >= start and stream.startswith(device + "."))
+
+
 @dataclass
-class RunningHub:
+class RunningHub(_Timestamped):
     """A real Agent running in this process, with every reading it recorded (by stream) timestamped."""
 
     agent: Agent
     task: asyncio.Task[None]
     seen: list[tuple[float, str]]
-
-    def readings_since(self, start: float, device: str) -> int:
-        return sum(1 for at, stream in self.seen if at >= start and stream.startswith(device + "."))
 
 
 @contextlib.asynccontextmanager
@@ -219,7 +225,7 @@ async def running(paths: Sequence[Path]) -> AsyncIterator[list[RunningHub]]:
 
 
 @dataclass
-class RestartingHub:
+class RestartingHub(_Timestamped):
     """A hub run as ``hearth run`` runs it (restarting when a push needs it), every reading timestamped."""
 
     runner: HubRunner
@@ -230,9 +236,6 @@ class RestartingHub:
     def agent(self) -> Agent:
         assert self.runner.agent is not None
         return self.runner.agent
-
-    def readings_since(self, start: float, device: str) -> int:
-        return sum(1 for at, stream in self.seen if at >= start and stream.startswith(device + "."))
 
 
 @contextlib.asynccontextmanager
