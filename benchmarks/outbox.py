@@ -31,9 +31,10 @@ from agent.sources.simulated import load_table
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
 from agent.store.sqlite import transaction
+from agent.store.worker import LedgerWorker
 from agent.sync import outbox
 from agent.sync.mqtt import MqttConnector, MqttSettings
-from agent.sync.publisher import LedgerWorker, Publisher
+from agent.sync.publisher import Publisher
 from agent.sync.summariser import Summariser
 from tests.testbed.mosquitto import Mosquitto
 

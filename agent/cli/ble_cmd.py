@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from agent.cli.consent_cmd import ask
 from agent.cli.options import config_option
 
 if TYPE_CHECKING:
     from agent.config import Config
     from agent.config.schema import BleSourceConfig
-    from agent.sources.ble.adoption import AdoptionStore
     from agent.sources.ble.advert import AdvertScanner
     from agent.sources.ble.discovery import Candidate
 
@@ -99,13 +96,16 @@ def adopt(config_path: Path, address: str, name: str, bindkey: str | None) -> No
 
     Example: hearth ble adopt A4:C1:38:8D:18:B2 --name bedroom
     """
-    from agent.sources.ble.adoption import parse_bindkey
+    from agent.sources.ble.adoption import check_name, normalise_address, parse_bindkey
 
-    key = parse_bindkey(bindkey) if bindkey is not None else None
-    with _adoptions(config_path) as store:
-        adoption = store.adopt(address, name, key)
-    encrypted = " (with bindkey)" if key else ""
-    click.echo(f"adopted {adoption.address} as {adoption.name}{encrypted}; a running hub picks it up shortly")
+    # Checked here too, so a mistake is reported without reaching the hub (and never echoes the key).
+    normalise_address(address)
+    check_name(name)
+    if bindkey is not None:
+        parse_bindkey(bindkey)
+    adopted = ask(config_path, "ble.adopt", address=address, name=name, bindkey=bindkey)
+    encrypted = " (with bindkey)" if adopted["encrypted"] else ""
+    click.echo(f"adopted {adopted['address']} as {adopted['name']}{encrypted}")
 
 
 @ble.command()
@@ -116,8 +116,7 @@ def forget(config_path: Path, name: str) -> None:
 
     Example: hearth ble forget bedroom
     """
-    with _adoptions(config_path) as store:
-        erased = store.forget(name)
+    erased = ask(config_path, "ble.forget", name=name)["erased"]
     click.echo(f"forgot {name}: erased {erased} readings")
 
 
@@ -128,25 +127,9 @@ def list_adopted(config_path: Path) -> None:
 
     Example: hearth ble list
     """
-    with _adoptions(config_path) as store:
-        adoptions = store.all()
+    adoptions = ask(config_path, "ble.list")
     if not adoptions:
         click.echo("no BLE devices adopted; find some with: hearth ble discover")
     for a in adoptions:
-        click.echo(f"{a.name}\t{a.address}\t{'encrypted' if a.bindkey else 'plain'}\tadopted {a.adopted_at}")
-
-
-@contextlib.contextmanager
-def _adoptions(config_path: Path) -> Iterator[AdoptionStore]:
-    """The adoption table of the hub's readings file (created 0600 if missing)."""
-    from agent.config import load_config
-    from agent.sources.ble.adoption import AdoptionStore
-    from agent.store.readings import open_readings
-
-    cfg = load_config(config_path)
-    os.umask(0o077)
-    store = open_readings(Path(cfg.hub.data_dir))
-    try:
-        yield AdoptionStore(store.conn)
-    finally:
-        store.close()
+        kind = "encrypted" if a["encrypted"] else "plain"
+        click.echo(f"{a['name']}\t{a['address']}\t{kind}\tadopted {a['adopted_at']}")

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import time
+import re
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
 from agent.cli.options import config_option
 
-if TYPE_CHECKING:
-    import sqlite3
 
-    from agent.config import Config
-
-
-def open_hub(config_path: Path) -> tuple[Config, sqlite3.Connection]:
-    """Load the config and open the hub's ledger file."""
+def ask(config_path: Path, action: str, **params: Any) -> Any:
+    """Carry out an owner action on the hub ``config_path`` configures (the running hub, if one runs)."""
     from agent.config import load_config
-    from agent.store.ledger import open_ledger
+    from agent.control.client import call
 
-    config = load_config(config_path)
-    return config, open_ledger(Path(config.hub.data_dir))
+    return call(load_config(config_path), action, **params)
 
 
 def when(ts: float | None) -> str:
@@ -66,40 +60,29 @@ def grant(
     --strand living_room.temperature --granularity summary:1h --precision 1 --expires 90d
     """
     from agent.config.durations import PATTERN, seconds
-    from agent.consent.grants import new_grant
-    from agent.consent.ledger import add_grant
-    from agent.consent.receipts import receipt_for
     from agent.errors import ConsentError
 
-    config, ledger = open_hub(config_path)
-    now = time.time()
-    expires_at = None
-    if expires is not None:
-        import re
-
-        if not re.match(PATTERN, expires):
-            raise ConsentError(f"invalid --expires {expires!r}", hint="use a duration such as 30d or 12h")
-        expires_at = now + seconds(expires)
-    try:
-        made = new_grant(
-            recipient=recipient,
-            purpose=purpose,
-            strands=strands,
-            granularity=granularity,
-            precision=precision,
-            now=now,
-            expires_at=expires_at,
-            allow_raw=allow_raw,
-        )
-        add_grant(ledger, made, receipt_for(made, hub_id=config.hub.id, hub_name=config.hub.name))
-    finally:
-        ledger.close()
-    click.echo(
-        f"granted {made.id}: {made.recipient} receives {', '.join(made.strands)} as {made.granularity}"
+    if expires is not None and not re.match(PATTERN, expires):
+        raise ConsentError(f"invalid --expires {expires!r}", hint="use a duration such as 30d or 12h")
+    result = ask(
+        config_path,
+        "consent.grant",
+        recipient=recipient,
+        purpose=purpose,
+        strands=list(strands),
+        granularity=granularity,
+        precision=precision,
+        expires_s=None if expires is None else seconds(expires),
+        allow_raw=allow_raw,
     )
-    if config.upstream is None:
+    made = result["grant"]
+    click.echo(
+        f"granted {made['id']}: {made['recipient']} receives {', '.join(made['strands'])}"
+        f" as {made['granularity']}"
+    )
+    if not result["upstream"]:
         click.echo("note: no [upstream] broker is configured, so nothing is sent until one is")
-    click.echo(f"receipt: hearth consent receipt {made.id}")
+    click.echo(f"receipt: hearth consent receipt {made['id']}")
 
 
 @consent.command("list")
@@ -112,28 +95,22 @@ def list_grants(config_path: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from agent.consent.ledger import grants
-
-    _, ledger = open_hub(config_path)
-    try:
-        states = grants(ledger, now=time.time())
-    finally:
-        ledger.close()
+    states = ask(config_path, "consent.list")
     table = Table(title="Consent grants")
     for column in ("id", "recipient", "strands", "granularity", "status", "given", "ends", "queued"):
         table.add_column(column)
     for s in states:
-        g = s.grant
-        ends = s.ended_at if s.ended_at is not None else g.expires_at
+        g = s["grant"]
+        ends = s["ended_at"] if s["ended_at"] is not None else g["expires_at"]
         table.add_row(
-            g.id,
-            g.recipient,
-            ", ".join(g.strands),
-            g.granularity,
-            s.status,
-            when(g.created_at),
+            g["id"],
+            g["recipient"],
+            ", ".join(g["strands"]),
+            g["granularity"],
+            s["status"],
+            when(g["created_at"]),
             when(ends),
-            str(s.queued),
+            str(s["queued"]),
         )
     Console().print(table if states else "no grants: nothing leaves this hub")
 
@@ -146,26 +123,20 @@ def show(config_path: Path, grant_id: str) -> None:
 
     Example: hearth consent show g-1a2b3c4d5e6f
     """
-    from agent.consent.ledger import get_grant
-
-    _, ledger = open_hub(config_path)
-    try:
-        state = get_grant(ledger, grant_id, now=time.time())
-    finally:
-        ledger.close()
-    g = state.grant
+    state = ask(config_path, "consent.show", grant_id=grant_id)
+    g = state["grant"]
     for key, value in (
-        ("id", g.id),
-        ("recipient", g.recipient),
-        ("purpose", g.purpose),
-        ("strands", ", ".join(g.strands)),
-        ("granularity", g.granularity),
-        ("precision", "as measured" if g.precision is None else f"{g.precision} decimal places"),
-        ("given", when(g.created_at)),
-        ("expires", when(g.expires_at)),
-        ("status", state.status),
-        ("ended", when(state.ended_at)),
-        ("queued messages", state.queued),
+        ("id", g["id"]),
+        ("recipient", g["recipient"]),
+        ("purpose", g["purpose"]),
+        ("strands", ", ".join(g["strands"])),
+        ("granularity", g["granularity"]),
+        ("precision", "as measured" if g["precision"] is None else f"{g['precision']} decimal places"),
+        ("given", when(g["created_at"])),
+        ("expires", when(g["expires_at"])),
+        ("status", state["status"]),
+        ("ended", when(state["ended_at"])),
+        ("queued messages", state["queued"]),
     ):
         click.echo(f"{key:>16}: {value}")
 
@@ -178,13 +149,7 @@ def revoke(config_path: Path, grant_id: str) -> None:
 
     Example: hearth consent revoke g-1a2b3c4d5e6f
     """
-    from agent.consent.ledger import revoke as revoke_grant
-
-    _, ledger = open_hub(config_path)
-    try:
-        purged = revoke_grant(ledger, grant_id, now=time.time())
-    finally:
-        ledger.close()
+    purged = ask(config_path, "consent.revoke", grant_id=grant_id)["purged"]
     click.echo(f"revoked {grant_id}; {purged} queued messages purged unsent")
 
 
@@ -196,10 +161,4 @@ def receipt(config_path: Path, grant_id: str) -> None:
 
     Example: hearth consent receipt g-1a2b3c4d5e6f > receipt.json
     """
-    from agent.consent.ledger import receipt as stored_receipt
-
-    _, ledger = open_hub(config_path)
-    try:
-        click.echo(stored_receipt(ledger, grant_id))
-    finally:
-        ledger.close()
+    click.echo(ask(config_path, "consent.receipt", grant_id=grant_id))

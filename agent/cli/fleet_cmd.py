@@ -328,17 +328,10 @@ def history(config_path: Path, limit: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from agent.cli.consent_cmd import open_hub, when
-    from agent.fleet.history import running_version
+    from agent.cli.consent_cmd import ask, when
 
-    _, ledger = open_hub(config_path)
-    try:
-        rows = ledger.execute(
-            "SELECT at, version, outcome, reason FROM fleet_audit ORDER BY id DESC LIMIT ?", (limit,)
-        ).fetchall()
-        running = running_version(ledger)
-    finally:
-        ledger.close()
+    found = ask(config_path, "fleet.history", limit=limit)
+    rows, running = found["rows"], found["running"]
     if not rows:
         Console().print("no fleet documents received: the hub runs its provisioned config")
         return

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from agent.cli.consent_cmd import open_hub
+from agent.cli.consent_cmd import ask
 from agent.cli.options import config_option
 
 
@@ -26,11 +26,15 @@ def export(config_path: Path, path: Path) -> None:
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from agent.config import load_config
     from agent.consent.passport import export as write_export
+    from agent.store.ledger import open_ledger
     from agent.store.readings import open_readings
 
-    config, ledger = open_hub(config_path)
+    # Read-only connections: SQLite's own locking gives a consistent snapshot beside a running hub.
+    config = load_config(config_path)
     store = open_readings(Path(config.hub.data_dir), read_only=True)
+    ledger = open_ledger(Path(config.hub.data_dir), read_only=True)
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()) as bar:
             task = bar.add_task("exporting", total=None)
@@ -61,7 +65,6 @@ def verify(config_path: Path, archive: Path | None) -> None:
 
     Example: hearth passport verify  (or: hearth passport verify --archive passport.zip)
     """
-    from agent.consent.ledger import verify_audit
     from agent.consent.passport import verify_archive
     from agent.errors import AgentError
 
@@ -69,13 +72,9 @@ def verify(config_path: Path, archive: Path | None) -> None:
         problems = verify_archive(archive)
         what = str(archive)
     else:
-        _, ledger = open_hub(config_path)
-        try:
-            problems = verify_audit(ledger)
-            (count,) = ledger.execute("SELECT count(*) FROM audit_log").fetchone()
-        finally:
-            ledger.close()
-        what = f"audit log ({count} entries)"
+        checked = ask(config_path, "passport.verify")
+        problems = checked["problems"]
+        what = f"audit log ({checked['entries']} entries)"
     if problems:
         for problem in problems:
             click.echo(f"  {problem}", err=True)
@@ -91,30 +90,10 @@ def forget(config_path: Path, strand: str) -> None:
 
     Example: hearth forget kitchen_plug.power
     """
-    from agent.config import seconds
-    from agent.consent.passport import forget as erase
-    from agent.store.readings import open_readings
-
-    config, ledger = open_hub(config_path)
-    store = open_readings(Path(config.hub.data_dir))
-    up = config.upstream
-    try:
-        result = erase(
-            store.conn,
-            ledger,
-            strand,
-            hub_id=config.hub.id,
-            prefix=up.topic_prefix if up else "hearth/v1",
-            ttl_s=seconds(up.message_ttl) if up else 7 * 86400.0,
-            cap=up.outbox_cap if up else 100_000,
-            now=time.time(),
-        )
-    finally:
-        store.close()
-        ledger.close()
+    result = ask(config_path, "forget", pattern=strand)
     click.echo(
-        f"erased {', '.join(result.streams)}: {result.readings} readings, {result.rollups} rollups;"
-        f" {result.purged_unsent} queued messages purged"
+        f"erased {', '.join(result['streams'])}: {result['readings']} readings, {result['rollups']} rollups;"
+        f" {result['purged_unsent']} queued messages purged"
     )
-    for recipient, stream in result.requests:
+    for recipient, stream in result["requests"]:
         click.echo(f"queued an erasure request to {recipient} for {stream}")

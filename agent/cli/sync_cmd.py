@@ -1,4 +1,4 @@
-"""``hearth sync``: the upstream connection and outbox, as last recorded in the ledger."""
+"""``hearth sync``: the upstream connection (live from a running hub) and the outbox."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from agent.cli.consent_cmd import open_hub, when
+from agent.cli.consent_cmd import when
 from agent.cli.options import config_option
 
 
@@ -18,28 +18,25 @@ def sync() -> None:
 @sync.command()
 @config_option
 def status(config_path: Path) -> None:
-    """Show the broker state as last recorded, the outbox depth and the last acknowledged sequence.
+    """Show the broker state (live from a running hub), the outbox depth and the last acknowledged sequence.
 
     Example: hearth sync status
     """
+    from agent.config import load_config
     from agent.connection import port_of
-    from agent.sync import outbox
+    from agent.control.client import call
 
-    config, ledger = open_hub(config_path)
-    try:
-        state = outbox.read_state(ledger)
-        depth = outbox.depth(ledger)
-        acked = outbox.last_acked_seq(ledger)
-        (aside,) = ledger.execute("SELECT count(*) FROM outbox_set_aside").fetchone()
-        (oldest,) = ledger.execute("SELECT min(created_at) FROM outbox").fetchone()
-    finally:
-        ledger.close()
+    config = load_config(config_path)
+    status = call(config, "sync.status")
+    state = status["state"]
     up = config.upstream
     broker = f"{up.host}:{port_of(up)}" if up else "none configured (nothing leaves this hub)"
     click.echo(f"{'broker':>22}: {broker}")
     click.echo(f"{'state':>22}: {state.get('state', 'never connected')} since {when(state.get('since'))}")
     if state.get("error"):
         click.echo(f"{'last error':>22}: {state['error']}")
-    click.echo(f"{'outbox depth':>22}: {depth} (oldest queued {when(oldest)})")
-    click.echo(f"{'set aside (refused)':>22}: {aside}")
-    click.echo(f"{'last acknowledged seq':>22}: {acked}")
+    click.echo(f"{'outbox depth':>22}: {status['depth']} (oldest queued {when(status['oldest'])})")
+    click.echo(f"{'set aside (refused)':>22}: {status['set_aside']}")
+    click.echo(f"{'last acknowledged seq':>22}: {status['acked']}")
+    if not status["live"]:
+        click.echo("(the hub is not running: the state is as it last recorded it)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TextIO
 
@@ -30,8 +29,8 @@ def set_password(config_path: Path, password_file: TextIO | None) -> None:
     Example: hearth web set-password -c /etc/hearth/hearth.toml
     """
     from agent.config import load_config
-    from agent.store.ledger import open_ledger
-    from agent.web.auth import MIN_PASSWORD_LENGTH, hash_password, store_hash
+    from agent.control.client import call
+    from agent.web.auth import MIN_PASSWORD_LENGTH, hash_password
 
     cfg = load_config(config_path)
     if password_file is not None:
@@ -40,12 +39,7 @@ def set_password(config_path: Path, password_file: TextIO | None) -> None:
         password = click.prompt("New dashboard password", hide_input=True, confirmation_prompt=True)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise click.BadParameter(f"use at least {MIN_PASSWORD_LENGTH} characters", param_hint="password")
-    os.umask(0o077)
-    ledger = open_ledger(Path(cfg.hub.data_dir))
-    try:
-        store_hash(ledger, hash_password(password))
-    finally:
-        ledger.close()
+    call(cfg, "web.password", encoded=hash_password(password))
     click.echo("dashboard password set; browsers logged in with an earlier password are logged out")
 
 

@@ -9,7 +9,6 @@ device's streams follow from its adverts once the owner has adopted it.
 from __future__ import annotations
 
 import fnmatch
-import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -34,16 +33,10 @@ def _ble_strands(config: Config) -> Iterable[str]:
     """GATT devices named in the config, and advertising devices adopted in the readings file."""
     ble = [s for s in config.sources if isinstance(s, BleSourceConfig)]
     names = [g.name for s in ble for g in s.gatt]
-    path = Path(config.hub.data_dir) / "readings.db"
-    if ble and path.exists():
-        try:
-            conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
-            try:
-                names += [name for (name,) in conn.execute("SELECT name FROM ble_adoptions")]
-            finally:
-                conn.close()
-        except sqlite3.Error:
-            pass  # not readable here (another machine's config, an older file): only GATT names count
+    if ble:
+        from agent.store.readings import adopted_names
+
+        names += adopted_names(Path(config.hub.data_dir))
     return [f"{name}.*" for name in names]
 
 

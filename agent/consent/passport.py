@@ -14,7 +14,7 @@ import os
 import sqlite3
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from agent.consent.gate import Admitted, admit_erasure
 from agent.consent.ledger import append_audit, audit_head
 from agent.consent.strands import check_pattern, matches
 from agent.errors import AgentError, ConsentError
+from agent.store.readings import ReadingsStore
 from agent.store.sqlite import transaction
 from agent.sync import outbox
 
@@ -193,25 +194,10 @@ class Forgotten:
     requests: list[tuple[str, str]]  # (recipient, stream)
 
 
-def forget(
-    readings: sqlite3.Connection,
-    ledger: sqlite3.Connection,
-    pattern: str,
-    *,
-    hub_id: str,
-    prefix: str,
-    ttl_s: float,
-    cap: int,
-    now: float,
-) -> Forgotten:
-    """Erase the strands named by ``pattern`` locally and queue an erasure request to each recipient."""
+def received_strands(ledger: sqlite3.Connection, pattern: str) -> set[tuple[str, str]]:
+    """(recipient, stream) pairs the audit log shows were published, for streams matching ``pattern``."""
     check_pattern(pattern)
-    streams = [
-        (sid, name)
-        for sid, name in readings.execute("SELECT id, name FROM streams")
-        if matches(pattern, name)
-    ]
-    received = {
+    return {
         (r, s)
         for r, s in ledger.execute(
             "SELECT DISTINCT json_extract(detail, '$.recipient'), json_extract(detail, '$.stream')"
@@ -219,10 +205,29 @@ def forget(
         )
         if s is not None and matches(pattern, s)
     }
-    if not streams and not received:
+
+
+def queue_erasure(
+    ledger: sqlite3.Connection,
+    pattern: str,
+    local_streams: list[str],
+    *,
+    hub_id: str,
+    prefix: str,
+    ttl_s: float,
+    cap: int,
+    now: float,
+) -> Forgotten:
+    """The ledger half of forgetting ``pattern``: purge its unsent messages, queue an erasure request to
+    each recipient that received it, audit it; one transaction. ``local_streams`` are the matching
+    streams of the readings file, erased next (``readings``/``rollups`` are 0 here).
+
+    Ledger first: once the requests are queued and audited, a crash before the local erase is repaired
+    by running forget again; the other order could lose the requests.
+    """
+    received = received_strands(ledger, pattern)
+    if not local_streams and not received:
         raise ConsentError(f"no stream matches {pattern!r}", hint="hearth status lists the streams")
-    # Ledger first: once the requests are queued and audited, a crash before the local erase is
-    # repaired by running forget again; the other order could lose the requests.
     requests: list[Admitted] = []
     for recipient, stream in sorted(received):
         verdict = admit_erasure(
@@ -230,7 +235,7 @@ def forget(
         )
         if isinstance(verdict, Admitted):
             requests.append(verdict)
-    names = sorted({n for _, n in streams} | {s for _, s in received})
+    names = sorted(set(local_streams) | {s for _, s in received})
     with transaction(ledger, immediate=True):
         purged = 0
         for name in names:
@@ -253,15 +258,24 @@ def forget(
                 )
             ],
         )
-    n_readings = n_rollups = 0
-    with transaction(readings, immediate=True):
-        for sid, _ in streams:
-            n_readings += readings.execute("DELETE FROM readings WHERE stream_id = ?", (sid,)).rowcount
-            n_rollups += readings.execute("DELETE FROM rollups WHERE stream_id = ?", (sid,)).rowcount
-            readings.execute("DELETE FROM streams WHERE id = ?", (sid,))
-        readings.execute("DELETE FROM devices WHERE id NOT IN (SELECT device_id FROM streams)")
-        # Readings a running recorder wrote under a stream id removed here belong to no stream.
-        n_readings += readings.execute(
-            "DELETE FROM readings WHERE stream_id NOT IN (SELECT id FROM streams)"
-        ).rowcount
-    return Forgotten(names, n_readings, n_rollups, purged, [(m.recipient, m.stream) for m in requests])
+    return Forgotten(names, 0, 0, purged, [(m.recipient, m.stream) for m in requests])
+
+
+def forget(
+    store: ReadingsStore,
+    ledger: sqlite3.Connection,
+    pattern: str,
+    *,
+    hub_id: str,
+    prefix: str,
+    ttl_s: float,
+    cap: int,
+    now: float,
+) -> Forgotten:
+    """Forget ``pattern`` in files no recorder is writing: ``queue_erasure``, then the local erase."""
+    local = [name for name in store.stream_names() if matches(pattern, name)]
+    queued = queue_erasure(
+        ledger, pattern, local, hub_id=hub_id, prefix=prefix, ttl_s=ttl_s, cap=cap, now=now
+    )
+    readings, rollups = store.forget_streams(local)
+    return replace(queued, readings=readings, rollups=rollups)

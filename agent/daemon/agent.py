@@ -32,7 +32,9 @@ from agent.pipeline.sink import Sink
 from agent.sources.base import Source
 from agent.sources.factory import build_source
 from agent.store.ledger import open_ledger
+from agent.store.lock import DataLock
 from agent.store.readings import open_readings
+from agent.store.worker import LedgerWorker
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ HealthCheck = Callable[[], Awaitable[str | None]]
 
 # Each step of a stop gets at least this long, even when an earlier step used up the stop_timeout.
 STEP_MIN = 1.0
+# How long a starting agent waits for a command that has the data folder (see agent.store.lock).
+LOCK_WAIT = 30.0
 
 
 class Reconfigured(NamedTuple):
@@ -76,8 +80,17 @@ class Agent:
         self._source_configs: dict[str, SourceConfig] = (
             {s.name: s for s in config.sources} if sources is None else {}
         )
-        self.store = open_readings(self.data_dir)
-        self.ledger = open_ledger(self.data_dir)
+        # The agent is its data files' one owner while it runs: commands reach it on the control socket.
+        self.lock = DataLock(self.data_dir)
+        self.lock.acquire(LOCK_WAIT, who="a hearth command (or another hub)")
+        try:
+            self.store = open_readings(self.data_dir)
+            self.ledger = open_ledger(self.data_dir)
+            # Owner actions and the sync layer change the ledger through this one thread.
+            self.ledger_worker = LedgerWorker(open_ledger(self.data_dir))
+        except BaseException:
+            self.lock.release()
+            raise
         self.recorder = Recorder(
             self.store,
             flush_interval=seconds(config.store.flush_interval),
@@ -104,14 +117,15 @@ class Agent:
         self.abandoned: set[asyncio.Task[Any]] = set()
         # What layers opened while attaching, closed if a later layer fails (the services close it otherwise).
         self.close_if_not_started: list[Callable[[], None]] = []
+        # The upstream link's state as the publisher sees it (set by the sync layer).
+        self.live_sync: Callable[[], dict[str, Any]] | None = None
         self._stop = asyncio.Event()
         try:
             attach_features(self)
         except BaseException:
             for close in reversed(self.close_if_not_started):
                 close()
-            self.store.close()
-            self.ledger.close()
+            self._close_files()
             raise
 
     def stop(self) -> None:
@@ -132,6 +146,7 @@ class Agent:
                 for runner in self.runners:
                     self._source_tasks[runner.name] = self._start(runner.run(), f"source:{runner.name}")
                 chores = [
+                    self._start(self._control_server(), "control"),
                     self._start(self._health_loop(), "health"),
                     self._start(self._retention_loop(), "retention"),
                     self._start(self._watchdog_loop(), "watchdog"),
@@ -157,9 +172,22 @@ class Agent:
         finally:
             self._group = None
             await self.recorder.close(self.stop_timeout)
-            self.store.close()
-            self.ledger.close()
+            self._close_files()
             self.notifier.close()
+
+    def _close_files(self) -> None:
+        """Close both files, then give up the data folder (safe to call twice)."""
+        self.ledger_worker.close()
+        self.store.close()
+        self.ledger.close()
+        self.lock.release()
+
+    async def _control_server(self) -> None:
+        from agent.control.server import ControlServer
+        from agent.control.wire import socket_path
+        from agent.daemon.owner import RunningHub
+
+        await ControlServer(RunningHub(self), socket_path(self.data_dir)).run()
 
     # -- reconfiguration -------------------------------------------------------------------------
 

@@ -48,9 +48,13 @@ def attach_ble(agent: Agent) -> None:
         if source.kind != "ble":
             return  # keep bleak and the parser libraries out of a hub without BLE
         from agent.sources.ble import BleSource
+        from agent.sources.ble.adoption import Adoption, AdoptionStore
+
+        async def read() -> list[Adoption]:
+            return await agent.recorder.in_writer(lambda: AdoptionStore(agent.store.conn).all())
 
         if isinstance(source, BleSource):
-            source.bind_store(agent.store.path, on_forget=forget)
+            source.bind_store(read, on_forget=forget)
 
     for runner in agent.runners:
         bind(runner.source)

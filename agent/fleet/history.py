@@ -128,3 +128,11 @@ def _audit(ledger: sqlite3.Connection, sha256: str, version: int | None, state: 
         (now, sha256, version, state, reason),
     )
     return Outcome(state, version, reason, now)
+
+
+def recent(ledger: sqlite3.Connection, limit: int) -> list[tuple[float, int | None, str, str]]:
+    """The newest ``limit`` outcomes as (at, version, outcome, reason), newest first."""
+    rows = ledger.execute(
+        "SELECT at, version, outcome, reason FROM fleet_audit ORDER BY id DESC LIMIT ?", (limit,)
+    ).fetchall()
+    return [(at, version, outcome, reason) for at, version, outcome, reason in rows]

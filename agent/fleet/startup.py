@@ -17,15 +17,20 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from agent.config import Config, load_config
 from agent.errors import ConfigError, StoreError
 from agent.fleet import files, history
 from agent.store.ledger import open_ledger
+from agent.store.lock import DataLock
 
 log = logging.getLogger(__name__)
 
+# How long a start waits for a command that holds the data folder.
+LOCK_WAIT = 30.0
 # Starts allowed with an unconfirmed pushed config before it is rolled back without another try.
 MAX_UNCONFIRMED_STARTS = 3
 
@@ -34,8 +39,7 @@ def count_start(config: Config, path: Path) -> bool:
     """Count this start against an unconfirmed push; True if it was rolled back instead (load again)."""
     if config.fleet is None:
         return False
-    ledger = open_ledger(Path(config.hub.data_dir))
-    try:
+    with _ledger(Path(config.hub.data_dir)) as ledger:
         pending = _pending_on_disk(ledger, path)
         if pending is None:
             return False
@@ -44,8 +48,6 @@ def count_start(config: Config, path: Path) -> bool:
             return False
         _roll_back(ledger, path, pending, f"not confirmed after {MAX_UNCONFIRMED_STARTS} starts (crash loop)")
         return True
-    finally:
-        ledger.close()
 
 
 def roll_back_failed_start(path: Path, error: BaseException) -> bool:
@@ -54,18 +56,27 @@ def roll_back_failed_start(path: Path, error: BaseException) -> bool:
     try:
         # A push cannot change hub.data_dir, so the previous file names the same ledger.
         config = load_config(previous)
-        ledger = open_ledger(Path(config.hub.data_dir))
+        with _ledger(Path(config.hub.data_dir)) as ledger:
+            pending = _pending_on_disk(ledger, path)
+            if pending is None:
+                return False
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            _roll_back(ledger, path, pending, f"does not start: {reason}")
+            return True
     except (ConfigError, StoreError, OSError):
         return False
-    try:
-        pending = _pending_on_disk(ledger, path)
-        if pending is None:
-            return False
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        _roll_back(ledger, path, pending, f"does not start: {reason}")
-        return True
-    finally:
-        ledger.close()
+
+
+@contextmanager
+def _ledger(data_dir: Path) -> Iterator[sqlite3.Connection]:
+    """The ledger, under the data folder's lock (the agent is not running yet, a command may be)."""
+    with DataLock(data_dir) as lock:
+        lock.acquire(LOCK_WAIT, who="a hearth command")
+        ledger = open_ledger(data_dir)
+        try:
+            yield ledger
+        finally:
+            ledger.close()
 
 
 def _pending_on_disk(ledger: sqlite3.Connection, path: Path) -> history.Pending | None:

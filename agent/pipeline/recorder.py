@@ -56,6 +56,8 @@ class Recorder:
         self._declared: list[tuple[str, StreamInfo]] = []
         self._first_pending = 0.0
         self._commit_task: asyncio.Task[None] | None = None
+        # The run loop, settle() and flush() may each start a commit: one at a time, in order.
+        self._committing = asyncio.Lock()
         self._closed = False
 
     # -- wiring ------------------------------------------------------------------------------------
@@ -118,12 +120,14 @@ class Recorder:
 
     async def _start_commit(self) -> None:
         """Wait for the previous commit, then commit the pending batch in the background."""
-        if self._commit_task is not None:
-            # Shielded: cancelling the recorder must not abandon a batch that is being committed.
-            await asyncio.shield(self._commit_task)
-        batch, self._pending = self._pending, []
-        declared, self._declared = self._declared, []
-        self._commit_task = asyncio.create_task(self._commit(batch, declared), name="commit")
+        async with self._committing:
+            if self._commit_task is not None:
+                # Shielded: cancelling the recorder must not abandon a batch that is being committed.
+                await asyncio.shield(self._commit_task)
+            batch, self._pending = self._pending, []
+            declared, self._declared = self._declared, []
+            if batch or declared:
+                self._commit_task = asyncio.create_task(self._commit(batch, declared), name="commit")
 
     async def _commit(self, batch: list[Reading], declared: list[tuple[str, StreamInfo]]) -> None:
         """Commit one batch, retrying while the file is locked or the disk refuses.
@@ -147,6 +151,14 @@ class Recorder:
         self.last_commit = time.monotonic()
         for hook in self.on_commit:
             hook(batch)
+
+    async def settle(self) -> None:
+        """Commit what the sources handed over until now, while the recorder runs (before an erase)."""
+        for _ in range(self.queued // self.batch_size + 2):
+            self._drain()
+            await self._start_commit()
+        if self._commit_task is not None:
+            await asyncio.shield(self._commit_task)
 
     async def flush(self) -> None:
         """Commit everything queued or pending now (used at shutdown and by tests)."""

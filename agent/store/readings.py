@@ -9,7 +9,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -66,6 +66,8 @@ class ReadingsStore:
         self._stream_ids: dict[str, int] = {
             name: sid for sid, name in self.conn.execute("SELECT id, name FROM streams")
         }
+        # Readings skipped because their stream is not (or no longer) declared, by stream name.
+        self.undeclared: dict[str, int] = {}
 
     @cached_property
     def db(self) -> sqlite_utils.Database:
@@ -97,9 +99,16 @@ class ReadingsStore:
                 rows = [((round(r[1] * 1000) << 20) | ids[r[0]], r[2], r[3]) for r in readings]
             except KeyError:
                 rows = [((round(r[1] * 1000) << 20) | ids[r[0]], r[2], r[3]) for r in readings if r[0] in ids]
-                log.warning("skipped %d readings of undeclared streams", len(readings) - len(rows))
+                self._count_undeclared(r[0] for r in readings if r[0] not in ids)
             conn.executemany(_INSERT, rows)
         return len(rows)
+
+    def _count_undeclared(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name not in self.undeclared:
+                # Once per stream: a forgotten stream's source may go on sending until it restarts.
+                log.warning("not recording %s: the stream is not declared (or was forgotten)", name)
+            self.undeclared[name] = self.undeclared.get(name, 0) + 1
 
     def _declare(self, source_kind: str, info: StreamInfo) -> None:
         if info.name in self._stream_ids:
@@ -116,6 +125,7 @@ class ReadingsStore:
             (info.name, device_id, info.quantity, info.unit, info.kind),
         )
         (stream_id,) = cursor.fetchone()
+        self.undeclared.pop(info.name, None)
         if stream_id > MAX_STREAMS:
             raise StoreError(
                 f"stream {info.name!r} would be number {stream_id}; the readings file holds {MAX_STREAMS}",
@@ -126,14 +136,42 @@ class ReadingsStore:
     def forget_device(self, name: str) -> int:
         """Erase device ``name`` with its streams, readings and rollups; return readings erased.
 
-        Readings of its streams that arrive afterwards count as undeclared and are not written.
+        Readings of its streams that arrive afterwards count as undeclared and are not written, until
+        a source declares the stream again: it then starts afresh under a new id (ids are never reused).
         """
-        cached = [sid for stream, sid in self._stream_ids.items() if stream.startswith(f"{name}.")]
         with transaction(self.conn, immediate=True) as conn:
-            erased = erase_device_rows(conn, name, extra_stream_ids=cached)
-        for stream in [s for s in self._stream_ids if s.startswith(f"{name}.")]:
-            del self._stream_ids[stream]
+            erased = erase_device_rows(conn, name)
+        self._drop_cached(lambda stream: stream.startswith(f"{name}."))
         return erased
+
+    def forget_streams(self, names: Iterable[str]) -> tuple[int, int]:
+        """Erase the streams ``names`` with their readings and rollups; return (readings, rollups) erased.
+
+        A device left without streams goes too. Like ``forget_device``, later readings of these streams
+        are not written until a source declares them again.
+        """
+        wanted = set(names)
+        readings = rollups = 0
+        with transaction(self.conn, immediate=True) as conn:
+            ids = [sid for sid, name in conn.execute("SELECT id, name FROM streams") if name in wanted]
+            for sid in ids:
+                readings += conn.execute("DELETE FROM readings WHERE stream_id = ?", (sid,)).rowcount
+                rollups += conn.execute("DELETE FROM rollups WHERE stream_id = ?", (sid,)).rowcount
+                conn.execute("DELETE FROM streams WHERE id = ?", (sid,))
+            conn.execute(
+                "DELETE FROM devices WHERE id NOT IN (SELECT device_id FROM streams)"
+                " AND name NOT IN (SELECT name FROM ble_adoptions)"
+            )
+        self._drop_cached(wanted.__contains__)
+        return readings, rollups
+
+    def stream_names(self) -> list[str]:
+        """Every stream's name, sorted."""
+        return [name for (name,) in self.conn.execute("SELECT name FROM streams ORDER BY name")]
+
+    def _drop_cached(self, forgotten: Callable[[str], bool]) -> None:
+        for stream in [s for s in self._stream_ids if forgotten(s)]:
+            del self._stream_ids[stream]
 
     def write_health(self, rows: Iterable[dict[str, Any]]) -> None:
         """Upsert each source's health row (read by ``hearth status``)."""
@@ -228,7 +266,7 @@ def time_key(ts: float) -> int:
     return round(ts * 1000) << STREAM_BITS
 
 
-def erase_device_rows(conn: sqlite3.Connection, name: str, *, extra_stream_ids: Sequence[int] = ()) -> int:
+def erase_device_rows(conn: sqlite3.Connection, name: str) -> int:
     """Delete device ``name``'s readings, rollups, streams and row inside the caller's transaction."""
     ids = {
         sid
@@ -236,7 +274,6 @@ def erase_device_rows(conn: sqlite3.Connection, name: str, *, extra_stream_ids: 
             "SELECT s.id FROM streams s JOIN devices d ON d.id = s.device_id WHERE d.name = ?", (name,)
         )
     }
-    ids.update(extra_stream_ids)
     erased = 0
     for sid in ids:
         erased += conn.execute("DELETE FROM readings WHERE stream_id = ?", (sid,)).rowcount
@@ -249,6 +286,21 @@ def erase_device_rows(conn: sqlite3.Connection, name: str, *, extra_stream_ids: 
 def open_readings(data_dir: Path, *, read_only: bool = False) -> ReadingsStore:
     """Open the readings file in ``data_dir``."""
     return ReadingsStore(data_dir / READINGS_FILE, read_only=read_only)
+
+
+def adopted_names(data_dir: Path) -> list[str]:
+    """Names of the BLE devices adopted in ``data_dir``'s readings file (none when it cannot be read)."""
+    path = data_dir / READINGS_FILE
+    if not path.exists():
+        return []
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return [name for (name,) in conn.execute("SELECT name FROM ble_adoptions ORDER BY name")]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []  # not readable here (another machine's config, an older file)
 
 
 def integrity_ok(conn: sqlite3.Connection) -> bool:

@@ -72,4 +72,34 @@ MIGRATIONS: list[str] = [
         adopted_at TEXT NOT NULL
     );
     """,
+    # 3: stream ids are never reused. A reading's key carries its stream id, so a reused id would hand
+    # a forgotten stream's leftovers (or a running recorder's late writes) to the next new stream:
+    # AUTOINCREMENT keeps ids rising. Readings and rollups that belong to no stream are erased.
+    """
+    DROP VIEW reading_log;
+    DROP VIEW rollup_log;
+    CREATE TABLE streams_v3 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        device_id INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,
+        quantity TEXT NOT NULL,
+        unit TEXT NOT NULL DEFAULT '',
+        kind TEXT NOT NULL DEFAULT 'sensor'
+    );
+    INSERT INTO streams_v3 (id, name, device_id, quantity, unit, kind)
+        SELECT id, name, device_id, quantity, unit, kind FROM streams;
+    DROP TABLE streams;
+    ALTER TABLE streams_v3 RENAME TO streams;
+    DELETE FROM readings WHERE stream_id NOT IN (SELECT id FROM streams);
+    DELETE FROM rollups WHERE stream_id NOT IN (SELECT id FROM streams);
+    CREATE VIEW reading_log AS
+        SELECT strftime('%Y-%m-%d %H:%M:%f', r.ts, 'unixepoch') AS time, s.name AS stream, r.value, r.label,
+               s.unit
+        FROM readings r JOIN streams s ON s.id = r.stream_id;
+    CREATE VIEW rollup_log AS
+        SELECT datetime(u.start, 'unixepoch') AS start,
+               CASE u.period WHEN 60 THEN 'minute' WHEN 3600 THEN 'hour' ELSE u.period END AS period,
+               s.name AS stream, u.count, u.sum / u.count AS mean, u.min, u.max, s.unit
+        FROM rollups u JOIN streams s ON s.id = u.stream_id;
+    """,
 ]

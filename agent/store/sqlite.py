@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -48,9 +47,10 @@ def open_database(
         conn = _connect(uri, path, uri=True)
     else:
         ensure_private_dir(path.parent)
-        _create_private(path)
         conn = _connect(str(path), path, uri=False)
     try:
+        if not read_only:
+            _make_private(path)
         conn.execute("PRAGMA busy_timeout = 5000")
         if not read_only:
             conn.execute("PRAGMA journal_mode = WAL")
@@ -91,13 +91,14 @@ def _connect(target: str, path: Path, *, uri: bool) -> sqlite3.Connection:
         raise StoreError(f"cannot open {path}: {exc}") from exc
 
 
-def _create_private(path: Path) -> None:
-    """Create the file 0600 before SQLite does, so it (and its -wal/-shm) are never world-readable."""
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    except OSError as exc:
-        raise StoreError(f"cannot create {path}: {exc.strerror}") from exc
-    os.close(fd)
+def _make_private(path: Path) -> None:
+    """Make the file SQLite just opened 0600, before it creates the -wal and -shm (which copy its mode).
+
+    Never ``os.open``/``os.close`` a SQLite file outside SQLite: closing *any* descriptor of a file
+    drops every POSIX lock this process holds on it, so another process would take this one's
+    connections for gone, checkpoint and delete the WAL under them, and corrupt the file. Until this
+    chmod the file is only reachable through the data folder, which is 0700.
+    """
     if path.stat().st_mode & 0o077:
         path.chmod(0o600)
 

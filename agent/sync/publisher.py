@@ -16,12 +16,12 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from agent.aio import cancel_requested
 from agent.backoff import Backoff
 from agent.errors import UpstreamError
+from agent.store.worker import LedgerWorker
 from agent.sync import outbox
 from agent.sync.link import Connector, Link, LinkDownError
 
@@ -32,32 +32,6 @@ T = TypeVar("T")
 # Fixed MQTT overhead of a QoS 1 PUBLISH besides topic and payload (header, lengths, packet id,
 # properties length), rounded up.
 _PUBLISH_OVERHEAD = 16
-
-
-class LedgerWorker:
-    """The sync layer's own ledger connection, used from one thread only."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hearth-ledger")
-        path = conn.execute("PRAGMA database_list").fetchone()[2]
-        # A second, read-only connection whose data_version moves whenever anyone else commits.
-        self._watch = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-
-    def version(self) -> int:
-        """Changes whenever another connection (the CLI, this worker) committed to the ledger."""
-        return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
-
-    async def run(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-        """Run ``fn(conn, *args, **kwargs)`` on the ledger thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: fn(self.conn, *args, **kwargs))
-
-    def close(self) -> None:
-        """Finish queued work and close the connection; safe to call twice."""
-        self._pool.shutdown(wait=True)
-        self.conn.close()
-        self._watch.close()
 
 
 def packet_size(topic: str, payload: bytes) -> int:
@@ -89,6 +63,7 @@ class Publisher:
         self.acked = 0
         self.set_aside = 0
         self.state = "starting"
+        self.state_since = clock()
         # Why the latest connection attempt failed or the link went down; None while connected.
         self.last_error: str | None = None
         self._failing = False
@@ -102,7 +77,7 @@ class Publisher:
         try:
             await self._run()
         finally:
-            self.state = "stopped"
+            self.state, self.state_since = "stopped", self.clock()
             with contextlib.suppress(Exception):
                 await asyncio.shield(
                     self.ledger.run(
@@ -132,7 +107,7 @@ class Publisher:
         if self._failing:
             log.info("upstream broker connected again")
         self._failing = False
-        self.state = "connected"
+        self.state, self.state_since = "connected", self.clock()
         self.last_error = None
         await self.ledger.run(
             outbox.record_state, {"state": "connected", "since": self.clock(), "error": None}
@@ -142,7 +117,7 @@ class Publisher:
         if not self._failing:
             log.warning("upstream broker unavailable, retrying with backoff: %s", exc.message)
         self._failing = True
-        self.state = "disconnected"
+        self.state, self.state_since = "disconnected", self.clock()
         self.last_error = exc.message
         await self.ledger.run(
             outbox.record_state, {"state": "disconnected", "since": self.clock(), "error": exc.message}

@@ -7,17 +7,17 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from agent.config import seconds
 from agent.config.schema import Config
 from agent.connection import port_of, read_password
 from agent.consent.gate import status_topic
 from agent.errors import ConfigError
-from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
+from agent.store.worker import LedgerWorker
 from agent.sync.mqtt import MqttConnector, MqttSettings
-from agent.sync.publisher import LedgerWorker, Publisher
+from agent.sync.publisher import Publisher
 from agent.sync.summariser import Summariser
 
 if TYPE_CHECKING:
@@ -52,11 +52,11 @@ def mqtt_settings(config: Config) -> MqttSettings:
 class SyncService:
     """The summariser loop and the publisher, sharing one ledger thread."""
 
-    def __init__(self, config: Config, data_dir: Path) -> None:
+    def __init__(self, config: Config, data_dir: Path, worker: LedgerWorker) -> None:
         up = config.upstream
         assert up is not None
         self.interval = seconds(up.summarise_interval)
-        self.worker = LedgerWorker(open_ledger(data_dir))
+        self.worker = worker
         self._readings = open_readings(data_dir, read_only=True)
         self.summariser = Summariser(
             self.worker.conn,
@@ -113,17 +113,22 @@ class SyncService:
             self.close()
 
     def close(self) -> None:
-        """Close the ledger thread and the readings connection."""
-        self.worker.close()
+        """Close the readings connection (the ledger thread is the agent's)."""
         self._readings.close()
+
+    def live(self) -> dict[str, Any]:
+        """The link as the publisher sees it now (``hearth sync status`` on a running hub)."""
+        publisher = self.publisher
+        return {"state": publisher.state, "since": publisher.state_since, "error": publisher.last_error}
 
 
 def attach_sync(agent: Agent) -> None:
     """Add the summariser and the publisher to ``agent`` when ``[upstream]`` is configured."""
     if agent.config.upstream is None:
         return
-    service = SyncService(agent.config, agent.data_dir)
+    service = SyncService(agent.config, agent.data_dir, agent.ledger_worker)
     agent.close_if_not_started.append(service.close)
+    agent.live_sync = service.live
     agent.services["sync:summariser"] = service.summarise_forever
     agent.services["sync:publisher"] = service.publish_forever
     agent.health_checks["upstream connects"] = service.health

@@ -20,8 +20,8 @@ from aiohttp import web
 
 from agent.config import seconds
 from agent.config.schema import WebConfig
-from agent.errors import AgentError, ConfigError
-from agent.store.ledger import LEDGER_FILE, open_ledger
+from agent.errors import AgentError, ConfigError, SchemaVersionError, StoreError
+from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
 from agent.web.app import WebContext, build_app
 from agent.web.auth import Clock, LoginLimiter, Sessions, stored_hash
@@ -46,9 +46,12 @@ def is_loopback(host: str) -> bool:
 
 def password_is_set(data_dir: Path) -> bool:
     """True if the owner has set a dashboard password in the ledger under ``data_dir``."""
-    if not (data_dir / LEDGER_FILE).exists():
-        return False
-    ledger = open_ledger(data_dir, read_only=True)
+    try:
+        ledger = open_ledger(data_dir, read_only=True)
+    except SchemaVersionError:
+        raise
+    except StoreError:
+        return False  # no ledger yet: the hub never ran
     try:
         return stored_hash(ledger) is not None
     finally:

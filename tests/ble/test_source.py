@@ -266,7 +266,11 @@ async def test_adoptions_are_read_from_the_store_and_forgetting_erases(
         forgotten.append(name)
 
     source = BleSource("ble", scanner, clock=clock, resetter=resetter, adoption_refresh=5.0)
-    source.bind_store(store.path, on_forget)
+
+    async def read() -> list[Adoption]:
+        return adoptions.all()
+
+    source.bind_store(read, on_forget)
     sink = make_sink()
     task = asyncio.create_task(source.run(sink))
     await until(scanner.started.is_set)

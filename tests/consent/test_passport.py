@@ -105,7 +105,7 @@ def test_forget_removes_every_reading_and_queues_erasure_requests(hub: LocalHub)
         "INSERT INTO rollups SELECT id, 60, 0, 1, 1, 1, 1 FROM streams WHERE name = 'living_room.temperature'"
     )
     result = forget(
-        hub.store.conn,
+        hub.store,
         hub.ledger,
         "living_room.temperature",
         hub_id="test-hub",

@@ -24,8 +24,9 @@ from agent.consent.receipts import receipt_for
 from agent.readings import Reading, StreamInfo
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
+from agent.store.worker import LedgerWorker
 from agent.sync.mqtt import MqttConnector, MqttSettings
-from agent.sync.publisher import LedgerWorker, Publisher
+from agent.sync.publisher import Publisher
 from agent.sync.summariser import Summariser
 from tests.testbed.mosquitto import MOSQUITTO, Mosquitto
 

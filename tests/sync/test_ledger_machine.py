@@ -23,9 +23,10 @@ from agent.consent.grants import Grant
 from agent.consent.ledger import revoke, verify_audit
 from agent.consent.passport import forget
 from agent.store.ledger import open_ledger
+from agent.store.worker import LedgerWorker
 from agent.sync import outbox
 from agent.sync.link import FakeBroker, FakeConnector
-from agent.sync.publisher import LedgerWorker, Publisher
+from agent.sync.publisher import Publisher
 
 from .conftest import HUB, PREFIX, T0, Hub
 
@@ -166,7 +167,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if self.hub.store.conn.execute("SELECT 1 FROM streams WHERE name = ?", (stream,)).fetchone() is None:
             return
         forget(
-            self.hub.store.conn,
+            self.hub.store,
             self.hub.ledger,
             stream,
             hub_id=HUB,

@@ -18,10 +18,11 @@ import pytest
 
 from agent.backoff import Backoff
 from agent.store.ledger import open_ledger
+from agent.store.worker import LedgerWorker
 from agent.sync import outbox
 from agent.sync.link import Connector, FakeBroker, FakeConnector
 from agent.sync.mqtt import MqttConnector, MqttSettings
-from agent.sync.publisher import LedgerWorker, Publisher
+from agent.sync.publisher import Publisher
 
 from .conftest import HUB, PREFIX, T0, Broker, Hub, Seen, subscribe
 

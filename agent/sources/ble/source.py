@@ -18,7 +18,6 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from agent.aio import cancel_requested
@@ -26,7 +25,7 @@ from agent.backoff import Backoff
 from agent.errors import BoardCommandError
 from agent.pipeline.sink import OverflowPolicy, Sink
 from agent.readings import Reading, StreamInfo, next_stamp
-from agent.sources.ble.adoption import Adoption, AdoptionStore
+from agent.sources.ble.adoption import Adoption
 from agent.sources.ble.advert import Advert, AdvertScanner, Clock, SystemClock
 from agent.sources.ble.decoders import DeviceDecoder, detect_format
 from agent.sources.ble.dedup import AdvertDedup
@@ -43,6 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ForgetHook = Callable[[str], Awaitable[object]]
+# Reads the adoption table (in a hub: on the readings file's writer thread).
+AdoptionReader = Callable[[], Awaitable[list[Adoption]]]
 DiscoveryHook = Callable[[Candidate], None]
 DISCOVERY_CAP = 256
 DISCOVERY_GRACE_S = 30.0  # how long discovery outlives the last watcher (``keep_discovering``)
@@ -125,7 +126,7 @@ class BleSource:
         self._adopted: dict[str, _Adopted] = {}
         self._gatt_runners: dict[str, GattDeviceRunner] = {}
         self._sink: Sink | None = None
-        self._store_path: Path | None = None
+        self._read_adoptions: AdoptionReader | None = None
         self._on_forget: ForgetHook | None = None
         self._failing = False
         self._adverts_at_start = 0
@@ -141,13 +142,17 @@ class BleSource:
 
     # -- adoption ------------------------------------------------------------------------------
 
-    def bind_store(self, path: Path, on_forget: ForgetHook | None = None) -> None:
-        """Read adoptions from the readings file at ``path``; ``on_forget`` erases a forgotten device."""
-        self._store_path = path
+    def bind_store(self, read: AdoptionReader, on_forget: ForgetHook | None = None) -> None:
+        """Take adoptions from ``read`` (the readings file's table); ``on_forget`` erases a forgotten one."""
+        self._read_adoptions = read
         self._on_forget = on_forget
 
     def set_adoptions(self, adoptions: Iterable[Adoption]) -> list[str]:
-        """Replace the adopted devices; return the names no longer adopted."""
+        """Replace the adopted devices; return the names of devices no longer adopted.
+
+        A device counts as gone when its address is no longer adopted under its name, so a sensor
+        replaced under the same name (forget, then adopt another address) is gone too.
+        """
         fresh: dict[str, _Adopted] = {}
         for adoption in adoptions:
             current = self._adopted.get(adoption.address)
@@ -159,8 +164,12 @@ class BleSource:
         if self.discovery is not None:
             for address in fresh:
                 self.discovery.forget(address)
-        kept = {a.adoption.name for a in fresh.values()}
-        gone = [a.adoption.name for a in self._adopted.values() if a.adoption.name not in kept]
+        kept = {(a.adoption.address, a.adoption.name) for a in fresh.values()}
+        gone = [
+            a.adoption.name
+            for a in self._adopted.values()
+            if (a.adoption.address, a.adoption.name) not in kept
+        ]
         self._adopted = fresh
         return gone
 
@@ -171,9 +180,9 @@ class BleSource:
 
     async def refresh_adoptions(self) -> None:
         """Re-read adoptions from the readings file; erase the data of devices forgotten meanwhile."""
-        if self._store_path is None:
+        if self._read_adoptions is None:
             return
-        adoptions = await asyncio.to_thread(_read_adoptions, self._store_path)
+        adoptions = await self._read_adoptions()
         for name in self.set_adoptions(adoptions):
             log.info("BLE device %s was forgotten; no longer recording it", name)
             if self._on_forget is not None:
@@ -293,7 +302,7 @@ class BleSource:
             device.streams.clear()  # a new sink: declare every stream again
         try:
             async with asyncio.TaskGroup() as group:
-                if self._store_path is not None:
+                if self._read_adoptions is not None:
                     await self.refresh_adoptions()
                     group.create_task(self._refresh_loop(), name=f"{self.name}:adoptions")
                 if self.gatt_devices and self.connector is not None:
@@ -427,12 +436,3 @@ class BleSource:
         stats["unknown_format"] = self.unknown_format
         stats["dedup_evictions"] = self.dedup.evicted
         stats["dedup_size"] = len(self.dedup)
-
-
-def _read_adoptions(path: Path) -> list[Adoption]:
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        conn.execute("PRAGMA busy_timeout = 2000")
-        return AdoptionStore(conn).all()
-    finally:
-        conn.close()

@@ -2,8 +2,8 @@
 
 Candidates come from the running BLE source's discovery table, which it keeps only while this page is
 being looked at; nothing about them is stored or logged. Adopting and forgetting change the adoption
-table on the store's writer thread, exactly as ``hearth ble adopt`` / ``forget`` do, and then have the
-source re-read it at once; forgetting erases the device's data through the source's forget hook.
+table on the store's writer thread, exactly as ``hearth ble adopt`` / ``forget`` do (forgetting is the
+same owner action), and then have the source re-read it at once.
 A bindkey is a secret: it is read from the form and never written back into a page or a log.
 """
 
@@ -151,18 +151,16 @@ async def confirm_forget(request: web.Request) -> web.StreamResponse:
 
 async def forget(request: web.Request) -> web.StreamResponse:
     """Forget an adopted device and erase its data, as ``hearth ble forget`` does."""
-    from agent.sources.ble.adoption import AdoptionStore
+    from agent.control.actions import perform
+    from agent.daemon.owner import RunningHub
 
     ctx = request.app[CTX]
     name = request.match_info["name"]
     try:
-        erased = await ctx.agent.recorder.in_writer(lambda: AdoptionStore(ctx.agent.store.conn).forget(name))
+        result = await perform(RunningHub(ctx.agent), "ble.forget", {"name": name})
     except AgentError as exc:
         return await _render(request, status=404, error=_message(exc))
-    # The source sees the adoption gone and erases what it recorded meanwhile through its forget hook.
-    for source in ble_sources(ctx):
-        await source.refresh_adoptions()
-    raise web.HTTPSeeOther(f"/ble?forgot={name}&erased={erased}")
+    raise web.HTTPSeeOther(f"/ble?forgot={name}&erased={result['erased']}")
 
 
 def _adopt(store: ReadingsStore, address: str, name: str, bindkey: bytes | None) -> Adoption:

@@ -8,7 +8,6 @@ transaction, and the publisher re-checks every grant before each send.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -23,7 +22,6 @@ from agent.consent import ledger as consent_ledger
 from agent.consent.grants import Grant, new_grant
 from agent.consent.receipts import receipt_for
 from agent.errors import AgentError, ConsentError
-from agent.store.ledger import open_ledger
 from agent.web.app import CTX, WebContext
 from agent.web.consent_preview import preview
 
@@ -51,16 +49,8 @@ def when(ts: float | None) -> str:
 
 
 async def in_ledger(ctx: WebContext, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run ``fn(ledger, ...)`` on a writable ledger connection of its own, off the event loop."""
-
-    def work() -> T:
-        conn = open_ledger(ctx.agent.data_dir)
-        try:
-            return fn(conn, *args, **kwargs)
-        finally:
-            conn.close()
-
-    return await asyncio.to_thread(work)
+    """Run ``fn(ledger, ...)`` on the hub's ledger thread, where every ledger change is made."""
+    return await ctx.agent.ledger_worker.run(fn, *args, **kwargs)
 
 
 async def consent_page(request: web.Request) -> web.StreamResponse:

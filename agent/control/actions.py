@@ -1,0 +1,257 @@
+"""Every owner action, once: what ``hearth consent``, ``forget``, ``ble`` and ``sync`` ask of a hub.
+
+Each action takes an ``OwnerHub`` and plain keyword arguments and returns plain JSON-ready data, so the
+same code runs inside the running hub (reached over the control socket) and in a command that found no
+hub running. Rules live in the consent, passport and adoption modules; actions only sequence them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from agent.config import seconds
+from agent.consent import ledger as consent_ledger
+from agent.consent import passport
+from agent.consent.grants import new_grant
+from agent.consent.receipts import receipt_for
+from agent.consent.strands import check_pattern, matches
+from agent.control.hub import OwnerHub
+from agent.errors import AgentError
+from agent.sources.ble.adoption import AdoptionStore, parse_bindkey
+from agent.store.readings import ReadingsStore
+from agent.sync import outbox
+
+Action = Callable[..., Awaitable[Any]]
+ACTIONS: dict[str, Action] = {}
+
+
+def action(name: str) -> Callable[[Action], Action]:
+    """Register an owner action under ``name`` (the wire name the CLI sends)."""
+
+    def register(fn: Action) -> Action:
+        ACTIONS[name] = fn
+        return fn
+
+    return register
+
+
+async def perform(hub: OwnerHub, name: str, params: dict[str, Any]) -> Any:
+    """Carry out action ``name`` with ``params``; ``AgentError`` for an unknown action or bad arguments."""
+    fn = ACTIONS.get(name)
+    if fn is None:
+        raise AgentError(f"this hub does not know the action {name!r}", hint="is the hub the same version?")
+    try:
+        return await fn(hub, **params)
+    except TypeError as exc:
+        if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
+            raise AgentError(f"bad arguments for {name}: {exc}") from exc
+        raise
+
+
+def _state(state: consent_ledger.GrantState) -> dict[str, Any]:
+    return {
+        "grant": msgspec.to_builtins(state.grant),
+        "status": state.status,
+        "ended_at": state.ended_at,
+        "queued": state.queued,
+    }
+
+
+# -- consent -----------------------------------------------------------------------------------------
+
+
+@action("consent.grant")
+async def grant(
+    hub: OwnerHub,
+    *,
+    recipient: str,
+    purpose: str,
+    strands: list[str],
+    granularity: str,
+    precision: int | None = None,
+    expires_s: float | None = None,
+    allow_raw: bool = False,
+) -> dict[str, Any]:
+    """Record a new grant with its receipt; returns the grant."""
+    now = time.time()
+    made = new_grant(
+        recipient=recipient,
+        purpose=purpose,
+        strands=strands,
+        granularity=granularity,
+        precision=precision,
+        now=now,
+        expires_at=None if expires_s is None else now + expires_s,
+        allow_raw=allow_raw,
+    )
+    config = hub.config
+    await hub.ledger(
+        consent_ledger.add_grant, made, receipt_for(made, hub_id=config.hub.id, hub_name=config.hub.name)
+    )
+    return {"grant": msgspec.to_builtins(made), "upstream": config.upstream is not None}
+
+
+@action("consent.list")
+async def list_grants(hub: OwnerHub) -> list[dict[str, Any]]:
+    """Every grant with its status, newest first."""
+    states = await hub.ledger(consent_ledger.grants, now=time.time())
+    return [_state(s) for s in states]
+
+
+@action("consent.show")
+async def show_grant(hub: OwnerHub, *, grant_id: str) -> dict[str, Any]:
+    """One grant with its status."""
+    return _state(await hub.ledger(consent_ledger.get_grant, grant_id, now=time.time()))
+
+
+@action("consent.revoke")
+async def revoke(hub: OwnerHub, *, grant_id: str) -> dict[str, Any]:
+    """Revoke a grant at once, purging its unsent messages."""
+    purged = await hub.ledger(consent_ledger.revoke, grant_id, now=time.time())
+    return {"grant_id": grant_id, "purged": purged}
+
+
+@action("consent.receipt")
+async def receipt(hub: OwnerHub, *, grant_id: str) -> str:
+    """The stored consent receipt (JSON text) of a grant."""
+    return await hub.ledger(consent_ledger.receipt, grant_id)
+
+
+# -- passport ----------------------------------------------------------------------------------------
+
+
+def _matching(store: ReadingsStore, pattern: str) -> list[str]:
+    return [name for name in store.stream_names() if matches(pattern, name)]
+
+
+@action("forget")
+async def forget(hub: OwnerHub, *, pattern: str) -> dict[str, Any]:
+    """Erase the strands ``pattern`` names, here and (by request) at every recipient that received them."""
+    check_pattern(pattern)
+    config = hub.config
+    up = config.upstream
+    local = await hub.readings(_matching, pattern)
+    result = await hub.ledger(
+        passport.queue_erasure,
+        pattern,
+        local,
+        hub_id=config.hub.id,
+        prefix=up.topic_prefix if up else "hearth/v1",
+        ttl_s=seconds(up.message_ttl) if up else 7 * 86400.0,
+        cap=up.outbox_cap if up else 100_000,
+        now=time.time(),
+    )
+    # Commit what sources handed over before the erase, so nothing of the strands outlives it.
+    await hub.settle()
+    readings, rollups = await hub.readings(ReadingsStore.forget_streams, local)
+    return {
+        "streams": result.streams,
+        "readings": readings,
+        "rollups": rollups,
+        "purged_unsent": result.purged_unsent,
+        "requests": result.requests,
+    }
+
+
+@action("passport.verify")
+async def verify(hub: OwnerHub) -> dict[str, Any]:
+    """Problems in the ledger's audit chain (none when intact), and how many entries it has."""
+
+    def check(conn: Any) -> dict[str, Any]:
+        (count,) = conn.execute("SELECT count(*) FROM audit_log").fetchone()
+        return {"problems": consent_ledger.verify_audit(conn), "entries": count}
+
+    return await hub.ledger(check)
+
+
+# -- BLE adoption ------------------------------------------------------------------------------------
+
+
+@action("ble.adopt")
+async def adopt(hub: OwnerHub, *, address: str, name: str, bindkey: str | None = None) -> dict[str, Any]:
+    """Adopt the BLE device at ``address`` as ``name``; running BLE sources take it at once."""
+    key = parse_bindkey(bindkey) if bindkey is not None else None
+    adoption = await hub.readings(lambda store: AdoptionStore(store.conn).adopt(address, name, key))
+    await hub.adoptions_changed()
+    return {"address": adoption.address, "name": adoption.name, "encrypted": key is not None}
+
+
+@action("ble.forget")
+async def forget_device(hub: OwnerHub, *, name: str) -> dict[str, Any]:
+    """Forget adopted device ``name``: stop taking its adverts, then erase everything recorded of it."""
+
+    def erase(store: ReadingsStore) -> int:
+        # The adoption and what was recorded go in one transaction; forget_device drops cached ids.
+        return AdoptionStore(store.conn).forget(name) + store.forget_device(name)
+
+    erased = await hub.readings(erase)
+    await hub.adoptions_changed()
+    # Adverts taken before the sources heard of it were still queued: commit them, then erase again.
+    await hub.settle()
+    erased += await hub.readings(ReadingsStore.forget_device, name)
+    return {"name": name, "erased": erased}
+
+
+@action("ble.list")
+async def list_adopted(hub: OwnerHub) -> list[dict[str, Any]]:
+    """Adopted BLE devices (never their bindkeys)."""
+    adoptions = await hub.readings(lambda store: AdoptionStore(store.conn).all())
+    return [
+        {"name": a.name, "address": a.address, "encrypted": a.bindkey is not None, "adopted_at": a.adopted_at}
+        for a in adoptions
+    ]
+
+
+# -- sync --------------------------------------------------------------------------------------------
+
+
+@action("sync.status")
+async def sync_status(hub: OwnerHub) -> dict[str, Any]:
+    """The upstream link (live from a running hub, else as last recorded) and the outbox."""
+
+    def read(conn: Any) -> dict[str, Any]:
+        (aside,) = conn.execute("SELECT count(*) FROM outbox_set_aside").fetchone()
+        (oldest,) = conn.execute("SELECT min(created_at) FROM outbox").fetchone()
+        return {
+            "state": outbox.read_state(conn),
+            "depth": outbox.depth(conn),
+            "acked": outbox.last_acked_seq(conn),
+            "set_aside": aside,
+            "oldest": oldest,
+        }
+
+    status = await hub.ledger(read)
+    live = hub.live_sync()
+    status["live"] = live is not None
+    if live is not None:
+        status["state"] = live
+    return status
+
+
+# -- dashboard ---------------------------------------------------------------------------------------
+
+
+@action("web.password")
+async def set_password(hub: OwnerHub, *, encoded: str) -> None:
+    """Replace the dashboard's password hash (hashed by the command; the password never travels)."""
+    from agent.web.auth import store_hash
+
+    await hub.ledger(store_hash, encoded)
+
+
+# -- fleet -------------------------------------------------------------------------------------------
+
+
+@action("fleet.history")
+async def fleet_history(hub: OwnerHub, *, limit: int) -> dict[str, Any]:
+    """The newest fleet documents the hub received with their outcomes, and the version it runs."""
+    from agent.fleet import history
+
+    def read(conn: Any) -> dict[str, Any]:
+        return {"running": history.running_version(conn), "rows": history.recent(conn, limit)}
+
+    return await hub.ledger(read)
