@@ -64,6 +64,15 @@ async def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
+async def grant(config: Path, recipient: str) -> str:
+    """Grant ``recipient`` one-second summaries of the living room's temperature; return the grant id."""
+    done = await cli(
+        config, "consent", "grant", "--recipient", recipient, "--purpose", "test",
+        "--strand", "living_room.temperature", "--granularity", "summary:1s",
+    )  # fmt: skip
+    return done.stdout.split()[1].rstrip(":")
+
+
 def ro(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
 
@@ -84,20 +93,7 @@ async def test_the_cli_beside_a_running_hub_keeps_every_promise(
         assert "no grants" in listed.stdout
         assert deleted_files_held(hub.pid) == []
 
-        granted = await cli(
-            config,
-            "consent",
-            "grant",
-            "--recipient",
-            "coop",
-            "--purpose",
-            "test",
-            "--strand",
-            "living_room.temperature",
-            "--granularity",
-            "summary:1s",
-        )
-        gid = granted.stdout.split()[1].rstrip(":")
+        gid = await grant(config, "coop")
         await subscriber.until(lambda: any(m["grant"] == gid for m in subscriber.data()), limit=30)
         assert "connected" in (await cli(config, "sync", "status")).stdout
 
@@ -120,19 +116,7 @@ async def test_the_cli_beside_a_running_hub_keeps_every_promise(
         await asyncio.wait_for(subscriber.ready.wait(), 20)
         await subscriber.until(lambda: subscriber.messages[-1][1] == b"online", limit=30)
         # A new grant acts at once; the revoked one sends nothing more, ever.
-        await cli(
-            config,
-            "consent",
-            "grant",
-            "--recipient",
-            "other",
-            "--purpose",
-            "test",
-            "--strand",
-            "living_room.temperature",
-            "--granularity",
-            "summary:1s",
-        )
+        await grant(config, "other")
         await subscriber.until(
             lambda: any(f"/{HUB}/other/" in topic for topic, _, _ in subscriber.messages), limit=30
         )
