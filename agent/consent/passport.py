@@ -14,6 +14,7 @@ import os
 import sqlite3
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,34 @@ def export(
     now: float,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Write the passport archive to ``path`` (0600, atomically); return its manifest."""
+    """Write the passport archive to ``path`` (0600, atomically); return its manifest.
+
+    Each file is read in one transaction, so the archive is one consistent snapshot of each even while
+    a running hub goes on writing (the audit log and its recorded head, above all).
+    """
+    with _snapshot(readings), _snapshot(ledger):
+        return _export(readings, ledger, path, hub_id=hub_id, now=now, progress=progress)
+
+
+@contextmanager
+def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """A read transaction on ``conn`` (autocommit): every query inside sees the same state of the file."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+
+
+def _export(
+    readings: sqlite3.Connection,
+    ledger: sqlite3.Connection,
+    path: Path,
+    *,
+    hub_id: str,
+    now: float,
+    progress: Progress | None,
+) -> dict[str, Any]:
     jobs: list[tuple[str, sqlite3.Connection, str, str, int]] = []
     for table in _READINGS_TABLES:
         select = f"SELECT * FROM {table}"  # noqa: S608 (fixed table names)

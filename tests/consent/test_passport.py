@@ -56,6 +56,28 @@ def test_export_then_verify(hub: LocalHub, tmp_path: Path) -> None:
     assert json.loads(receipts[0]["document"])["services"][0]["purposes"][0]["thirdPartyName"] == "coop"
 
 
+def test_an_export_beside_a_running_hub_is_one_snapshot(hub: LocalHub, tmp_path: Path) -> None:
+    """The hub goes on auditing while the archive is written: the archive's log and head still agree."""
+    from agent.store.ledger import open_ledger
+
+    hub.record("living_room.temperature", [(T0 + i, 20.0) for i in range(40)])
+    hub.grant("coop", ["living_room.temperature"], "summary:10s")
+    export_ledger = open_ledger(hub.data_dir, read_only=True)
+
+    def meanwhile(name: str, _done: int, _total: int) -> None:
+        if name == "ledger/audit_log.jsonl":  # the hub audits a grant between two tables of the export
+            hub.grant("other", ["living_room.temperature"], "summary:10s")
+
+    archive = tmp_path / "passport.zip"
+    export(hub.store.conn, export_ledger, archive, hub_id="test-hub", now=T0, progress=meanwhile)
+    assert verify_archive(archive) == []
+    with zipfile.ZipFile(archive) as z:
+        grants = z.read("ledger/grants.jsonl").decode().splitlines()
+    assert len(grants) == 1  # the grant given during the export is not half in it
+    assert len(list(hub.ledger.execute("SELECT * FROM grants"))) == 2
+    export_ledger.close()
+
+
 def test_an_edited_audit_row_is_detected(hub: LocalHub, tmp_path: Path) -> None:
     hub.record("living_room.temperature", [(T0 + i, 20.0) for i in range(40)])
     hub.grant("coop", ["living_room.temperature"], "summary:10s")

@@ -1,5 +1,6 @@
 """A rule machine plays the owner at the CLI beside a real ``hearth run``, with a real Mosquitto that goes
-away and comes back, a subscriber on ``#``, and a fleet manager pushing configs.
+away and comes back, a subscriber on ``#``, a fleet manager pushing configs, and simulated BLE sensors
+the owner adopts and forgets.
 
 After every step: nothing of a strand that was never granted, or was revoked or forgotten, reaches the
 broker after the change; both data files pass ``integrity_check``; the audit chain verifies and holds
@@ -31,13 +32,14 @@ from agent.consent.ledger import verify_audit
 from agent.consent.strands import covered
 from agent.control.wire import socket_path
 from agent.fleet.document import public_key_text
+from agent.sources.ble.simulated import DEMO_DEVICES, SimulatedDevice
 from tests.conftest import hearth, wait_until
 from tests.fleet.fleet_support import document, publish
 from tests.foundation.test_one_owner import deleted_files_held
 from tests.sync.conftest import Broker, Seen, subscribe
 
 HUB = "machine-hub"
-PATTERNS = ("living_room.temperature", "living_room.*", "plug.power", "*")
+PATTERNS = ("living_room.temperature", "living_room.*", "plug.power", "porch.*", "*")
 FORGETTABLE = ("living_room.temperature", "living_room.humidity")
 # Summaries of a window are audited when the broker acknowledges them: allow that long before checking.
 AUDIT_GRACE = 3.0
@@ -69,6 +71,12 @@ kind = "simulated"
 name = "plug"
 file = "builtin:kettle_plug.csv"
 rate = {plug_rate}
+
+[[sources]]
+kind = "ble"
+name = "ble"
+simulate = true
+adoption_refresh = "1h"
 
 [upstream]
 host = "127.0.0.1"
@@ -144,6 +152,9 @@ class OwnerAtTheCli(RuleBasedStateMachine):
         # grant id -> (patterns, revoked at); forgotten stream -> when
         self.grants: dict[str, tuple[tuple[str, ...], float | None]] = {}
         self.forgotten: dict[str, float] = {}
+        # BLE device name -> adopted address; (name, forgotten at, adopted again at) for every forget
+        self.adopted: dict[str, str] = {}
+        self.device_forgets: list[list[Any]] = []
         self.broker_up = True
         self.down_since = 0.0
         self.version = 0
@@ -180,20 +191,42 @@ class OwnerAtTheCli(RuleBasedStateMachine):
         self.cli("forget", stream)
         self.forgotten[stream] = time.time()
 
-    @rule()
-    def look(self) -> None:
+    @rule(device=st.sampled_from(DEMO_DEVICES), name=st.sampled_from(("porch", "bedroom")))
+    def adopt(self, device: SimulatedDevice, name: str) -> None:
+        if self.adopted.get(name) == device.address:
+            self.cli("ble", "adopt", device.address, "--name", name)  # again: allowed, nothing changes
+            return
+        if name in self.adopted or device.address in self.adopted.values():
+            done = hearth("ble", "adopt", device.address, "--name", name, "-c", str(self.config))
+            assert done.returncode == 2, done.stderr  # a clash is the owner's mistake, said plainly
+            assert "Traceback" not in done.stderr
+            return
+        self.cli("ble", "adopt", device.address, "--name", name)
+        self.adopted[name] = device.address
+        for forgotten in self.device_forgets:
+            if forgotten[0] == name and forgotten[2] is None:
+                forgotten[2] = time.time()
+
+    @precondition(lambda self: bool(self.adopted))
+    @rule(data=st.data())
+    def forget_device(self, data: st.DataObject) -> None:
+        name = data.draw(st.sampled_from(sorted(self.adopted)))
+        self.cli("ble", "forget", name)
+        del self.adopted[name]
+        self.device_forgets.append([name, time.time(), None])
+
+    @rule(export=st.booleans())
+    def look(self, export: bool) -> None:
         self.cli("consent", "list")
         status = self.cli("sync", "status")
         state = next(line for line in status.splitlines() if line.strip().startswith("state:"))
         if not self.broker_up and time.time() - self.down_since > 10:
             assert "disconnected" in state, status
         self.cli("status")
-
-    @rule()
-    def export(self) -> None:
-        archive = self.folder / f"passport-{time.monotonic_ns()}.zip"
-        self.cli("passport", "export", str(archive))
-        assert "intact" in hearth("passport", "verify", "--archive", str(archive)).stdout
+        if export:
+            archive = self.folder / f"passport-{time.monotonic_ns()}.zip"
+            self.cli("passport", "export", str(archive))
+            assert "intact" in hearth("passport", "verify", "--archive", str(archive)).stdout
 
     # -- the world ---------------------------------------------------------------------------------
 
@@ -233,6 +266,11 @@ class OwnerAtTheCli(RuleBasedStateMachine):
             assert revoked is None or arrived < revoked + IN_FLIGHT, ("sent after its revocation", body)
             gone = self.forgotten.get(body["stream"])
             assert gone is None or arrived < gone + IN_FLIGHT, ("sent after it was forgotten", body)
+            device = body["stream"].split(".", 1)[0]
+            for name, forgot_at, adopted_again in self.device_forgets:
+                if name == device and forgot_at + IN_FLIGHT < arrived:
+                    assert adopted_again is not None, ("sent after its device was forgotten", body)
+                    assert arrived > adopted_again, ("sent after its device was forgotten", body)
 
     @invariant()
     def files_are_sound_and_the_audit_holds_what_left(self) -> None:
@@ -260,6 +298,9 @@ class OwnerAtTheCli(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         try:
+            # What the last steps changed has had time to show at the broker: check it once more.
+            time.sleep(IN_FLIGHT + 2.0)
+            self.nothing_leaves_that_should_not()
             self.hub.send_signal(signal.SIGTERM)
             self.hub.wait(30)
             assert self.hub.returncode == 0, (self.folder / "hub.log").read_text()
@@ -269,10 +310,10 @@ class OwnerAtTheCli(RuleBasedStateMachine):
 
 
 def test_owner_at_the_cli_beside_a_running_hub() -> None:
-    examples = int(os.environ.get("HEARTH_OWNER_EXAMPLES", "3"))
+    examples = int(os.environ.get("HEARTH_OWNER_EXAMPLES", "4"))
     machine = settings(
         max_examples=examples,
-        stateful_step_count=10,
+        stateful_step_count=20,
         deadline=None,
         suppress_health_check=list(HealthCheck),
         derandomize=True,
