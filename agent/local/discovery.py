@@ -47,8 +47,16 @@ DEVICE_CLASSES: dict[str, tuple[str | None, frozenset[str], str]] = {
     "pm25": ("pm25", frozenset({"µg/m³"}), "measurement"),
     "pm10": ("pm10", frozenset({"µg/m³"}), "measurement"),
     "rssi": ("signal_strength", frozenset({"dB", "dBm"}), "measurement"),
-    "distance": ("distance", frozenset({"mm", "cm", "m", "km"}), "measurement"),
-    "weight": ("weight", frozenset({"g", "kg"}), "measurement"),
+    "distance": ("distance", frozenset({"mm", "cm", "m", "km", "in", "ft", "yd", "mi"}), "measurement"),
+    "weight": ("weight", frozenset({"µg", "mg", "g", "kg", "oz", "lb"}), "measurement"),
+    "pm1": ("pm1", frozenset({"µg/m³"}), "measurement"),
+    "volatile_organic_compounds": ("volatile_organic_compounds", frozenset({"µg/m³"}), "measurement"),
+    "speed": ("speed", frozenset({"m/s", "km/h", "mph"}), "measurement"),
+    "duration": ("duration", frozenset({"ms", "s", "min", "h", "d"}), "measurement"),
+    "precipitation": ("precipitation", frozenset({"mm", "cm", "in"}), "total_increasing"),
+    "volume": ("volume", frozenset({"mL", "L", "m³"}), "total"),
+    "gas": ("gas", frozenset({"m³", "ft³"}), "total_increasing"),
+    "water": ("water", frozenset({"L", "m³", "gal"}), "total_increasing"),
     # Home Assistant has no heart-rate class: a plain numeric sensor with its unit.
     "heart_rate": (None, frozenset({"bpm"}), "measurement"),
 }
@@ -77,6 +85,8 @@ _QUANTITY_ALIASES = {
     "pulse": "heart_rate",
     "bat": "battery",
     "mass": "weight",
+    "dew_point": "temperature",
+    "voc": "volatile_organic_compounds",
 }
 
 _UNIT_ALIASES = {
@@ -145,6 +155,7 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
         "hold_release",
     ),
     "dimmer": ("rotate_left", "rotate_right", "rotate_left_pressed", "rotate_right_pressed"),
+    "command": ("on", "off", "toggle", "step_up", "step_down"),
 }
 EVENT_DEVICE_CLASSES = {"button": "button"}
 

@@ -162,6 +162,7 @@ def test_object_ids_are_distinct_valid_and_plain_where_free(names: list[str]) ->
         ("remote.button_2", "", "ble", "event", "button"),
         ("remote.button_left", "", "ble", "event", "button"),
         ("remote.dimmer", "", "ble", "event", None),
+        ("remote.command", "", "ble", "event", None),
         ("anomaly.kitchen_plug_power", "", "simulated", "binary_sensor", "problem"),
         # A text-mode board's unitless power is a number, not on/off; its door is a door.
         ("desk.power", "", "serial", "sensor", None),
@@ -175,7 +176,7 @@ def test_state_quantities_are_binary_sensors_and_buttons_events(
     assert topic.split("/")[1] == component
     assert config.get("device_class") == device_class
     if component == "event":
-        assert "press" in config["event_types"] or "rotate_left" in config["event_types"]
+        assert {"press", "rotate_left", "toggle"} & set(config["event_types"])
     if component != "sensor":
         assert "unit_of_measurement" not in config
         assert "state_class" not in config
