@@ -375,8 +375,8 @@ def switch_config(
 
 def state_payload(shown: Presentation, value: float, label: str | None) -> str | None:
     """The state message of a reading as ``shown``; None where there is nothing to say."""
-    if shown.state == "event":
-        return json.dumps({"event_type": label}) if label else None
+    if shown.state == "event":  # Home Assistant drops, with a warning, a type it was not told of
+        return json.dumps({"event_type": label}) if label in shown.fields["event_types"] else None
     if shown.state == "on_off":
         return "ON" if value or label else "OFF"
     if shown.state == "label":

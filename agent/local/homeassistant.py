@@ -135,7 +135,7 @@ class HomeAssistantBridge:
             state = "ON" if action.arg == switch.arg_on else "OFF" if action.arg == switch.arg_off else None
             if state is not None:
                 self._spawn(
-                    self._send_state(self.topics.switch_state(switch.name), state),
+                    self._send_state(self.topics.switch_state(switch.name), state, qos=1),
                     f"ha:switch:{switch.name}:state",
                 )
 
@@ -248,7 +248,7 @@ class HomeAssistantBridge:
         if payload.strip() != b"online":
             return
         for state_topic, state in list(self.states.items()):
-            await self.broker.publish(state_topic, state, qos=1, retain=True)
+            await self.broker.publish(state_topic, state, retain=True)
 
     async def _state_loop(self) -> None:
         while True:
@@ -270,8 +270,9 @@ class HomeAssistantBridge:
                         self.topics.attributes(stream), json.dumps({"confidence": reading[2]})
                     )
 
-    async def _send_state(self, topic: str, payload: str | None) -> None:
-        if payload is not None and await self.broker.publish(topic, payload, qos=1, retain=True):
+    async def _send_state(self, topic: str, payload: str | None, qos: int = 0) -> None:
+        """Publish a state retained and remember it for Home Assistant's next birth message."""
+        if payload is not None and await self.broker.publish(topic, payload, qos=qos, retain=True):
             self.states[topic] = payload
 
     async def _event_loop(self) -> None:
@@ -311,7 +312,7 @@ class HomeAssistantBridge:
             self.commands_failed += 1
             log.error("switch %s: board %s did not ACK %s: %s", name, switch.board, switch.command, exc)
             return
-        await self._send_state(self.topics.switch_state(name), state)
+        await self._send_state(self.topics.switch_state(name), state, qos=1)
 
 
 def _state_topics(payload: str | bytes) -> list[str]:

@@ -190,6 +190,7 @@ def test_binary_and_event_states() -> None:
         "event_type": "double_press"
     }
     assert state_payload(present(button), 1.0, None) is None
+    assert state_payload(present(button), 1.0, "rotate_left") is None  # not a button's event
 
 
 # -- with a real broker ----------------------------------------------------------------------------
@@ -223,9 +224,10 @@ async def test_home_assistant_restarting_finds_every_state_again(tmp_path: Path,
             context.feed("context.appliance", 0.9, "kettle")  # a label that then stays as it is
             door.feed("door.opening", 1.0)
             await eventually(lambda: all(ha.last.get(t) == v for t, v in states.items()), "the states")
+            door_config = f"{PREFIX}/binary_sensor/test-hub/door_opening/config"
+            await eventually(lambda: door_config in ha.last, "the door's binary sensor")
             power = json.loads(ha.last[f"{PREFIX}/sensor/test-hub/meter_power/config"])
             assert (power["unit_of_measurement"], power["device_class"]) == ("W", "power")
-            assert f"{PREFIX}/binary_sensor/test-hub/door_opening/config" in ha.last
         # Home Assistant restarts: it subscribes again and finds the states retained...
         async with watching(mosquitto, f"{BASE}/#") as ha:
             await eventually(lambda: all(ha.last.get(t) == v for t, v in states.items()), "retained states")
