@@ -68,7 +68,7 @@ def grant(
     from agent.config.durations import PATTERN, seconds
     from agent.consent.grants import new_grant
     from agent.consent.ledger import add_grant
-    from agent.consent.receipts import receipt_for
+    from agent.consent.receipts import hub_receipt
     from agent.errors import ConsentError
 
     config, ledger = open_hub(config_path)
@@ -91,7 +91,7 @@ def grant(
             expires_at=expires_at,
             allow_raw=allow_raw,
         )
-        add_grant(ledger, made, receipt_for(made, hub_id=config.hub.id, hub_name=config.hub.name))
+        add_grant(ledger, made, hub_receipt(made, config))
     finally:
         ledger.close()
     click.echo(
@@ -112,11 +112,13 @@ def list_grants(config_path: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from agent.consent import destination
     from agent.consent.ledger import grants
 
-    _, ledger = open_hub(config_path)
+    config, ledger = open_hub(config_path)
     try:
         states = grants(ledger, now=time.time())
+        moves = destination.history(ledger)
     finally:
         ledger.close()
     table = Table(title="Consent grants")
@@ -136,6 +138,8 @@ def list_grants(config_path: Path) -> None:
             str(s.queued),
         )
     Console().print(table if states else "no grants: nothing leaves this hub")
+    for line in destination.lines(config, moves):
+        click.echo(line)
 
 
 @consent.command()

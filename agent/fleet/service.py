@@ -239,7 +239,7 @@ class FleetService:
         ledger = self.hub.ledger
         old = self.hub.config
         text = files.render(accepted.config, version=accepted.version)
-        history.begin(ledger, accepted.version, accepted.sha256, text)
+        history.begin(ledger, accepted.version, accepted.sha256, text, accepted.destinations)
         log.info("fleet: applying config v%d", accepted.version)
         # The fleet sees the hub at work (for the confirmation window, or a restart and then it).
         await self._report_state(history.Outcome("applying", accepted.version, "", self.clock()))
