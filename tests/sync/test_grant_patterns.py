@@ -6,12 +6,18 @@ refused when the grant is given, not accepted and then silent.
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from agent.consent.ledger import grants
 from agent.errors import ConsentError
 from agent.readings import Reading, StreamInfo
 from agent.sync import outbox
+from tests.conftest import hearth
 
 from .conftest import HUB, PREFIX, T0, Broker, Hub, Seen, run_publisher, stop_publisher
 
@@ -102,3 +108,38 @@ async def test_each_granularity_and_pattern_sends_what_the_grant_says_or_is_refu
             assert {m["kind"] for m in mine} == {"raw"}
             assert [r[0] - T0 for r in readings] == [float(i) for i in range(SECONDS)]
             assert {r[2] for r in readings} == ({"still", "walking"} if stream == CONTEXT else {None})
+
+
+def _hearth_run(config: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "agent", "run", "-c", str(config)], stdout=log, stderr=log
+        )
+
+
+async def test_a_star_grant_from_the_cli_sends_every_stream_of_a_running_hub(
+    tmp_path: Path, broker: Broker, subscriber: Seen
+) -> None:
+    """The owner's case: ``hearth consent grant --strand '*'``, then ``hearth run`` with a climate sensor."""
+    config = tmp_path / "hearth.toml"
+    config.write_text(
+        f'[hub]\nid = "{HUB}"\ndata_dir = "{tmp_path / "data"}"\n[log]\nlevel = "warning"\n'
+        '[[sources]]\nkind = "simulated"\nname = "living_room"\nfile = "builtin:climate.csv"\nrate = 20\n'
+        f'[upstream]\nhost = "127.0.0.1"\nport = {broker.port}\ntls = false\n'
+        'summarise_interval = "200ms"\nsummary_lag = "1s"\n'
+    )
+    given = hearth(
+        "consent", "grant", "-c", str(config), "--recipient", "coop", "--purpose", "everything",
+        "--strand", "*", "--granularity", "summary:1s",
+    )  # fmt: skip
+    assert given.returncode == 0, given.stderr
+    agent = _hearth_run(config, tmp_path / "agent.log")
+    try:
+        await subscriber.until(lambda: {m["stream"] for m in subscriber.data()} >= ROOM, limit=30)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(20)
+    assert {m["kind"] for m in subscriber.data()} == {"summary"}
+    assert {t for t, _, _ in subscriber.messages if not t.endswith("/status")} <= {
+        f"{PREFIX}/{HUB}/coop/{s}" for s in ROOM
+    }
