@@ -40,7 +40,13 @@ def consent() -> None:
 @config_option
 @click.option("--recipient", required=True, help="Who receives the data (becomes part of the topic).")
 @click.option("--purpose", required=True, help="Why, in plain words.")
-@click.option("--strand", "strands", multiple=True, required=True, help="Stream name or glob; repeatable.")
+@click.option(
+    "--strand",
+    "strands",
+    multiple=True,
+    required=True,
+    help="Stream name or glob (living_room.*; * alone: every strand, also future ones); repeatable.",
+)
 @click.option(
     "--granularity",
     required=True,
