@@ -2,7 +2,8 @@
 
 The destination comes from ``[upstream]``; a fleet push can change it only to exactly what the hub's
 owner allowed in ``[fleet.allow]`` (``agent.fleet.verify``), and each such change is in the audit log
-(kind ``destination``), so ``hearth consent list`` shows it next to the grants.
+(kind ``destination``), as is each one a signed push tried and was refused, so ``hearth consent list``
+shows them next to the grants.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Moved(NamedTuple):
     after: Any
     version: int | None
     rolled_back: bool
+    refused: bool  # a signed push tried it and was rejected: it never took effect
 
 
 def history(ledger: sqlite3.Connection) -> list[Moved]:
@@ -63,6 +65,7 @@ def history(ledger: sqlite3.Connection) -> list[Moved]:
                 detail.get("to"),
                 detail.get("version"),
                 bool(detail.get("rolled_back", False)),
+                bool(detail.get("refused", False)),
             )
         )
     return out
@@ -78,11 +81,12 @@ def lines(config: Config, moves: list[Moved]) -> list[str]:
     ]
     for move in moves:
         at = datetime.fromtimestamp(move.ts).strftime("%Y-%m-%d %H:%M:%S")
-        how = "rolled back" if move.rolled_back else "allowed by the owner ([fleet.allow])"
-        out.append(
-            f"  {at} fleet push v{move.version} changed {move.key}: {_shown(move.before)} -> "
-            f"{_shown(move.after)} ({how})"
-        )
+        change = f"{move.key}: {_shown(move.before)} -> {_shown(move.after)}"
+        if move.refused:
+            out.append(f"  {at} fleet push v{move.version} tried to change {change} (refused: not allowed)")
+        else:
+            how = "rolled back" if move.rolled_back else "allowed by the owner ([fleet.allow])"
+            out.append(f"  {at} fleet push v{move.version} changed {change} ({how})")
     return out
 
 

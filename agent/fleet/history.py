@@ -4,7 +4,7 @@ Accepted versions live in ``config_history``, every document's outcome in ``flee
 config the hub actually changed to (applied, or applied and rolled back) is also entered in the
 owner's hash-chained audit log, kind ``config``, next to what left the home; and each change of where
 data goes that the owner allowed, kind ``destination``, when the config starts running (and again,
-reversed, if it is rolled back).
+reversed, if it is rolled back), as well as each one a signed push tried and was refused.
 
 The highest version in ``config_history`` is the replay watermark: a version is written there, with the
 ledger's synchronous=FULL commit, before the hub changes anything, so no restart or power cut lets a
@@ -116,7 +116,7 @@ def _reversed(ledger: sqlite3.Connection, version: int) -> list[dict[str, Any]]:
     return [
         {"key": d["key"], "from": d["to"], "to": d["from"], "version": version, "rolled_back": True}
         for d in made
-        if d.get("version") == version and not d.get("rolled_back")
+        if d.get("version") == version and not d.get("rolled_back") and not d.get("refused")
     ]
 
 
@@ -125,10 +125,32 @@ def _reversed(ledger: sqlite3.Connection, version: int) -> list[dict[str, Any]]:
 KEEP_REJECTED = 1000
 
 
-def reject(ledger: sqlite3.Connection, sha256: str, version: int | None, reason: str) -> Outcome:
-    """Audit a rejected document, forgetting the oldest rejections beyond ``KEEP_REJECTED``."""
+def reject(
+    ledger: sqlite3.Connection,
+    sha256: str,
+    version: int | None,
+    reason: str,
+    refused: Sequence[Change] = (),
+) -> Outcome:
+    """Audit a rejected document, forgetting the oldest rejections beyond ``KEEP_REJECTED``.
+
+    A signed push that tried to change where data goes (``refused``) is also entered in the owner's
+    audit log, kind ``destination``: only the fleet key can cause those entries, so they cannot flood it.
+    """
     with transaction(ledger, immediate=True):
         outcome = _audit(ledger, sha256, version, "rejected", reason)
+        tried = [
+            {
+                "key": c.key,
+                "from": c.before,
+                "to": c.after,
+                "version": version,
+                "sha256": sha256,
+                "refused": True,
+            }
+            for c in refused
+        ]
+        append_audit(ledger, [(outcome.at, DESTINATION, d) for d in tried])
         ledger.execute(
             "DELETE FROM fleet_audit WHERE outcome = 'rejected' AND id <= ("
             " SELECT id FROM fleet_audit WHERE outcome = 'rejected' ORDER BY id DESC LIMIT 1 OFFSET ?)",

@@ -229,7 +229,9 @@ class FleetService:
         )
         if isinstance(result, Rejected):
             log.warning("fleet: rejected document v%s: %s", result.version, result.reason)
-            outcome = history.reject(ledger, result.sha256, result.version, result.reason)
+            outcome = history.reject(
+                ledger, result.sha256, result.version, result.reason, result.destinations
+            )
         else:
             outcome = await self._apply(result)
         self.last = outcome

@@ -106,11 +106,16 @@ class Accepted(NamedTuple):
 
 
 class Rejected(NamedTuple):
-    """The document must not be applied, for ``reason`` (``version`` when the envelope was readable)."""
+    """The document must not be applied, for ``reason`` (``version`` when the envelope was readable).
+
+    ``destinations`` are the changes of where data goes that the fleet key signed and the owner did not
+    allow: worth the owner's audit log, unlike unsigned noise.
+    """
 
     reason: str
     version: int | None
     sha256: str
+    destinations: tuple[Change, ...] = ()
 
 
 def digest(payload: bytes) -> str:
@@ -169,9 +174,9 @@ def verify(  # noqa: PLR0911 - one return per check reads as the list of rules
     owner = allowance(local.fleet.allow if local.fleet else {}, base_dir=base_dir)
     refused = _not_allowed(moved, owner, _flat(msgspec.to_builtins(config)))
     if refused:
-        return reject(
-            f"a push cannot change where data goes: {_describe(refused)} "
-            "(only the hub's owner can allow that, in [fleet.allow])"
+        why = f"a push cannot change where data goes: {_describe(refused)}"
+        return Rejected(
+            f"{why} (only the hub's owner can allow that, in [fleet.allow])", version, sha, tuple(refused)
         )
     return Accepted(version, config, sha, envelope, tuple(moved))
 

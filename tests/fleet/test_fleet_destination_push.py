@@ -81,7 +81,17 @@ async def test_a_push_adding_a_local_broker_is_rejected_audited_and_sends_it_not
     shown = hearth("fleet", "history", "-c", str(path))
     assert shown.returncode == 0, shown.stderr
     assert "[local_mqtt] added" in shown.stdout
-    assert _audit(path, "destination") == []
+    # Signed by the fleet, so the attempt is in the owner's audit log too, and shown beside the grants.
+    tried = _audit(path, "destination")
+    assert {(d["key"], d["to"], d["version"], d["refused"]) for d in tried} == {
+        ("[local_mqtt]", True, 1, True),
+        ("local_mqtt.host", "127.0.0.1", 1, True),
+        ("local_mqtt.port", broker, 1, True),
+    }
+    listed = hearth("consent", "list", "-c", str(path))
+    assert (
+        'fleet push v1 tried to change local_mqtt.host: "localhost" -> "127.0.0.1" (refused' in listed.stdout
+    )
 
 
 async def test_an_upstream_change_the_owner_allowed_is_applied_audited_and_named_by_receipts(
@@ -109,7 +119,9 @@ async def test_an_upstream_change_the_owner_allowed_is_applied_audited_and_named
         await watcher.wait_for(["hub-p"], "rejected", 2)
         assert "upstream.topic_prefix" in watcher.reports["hub-p"].reason
     assert not [t for t in seen if t.startswith("coop/v3")]
-    [change] = _audit(path, "destination")
+    change, tried = _audit(path, "destination")
+    assert tried["to"] == "coop/v3"
+    assert tried["refused"] is True
     assert change == {
         "key": "upstream.topic_prefix",
         "from": "hearth/v1",
