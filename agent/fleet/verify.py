@@ -265,7 +265,9 @@ def check_allowance(allow: Mapping[str, Any], *, source: str) -> None:
             continue
         if not isinstance(value, Mapping):
             raise ConfigError("expected a table of keys, or false", source=source, key_path=where)
-        convert({"host": "-", **value}, kind, source=source, prefix=where)
+        # Type-check the keys given, with a stand-in for a required one left out (a broker's host).
+        required = {f.encode_name: "-" for f in msgspec.structs.fields(kind) if f.required}
+        convert({**required, **value}, kind, source=source, prefix=where)
 
 
 def _not_allowed(moved: list[Change], owner: Mapping[str, Any], after: Mapping[str, Any]) -> list[Change]:

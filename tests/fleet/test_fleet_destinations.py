@@ -209,6 +209,17 @@ def test_the_owner_may_let_a_push_remove_the_home_broker(
     assert isinstance(_verify(fleet_key, local, moved, tmp_path), Rejected)
 
 
+def test_the_owner_may_open_the_dashboard_to_the_home_network(
+    tmp_path: Path, fleet_key: Ed25519PrivateKey
+) -> None:
+    local = _hub(tmp_path, fleet_key, allow='[fleet.allow.web]\nlisten = "0.0.0.0"\n')
+    result = _verify(fleet_key, local, PLUG + UPSTREAM + '\n[web]\nlisten = "0.0.0.0"\n', tmp_path)
+    assert isinstance(result, Accepted), result
+    assert isinstance(
+        _verify(fleet_key, local, PLUG + UPSTREAM + '\n[web]\nlisten = "10.0.0.2"\n', tmp_path), Rejected
+    )
+
+
 def test_a_push_cannot_widen_the_owners_allowance(tmp_path: Path, fleet_key: Ed25519PrivateKey) -> None:
     local = _hub(tmp_path, fleet_key)
     pushed = (
