@@ -34,7 +34,13 @@ def consent() -> None:
 @config_option
 @click.option("--recipient", required=True, help="Who receives the data (becomes part of the topic).")
 @click.option("--purpose", required=True, help="Why, in plain words.")
-@click.option("--strand", "strands", multiple=True, required=True, help="Stream name or glob; repeatable.")
+@click.option(
+    "--strand",
+    "strands",
+    multiple=True,
+    required=True,
+    help="Stream name or glob (living_room.*; * alone: every strand, also future ones); repeatable.",
+)
 @click.option(
     "--granularity",
     required=True,
@@ -95,7 +101,8 @@ def list_grants(config_path: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    states = ask(config_path, "consent.list")
+    listed = ask(config_path, "consent.list")
+    states = listed["grants"]
     table = Table(title="Consent grants")
     for column in ("id", "recipient", "strands", "granularity", "status", "given", "ends", "queued"):
         table.add_column(column)
@@ -113,6 +120,8 @@ def list_grants(config_path: Path) -> None:
             str(s["queued"]),
         )
     Console().print(table if states else "no grants: nothing leaves this hub")
+    for line in listed["destination"]:
+        click.echo(line)
 
 
 @consent.command()

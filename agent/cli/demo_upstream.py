@@ -20,14 +20,14 @@ def give_demo_grant(config: Config) -> str:
     """Give the demo's example grant (as the owner would with ``hearth consent grant``); return its id."""
     from agent.consent.grants import new_grant
     from agent.consent.ledger import add_grant
-    from agent.consent.receipts import receipt_for
+    from agent.consent.receipts import hub_receipt
     from agent.demo import DEMO_GRANT
     from agent.store.ledger import open_ledger
 
     ledger = open_ledger(Path(config.hub.data_dir))
     try:
         grant = new_grant(now=time.time(), **DEMO_GRANT)  # type: ignore[arg-type]
-        add_grant(ledger, grant, receipt_for(grant, hub_id=config.hub.id, hub_name=config.hub.name))
+        add_grant(ledger, grant, hub_receipt(grant, config))
     finally:
         ledger.close()
     return f"{grant.id}: {grant.granularity} of {', '.join(grant.strands)} for {grant.recipient}"

@@ -326,6 +326,7 @@ def history(config_path: Path, limit: int) -> None:
     Example: hearth fleet history -c /etc/hearth/hearth.toml
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from agent.cli.consent_cmd import ask, when
@@ -339,5 +340,6 @@ def history(config_path: Path, limit: int) -> None:
     for column in ("received", "version", "outcome", "reason"):
         table.add_column(column)
     for at, version, outcome, reason in rows:
-        table.add_row(when(at), "-" if version is None else f"v{version}", outcome, reason)
+        # A reason quotes config sections ("[local_mqtt] added"), which rich would take for markup.
+        table.add_row(when(at), "-" if version is None else f"v{version}", outcome, escape(reason))
     Console().print(table)

@@ -61,6 +61,9 @@ def config_from_mapping(
         check_rules(config, source)
     if config.fleet is not None:
         from agent.fleet.document import load_public_key
+        from agent.fleet.verify import check_allowance
+
+        check_allowance(config.fleet.allow, source=source)
 
         try:
             load_public_key(config.fleet.public_key, base_dir=base_dir)

@@ -6,7 +6,7 @@ prints this as JSON Schema for editors and fleet tooling.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -302,13 +302,17 @@ class FleetConfig(_Section, frozen=True):
     Without ``broker`` the fleet comes through the ``[upstream]`` broker (client id ``<hub id>-fleet``).
 
     ``public_key`` is the fleet's Ed25519 public key as base64 of its 32 bytes, or a PEM file path.
-    Set at provisioning only: a pushed config may not change this section.
+    Set at provisioning only: a pushed config may not change this section, so ``allow`` stays the owner's.
     """
 
     public_key: str
     broker: BrokerConfig | None = None
     confirm_window: Duration = "30s"
     topic_prefix: str = "hearth/v1"
+    # The owner's leave for a push to change where data goes, each key to exactly the value given, as
+    # tables shaped like the config: ``allow.upstream = { host = "b.example.org" }`` lets a push move
+    # upstream to that host and nowhere else; ``allow.local_mqtt = false`` lets it remove [local_mqtt].
+    allow: dict[str, Any] = {}
 
 
 class Config(_Section, frozen=True):

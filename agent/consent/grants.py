@@ -8,7 +8,7 @@ import secrets
 import msgspec
 
 from agent.consent.granularity import Granularity, parse_granularity
-from agent.consent.strands import check_pattern, covered
+from agent.consent.strands import check_pattern, covered, may_name_context
 from agent.errors import ConsentError
 
 _RECIPIENT = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -67,6 +67,15 @@ def new_grant(
             "raw readings leave the home only when chosen explicitly",
             hint="add --allow-raw if you really mean to share every reading",
         )
+    checked = tuple(check_pattern(s) for s in strands)
+    if grain.kind == "events":
+        # Events are label changes, which only context strands have: anything else would never send.
+        for pattern in checked:
+            if not may_name_context(pattern):
+                raise ConsentError(
+                    f"events are changes of a context label, and {pattern!r} names no context strand",
+                    hint="give events on context.<model> (or context.*); summary:<window> or raw for sensors",
+                )
     if precision is not None and not -6 <= precision <= 9:
         raise ConsentError(f"precision {precision} is out of range", hint="decimal places between -6 and 9")
     if expires_at is not None and expires_at <= now:
@@ -75,7 +84,7 @@ def new_grant(
         id="g-" + secrets.token_hex(6),
         recipient=recipient,
         purpose=purpose.strip(),
-        strands=tuple(check_pattern(s) for s in strands),
+        strands=checked,
         granularity=str(grain),
         precision=precision,
         created_at=now,

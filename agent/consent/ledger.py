@@ -52,6 +52,14 @@ def audit_entries(conn: sqlite3.Connection) -> Iterable[audit.Entry]:
         yield audit.Entry(*row)
 
 
+def audit_of_kind(conn: sqlite3.Connection, kind: str) -> list[audit.Entry]:
+    """The audit entries of one ``kind`` (``destination``, ``config``...), in order."""
+    rows = conn.execute(
+        "SELECT seq, ts, kind, detail, prev_hash, hash FROM audit_log WHERE kind = ? ORDER BY seq", (kind,)
+    )
+    return [audit.Entry(*row) for row in rows]
+
+
 def audit_head(conn: sqlite3.Connection) -> tuple[int, str] | None:
     """The (seq, hash) recorded after the last append, or None for an empty log."""
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (_HEAD,)).fetchone()

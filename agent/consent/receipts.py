@@ -1,16 +1,21 @@
 """Consent receipts, modelled on the Kantara Consent Receipt 1.1 and the ISO/IEC TS 27560 record.
 
 The receipt is what the owner keeps: who receives what, for which purpose, at which granularity,
-until when, and how to withdraw. It is plain JSON so any tool can read it.
+until when, where it is sent (broker and topics, as when the grant was given), and how to withdraw.
+It is plain JSON so any tool can read it.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.consent.grants import Grant
+
+if TYPE_CHECKING:
+    from agent.config.schema import Config
+    from agent.consent.destination import Destination
 
 SCHEMA = "hearth-consent-receipt/1 (Kantara CR v1.1, ISO/IEC TS 27560)"
 
@@ -19,8 +24,15 @@ def _iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-def receipt_for(grant: Grant, *, hub_id: str, hub_name: str = "", jurisdiction: str = "") -> dict[str, Any]:
-    """The consent receipt of ``grant`` as a JSON-ready mapping."""
+def receipt_for(
+    grant: Grant,
+    *,
+    hub_id: str,
+    hub_name: str = "",
+    jurisdiction: str = "",
+    destination: Destination | None = None,
+) -> dict[str, Any]:
+    """The consent receipt of ``grant`` as a JSON-ready mapping; ``destination`` None: no upstream yet."""
     return {
         "schemaVersion": SCHEMA,
         "version": "KI-CR-v1.1.0",
@@ -57,9 +69,29 @@ def receipt_for(grant: Grant, *, hub_id: str, hub_name: str = "", jurisdiction: 
             "granularity": grant.granularity,
             "precision_decimal_places": grant.precision,
         },
+        "destination": _destination(destination, grant.recipient),
         "event": {"state": "given", "time": _iso(grant.created_at), "expires": _iso(grant.expires_at)},
         "withdrawal": f"hearth consent revoke {grant.id}",
         "grantId": grant.id,
+    }
+
+
+def hub_receipt(grant: Grant, config: Config) -> dict[str, Any]:
+    """The receipt of ``grant`` on the hub ``config`` describes, naming its upstream destination."""
+    from agent.consent.destination import upstream_destination  # it reads the ledger, which stores receipts
+
+    return receipt_for(
+        grant, hub_id=config.hub.id, hub_name=config.hub.name, destination=upstream_destination(config)
+    )
+
+
+def _destination(destination: Destination | None, recipient: str) -> dict[str, Any]:
+    if destination is None:
+        return {"broker": None, "topics": None, "note": "no upstream broker is configured: nothing is sent"}
+    return {
+        "broker": destination.broker,
+        "topics": destination.topic(recipient),
+        "note": "a change of broker or topics is shown by hearth consent list and kept in the audit log",
     }
 
 

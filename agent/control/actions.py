@@ -14,10 +14,10 @@ from typing import Any
 import msgspec
 
 from agent.config import seconds
+from agent.consent import destination, passport
 from agent.consent import ledger as consent_ledger
-from agent.consent import passport
 from agent.consent.grants import new_grant
-from agent.consent.receipts import receipt_for
+from agent.consent.receipts import hub_receipt
 from agent.consent.strands import check_pattern, matches
 from agent.control.hub import OwnerHub
 from agent.errors import AgentError
@@ -89,17 +89,19 @@ async def grant(
         allow_raw=allow_raw,
     )
     config = hub.config
-    await hub.ledger(
-        consent_ledger.add_grant, made, receipt_for(made, hub_id=config.hub.id, hub_name=config.hub.name)
-    )
+    await hub.ledger(consent_ledger.add_grant, made, hub_receipt(made, config))
     return {"grant": msgspec.to_builtins(made), "upstream": config.upstream is not None}
 
 
 @action("consent.list")
-async def list_grants(hub: OwnerHub) -> list[dict[str, Any]]:
-    """Every grant with its status, newest first."""
-    states = await hub.ledger(consent_ledger.grants, now=time.time())
-    return [_state(s) for s in states]
+async def list_grants(hub: OwnerHub) -> dict[str, Any]:
+    """Every grant with its status, newest first; where consented data goes, and every audited change."""
+
+    def read(conn: Any) -> tuple[list[consent_ledger.GrantState], list[destination.Moved]]:
+        return consent_ledger.grants(conn, now=time.time()), destination.history(conn)
+
+    states, moves = await hub.ledger(read)
+    return {"grants": [_state(s) for s in states], "destination": destination.lines(hub.config, moves)}
 
 
 @action("consent.show")

@@ -2,7 +2,9 @@
 
 Accepted versions live in ``config_history``, every document's outcome in ``fleet_audit``. Each
 config the hub actually changed to (applied, or applied and rolled back) is also entered in the
-owner's hash-chained audit log, kind ``config``, next to what left the home.
+owner's hash-chained audit log, kind ``config``, next to what left the home; and each change of where
+data goes that the owner allowed, kind ``destination``, when the config starts running (and again,
+reversed, if it is rolled back), as well as each one a signed push tried and was refused.
 
 The highest version in ``config_history`` is the replay watermark: a version is written there, with the
 ledger's synchronous=FULL commit, before the hub changes anything, so no restart or power cut lets a
@@ -12,11 +14,15 @@ retried; the fleet manager fixes it under a new version.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
-from agent.consent.ledger import append_audit
+from agent.consent.destination import KIND as DESTINATION
+from agent.consent.ledger import append_audit, audit_of_kind
+from agent.fleet.verify import Change
 from agent.store.sqlite import transaction
 
 
@@ -70,12 +76,26 @@ def count_start(ledger: sqlite3.Connection, version: int) -> int:
     return int(starts)
 
 
-def begin(ledger: sqlite3.Connection, version: int, sha256: str, text: str) -> None:
-    """Record ``version`` as accepted and being applied (the watermark moves here)."""
-    ledger.execute(
-        "INSERT INTO config_history (version, applied_at, sha256, status, document) VALUES (?, ?, ?, ?, ?)",
-        (version, time.time(), sha256, "applying", text),
-    )
+def begin(
+    ledger: sqlite3.Connection, version: int, sha256: str, text: str, destinations: Sequence[Change] = ()
+) -> None:
+    """Record ``version`` as accepted and being applied (the watermark moves here).
+
+    Each change of where data goes (``destinations``, allowed by the owner) is audited in the same
+    transaction, before the config runs.
+    """
+    now = time.time()
+    with transaction(ledger, immediate=True):
+        ledger.execute(
+            "INSERT INTO config_history (version, applied_at, sha256, status, document)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (version, now, sha256, "applying", text),
+        )
+        moved: list[dict[str, Any]] = [
+            {"key": c.key, "from": c.before, "to": c.after, "version": version, "sha256": sha256}
+            for c in destinations
+        ]
+        append_audit(ledger, [(now, DESTINATION, {**d, "allowed_by": "fleet.allow"}) for d in moved])
 
 
 def finish(ledger: sqlite3.Connection, version: int, sha256: str, state: str, reason: str) -> Outcome:
@@ -85,7 +105,19 @@ def finish(ledger: sqlite3.Connection, version: int, sha256: str, state: str, re
         outcome = _audit(ledger, sha256, version, state, reason)
         detail = {"version": version, "outcome": state, "reason": reason, "sha256": sha256}
         append_audit(ledger, [(outcome.at, "config", detail)])
+        if state == "rolled_back":
+            append_audit(ledger, [(outcome.at, DESTINATION, d) for d in _reversed(ledger, version)])
         return outcome
+
+
+def _reversed(ledger: sqlite3.Connection, version: int) -> list[dict[str, Any]]:
+    """The destination changes ``version`` made, undone by its rollback."""
+    made = [json.loads(e.detail) for e in audit_of_kind(ledger, DESTINATION)]
+    return [
+        {"key": d["key"], "from": d["to"], "to": d["from"], "version": version, "rolled_back": True}
+        for d in made
+        if d.get("version") == version and not d.get("rolled_back") and not d.get("refused")
+    ]
 
 
 # Rejected documents kept in the audit: anyone who may publish on a fleet topic can send documents,
@@ -93,10 +125,32 @@ def finish(ledger: sqlite3.Connection, version: int, sha256: str, state: str, re
 KEEP_REJECTED = 1000
 
 
-def reject(ledger: sqlite3.Connection, sha256: str, version: int | None, reason: str) -> Outcome:
-    """Audit a rejected document, forgetting the oldest rejections beyond ``KEEP_REJECTED``."""
+def reject(
+    ledger: sqlite3.Connection,
+    sha256: str,
+    version: int | None,
+    reason: str,
+    refused: Sequence[Change] = (),
+) -> Outcome:
+    """Audit a rejected document, forgetting the oldest rejections beyond ``KEEP_REJECTED``.
+
+    A signed push that tried to change where data goes (``refused``) is also entered in the owner's
+    audit log, kind ``destination``: only the fleet key can cause those entries, so they cannot flood it.
+    """
     with transaction(ledger, immediate=True):
         outcome = _audit(ledger, sha256, version, "rejected", reason)
+        tried = [
+            {
+                "key": c.key,
+                "from": c.before,
+                "to": c.after,
+                "version": version,
+                "sha256": sha256,
+                "refused": True,
+            }
+            for c in refused
+        ]
+        append_audit(ledger, [(outcome.at, DESTINATION, d) for d in tried])
         ledger.execute(
             "DELETE FROM fleet_audit WHERE outcome = 'rejected' AND id <= ("
             " SELECT id FROM fleet_audit WHERE outcome = 'rejected' ORDER BY id DESC LIMIT 1 OFFSET ?)",

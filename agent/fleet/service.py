@@ -229,7 +229,9 @@ class FleetService:
         )
         if isinstance(result, Rejected):
             log.warning("fleet: rejected document v%s: %s", result.version, result.reason)
-            outcome = history.reject(ledger, result.sha256, result.version, result.reason)
+            outcome = history.reject(
+                ledger, result.sha256, result.version, result.reason, result.destinations
+            )
         else:
             outcome = await self._apply(result)
         self.last = outcome
@@ -239,7 +241,7 @@ class FleetService:
         ledger = self.hub.ledger
         old = self.hub.config
         text = files.render(accepted.config, version=accepted.version)
-        history.begin(ledger, accepted.version, accepted.sha256, text)
+        history.begin(ledger, accepted.version, accepted.sha256, text, accepted.destinations)
         log.info("fleet: applying config v%d", accepted.version)
         # The fleet sees the hub at work (for the confirmation window, or a restart and then it).
         await self._report_state(history.Outcome("applying", accepted.version, "", self.clock()))

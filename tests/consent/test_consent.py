@@ -55,12 +55,14 @@ def test_granularity_errors_name_the_problem(text: str, message: str) -> None:
         ("living_room.temperature", "living_room.humidity", False),
         ("living_room.*", "living_room.humidity", True),
         ("*.temperature", "kitchen.temperature", True),
-        ("*", "kitchen.temperature", False),
+        ("*", "kitchen.temperature", True),
+        ("*", "context.activity", True),
+        ("*.*", "context.activity", True),
         ("living_room.*", "living_room_2.humidity", False),
         ("context.*", "context.activity", True),
     ],
 )
-def test_strand_patterns_never_cross_a_dot(pattern: str, stream: str, hit: bool) -> None:
+def test_globs_stay_in_a_part_and_lone_star_is_every_strand(pattern: str, stream: str, hit: bool) -> None:
     assert matches(pattern, stream) is hit
 
 
@@ -90,6 +92,9 @@ def test_raw_needs_an_explicit_choice() -> None:
         ({"purpose": " "}, "purpose"),
         ({"strands": []}, "at least one strand"),
         ({"strands": ["living room"]}, "invalid strand"),
+        ({"strands": ["living_room"]}, "names no stream"),
+        ({"strands": ["living_room*"]}, "names no stream"),
+        ({"strands": ["living_room.*"], "granularity": "events"}, "names no context strand"),
         ({"expires_at": T0 - 1}, "expire before"),
     ],
 )

@@ -207,6 +207,8 @@ def test_cli_consent_and_passport_round_trip(tmp_path: Path) -> None:
         (["--granularity", "hourly"], "unknown granularity"),
         (["--granularity", "raw"], "explicitly"),
         (["--granularity", "summary:1h", "--expires", "soon"], "invalid --expires"),
+        (["--granularity", "events"], "names no context strand"),
+        (["--strand", "living_room", "--granularity", "summary:1h"], "names no stream"),
     ],
 )
 def test_cli_refuses_bad_grants_clearly(tmp_path: Path, args: list[str], message: str) -> None:

@@ -50,6 +50,11 @@ def upstream(port: int) -> str:
     return f'\n[upstream]\nhost = "127.0.0.1"\nport = {port}\ntls = false\nsummarise_interval = "100ms"\n'
 
 
+def allow_upstream(port: int) -> str:
+    """The owner's ``[fleet]`` line letting a push add exactly ``upstream(port)``'s broker."""
+    return f'allow = {{ upstream = {{ host = "127.0.0.1", port = {port}, tls = false }} }}'
+
+
 def closed_port(folder: Path) -> int:
     """A loopback port nothing listens on (a broker configured there, never started)."""
     folder.mkdir()
@@ -65,8 +70,12 @@ def write_hub(
     groups: Sequence[str] = (),
     sources: str = PLUG,
     confirm_window: str = "500ms",
+    allow: str = "",
 ) -> Path:
-    """Write a provisioned hub's config file under ``root/hub_id``; return its path."""
+    """Write a provisioned hub's config file under ``root/hub_id``; return its path.
+
+    ``allow`` is a line of the ``[fleet]`` section: the owner's leave for a push to change a destination.
+    """
     folder = root / hub_id
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "hearth.toml"
@@ -85,6 +94,7 @@ flush_interval = "100ms"
 public_key = "{public_key_text(key.public_key())}"
 confirm_window = "{confirm_window}"
 broker = {{ host = "127.0.0.1", port = {port}, tls = false }}
+{allow}
 {sources}
 """
     )

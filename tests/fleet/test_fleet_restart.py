@@ -19,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fleet_support import (
     PLUG,
+    allow_upstream,
     closed_port,
     model,
     push_to_hub,
@@ -86,7 +87,7 @@ async def test_a_restarted_config_that_fails_its_health_check_is_rolled_back_by_
     tmp_path: Path, broker: int, fleet_key: Ed25519PrivateKey
 ) -> None:
     away = closed_port(tmp_path / "away")
-    path = write_hub(tmp_path, "hub-u", key=fleet_key, port=broker)
+    path = write_hub(tmp_path, "hub-u", key=fleet_key, port=broker, allow=allow_upstream(away))
     original = path.read_text()
     async with watching(broker) as watcher, restarting(path) as hub:
         pushed = PLUG + upstream(away)
@@ -123,7 +124,9 @@ async def test_a_config_file_the_owner_edits_during_the_confirmation_window_is_k
 ) -> None:
     caplog.set_level(logging.INFO, logger="agent.fleet.service")
     away = closed_port(tmp_path / "away")
-    path = write_hub(tmp_path, "hub-w", key=fleet_key, port=broker, confirm_window="5s")
+    path = write_hub(
+        tmp_path, "hub-w", key=fleet_key, port=broker, confirm_window="5s", allow=allow_upstream(away)
+    )
     async with watching(broker) as watcher, restarting(path) as hub:
         await push_to_hub(broker, fleet_key, "hub-w", PLUG + upstream(away), version=1)
         await eventually(

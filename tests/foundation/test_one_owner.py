@@ -105,12 +105,13 @@ async def test_commands_reach_a_running_hub_through_its_socket(tmp_path: Path) -
         granularity="summary:1h",
     )
     listed = await asyncio.to_thread(call, config, "consent.list")
-    assert [s["grant"]["id"] for s in listed] == [made["grant"]["id"]]
+    assert [s["grant"]["id"] for s in listed["grants"]] == [made["grant"]["id"]]
     agent.stop()
     await run
     assert not path.exists()
     # With the hub gone the same command works on the files, under the lock.
-    assert [s["status"] for s in await asyncio.to_thread(call, config, "consent.list")] == ["active"]
+    listed = await asyncio.to_thread(call, config, "consent.list")
+    assert [s["status"] for s in listed["grants"]] == ["active"]
 
 
 def test_cli_errors_from_the_hub_keep_their_message_and_exit_code(tmp_path: Path) -> None:

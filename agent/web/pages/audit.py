@@ -29,7 +29,17 @@ from agent.web.app import CTX, WebContext
 from agent.web.pages.consent import when
 
 PAGE_SIZE = 50
-KINDS = ("grant", "revoke", "expire", "publish", "drop", "erasure", "erasure request", "config")
+KINDS = (
+    "grant",
+    "revoke",
+    "expire",
+    "publish",
+    "drop",
+    "erasure",
+    "erasure request",
+    "config",
+    "destination",
+)
 CHUNK = 256 * 1024
 
 

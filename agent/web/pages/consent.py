@@ -20,7 +20,7 @@ from agent.config import seconds
 from agent.config.durations import PATTERN
 from agent.consent import ledger as consent_ledger
 from agent.consent.grants import Grant, new_grant
-from agent.consent.receipts import receipt_for
+from agent.consent.receipts import hub_receipt
 from agent.errors import AgentError, ConsentError
 from agent.web.app import CTX, WebContext
 from agent.web.consent_preview import preview
@@ -160,7 +160,7 @@ async def give_grant(request: web.Request) -> web.StreamResponse:
     now = time.time()
     try:
         grant = proposed(form, now=now, allow_raw=form.get("allow_raw") == "yes")
-        receipt = receipt_for(grant, hub_id=ctx.agent.config.hub.id, hub_name=ctx.agent.config.hub.name)
+        receipt = hub_receipt(grant, ctx.agent.config)
         await in_ledger(ctx, consent_ledger.add_grant, grant, receipt)
     except AgentError as exc:
         return await _render_list(request, status=400, error=_message(exc))
