@@ -38,7 +38,7 @@ def test_every_message_kind_has_exactly_the_documented_fields(hub: Hub) -> None:
     rows = outbox.next_batch(hub.ledger, after=0, limit=100, now=T0)
     outbox.acknowledged(hub.ledger, rows, now=T0 + 61)  # as if the broker took them: they were received
     forget(
-        hub.store.conn,
+        hub.store,
         hub.ledger,
         "living_room.temperature",
         hub_id=HUB,
