@@ -101,6 +101,34 @@ def test_micropython_rejects_malformed_vectors(mp: ModuleType, vector: dict[str,
         assert result.name == vector["error"]
 
 
+class _NoInitAttribute(type):
+    """MicroPython's built-in exception classes have no ``__init__`` attribute to call directly."""
+
+    def __getattribute__(cls, name: str) -> Any:
+        if name == "__init__":
+            raise AttributeError(f"type object '{cls.__name__}' has no attribute '__init__'")
+        return super().__getattribute__(name)
+
+
+class _MicroPythonValueError(ValueError, metaclass=_NoInitAttribute):
+    pass
+
+
+def test_frame_errors_are_made_the_way_micropython_allows() -> None:
+    path = ROOT / "firmware_bridge" / "firmware" / "micropython" / "hearth_board.py"
+    namespace: dict[str, Any] = {"__name__": "hearth_board_mpy", "ValueError": _MicroPythonValueError}
+    exec(compile(path.read_text("utf-8"), str(path), "exec"), namespace)
+    malformed = next(v for v in VECTORS["malformed"] if v["error"] == "CrcMismatch")
+    (result,) = namespace["FrameReader"]().feed(bytes.fromhex(malformed["wire"]))
+    assert isinstance(result, ValueError)
+    assert result.name == "CrcMismatch"
+
+
+@pytest.mark.parametrize("value", [1e39, -1e39, 3.4028234663852886e38, 1e300, float("inf")])
+def test_micropython_sends_values_beyond_float32_like_the_host_codec(mp: ModuleType, value: float) -> None:
+    assert bytes(mp.reading(4, 0, value)) == encode(Reading(0, value), 4)
+
+
 def test_micropython_board_behaves_like_the_reference_firmware(mp: ModuleType) -> None:
     written = bytearray()
     pin = []
