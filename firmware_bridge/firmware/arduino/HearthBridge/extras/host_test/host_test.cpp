@@ -2,6 +2,7 @@
 //   E <type> <seq> <fields...>   encode a message; prints the wire bytes in hex
 //   D <hex>                      feed bytes to a FrameReader; prints each completed frame or error
 //   B <hex>                      feed bytes to a Board (the sketch's logic); prints what it wrote
+//   F <16 hex digits>            binary64 bits rounded to a float as on AVR; prints the float's bits
 // Text fields are written as "x" followed by their UTF-8 bytes in hex, so they hold no spaces.
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,15 @@ static void board(std::istringstream& in) {
   printHex(reinterpret_cast<const uint8_t*>(io.out.data()), io.out.size());
 }
 
+static void toFloat(std::istringstream& in) {
+  std::string hex;
+  in >> hex;
+  float f = binary64ToFloat(strtoull(hex.c_str(), nullptr, 16));
+  uint32_t bits;
+  memcpy(&bits, &f, 4);
+  printf("%08x\n", bits);
+}
+
 int main() {
   std::string line;
   while (std::getline(std::cin, line)) {
@@ -205,6 +215,8 @@ int main() {
       decode(in);
     } else if (op == "B") {
       board(in);
+    } else if (op == "F") {
+      toFloat(in);
     } else {
       printf("UNKNOWN-OP\n");
     }
