@@ -12,28 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import shutil
 import signal
 import struct
 import subprocess
-import tty
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from board_link import Link, serial_link
 
-from agent.config.schema import SerialSourceConfig
 from agent.errors import BoardCommandError
-from agent.pipeline.recorder import Recorder
-from agent.pipeline.sink import Sink
-from agent.sources.serial import SerialSource
 from agent.sources.serial.arduino import CORE_DIR, Firmware, build, example_sketch
-from agent.store.readings import ReadingsStore, open_readings
-from firmware_bridge import Command, FrameDecoder, HelloRequest, encode
-from firmware_bridge.codec import Frame
+from firmware_bridge import Command, encode
 
 HERE = Path(__file__).resolve().parent
 HARNESS = HERE / "avr" / "simavr_uno.c"
@@ -94,45 +87,23 @@ def bss_end(firmware: Firmware) -> int:
 
 @dataclass
 class Uno:
-    """A simulated Uno on a pty, the hub's serial source on the port, and what the chip reported."""
+    """A simulated Uno on a serial link, and what the chip reported (LED changes, stack low-water mark)."""
 
-    source: SerialSource
-    sink: Sink
-    store: ReadingsStore
-    recorder: Recorder
-    master: int
-    slave: int
-    process: asyncio.subprocess.Process | None = None
+    link: Link
+    process: asyncio.subprocess.Process
     led: list[int] = field(default_factory=list)
     stack_min: int | None = None
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def until(self, predicate: Callable[[], bool]) -> None:
-        """Wait (at most 10 s) until ``predicate()`` holds, checked on every read and simulator report."""
-        async with asyncio.timeout(10):
-            while not predicate():
-                waiters = {
-                    asyncio.ensure_future(self.source.wait_for(predicate)),
-                    asyncio.ensure_future(self._changed.wait()),
-                }
-                try:
-                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for waiter in waiters:
-                        waiter.cancel()
 
     async def stop(self) -> int:
         """Stop the chip; return the lowest stack pointer it reached."""
-        assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(self.process.wait(), 10)
-        await self.until(lambda: self.stack_min is not None)
+        await self.link.until(lambda: self.stack_min is not None)
         assert self.stack_min is not None
-        await self.recorder.flush()
+        await self.link.recorder.flush()
         return self.stack_min
 
     async def watch(self) -> None:
-        assert self.process is not None
         assert self.process.stdout is not None
         async for raw in self.process.stdout:
             line = raw.decode().split()
@@ -140,72 +111,33 @@ class Uno:
                 self.led.append(int(line[1]))
             elif line[:1] == ["stack_min"]:
                 self.stack_min = int(line[1], 16)
-            self._changed.set()
-            self._changed = asyncio.Event()
-
-
-async def _host_request(master: int) -> None:
-    decoder = FrameDecoder()
-    while True:
-        data = await asyncio.to_thread(os.read, master, 4096)
-        if any(isinstance(e, Frame) and isinstance(e.message, HelloRequest) for e in decoder.events(data)):
-            return
+            self.link.notify()
 
 
 @contextlib.asynccontextmanager
 async def running(simulator: Path, firmware: Firmware, tmp_path: Path) -> AsyncIterator[Uno]:
     """Plug the simulated Uno in: the host opens the port, the board resets and starts the sketch."""
-    master, slave = os.openpty()
-    tty.setraw(slave)
-    store = open_readings(tmp_path / "data")
-    recorder = Recorder(store, flush_interval=0.05)
-    source = SerialSource(
-        SerialSourceConfig(
-            name="uno",
-            port=os.ttyname(slave),
-            handshake_timeout="5s",
-            command_timeout="500ms",
-            command_retries=2,
-        )
-    )
-    sink = recorder.sink(source.name, source.kind, source.overflow)
-    uno = Uno(source, sink, store, recorder, master, slave)
-    tasks = [
-        asyncio.create_task(recorder.run(), name="recorder"),
-        asyncio.create_task(source.run(sink), name="uno"),
-    ]
-    try:
+    async with serial_link(tmp_path, "uno") as link:
         # The port's open resets the chip; its bootloader eats the host's one HELLO_REQUEST.
-        await asyncio.wait_for(_host_request(master), 10)
-        uno.process = await asyncio.create_subprocess_exec(
+        await link.host_request()
+        process = await asyncio.create_subprocess_exec(
             str(simulator),
             str(firmware.elf),
-            str(master),
+            str(link.master),
             str(TMP36_MILLIVOLTS),
-            pass_fds=[master],
+            pass_fds=[link.master],
             stdout=asyncio.subprocess.PIPE,
         )
-        tasks.append(asyncio.create_task(uno.watch(), name="simulator-output"))
-        yield uno
-    finally:
-        if uno.process is not None and uno.process.returncode is None:
-            uno.process.kill()
-            await uno.process.wait()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await recorder.close()
-        store.close()
-        os.close(master)
-        os.close(slave)
-
-
-def stored(store: ReadingsStore, stream: str) -> list[float]:
-    """The values of ``stream`` in the store, oldest first."""
-    query = (
-        "SELECT r.value FROM readings r JOIN streams s ON s.id = r.stream_id WHERE s.name = ? ORDER BY r.key"
-    )
-    return [value for (value,) in store.conn.execute(query, (stream,))]
+        uno = Uno(link, process)
+        watcher = asyncio.create_task(uno.watch(), name="simulator-output")
+        try:
+            yield uno
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
 
 
 def report(name: str, firmware: Firmware, stack_min: int) -> int:
@@ -227,7 +159,7 @@ async def test_sensor_toggle_on_a_simulated_uno(
     simulator: Path, sensor_toggle: Firmware, tmp_path: Path
 ) -> None:
     async with running(simulator, sensor_toggle, tmp_path) as uno:
-        source, sink = uno.source, uno.sink
+        source, sink = uno.link.source, uno.link.sink
         # HELLO identifies the board although its bootloader ate the HELLO_REQUEST, and it streams.
         await asyncio.wait_for(source.connected.wait(), 10)
         assert source.board is not None
@@ -235,31 +167,31 @@ async def test_sensor_toggle_on_a_simulated_uno(
             "uno-tmp36-1",
             ["temperature", "raw"],
         )
-        await uno.until(lambda: sink.accepted >= 2)
+        await uno.link.until(lambda: sink.accepted >= 2)
 
         # Line noise both ways: boot text towards the host, garbage towards the board.
-        os.write(uno.master, b"\xff\xfeboot noise\x00\x13\x37")
-        os.write(uno.slave, b"junk\x00\x05\x01\x02junk")
+        uno.link.write_to_host(b"\xff\xfeboot noise\x00\x13\x37")
+        uno.link.write_to_board(b"junk\x00\x05\x01\x02junk")
         ack = await source.send_command("toggle")
         assert (ack.status, ack.detail) == (0, "on")
-        await uno.until(lambda: uno.led[-1:] == [1])
+        await uno.link.until(lambda: uno.led[-1:] == [1])
 
         # A command the host sends twice (its ACK lost) runs once: the second answer says "repeat".
         frame = encode(Command("toggle"), 900)
-        os.write(uno.slave, frame + frame)
+        uno.link.write_to_board(frame + frame)
         ack = await source.send_command("toggle")
         assert (ack.status, ack.detail) == (0, "on")  # off once by seq 900, on again: not twice
-        await uno.until(lambda: len(uno.led) >= 4)
+        await uno.link.until(lambda: len(uno.led) >= 4)
         assert uno.led == [0, 1, 0, 1]  # pinMode, toggle, seq 900 once, toggle
 
         # 0.1 leaves the host as a binary64 float: the board rounds it, then refuses it as not 0 or 1.
         with pytest.raises(BoardCommandError, match=r"set takes 0 or 1 \(status 3\)"):
             await source.send_command("set", 0.1)
-        await uno.until(lambda: sink.accepted >= 6)
+        await uno.link.until(lambda: sink.accepted >= 6)
         assert source.stats["resyncs"] >= 1
         free = report("SensorToggle", sensor_toggle, await uno.stop())
-        raw = stored(uno.store, "uno.raw")
-        temperatures = stored(uno.store, "uno.temperature")
+        raw = uno.link.stored("uno.raw")
+        temperatures = uno.link.stored("uno.temperature")
     assert raw
     assert set(raw) == {153.0}
     assert temperatures == [pytest.approx(24.78, abs=0.01)] * len(temperatures)
@@ -268,15 +200,15 @@ async def test_sensor_toggle_on_a_simulated_uno(
 
 async def test_codec_on_a_simulated_uno(simulator: Path, codec_check: Firmware, tmp_path: Path) -> None:
     async with running(simulator, codec_check, tmp_path) as uno:
-        source = uno.source
+        source = uno.link.source
         await asyncio.wait_for(source.connected.wait(), 10)
         assert source.board is not None
         assert len(source.board.sensors) == 4
         for count, value in enumerate((2.0**-20 * (1 + 2.0**-7), 2.0**-24, 0.1), start=1):
             await source.send_command("echo", value)
-            await uno.until(lambda count=count: uno.sink.accepted == count)
+            await uno.link.until(lambda count=count: uno.link.sink.accepted == count)
         free = report("CodecCheck", codec_check, await uno.stop())
-        values = stored(uno.store, "uno.temperature")
+        values = uno.link.stored("uno.temperature")
     # Sent back exactly (a half float built with a 16-bit shift came back as 2^-20), and the binary64
     # 0.1 rounded to the nearest float.
     assert values == [2.0**-20 * (1 + 2.0**-7), 2.0**-24, struct.unpack(">f", struct.pack(">f", 0.1))[0]]
