@@ -177,14 +177,16 @@ def _section_total(size_output: str, pattern: str) -> int:
     return sum(int(m.group(1)) for m in re.finditer(pattern, size_output, re.MULTILINE))
 
 
-def build(sketch: Path, build_dir: Path, *, board: str = "uno", core: Path = CORE_DIR) -> Firmware:
+def build(sketch: Path, build_dir: Path, *, board: str = "uno", core: Path | None = None) -> Firmware:
     """Compile and link ``sketch`` with the HearthBridge library for ``board``; ``AgentError`` if it fails."""
-    return _Build(sketch, build_dir, board, core).firmware()
+    return _Build(sketch, build_dir, board, core or CORE_DIR).firmware()
 
 
-def upload_command(firmware: Firmware, port: str, *, board: str = "uno", core: Path = CORE_DIR) -> list[str]:
+def upload_command(
+    firmware: Firmware, port: str, *, board: str = "uno", core: Path | None = None
+) -> list[str]:
     """The avrdude command line that writes ``firmware`` through the board's bootloader on ``port``."""
-    props = read_properties(core / "boards.txt")
+    props = read_properties((core or CORE_DIR) / "boards.txt")
     mcu = props[f"{board}.build.mcu"]
     protocol = props[f"{board}.upload.protocol"]
     speed = props[f"{board}.upload.speed"]
@@ -204,7 +206,7 @@ def upload_command(firmware: Firmware, port: str, *, board: str = "uno", core: P
     ]
 
 
-def upload(firmware: Firmware, port: str, *, board: str = "uno", core: Path = CORE_DIR) -> None:
+def upload(firmware: Firmware, port: str, *, board: str = "uno", core: Path | None = None) -> None:
     """Write ``firmware`` to the board on ``port`` with avrdude; raise ``AgentError`` if it fails."""
     command = upload_command(firmware, port, board=board, core=core)
     if shutil.which(command[0]) is None:
