@@ -20,6 +20,7 @@ from firmware_bridge import (
     Hello,
     HelloRequest,
     Reading,
+    Readings,
     Sensor,
     encode,
 )
@@ -273,3 +274,14 @@ def test_cpp_rounds_binary64_to_the_nearest_float(host_test: Path, value: float)
     # AVR's double is 32 bits: a host's `set 0.1` (sent as fb) must still arrive, rounded.
     (got,) = run(host_test, [f"F {struct.pack('>d', value).hex()}"])
     assert got == float32_bits(value)
+
+
+def test_cpp_builds_long_frames_in_place(host_test: Path) -> None:
+    # 40 entries without a zero byte: COBS blocks of 254 bytes, built inside the output buffer.
+    values = [struct.unpack(">f", bytes([0x41, 0x11 + i, 0x22, 0x33]))[0] for i in range(40)]
+    entries = tuple((i + 1, value, 300 + i) for i, value in enumerate(values))
+    line = f"E readings 258 {len(entries)} " + " ".join(f"{s} f:{v!r} {a}" for s, v, a in entries)
+    (got,) = run(host_test, [line])
+    wire = encode(Readings(entries), 258)
+    assert len(wire) > 400
+    assert got == wire.hex()
