@@ -102,8 +102,8 @@ class _Build:
                 "build.arch": "AVR",
                 "build.path": str(build_dir),
                 "build.project_name": sketch.stem,
-                "archive_file": "core.a",
-                "archive_file_path": str(build_dir / "core.a"),
+                "archive_file": f"core-{board}.a",
+                "archive_file_path": str(build_dir / f"core-{board}.a"),
                 "includes": shlex.join(
                     [
                         "-I" + str(core / "cores" / props["build.core"]),
@@ -143,14 +143,18 @@ class _Build:
 
     def firmware(self) -> Firmware:
         self.dir.mkdir(parents=True, exist_ok=True)
-        archive = self.dir / "core.a"
-        if not archive.exists():
-            for source in sorted(self.core.iterdir()):
-                if source.suffix in {".c", ".cpp", ".S"}:
-                    # The core's WString.cpp needs DECIMAL_DIG, which avr-gcc 5 (Debian's) gives C++ only
-                    # under its built-in name.
-                    obj = self.compile(source, self.dir / "core", extra="-DDECIMAL_DIG=__DECIMAL_DIG__")
-                    self.run("recipe.ar.pattern", object_file=str(obj))
+        archive = Path(self.props["archive_file_path"])
+        if not archive.exists():  # the core is built once per build folder and board
+            try:
+                for source in sorted(self.core.iterdir()):
+                    if source.suffix in {".c", ".cpp", ".S"}:
+                        # The core's WString.cpp needs DECIMAL_DIG, which avr-gcc 5 (Debian's) gives
+                        # C++ only under its built-in name.
+                        obj = self.compile(source, self.dir / "core", extra="-DDECIMAL_DIG=__DECIMAL_DIG__")
+                        self.run("recipe.ar.pattern", object_file=str(obj))
+            except BaseException:
+                archive.unlink(missing_ok=True)
+                raise
         sketch_cpp = self.dir / "sketch" / (self.sketch.name + ".cpp")
         sketch_cpp.parent.mkdir(parents=True, exist_ok=True)
         sketch_cpp.write_text(
