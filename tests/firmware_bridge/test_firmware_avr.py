@@ -26,7 +26,7 @@ from board_link import Link, serial_link
 
 from agent.errors import BoardCommandError
 from agent.sources.serial.arduino import CORE_DIR, Firmware, build, example_sketch
-from firmware_bridge import Command, encode
+from firmware_bridge import Command, HelloRequest, encode
 
 HERE = Path(__file__).resolve().parent
 HARNESS = HERE / "avr" / "simavr_uno.c"
@@ -178,7 +178,7 @@ async def test_sensor_toggle_on_a_simulated_uno(
 
         # A command the host sends twice (its ACK lost) runs once: the second answer says "repeat".
         frame = encode(Command("toggle"), 900)
-        uno.link.write_to_board(frame + frame)
+        uno.link.write_to_board(frame + frame + encode(HelloRequest(1), 901))
         ack = await source.send_command("toggle")
         assert (ack.status, ack.detail) == (0, "on")  # off once by seq 900, on again: not twice
         await uno.link.until(lambda: len(uno.led) >= 4)
@@ -204,6 +204,8 @@ async def test_codec_on_a_simulated_uno(simulator: Path, codec_check: Firmware, 
         await asyncio.wait_for(source.connected.wait(), 10)
         assert source.board is not None
         assert len(source.board.sensors) == 4
+        # A HELLO_REQUEST after boot: the deepest stack, HELLO with four sensors built inside poll().
+        uno.link.write_to_board(encode(HelloRequest(1), 900))
         for count, value in enumerate((2.0**-20 * (1 + 2.0**-7), 2.0**-24, 0.1), start=1):
             await source.send_command("echo", value)
             await uno.link.until(lambda count=count: uno.link.sink.accepted == count)
