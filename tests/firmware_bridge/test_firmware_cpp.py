@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cobs import cobs  # type: ignore[import-untyped]
 
 from firmware_bridge import (
     Ack,
@@ -285,3 +286,32 @@ def test_cpp_builds_long_frames_in_place(host_test: Path) -> None:
     wire = encode(Readings(entries), 258)
     assert len(wire) > 400
     assert got == wire.hex()
+
+
+@pytest.fixture(scope="module")
+def sanitized_host_test(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    compiler = shutil.which("g++")
+    if compiler is None:
+        pytest.skip("g++ is not installed (scripts/system-deps installs it)")
+    binary = tmp_path_factory.mktemp("cpp-asan") / "host_test"
+    sources = [LIBRARY / "src" / "HearthCodec.cpp", LIBRARY / "extras" / "host_test" / "host_test.cpp"]
+    flags = ["-std=c++17", "-g", "-O1", "-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+    command = [compiler, *flags, "-o", str(binary), *map(str, sources)]
+    subprocess.run(command, check=True, capture_output=True, timeout=300)
+    return binary
+
+
+@pytest.mark.parametrize("name", ["hello", "readings_batch", "error_version", "log"])
+def test_cpp_encoders_never_write_past_the_buffer(sanitized_host_test: Path, name: str) -> None:
+    # Frames are built inside the caller's buffer: every size either fits the frame exactly or is refused.
+    vector = next(v for v in VECTORS["valid"] if v["name"] == name)
+    wire = bytes.fromhex(vector["wire"])
+    body = len(cobs.decode(wire[1:-1]))
+    caps = range(len(wire) + 8)
+    line = encode_line(vector)[2:]
+    output = run(sanitized_host_test, [f"C {cap} {line}" for cap in caps])
+    for cap, got in zip(caps, output, strict=True):
+        if cap >= body + body // 254 + 4:
+            assert got == vector["wire"], cap
+        else:
+            assert got in {"ENCODE-FAILED", vector["wire"]}, cap
