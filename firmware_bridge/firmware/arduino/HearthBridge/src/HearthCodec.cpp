@@ -356,7 +356,11 @@ namespace {
 class FrameBuilder {
  public:
   FrameBuilder(uint8_t* out, size_t cap, uint8_t type, uint16_t seq)
-      : out_(out), cap_(cap), start_(3 + cap / 254), body_(out + start_), cbor(body_ + HEADER_SIZE, payloadCap(cap)) {
+      : out_(out),
+        cap_(cap),
+        start_(3 + cap / 254),
+        body_(out + start_),
+        cbor(body_ + HEADER_SIZE, payloadCap(cap)) {
     if (cap_ < start_ + MIN_BODY) return;
     body_[0] = type;
     body_[1] = static_cast<uint8_t>(seq);
