@@ -70,7 +70,9 @@ class BoardEmulator:
         self.batch = max(1, min(batch, wire.MAX_BATCH // max(1, len(self.sensors))))
         self.text = text
         self.link = link
-        # Like the reference firmware: stream readings only once a host has asked who we are.
+        # Streams only once a host has asked who we are (the reference firmware streams from boot, see
+        # PROTOCOL.md "After a reset"): readings sent before the host opens the port are discarded by
+        # the open, and tests compare what the board sent with what the host got.
         self.wait_for_host = wait_for_host and not text
         self._host_seen = False
         self.pin = False

@@ -254,3 +254,41 @@ def install(port: str, no_main: bool) -> None:
             hint="is MicroPython flashed on the board, and is no other program using the port?",
         )
     click.echo("installed; the board restarts and announces itself (watch with: hearth board monitor PORT)")
+
+
+@board.command()
+@click.option("--port", "-p", default=None, help="The board's serial port (not needed with --build-only).")
+@click.option("--example", default="SensorToggle", show_default=True, help="The library's example sketch.")
+@click.option("--board", "board_id", default="uno", show_default=True, help="AVR board (boards.txt name).")
+@click.option("--build-only", is_flag=True, help="Build and show the sizes; upload nothing.")
+@click.option(
+    "--build-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the build here (the .elf and .hex); a temporary folder otherwise.",
+)
+def flash(port: str | None, example: str, board_id: str, build_only: bool, build_dir: Path | None) -> None:
+    """Build an example sketch of the Arduino library for an AVR board and upload it with avrdude.
+
+    Builds with the Arduino AVR core installed on this machine (Debian: arduino-core-avr, gcc-avr,
+    avr-libc), with the core's own compiler flags, then writes it through the board's bootloader.
+
+    Example: hearth board flash --port /dev/serial/by-id/usb-Arduino_Uno_8573-if00
+    """
+    import tempfile
+
+    from agent.sources.serial import arduino
+
+    if port is None and not build_only:
+        raise click.UsageError("give the board's port with --port (or --build-only to only build)")
+    sketch = arduino.example_sketch(example)
+    with contextlib.ExitStack() as stack:
+        where = build_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="hearth-avr-")))
+        click.echo(f"building {example} for {board_id}")
+        firmware = arduino.build(sketch, where, board=board_id)
+        click.echo(f"{example}: {firmware.summary()}")
+        if port is None:
+            return
+        click.echo(f"uploading to {port} with avrdude")
+        arduino.upload(firmware, port, board=board_id)
+    click.echo("uploaded; the board restarts and announces itself (watch with: hearth board monitor PORT)")

@@ -101,6 +101,34 @@ def test_micropython_rejects_malformed_vectors(mp: ModuleType, vector: dict[str,
         assert result.name == vector["error"]
 
 
+class _NoInitAttribute(type):
+    """MicroPython's built-in exception classes have no ``__init__`` attribute to call directly."""
+
+    def __getattribute__(cls, name: str) -> Any:
+        if name == "__init__":
+            raise AttributeError(f"type object '{cls.__name__}' has no attribute '__init__'")
+        return super().__getattribute__(name)
+
+
+class _MicroPythonValueError(ValueError, metaclass=_NoInitAttribute):
+    pass
+
+
+def test_frame_errors_are_made_the_way_micropython_allows() -> None:
+    path = ROOT / "firmware_bridge" / "firmware" / "micropython" / "hearth_board.py"
+    namespace: dict[str, Any] = {"__name__": "hearth_board_mpy", "ValueError": _MicroPythonValueError}
+    exec(compile(path.read_text("utf-8"), str(path), "exec"), namespace)
+    malformed = next(v for v in VECTORS["malformed"] if v["error"] == "CrcMismatch")
+    (result,) = namespace["FrameReader"]().feed(bytes.fromhex(malformed["wire"]))
+    assert isinstance(result, ValueError)
+    assert result.name == "CrcMismatch"
+
+
+@pytest.mark.parametrize("value", [1e39, -1e39, 3.4028234663852886e38, 1e300, float("inf")])
+def test_micropython_sends_values_beyond_float32_like_the_host_codec(mp: ModuleType, value: float) -> None:
+    assert bytes(mp.reading(4, 0, value)) == encode(Reading(0, value), 4)
+
+
 def test_micropython_board_behaves_like_the_reference_firmware(mp: ModuleType) -> None:
     written = bytearray()
     pin = []
@@ -150,11 +178,11 @@ class _Pin:
         return self.level
 
 
-def test_example_main_runs_until_the_repl_command(monkeypatch: pytest.MonkeyPatch) -> None:
+def run_main(monkeypatch: pytest.MonkeyPatch, host: bytes) -> tuple[list[object], list[int]]:
+    """Run main.py under CPython on fake ``machine``/``select``; return the messages it sent."""
     import io
     import types
 
-    host = encode(HelloRequest(1), 5) + encode(Command("toggle"), 6) + encode(Command("repl"), 7)
     stdin = types.SimpleNamespace(buffer=io.BytesIO(host))
     stdout = types.SimpleNamespace(buffer=io.BytesIO())
     interrupts: list[int] = []
@@ -186,12 +214,23 @@ def test_example_main_runs_until_the_repl_command(monkeypatch: pytest.MonkeyPatc
     source = (ROOT / "firmware_bridge" / "firmware" / "micropython" / "main.py").read_text()
     exec(compile(source, "main.py", "exec"), {"__name__": "__main__"})
     monkeypatch.undo()
-
     events = FrameDecoder().events(stdout.buffer.getvalue())
+    return [e.message for e in events if isinstance(e, Frame)], interrupts
+
+
+def test_example_main_runs_until_the_repl_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    host = encode(HelloRequest(1), 5) + encode(Command("toggle"), 6) + encode(Command("repl"), 7)
+    messages, interrupts = run_main(monkeypatch, host)
     hello = Hello("mpy-0102", "1.0.0", 1, (Sensor("temperature", "°C"),))
-    messages = [e.message for e in events if isinstance(e, Frame)]
-    assert messages[:2] == [hello, hello]
+    assert [m for m in messages if isinstance(m, Hello)] == [hello, hello]
     assert Ack(6, 0, "on") in messages
     assert Ack(7, 0, "leaving for the REPL") in messages
     assert Reading(0, 45.0) in messages
     assert interrupts == [-1, 3]  # Ctrl-C off while framing, back on for the REPL
+
+
+def test_example_main_streams_without_a_hello_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A board reset while the host listens sends HELLO; the host has no reason to ask again.
+    messages, _ = run_main(monkeypatch, encode(Command("toggle"), 6) + encode(Command("repl"), 7))
+    assert messages[0] == Hello("mpy-0102", "1.0.0", 1, (Sensor("temperature", "°C"),))
+    assert Reading(0, 45.0) in messages

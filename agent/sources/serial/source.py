@@ -183,12 +183,13 @@ class SerialSource:
         if not messages:
             return
         now = time.time()
-        streams = self._streams
-        last = self._last_ts
         for message in messages:
             if isinstance(message, Readings | BoardReading):
                 if self.board is None:
                     continue
+                # Looked up per message: a HELLO earlier in this same read may have changed the sensors.
+                streams = self._streams
+                last = self._last_ts
                 values, unknown = sensor_values(self.board, message)
                 self.stats["unknown_sensor"] += unknown
                 for value in values:

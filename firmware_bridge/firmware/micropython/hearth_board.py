@@ -39,7 +39,8 @@ class FrameError(ValueError):
     """A received frame is not valid; ``name`` is the error's name in PROTOCOL.md."""
 
     def __init__(self, name, detail=""):
-        ValueError.__init__(self, name + (": " + detail if detail else ""))
+        # super(), not ValueError.__init__: MicroPython's built-in exceptions have no __init__ attribute.
+        super().__init__(name + (": " + detail if detail else ""))
         self.name = name
 
 
@@ -138,20 +139,28 @@ def _half_bits(single_bits):
     return None
 
 
+# The largest finite float32: CPython's struct refuses to pack anything larger as ">f" (OverflowError),
+# MicroPython packs it as infinity; neither is the value, so such numbers go out as binary64.
+_FLOAT32_MAX = 3.4028234663852886e38
+_INF = float("inf")
+
+
 def _float(out, value):
     if value != value:  # noqa: PLR0124 - NaN; MicroPython's math may lack isnan
         out += b"\xf9\x7e\x00"
         return
-    single = struct.pack(">f", value)
-    if struct.unpack(">f", single)[0] == value:
-        half = _half_bits(struct.unpack(">I", single)[0])
-        if half is not None:
-            out.append(0xF9)
-            out += struct.pack(">H", half)
-        else:
-            out.append(0xFA)
-            out += single
-        return
+    magnitude = abs(value)
+    if magnitude <= _FLOAT32_MAX or magnitude == _INF:
+        single = struct.pack(">f", value)
+        if struct.unpack(">f", single)[0] == value:
+            half = _half_bits(struct.unpack(">I", single)[0])
+            if half is not None:
+                out.append(0xF9)
+                out += struct.pack(">H", half)
+            else:
+                out.append(0xFA)
+                out += single
+            return
     out.append(0xFB)
     out += struct.pack(">d", value)
 

@@ -67,7 +67,8 @@ def main():
     while state["running"]:
         if poll.poll(50):
             board.feed(sys.stdin.buffer.read(1))
-        if board.host_seen and time.ticks_diff(time.ticks_ms(), last) >= 1000:
+        # Stream from boot, HELLO_REQUEST or not: after a reset the host may already be listening.
+        if time.ticks_diff(time.ticks_ms(), last) >= 1000:
             last = time.ticks_ms()
             board.send_reading(0, temperature())
     micropython.kbd_intr(3)

@@ -23,19 +23,20 @@ class Board {
 
   void onCommand(CommandHandler handler) { handler_ = handler; }
 
-  // Announce the board (after a reset the host learns the sequence numbers start again).
+  // Announce the board (after a reset the host learns the sequence numbers start again). Start sending
+  // readings right after: a board must not wait for HELLO_REQUEST, which a bootloader may have eaten
+  // (an Uno resets when the host opens its port).
   void begin() { sendHello(); }
 
-  // True once a host has asked who we are; readings sent before may be flushed by the host's open.
+  // True once a host has asked who we are.
   bool hostSeen() const { return hostSeen_; }
 
   void poll() {
     while (io_.available() > 0) {
       int byte = io_.read();
       if (byte < 0) return;
-      Message message;
-      Status status = reader_.feed(static_cast<uint8_t>(byte), &message);
-      if (status == Status::Ok) handle(message);
+      Status status = reader_.feed(static_cast<uint8_t>(byte), &message_);
+      if (status == Status::Ok) handle(message_);
     }
   }
 
@@ -90,7 +91,9 @@ class Board {
   size_t count_;
   CommandHandler handler_ = nullptr;
   FrameReader reader_;
-  uint8_t out_[HEARTH_TX_BODY + HEARTH_TX_BODY / 254 + 3];
+  // Kept here, not on poll()'s stack: on an Uno the stack has a few hundred bytes to spare.
+  Message message_;
+  uint8_t out_[wireSize(HEARTH_TX_BODY)];
   uint16_t seq_ = 0;
   bool hostSeen_ = false;
   bool haveLast_ = false;

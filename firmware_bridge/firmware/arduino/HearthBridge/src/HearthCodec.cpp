@@ -1,6 +1,7 @@
 // Hearth firmware bridge codec; see HearthCodec.h and firmware_bridge/PROTOCOL.md.
 #include "HearthCodec.h"
 
+#include <math.h>
 #include <string.h>
 
 namespace hearth {
@@ -140,7 +141,8 @@ static bool halfOf(float f, uint16_t* half) {
   if (e >= -24 && e < -14) {
     uint32_t full = mant | 0x800000u;
     int32_t shift = -e - 1;
-    if (full & ((1u << shift) - 1u)) return false;
+    // uint32_t, not 1u: unsigned is 16 bits on AVR and shift goes up to 23.
+    if (full & ((uint32_t{1} << shift) - 1u)) return false;
     *half = static_cast<uint16_t>(sign | (full >> shift));
     return true;
   }
@@ -264,7 +266,7 @@ bool CborReader::readInt(int64_t* value, bool* isInt, double* asFloat) {
 #if __SIZEOF_DOUBLE__ == 8
       memcpy(asFloat, &bits, 8);
 #else
-      return false;
+      *asFloat = binary64ToFloat(bits);
 #endif
     } else {
       return false;
@@ -283,6 +285,22 @@ bool CborReader::readInt(int64_t* value, bool* isInt, double* asFloat) {
   }
   *isInt = true;
   return true;
+}
+
+float binary64ToFloat(uint64_t bits) {
+  bool negative = (bits >> 63) != 0;
+  int exp = static_cast<int>((bits >> 52) & 0x7FF);
+  uint64_t mant = bits & 0xFFFFFFFFFFFFFull;
+  float value;
+  if (exp == 0x7FF) {
+    value = mant != 0 ? NAN : INFINITY;
+  } else if (exp == 0) {
+    value = 0.0f;  // a binary64 subnormal is far below the smallest float
+  } else {
+    // The 53-bit significand rounds to a float once; scaling by a power of two is then exact.
+    value = ldexpf(static_cast<float>(mant | (uint64_t{1} << 52)), exp - 1075);
+  }
+  return negative ? -value : value;
 }
 
 bool CborReader::readText(char* out, size_t cap) {
@@ -332,27 +350,46 @@ bool CborReader::skip(int depth) {
 
 namespace {
 
-// Builds one frame: header, CBOR payload, CRC, then COBS into out with both delimiters.
+// Builds one frame inside out: the body (header, CBOR payload, CRC) goes near the end of out and is
+// then COBS-encoded forward to the start. The body starts 3 + cap / 254 bytes in, which keeps each
+// encoded byte behind the body bytes still to be read (COBS adds at most one byte per 254).
 class FrameBuilder {
  public:
-  FrameBuilder(uint8_t type, uint16_t seq)
-      : cbor(body + HEADER_SIZE, HEARTH_TX_BODY - HEADER_SIZE - CRC_SIZE) {
-    body[0] = type;
-    body[1] = static_cast<uint8_t>(seq);
-    body[2] = static_cast<uint8_t>(seq >> 8);
+  FrameBuilder(uint8_t* out, size_t cap, uint8_t type, uint16_t seq)
+      : out_(out),
+        cap_(cap),
+        start_(3 + cap / 254),
+        body_(out + start_),
+        cbor(body_ + HEADER_SIZE, payloadCap(cap)) {
+    if (cap_ < start_ + MIN_BODY) return;
+    body_[0] = type;
+    body_[1] = static_cast<uint8_t>(seq);
+    body_[2] = static_cast<uint8_t>(seq >> 8);
   }
-  size_t finish(uint8_t* out, size_t cap) {
-    if (!cbor.ok()) return 0;
+  size_t finish() {
+    if (cap_ < start_ + MIN_BODY || !cbor.ok()) return 0;
     size_t len = HEADER_SIZE + cbor.length();
-    uint32_t crc = crc32(body, len);
-    for (int i = 0; i < 4; ++i) body[len++] = static_cast<uint8_t>(crc >> (8 * i));
-    if (cap < len + len / 254 + 3) return 0;
-    out[0] = 0;
-    size_t n = cobsEncode(body, len, out + 1);
-    out[n + 1] = 0;
+    uint32_t crc = crc32(body_, len);
+    for (int i = 0; i < 4; ++i) body_[len++] = static_cast<uint8_t>(crc >> (8 * i));
+    out_[0] = 0;
+    size_t n = cobsEncode(body_, len, out_ + 1);
+    out_[n + 1] = 0;
     return n + 2;
   }
-  uint8_t body[HEARTH_TX_BODY];
+
+ private:
+  static size_t payloadCap(size_t cap) {
+    size_t start = 3 + cap / 254;
+    if (cap < start + MIN_BODY) return 0;
+    size_t body = cap - start < MAX_BODY ? cap - start : MAX_BODY;
+    return body - HEADER_SIZE - CRC_SIZE;
+  }
+  uint8_t* out_;
+  size_t cap_;
+  size_t start_;
+  uint8_t* body_;
+
+ public:
   CborWriter cbor;
 };
 
@@ -360,7 +397,7 @@ class FrameBuilder {
 
 size_t encodeHello(uint8_t* out, size_t cap, uint16_t seq, const char* boardId, const char* firmware,
                    uint8_t protocol, const Sensor* sensors, size_t count) {
-  FrameBuilder f(HELLO, seq);
+  FrameBuilder f(out, cap, HELLO, seq);
   f.cbor.map(4);
   f.cbor.uint(0);
   f.cbor.text(boardId);
@@ -375,39 +412,39 @@ size_t encodeHello(uint8_t* out, size_t cap, uint16_t seq, const char* boardId, 
     f.cbor.text(sensors[i].quantity);
     f.cbor.text(sensors[i].unit);
   }
-  return f.finish(out, cap);
+  return f.finish();
 }
 
 size_t encodeHelloRequest(uint8_t* out, size_t cap, uint16_t seq, uint8_t protocol) {
-  FrameBuilder f(HELLO_REQUEST, seq);
+  FrameBuilder f(out, cap, HELLO_REQUEST, seq);
   f.cbor.map(1);
   f.cbor.uint(0);
   f.cbor.uint(protocol);
-  return f.finish(out, cap);
+  return f.finish();
 }
 
 size_t encodeReadingInt(uint8_t* out, size_t cap, uint16_t seq, uint8_t sensor, int32_t value) {
-  FrameBuilder f(READING, seq);
+  FrameBuilder f(out, cap, READING, seq);
   f.cbor.map(2);
   f.cbor.uint(0);
   f.cbor.uint(sensor);
   f.cbor.uint(1);
   f.cbor.integer(value);
-  return f.finish(out, cap);
+  return f.finish();
 }
 
 size_t encodeReading(uint8_t* out, size_t cap, uint16_t seq, uint8_t sensor, double value) {
-  FrameBuilder f(READING, seq);
+  FrameBuilder f(out, cap, READING, seq);
   f.cbor.map(2);
   f.cbor.uint(0);
   f.cbor.uint(sensor);
   f.cbor.uint(1);
   f.cbor.number(value);
-  return f.finish(out, cap);
+  return f.finish();
 }
 
 size_t encodeReadings(uint8_t* out, size_t cap, uint16_t seq, const Entry* entries, size_t count) {
-  FrameBuilder f(READINGS, seq);
+  FrameBuilder f(out, cap, READINGS, seq);
   f.cbor.map(1);
   f.cbor.uint(0);
   f.cbor.array(count);
@@ -417,13 +454,13 @@ size_t encodeReadings(uint8_t* out, size_t cap, uint16_t seq, const Entry* entri
     f.cbor.number(entries[i].value);
     f.cbor.uint(entries[i].ageMs);
   }
-  return f.finish(out, cap);
+  return f.finish();
 }
 
 size_t encodeAck(uint8_t* out, size_t cap, uint16_t seq, uint16_t ackSeq, uint8_t status,
                  const char* detail) {
   bool hasDetail = detail != nullptr && detail[0] != 0;
-  FrameBuilder f(ACK, seq);
+  FrameBuilder f(out, cap, ACK, seq);
   f.cbor.map(hasDetail ? 3 : 2);
   f.cbor.uint(0);
   f.cbor.uint(ackSeq);
@@ -433,22 +470,22 @@ size_t encodeAck(uint8_t* out, size_t cap, uint16_t seq, uint16_t ackSeq, uint8_
     f.cbor.uint(2);
     f.cbor.text(detail);
   }
-  return f.finish(out, cap);
+  return f.finish();
 }
 
 size_t encodeLog(uint8_t* out, size_t cap, uint16_t seq, uint8_t level, const char* text) {
-  FrameBuilder f(LOG, seq);
+  FrameBuilder f(out, cap, LOG, seq);
   f.cbor.map(2);
   f.cbor.uint(0);
   f.cbor.uint(level);
   f.cbor.uint(1);
   f.cbor.text(text);
-  return f.finish(out, cap);
+  return f.finish();
 }
 
 size_t encodeError(uint8_t* out, size_t cap, uint16_t seq, uint8_t code, const char* text, bool hasRef,
                    uint16_t ref) {
-  FrameBuilder f(ERROR, seq);
+  FrameBuilder f(out, cap, ERROR, seq);
   f.cbor.map(hasRef ? 3 : 2);
   f.cbor.uint(0);
   f.cbor.uint(code);
@@ -458,7 +495,7 @@ size_t encodeError(uint8_t* out, size_t cap, uint16_t seq, uint8_t code, const c
     f.cbor.uint(2);
     f.cbor.uint(ref);
   }
-  return f.finish(out, cap);
+  return f.finish();
 }
 
 static bool parsePayload(CborReader& r, Message* m) {

@@ -16,18 +16,37 @@ constexpr size_t MAX_BODY = 512;
 constexpr size_t MAX_ENCODED = MAX_BODY + MAX_BODY / 254 + 1;
 constexpr size_t MAX_WIRE = MAX_ENCODED + 2;  // with both delimiters
 
-// A board only receives short commands; a small board may shrink its receive buffer.
+// Buffer sizes. The defaults fit the smallest target: on an 8-bit AVR (an Uno has 2 KB of RAM) a board
+// keeps a 128-byte receive buffer, builds frames of up to 192 bytes and takes text arguments of up to
+// 64 characters; elsewhere the protocol's full sizes. Override one with a build flag
+// (-DHEARTH_RX_BUFFER=...) for the whole build, never with a #define in one file.
+#if defined(__AVR__)
+#define HEARTH_SMALL_DEFAULT(small, full) small
+#else
+#define HEARTH_SMALL_DEFAULT(small, full) full
+#endif
+
+// A board only receives short commands; incoming frames longer than this are dropped (FrameTooLarge).
 #ifndef HEARTH_RX_BUFFER
-#define HEARTH_RX_BUFFER 515
+#define HEARTH_RX_BUFFER HEARTH_SMALL_DEFAULT(128, 515)
 #endif
 static_assert(HEARTH_RX_BUFFER <= MAX_ENCODED, "HEARTH_RX_BUFFER is larger than a frame can be");
 
-// The largest body this board builds (on the stack while encoding); HELLO with many sensors or a
-// large READINGS batch needs more than a few hundred bytes.
+// The largest body this board sends; HELLO with many sensors or a large READINGS batch needs more
+// than a hundred bytes. A message that does not fit is not sent (the encoder returns 0).
 #ifndef HEARTH_TX_BODY
-#define HEARTH_TX_BODY 512
+#define HEARTH_TX_BODY HEARTH_SMALL_DEFAULT(192, 512)
 #endif
 static_assert(HEARTH_TX_BODY <= MAX_BODY && HEARTH_TX_BODY > MIN_BODY, "HEARTH_TX_BODY out of range");
+
+// The longest text a board decodes (a COMMAND's text argument, an ERROR's text); longer is PayloadError.
+#ifndef HEARTH_TEXT_MAX
+#define HEARTH_TEXT_MAX HEARTH_SMALL_DEFAULT(64, 200)
+#endif
+static_assert(HEARTH_TEXT_MAX >= 1 && HEARTH_TEXT_MAX <= 200, "HEARTH_TEXT_MAX out of range");
+
+// Room for a whole frame (both delimiters) whose body is at most body bytes.
+constexpr size_t wireSize(size_t body) { return body + body / 254 + 4; }
 
 enum MessageType : uint8_t {
   HELLO = 0x01,
@@ -110,6 +129,10 @@ class CborReader {
   size_t pos_ = 0;
 };
 
+// The value of an IEEE binary64 number (given as its bits), rounded to the nearest float. Targets
+// whose double is 32 bits (AVR) decode an `fb` float with it.
+float binary64ToFloat(uint64_t bits);
+
 struct Sensor {
   const char* quantity;
   const char* unit;
@@ -122,7 +145,8 @@ struct Entry {
 };
 
 // Encoders write a whole frame (00, COBS body, 00) into out and return its length, or 0 if it does
-// not fit in cap or exceeds MAX_BODY.
+// not fit in cap or exceeds MAX_BODY. They build the body inside out itself (no buffer on the stack):
+// out must hold wireSize(body) bytes.
 size_t encodeHello(uint8_t* out, size_t cap, uint16_t seq, const char* boardId, const char* firmware,
                    uint8_t protocol, const Sensor* sensors, size_t count);
 size_t encodeHelloRequest(uint8_t* out, size_t cap, uint16_t seq, uint8_t protocol);
@@ -148,7 +172,7 @@ struct Message {
   ArgKind argKind = ArgKind::None;
   int64_t argInt = 0;
   double argFloat = 0;
-  char text[201] = {0};        // COMMAND text argument, ERROR text
+  char text[HEARTH_TEXT_MAX + 1] = {0};  // COMMAND text argument, ERROR text
   uint8_t code = 0;            // ERROR
   bool hasRef = false;
   uint16_t ref = 0;

@@ -34,7 +34,9 @@ void setup() {
 void loop() {
   static unsigned long last = 0;
   board.poll();
-  if (board.hostSeen() && millis() - last >= 1000) {
+  // Stream from boot, HELLO_REQUEST or not: opening the port resets an Uno, and its bootloader eats
+  // the host's request.
+  if (millis() - last >= 1000) {
     last = millis();
     int raw = analogRead(A0);
     float volts = raw * (5.0f / 1023.0f);

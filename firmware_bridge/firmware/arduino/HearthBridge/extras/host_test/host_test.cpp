@@ -1,12 +1,15 @@
 // Host-side driver for the golden vector test: reads commands on stdin, prints results on stdout.
 //   E <type> <seq> <fields...>   encode a message; prints the wire bytes in hex
+//   C <cap> <type> <seq> ...     the same into a buffer of cap bytes (ENCODE-FAILED if it does not fit)
 //   D <hex>                      feed bytes to a FrameReader; prints each completed frame or error
 //   B <hex>                      feed bytes to a Board (the sketch's logic); prints what it wrote
+//   F <16 hex digits>            binary64 bits rounded to a float as on AVR; prints the float's bits
 // Text fields are written as "x" followed by their UTF-8 bytes in hex, so they hold no spaces.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 #include <sstream>
@@ -40,11 +43,13 @@ static void printHex(const uint8_t* data, size_t len) {
   printf("\n");
 }
 
-static void encode(std::istringstream& in) {
+// Encodes into a heap buffer of exactly cap bytes, so a sanitizer sees any write past it.
+static void encode(std::istringstream& in, size_t cap) {
   std::string type;
   unsigned seq;
   in >> type >> seq;
-  uint8_t out[MAX_WIRE + 8];
+  std::unique_ptr<uint8_t[]> buffer(new uint8_t[cap + (cap == 0)]);
+  uint8_t* out = buffer.get();
   size_t n = 0;
   if (type == "hello") {
     std::string board, fw;
@@ -59,19 +64,19 @@ static void encode(std::istringstream& in) {
     std::vector<Sensor> sensors;
     for (unsigned i = 0; i < count; ++i) sensors.push_back({texts[2 * i].c_str(), texts[2 * i + 1].c_str()});
     std::string b = unhexText(board), f = unhexText(fw);
-    n = encodeHello(out, sizeof out, seq, b.c_str(), f.c_str(), proto, sensors.data(), count);
+    n = encodeHello(out, cap, seq, b.c_str(), f.c_str(), proto, sensors.data(), count);
   } else if (type == "hello_request") {
     unsigned proto;
     in >> proto;
-    n = encodeHelloRequest(out, sizeof out, seq, proto);
+    n = encodeHelloRequest(out, cap, seq, proto);
   } else if (type == "reading") {
     unsigned sensor;
     std::string value;
     in >> sensor >> value;
     if (value[0] == 'i') {
-      n = encodeReadingInt(out, sizeof out, seq, sensor, atoi(value.c_str() + 2));
+      n = encodeReadingInt(out, cap, seq, sensor, atoi(value.c_str() + 2));
     } else {
-      n = encodeReading(out, sizeof out, seq, sensor, strtod(value.c_str() + 2, nullptr));
+      n = encodeReading(out, cap, seq, sensor, strtod(value.c_str() + 2, nullptr));
     }
   } else if (type == "readings") {
     unsigned count;
@@ -85,23 +90,23 @@ static void encode(std::istringstream& in) {
       entries.push_back({static_cast<uint8_t>(sensor), strtod(value.c_str() + 2, nullptr),
                          static_cast<uint32_t>(age)});
     }
-    n = encodeReadings(out, sizeof out, seq, entries.data(), count);
+    n = encodeReadings(out, cap, seq, entries.data(), count);
   } else if (type == "ack") {
     unsigned ackSeq, status;
     std::string detail;
     in >> ackSeq >> status >> detail;
-    n = encodeAck(out, sizeof out, seq, ackSeq, status, unhexText(detail).c_str());
+    n = encodeAck(out, cap, seq, ackSeq, status, unhexText(detail).c_str());
   } else if (type == "log") {
     unsigned level;
     std::string text;
     in >> level >> text;
-    n = encodeLog(out, sizeof out, seq, level, unhexText(text).c_str());
+    n = encodeLog(out, cap, seq, level, unhexText(text).c_str());
   } else if (type == "error") {
     unsigned code;
     std::string text, ref;
     in >> code >> text >> ref;
     bool hasRef = ref != "-";
-    n = encodeError(out, sizeof out, seq, code, unhexText(text).c_str(), hasRef,
+    n = encodeError(out, cap, seq, code, unhexText(text).c_str(), hasRef,
                     hasRef ? static_cast<uint16_t>(atoi(ref.c_str())) : 0);
   }
   if (n == 0) {
@@ -193,6 +198,15 @@ static void board(std::istringstream& in) {
   printHex(reinterpret_cast<const uint8_t*>(io.out.data()), io.out.size());
 }
 
+static void toFloat(std::istringstream& in) {
+  std::string hex;
+  in >> hex;
+  float f = binary64ToFloat(strtoull(hex.c_str(), nullptr, 16));
+  uint32_t bits;
+  memcpy(&bits, &f, 4);
+  printf("%08x\n", bits);
+}
+
 int main() {
   std::string line;
   while (std::getline(std::cin, line)) {
@@ -200,11 +214,17 @@ int main() {
     std::string op;
     in >> op;
     if (op == "E") {
-      encode(in);
+      encode(in, MAX_WIRE + 8);
+    } else if (op == "C") {
+      size_t cap;
+      in >> cap;
+      encode(in, cap);
     } else if (op == "D") {
       decode(in);
     } else if (op == "B") {
       board(in);
+    } else if (op == "F") {
+      toFloat(in);
     } else {
       printf("UNKNOWN-OP\n");
     }
