@@ -85,11 +85,27 @@ def verify(config_path: Path, archive: Path | None) -> None:
 @click.command()
 @config_option
 @click.argument("strand")
-def forget(config_path: Path, strand: str) -> None:
+@click.option("--yes", is_flag=True, help="Do not ask before erasing what a glob names.")
+def forget(config_path: Path, strand: str, yes: bool) -> None:
     """Erase STRAND (a stream name or glob) locally and ask every recipient that got it to erase it.
+
+    A glob (``kitchen.*``, ``*``) is shown with what it names and confirmed first, unless --yes.
 
     Example: hearth forget kitchen_plug.power
     """
+    import sys
+
+    from agent.errors import ConsentError
+
+    if "*" in strand and not yes:
+        named = ask(config_path, "forget.preview", pattern=strand)
+        if not sys.stdin.isatty():
+            raise ConsentError(
+                f"{strand!r} names {len(named)} strands: {', '.join(named) or 'none'}",
+                hint="add --yes to erase them all",
+            )
+        click.echo(f"{strand!r} names: {', '.join(named)}")
+        click.confirm(f"erase these {len(named)} strands here and at every recipient?", abort=True)
     result = ask(config_path, "forget", pattern=strand)
     click.echo(
         f"erased {', '.join(result['streams'])}: {result['readings']} readings, {result['rollups']} rollups;"

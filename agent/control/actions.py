@@ -130,6 +130,15 @@ def _matching(store: ReadingsStore, pattern: str) -> list[str]:
     return [name for name in store.stream_names() if matches(pattern, name)]
 
 
+@action("forget.preview")
+async def forget_preview(hub: OwnerHub, *, pattern: str) -> list[str]:
+    """What ``forget`` would erase for ``pattern``: streams here and strands that left under a grant."""
+    check_pattern(pattern)
+    local = await hub.readings(_matching, pattern)
+    received = await hub.ledger(passport.received_strands, pattern)
+    return sorted(set(local) | {stream for _, stream in received})
+
+
 @action("forget")
 async def forget(hub: OwnerHub, *, pattern: str) -> dict[str, Any]:
     """Erase the strands ``pattern`` names, here and (by request) at every recipient that received them."""

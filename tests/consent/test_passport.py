@@ -201,6 +201,23 @@ def test_cli_consent_and_passport_round_trip(tmp_path: Path) -> None:
     assert "nothing leaves this hub" in status.output
 
 
+def test_forgetting_a_glob_says_what_it_names_and_wants_a_yes(tmp_path: Path) -> None:
+    config = tmp_path / "hearth.toml"
+    config.write_text(f'[hub]\nid = "cli-hub"\ndata_dir = "{tmp_path / "data"}"\n')
+    hub = LocalHub(tmp_path / "data")
+    hub.record("living_room.temperature", [(T0 + i, 20.0) for i in range(5)])
+    hub.record("kitchen.power", [(T0 + i, 5.0) for i in range(5)])
+    hub.close()
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["forget", "-c", str(config), "*"])
+    assert refused.exit_code == 1
+    assert "names 2 strands: kitchen.power, living_room.temperature" in refused.output
+    assert "--yes" in refused.output
+    done = runner.invoke(cli, ["forget", "-c", str(config), "*", "--yes"])
+    assert done.exit_code == 0, done.output
+    assert "erased kitchen.power, living_room.temperature: 10 readings" in done.output
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
