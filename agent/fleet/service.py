@@ -173,6 +173,11 @@ class FleetService:
                     if await self.handle(bytes(payload)):
                         await self._report(mqtt)
                         await self._subscribe(mqtt, subscribed)
+                    elif not message.retain and (again := self._handled_before(bytes(payload))):
+                        # Pushed again while this hub listens (not a retained copy on subscribe):
+                        # whoever pushed it waits for a report, so say again what became of it.
+                        self.last = again
+                        await self._report(mqtt)
             finally:
                 self._mqtt = None
                 await farewell(mqtt, presence, b"offline")
@@ -238,6 +243,9 @@ class FleetService:
             outcome = await self._apply(result)
         self.last = outcome
         return outcome
+
+    def _handled_before(self, payload: bytes) -> history.Outcome | None:
+        return history.outcome_of(self.hub.ledger, digest(payload))
 
     async def _apply(self, accepted: Accepted) -> history.Outcome:
         ledger = self.hub.ledger
