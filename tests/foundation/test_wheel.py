@@ -1,24 +1,18 @@
 """Hearth installed as a hub owner installs it: a built wheel in a fresh virtual env, far from the sources.
 
-The wheel is built from this checkout and installed without its dependencies; the env reaches the
-dependencies already installed for the tests through a plain path entry (never through their ``.pth``
-files, so an editable install of the sources stays invisible). Every command runs from a folder
-outside the repository, so nothing can come from the source tree.
+Every command runs from a folder outside the repository, so nothing can come from the source tree.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import sysconfig
-import venv
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.testbed.wheel import build_wheel, make_env
 
 
 class Installed:
@@ -49,34 +43,9 @@ class Installed:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     """Build the wheel, make a fresh env, install the wheel into it."""
     base = tmp_path_factory.mktemp("wheel")
-    dist = base / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(dist), str(REPO)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    (wheel,) = dist.glob("hearth_agent-*.whl")
-    root = base / "env"
-    venv.EnvBuilder(with_pip=False).create(root)
-    python = root / "bin" / "python"
-    site = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    )
-    # The test env's dependencies, as a plain path after the env's own site-packages.
-    (site / "hearth-test-dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet", str(wheel)],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return Installed(root, wheel)
+    wheel = build_wheel(base / "dist")
+    make_env(base / "env", wheel)
+    return Installed(base / "env", wheel)
 
 
 def test_the_wheel_carries_the_models_and_not_their_training_scripts(installed: Installed) -> None:
