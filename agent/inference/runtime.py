@@ -76,7 +76,8 @@ def unavailable(machine: str, bits: int, tflite_problem: str = "") -> ModelError
     )
 
 
-def _unavailable() -> ModelError:
+def unavailable_here() -> ModelError:
+    """``unavailable`` for this host."""
     import platform
     import struct
 
@@ -181,7 +182,7 @@ class Model:
                 hint="the file was changed or damaged; restore it or retrain and rewrite the card",
             )
         if Interpreter is None:
-            raise _unavailable()
+            raise unavailable_here()
         try:
             interpreter = Interpreter(model_content=content, num_threads=num_threads)
             interpreter.allocate_tensors()
