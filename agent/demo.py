@@ -38,11 +38,14 @@ def demo_board(data_dir: Path) -> BoardEmulator:
     )
 
 
-def demo_config(data_dir: Path, *, board: bool = False, upstream: dict[str, Any] | None = None) -> Config:
+def demo_config(
+    data_dir: Path, *, board: bool = False, upstream: dict[str, Any] | None = None, models: bool = True
+) -> Config:
     """A hub with a climate sensor, two smart plugs and a wrist IMU, replayed from shipped data.
 
     With ``board``, also the workbench board of ``demo_board``, read through the real serial source;
-    ``upstream`` (host, port, protocol) points the hub at the demo's own broker.
+    ``upstream`` (host, port, protocol) points the hub at the demo's own broker; without ``models``, no
+    on-device models (for a platform without a model runtime).
     """
     extra: dict[str, Any] = {}
     if upstream is not None:
@@ -105,6 +108,8 @@ def demo_config(data_dir: Path, *, board: bool = False, upstream: dict[str, Any]
         },
         source="demo",
     )
+    if not models:
+        config = msgspec.structs.replace(config, models=[])
     if board:
         workbench = SerialSourceConfig(
             name="workbench", port=str(data_dir / DEMO_BOARD_LINK), board_id="workbench-1"

@@ -104,8 +104,11 @@ def list_grants(config_path: Path) -> None:
     listed = ask(config_path, "consent.list")
     states = listed["grants"]
     table = Table(title="Consent grants")
-    for column in ("id", "recipient", "strands", "granularity", "status", "given", "ends", "queued"):
-        table.add_column(column)
+    # The id is what revoke, show and receipt take: it is never cut, whatever the terminal's width;
+    # the other columns wrap instead of ending in an ellipsis (``show`` has every detail in full).
+    table.add_column("id", no_wrap=True, min_width=max((len(s.grant.id) for s in states), default=2))
+    for column in ("recipient", "strands", "granularity", "status", "given", "ends", "queued"):
+        table.add_column(column, overflow="fold")
     for s in states:
         g = s["grant"]
         ends = s["ended_at"] if s["ended_at"] is not None else g["expires_at"]

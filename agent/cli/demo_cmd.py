@@ -70,19 +70,31 @@ async def _with_broker(data_dir: Path, duration: float) -> None:
     from agent.demo import demo_config
     from agent.sync.demo_broker import demo_broker
 
+    models = _models_available()
     async with demo_broker() as broker:
         if broker is None:
             click.echo("no MQTT broker available (install mosquitto or amqtt): nothing will leave the home")
-            await _run_demo(demo_config(data_dir, board=True), duration)
+            await _run_demo(demo_config(data_dir, board=True, models=models), duration)
             return
         upstream = {"host": "127.0.0.1", "port": broker.port, "protocol": broker.protocol}
-        config = demo_config(data_dir, board=True, upstream=upstream)
+        config = demo_config(data_dir, board=True, upstream=upstream, models=models)
         grant = give_demo_grant(config)
         click.echo(f"upstream broker: {broker.name} on 127.0.0.1:{broker.port}; example grant {grant}")
         async with watch_upstream(broker.port, broker.protocol) as left:
             await _run_demo(config, duration)
             await left.settle()
         show_side_by_side(config, left)
+
+
+def _models_available() -> bool:
+    """True if a model runtime loads here; otherwise say why the demo runs without its models."""
+    from agent.inference.runtime import Interpreter, unavailable_here
+
+    if Interpreter is not None:
+        return True
+    error = unavailable_here()
+    click.echo(f"running without the on-device models: {error}", err=True)
+    return False
 
 
 async def _run_demo(config: Config, duration: float) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -178,6 +179,10 @@ def _export(
     return manifest
 
 
+# What zipfile raises for a member whose bytes were damaged (CRC, deflate stream, header fields).
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError)
+
+
 def verify_archive(path: Path) -> list[str]:
     """Problems found in an exported archive: file digests, and the audit chain it carries."""
     try:
@@ -188,7 +193,7 @@ def verify_archive(path: Path) -> list[str]:
     with archive:
         try:
             manifest = json.loads(archive.read("manifest.json"))
-        except (KeyError, ValueError) as exc:
+        except (KeyError, ValueError, *_DAMAGED) as exc:
             raise AgentError(f"{path} has no readable manifest.json: {exc}") from exc
         for name, meta in manifest.get("files", {}).items():
             try:
@@ -196,16 +201,24 @@ def verify_archive(path: Path) -> list[str]:
             except KeyError:
                 problems.append(f"{name} is missing")
                 continue
+            except _DAMAGED as exc:
+                problems.append(f"{name} is damaged: {exc}")
+                continue
             if hashlib.sha256(data).hexdigest() != meta["sha256"]:
                 problems.append(f"{name} does not match its sha256 in the manifest")
         try:
             lines = archive.read("ledger/audit_log.jsonl").decode().splitlines()
         except KeyError:
             return [*problems, "ledger/audit_log.jsonl is missing"]
-        entries = (
-            audit.Entry(r["seq"], r["ts"], r["kind"], r["detail"], r["prev_hash"], r["hash"])
-            for r in map(json.loads, lines)
-        )
+        except (*_DAMAGED, UnicodeDecodeError) as exc:
+            return [*problems, f"the audit chain cannot be checked: ledger/audit_log.jsonl is damaged: {exc}"]
+        try:
+            entries = [
+                audit.Entry(r["seq"], r["ts"], r["kind"], r["detail"], r["prev_hash"], r["hash"])
+                for r in map(json.loads, lines)
+            ]
+        except (ValueError, KeyError, TypeError) as exc:
+            return [*problems, f"ledger/audit_log.jsonl has an unreadable entry: {exc!r}"]
         head = manifest.get("audit_head")
         problems += audit.verify(entries, head=(head["seq"], head["hash"]) if head else None)
     return problems

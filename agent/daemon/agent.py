@@ -165,8 +165,10 @@ class Agent:
                 async with self._reconfiguring:
                     await _cancel_all(list(self._source_tasks.values()))
                 await _cancel_all([recorder])
-                await self.recorder.close(self._time_left())
+                # Services and housekeeping end before the writer thread goes: a task that made its
+                # next call on it just as the stop began would otherwise fail the whole stop.
                 await _cancel_all(chores)
+                await self.recorder.close(self._time_left())
                 # The writer thread is gone: record final counters from here.
                 self.store.write_health([runner.health() for runner in self.runners])
         finally:

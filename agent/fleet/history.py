@@ -167,6 +167,15 @@ def seen(ledger: sqlite3.Connection, sha256: str) -> bool:
     return ledger.execute(query, (sha256, sha256)).fetchone() is not None
 
 
+def outcome_of(ledger: sqlite3.Connection, sha256: str) -> Outcome | None:
+    """What became of the document with this sha256 when it was handled (None if no record is kept)."""
+    row = ledger.execute(
+        "SELECT outcome, version, reason, at FROM fleet_audit WHERE sha256 = ? ORDER BY id DESC LIMIT 1",
+        (sha256,),
+    ).fetchone()
+    return Outcome(row[0], row[1], row[2], row[3]) if row else None
+
+
 def latest(ledger: sqlite3.Connection) -> Outcome | None:
     """The most recent outcome, reported again each time the hub reconnects."""
     row = ledger.execute(

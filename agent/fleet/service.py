@@ -155,9 +155,11 @@ class FleetService:
                 self._failing = False
             try:
                 await reply(mqtt.publish(presence, b"online", qos=1, retain=True, timeout=UNBOUNDED))
-                await self._report(mqtt)
-                if not self._resumed.is_set():  # online and "applying" while the restart confirms
-                    await self._resumed.wait()
+                reported = await self._report(mqtt)
+                # Online and "applying" while the restart confirms. The confirmation may also land while
+                # that report waits for its PUBACK: whatever it settled on is reported after it.
+                await self._resumed.wait()
+                if self.last is not reported:
                     await self._report(mqtt)
                 subscribed: set[str] = set()
                 await self._subscribe(mqtt, subscribed)
@@ -171,6 +173,11 @@ class FleetService:
                     if await self.handle(bytes(payload)):
                         await self._report(mqtt)
                         await self._subscribe(mqtt, subscribed)
+                    elif not message.retain and (again := self._handled_before(bytes(payload))):
+                        # Pushed again while this hub listens (not a retained copy on subscribe):
+                        # whoever pushed it waits for a report, so say again what became of it.
+                        self.last = again
+                        await self._report(mqtt)
             finally:
                 self._mqtt = None
                 await farewell(mqtt, presence, b"offline")
@@ -199,7 +206,8 @@ class FleetService:
                 raise asyncio.CancelledError from exc
             log.debug("fleet: could not report %s: %s", outcome.state, exc)
 
-    async def _report(self, mqtt: aiomqtt.Client) -> None:
+    async def _report(self, mqtt: aiomqtt.Client) -> history.Outcome | None:
+        """Publish the latest outcome (retained); return the outcome that was published."""
         last = self.last
         status = Status(
             hub=self.hub_id,
@@ -211,6 +219,7 @@ class FleetService:
         )
         topic = status_topic(self.prefix, self.hub_id)
         await reply(mqtt.publish(topic, msgspec.json.encode(status), qos=1, retain=True, timeout=UNBOUNDED))
+        return last
 
     # -- one document ---------------------------------------------------------------------------
 
@@ -236,6 +245,9 @@ class FleetService:
             outcome = await self._apply(result)
         self.last = outcome
         return outcome
+
+    def _handled_before(self, payload: bytes) -> history.Outcome | None:
+        return history.outcome_of(self.hub.ledger, digest(payload))
 
     async def _apply(self, accepted: Accepted) -> history.Outcome:
         ledger = self.hub.ledger

@@ -20,22 +20,68 @@ from agent.inference.card import ModelCard, load_card, resolve_model_dir
 log = logging.getLogger(__name__)
 
 
-def _find_runtime() -> tuple[Any, str]:
-    """LiteRT where it has a wheel, else tflite-runtime; chosen once, at import."""
+def _find_runtime() -> tuple[Any, str, str]:
+    """LiteRT where it has a wheel, else tflite-runtime; chosen once, at import.
+
+    Returns the interpreter class (None if neither loads), the runtime's name, and why tflite-runtime
+    could not be used when it is installed but does not load ("" otherwise).
+    """
     try:
         from ai_edge_litert.interpreter import Interpreter as LiteRT
-    except ImportError:  # pragma: no cover - only where LiteRT has no wheel
+    except ImportError:
         pass
     else:
-        return LiteRT, "ai-edge-litert"
-    try:  # pragma: no cover
+        return LiteRT, "ai-edge-litert", ""
+    try:
         from tflite_runtime.interpreter import Interpreter as TFLite
-    except ImportError:  # pragma: no cover
-        return None, "none"
-    return TFLite, "tflite-runtime"  # pragma: no cover
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and exc.name.startswith("tflite_runtime"):
+            return None, "none", ""
+        return None, "none", f"tflite-runtime is installed but does not load: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a wheel built for NumPy 1.x fails in many ways under NumPy 2
+        return None, "none", f"tflite-runtime is installed but does not load: {exc}"
+    if int(np.__version__.split(".", 1)[0]) >= 2:
+        # Its last release is built against NumPy 1.x: it imports, then fails inside Interpreter().
+        return None, "none", f"tflite-runtime is built for NumPy 1.x but NumPy {np.__version__} is installed"
+    return TFLite, "tflite-runtime", ""
 
 
-Interpreter, RUNTIME = _find_runtime()
+Interpreter, RUNTIME, _TFLITE_PROBLEM = _find_runtime()
+
+# Platforms (interpreter word size, machine) for which LiteRT publishes wheels.
+LITERT_MACHINES = frozenset({"x86_64", "aarch64", "arm64", "AMD64"})
+
+
+def unavailable(machine: str, bits: int, tflite_problem: str = "") -> ModelError:
+    """The error for a model load on a host without a usable runtime, naming what to do on it.
+
+    ``machine`` is the kernel's (``platform.machine()``); ``bits`` the interpreter's word size, which
+    tells a 32-bit Raspberry Pi OS apart even on a 64-bit kernel (where ``machine`` says aarch64).
+    """
+    why = f"; {tflite_problem}" if tflite_problem else ""
+    numpy = ""
+    if "numpy" in tflite_problem.lower():
+        numpy = "install NumPy 1.x for tflite-runtime (pip install 'numpy<2')"
+    if bits == 64 and machine in LITERT_MACHINES:
+        hint = "install LiteRT: pip install 'hearth-agent[litert]' (scripts/install-service does)"
+        if numpy:
+            hint = f"{hint}, or {numpy}"
+        return ModelError(f"no model runtime is installed{why}", hint=hint)
+    return ModelError(
+        f"on-device models are unavailable on this platform ({bits}-bit Python on {machine}): "
+        f"LiteRT has no build for it{why}",
+        hint=numpy
+        or "install tflite-runtime where a wheel exists (with NumPy 1.x), or use a 64-bit OS; "
+        "every other layer runs",
+    )
+
+
+def unavailable_here() -> ModelError:
+    """``unavailable`` for this host."""
+    import platform
+    import struct
+
+    return unavailable(platform.machine(), struct.calcsize("P") * 8, _TFLITE_PROBLEM)
 
 
 class Prediction(NamedTuple):
@@ -136,7 +182,7 @@ class Model:
                 hint="the file was changed or damaged; restore it or retrain and rewrite the card",
             )
         if Interpreter is None:
-            raise ModelError("no TFLite runtime installed", hint="pip install ai-edge-litert")
+            raise unavailable_here()
         try:
             interpreter = Interpreter(model_content=content, num_threads=num_threads)
             interpreter.allocate_tensors()

@@ -48,6 +48,10 @@ def _mosquitto() -> str | None:
     )
 
 
+# sh -c SCRIPT MOSQUITTO CONF: run the broker until standard input reaches its end, then stop it.
+_TIED_TO_PARENT = 'trap "" INT; "$0" -c "$1" & broker=$!; read -r _; kill "$broker"; wait "$broker"'
+
+
 def _write_conf(folder: str, port: int) -> Path:
     conf = Path(folder) / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
@@ -65,15 +69,31 @@ async def demo_broker() -> AsyncIterator[DemoBroker | None]:
     if mosquitto:
         with tempfile.TemporaryDirectory(prefix="hearth-demo-broker-") as folder:
             conf = _write_conf(folder, port)
+            # The broker runs under a shell that holds the read end of a pipe from this process and stops
+            # the broker when the pipe closes: at the end of the demo, and also when the demo crashes or
+            # is killed with SIGKILL, which no cleanup code here would see.
             proc = await asyncio.create_subprocess_exec(
-                mosquitto, "-c", str(conf), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                "/bin/sh",
+                "-c",
+                _TIED_TO_PARENT,
+                mosquitto,
+                str(conf),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             try:
                 await _listening(port)
                 yield DemoBroker(port, "auto", "Mosquitto")
             finally:
-                proc.terminate()
-                await proc.wait()
+                assert proc.stdin is not None
+                proc.stdin.close()
+                try:
+                    async with asyncio.timeout(10):
+                        await proc.wait()
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
         return
     try:
         from amqtt.broker import Broker

@@ -117,6 +117,48 @@ def test_a_tampered_archive_file_is_detected(hub: LocalHub, tmp_path: Path) -> N
     assert verify_archive(tampered) == ["readings/readings.csv does not match its sha256 in the manifest"]
 
 
+def _flipped(archive: Path, at: int, to: Path) -> Path:
+    data = bytearray(archive.read_bytes())
+    data[at] ^= 0x01
+    to.write_bytes(bytes(data))
+    return to
+
+
+def _verify_cli(archive: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["passport", "verify", "--archive", str(archive)])
+    # Anything but a clean exit (an exception escaping the command) would be a traceback for the owner.
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result.exit_code, result.output
+
+
+def test_a_flipped_byte_in_an_archive_fails_verification_without_a_traceback(
+    hub: LocalHub, tmp_path: Path
+) -> None:
+    hub.record("living_room.temperature", [(T0 + i, 20.0 + i) for i in range(30)])
+    hub.grant("coop", ["living_room.temperature"], "summary:10s")
+    _summarise_and_ack(hub)
+    archive = tmp_path / "p.zip"
+    export(hub.store.conn, hub.ledger, archive, hub_id="test-hub", now=T0 + 200)
+    with zipfile.ZipFile(archive) as z:
+        member = z.getinfo("ledger/audit_log.jsonl")
+    # One byte inside the audit log's compressed data (past its 30-byte local header, name and extra).
+    data_at = member.header_offset + 30 + len(member.filename.encode()) + len(member.extra) + 2
+    code, out = _verify_cli(_flipped(archive, data_at, tmp_path / "bad.zip"))
+    assert code == 1
+    assert "failed verification" in out
+    assert "ledger/audit_log.jsonl is damaged" in out
+
+    size = archive.stat().st_size
+    failed = 0
+    for at in range(0, size, max(1, size // 300)):
+        code, out = _verify_cli(_flipped(archive, at, tmp_path / "bad.zip"))
+        assert code in (0, 1), out
+        if code == 1:
+            failed += 1
+            assert "error:" in out
+    assert failed > 0
+
+
 def test_forget_removes_every_reading_and_queues_erasure_requests(hub: LocalHub) -> None:
     hub.record("living_room.temperature", [(T0 + i, 20.0) for i in range(40)])
     hub.record("living_room.humidity", [(T0 + i, 40.0) for i in range(40)])

@@ -151,11 +151,14 @@ class Watcher:
     async def wait_for(
         self, hubs: Sequence[str], state: str, version: int | None, within: float = 30
     ) -> None:
-        await eventually(
-            lambda: all(self.state(h) == (state, version) for h in hubs),
-            f"{len(hubs)} hubs to report {state} v{version} (have {self._summary(hubs)})",
-            within,
-        )
+        try:
+            await eventually(
+                lambda: all(self.state(h) == (state, version) for h in hubs),
+                f"{len(hubs)} hubs to report {state} v{version}",
+                within,
+            )
+        except AssertionError as exc:  # what they reported by the deadline, not when the wait began
+            raise AssertionError(f"{exc} (have {self._summary(hubs)})") from None
 
     def _summary(self, hubs: Sequence[str]) -> str:
         counts: dict[object, int] = {}
