@@ -106,7 +106,7 @@ def list_grants(config_path: Path) -> None:
     table = Table(title="Consent grants")
     # The id is what revoke, show and receipt take: it is never cut, whatever the terminal's width;
     # the other columns wrap instead of ending in an ellipsis (``show`` has every detail in full).
-    table.add_column("id", no_wrap=True, min_width=max((len(s.grant.id) for s in states), default=2))
+    table.add_column("id", no_wrap=True, min_width=max((len(s["grant"]["id"]) for s in states), default=2))
     for column in ("recipient", "strands", "granularity", "status", "given", "ends", "queued"):
         table.add_column(column, overflow="fold")
     for s in states:
