@@ -11,12 +11,15 @@ import os
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
-
-import aiomqtt
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agent.config.schema import BrokerConfig
 from agent.errors import ConfigError
+
+if TYPE_CHECKING:
+    # Imported where a client is made: aiomqtt brings paho, http.client and email (about 4 MB), and
+    # this module is also read for port_of() by layers that never connect.
+    import aiomqtt
 
 
 class TlsFields(Protocol):
@@ -105,6 +108,8 @@ def tls_context(broker: TlsFields, section: str) -> ssl.SSLContext | None:
 
 def connection(broker: BrokerConfig, section: str) -> Connection:
     """Resolve ``broker`` (the config section called ``section``) into connection arguments."""
+    import aiomqtt
+
     protocol = {"5": aiomqtt.ProtocolVersion.V5, "3.1.1": aiomqtt.ProtocolVersion.V311}.get(broker.protocol)
     return Connection(
         host=broker.host,

@@ -15,7 +15,6 @@ import struct
 from pathlib import Path
 
 from agent.control import wire
-from agent.control.actions import perform
 from agent.control.hub import OwnerHub
 from agent.errors import AgentError
 
@@ -62,6 +61,9 @@ class ControlServer:
                 await writer.wait_closed()
 
     async def _answer(self, line: bytes) -> wire.Reply:
+        # Imported with the first request: a hub nobody talks to does not carry the actions' modules.
+        from agent.control.actions import perform
+
         try:
             request = wire.decode_request(line)
             result = await perform(self.hub, request.action, request.params)

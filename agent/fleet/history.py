@@ -18,12 +18,15 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from agent.consent.destination import KIND as DESTINATION
 from agent.consent.ledger import append_audit, audit_of_kind
-from agent.fleet.verify import Change
 from agent.store.sqlite import transaction
+
+if TYPE_CHECKING:
+    # Only for annotations: verify brings cryptography, which a hub without [fleet] never needs.
+    from agent.fleet.verify import Change
 
 
 class Outcome(NamedTuple):

@@ -7,10 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ("numpy", "ai_edge_litert", "aiomqtt", "firmware_bridge", "cbor2", "aiohttp", "habluetooth", "bleak")
+HEAVY = (
+    "numpy", "ai_edge_litert", "aiomqtt", "firmware_bridge", "cbor2", "aiohttp", "habluetooth", "bleak",
+    "cryptography",
+)  # fmt: skip
 
 PROGRAM = """
 import json, sys
+import agent.cli  # what `hearth run` imports: every command, the lifecycle, the fleet start-up check
+import agent.daemon.lifecycle
 from agent.config.loader import config_from_mapping
 from agent.daemon.agent import Agent
 
@@ -20,8 +25,7 @@ try:
     print(json.dumps({"loaded": [m for m in json.loads(sys.argv[2]) if m in sys.modules],
                       "services": sorted(agent.services)}))
 finally:
-    agent.store.close()
-    agent.ledger.close()
+    agent._close_files()
 """
 
 
