@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,14 +18,30 @@ Synchronous = Literal["NORMAL", "FULL"]
 
 
 def ensure_private_dir(path: Path) -> None:
-    """Create ``path`` (and parents) readable by the owner only."""
+    """Create ``path`` (and parents) readable by the owner only, durably: a power cut keeps it."""
+    if path.is_dir():
+        return
+    missing = [p for p in (path, *path.parents) if not p.exists()]
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # A new directory's name is on the disk only once its parent is synced; without this a power
+        # cut soon after the first start would take the data folder, and every file in it, away.
+        for made in reversed(missing):
+            sync_dir(made.parent)
     except OSError as exc:
         raise StoreError(
             f"cannot create data folder {path}: {exc.strerror}",
             hint="set hub.data_dir to a folder the agent's user may write",
         ) from exc
+
+
+def sync_dir(path: Path) -> None:
+    """fsync the directory ``path``, so that names created, renamed or removed in it survive a power cut."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def open_database(
