@@ -84,7 +84,7 @@ class Agent:
         self.lock = DataLock(self.data_dir)
         self.lock.acquire(LOCK_WAIT, who="a hearth command (or another hub)")
         try:
-            self.store = open_readings(self.data_dir)
+            self.store = open_readings(self.data_dir, sync_interval=seconds(config.store.sync_interval))
             self.ledger = open_ledger(self.data_dir)
             # Owner actions and the sync layer change the ledger through this one thread.
             self.ledger_worker = LedgerWorker(open_ledger(self.data_dir))
@@ -281,6 +281,7 @@ class Agent:
         self.stop_timeout = seconds(new.daemon.stop_timeout)
         self.stall_limit = seconds(new.daemon.stall_limit)
         self.recorder.flush_interval = seconds(new.store.flush_interval)
+        self.store.sync_interval = seconds(new.store.sync_interval)
         self.recorder.batch_size = new.store.batch_size
         self.recorder.queue_size = new.store.queue_size
 

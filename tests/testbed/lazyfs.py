@@ -456,7 +456,7 @@ def _operations(model: LazyModel) -> Any:
 
 
 def _serve_control(model: LazyModel, path: Path) -> None:
-    """Answer one JSON line per request on the unix socket at ``path``: ``stats`` or ``cut [SEED]``."""
+    """Answer a JSON line per request on the socket ``path``: ``stats``, ``writeback``, ``cut [SEED]``."""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
     server.listen(4)
@@ -466,6 +466,10 @@ def _serve_control(model: LazyModel, path: Path) -> None:
             words = stream.readline().decode().split()
             if words and words[0] == "cut":
                 reply = model.cut(int(words[1]) if len(words) > 1 else None)
+            elif words and words[0] == "writeback":
+                model.writeback()
+                with model.lock:
+                    reply = model.counters.as_dict()
             else:
                 with model.lock:
                     reply = model.counters.as_dict()
@@ -533,9 +537,17 @@ class LazyMount:
         """The counters since this mount."""
         return self._ask("stats")
 
+    def writeback(self) -> dict[str, Any]:
+        """Do what the kernel's flusher does every 30 s (dirty data to the disk, no fsync); the counters."""
+        return self._ask("writeback")
+
+    def freeze(self, tear_seed: int | None = None) -> dict[str, Any]:
+        """Cut the power but stay mounted (every call fails with EIO); return the counters and the tear."""
+        return self._ask("cut" if tear_seed is None else f"cut {tear_seed}")
+
     def cut(self, tear_seed: int | None = None) -> dict[str, Any]:
         """Cut the power (kill every program using the mount first) and unmount; return the counters."""
-        reply = self._ask("cut" if tear_seed is None else f"cut {tear_seed}")
+        reply = self.freeze(tear_seed)
         self.unmount()
         return reply
 
