@@ -106,6 +106,7 @@ class ReadingsStore:
         started = self._clock()
         interval = self.sync_interval
         sync = sync or (interval is not None and started - self._synced_at >= interval)
+        changes = self.conn.total_changes
         if sync:
             self.conn.execute("PRAGMA synchronous = FULL")
         try:
@@ -114,7 +115,9 @@ class ReadingsStore:
         finally:
             if sync:
                 self.conn.execute("PRAGMA synchronous = NORMAL")
-        if sync:
+        # A transaction that changed nothing wrote nothing, so it synced nothing either (a retention
+        # pass with nothing to roll up): the sync is still due.
+        if sync and self.conn.total_changes != changes:
             self._synced_at = started
             self.synced_commits += 1
 

@@ -56,3 +56,15 @@ def test_forgetting_survives_a_cut(rig: LazyMount) -> None:
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the readings are on the disk
     assert store.forget_device("room") == 5
     assert _surviving(rig, store) == []
+
+
+def test_a_pass_that_changes_nothing_does_not_count_as_a_sync(rig: LazyMount) -> None:
+    clock = Clock()
+    store = ReadingsStore(rig.mountpoint / "readings.db", sync_interval=10.0, clock=clock)
+    store.write_batch([], [("simulated", StreamInfo.of("room", "temperature", "C"))])
+    for second in range(1, 36):
+        clock.now = second
+        # A retention pass every second with nothing to roll up, as a hub with fresh data runs it.
+        store.apply_retention(now=T0 + second, raw_s=86400, minute_s=86400, hour_s=86400)
+        store.write_batch([Reading("room.temperature", T0 + second, 20.0)])
+    assert _surviving(rig, store) == [T0 + s for s in range(1, 31)]
