@@ -287,18 +287,43 @@ class Agent:
 
     # -- housekeeping --------------------------------------------------------------------------
 
+    def live_store(self) -> dict[str, Any]:
+        """The recorder as it is now: commits, backlog, drops by source, and why commits fail (if they do)."""
+        recorder = self.recorder
+        return {
+            "committed": recorder.committed,
+            "queued": recorder.queued,
+            "dropped": {r.name: r.sink.dropped for r in self.runners},
+            "error": recorder.store_error,
+            "since": recorder.store_error_since,
+        }
+
+    def status_line(self) -> str:
+        """One line for systemd's STATUS: what is committed, or why nothing is."""
+        recorder = self.recorder
+        dropped = sum(r.sink.dropped for r in self.runners)
+        if recorder.store_error is not None:
+            return (
+                f"not committing readings: {recorder.store_error}; {recorder.queued} waiting,"
+                f" {dropped} dropped; retrying"
+            )
+        return f"{recorder.committed} readings committed, {recorder.queued} queued, {dropped} dropped"
+
     async def _health_loop(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self.health_every)
             for runner in self.runners:
                 runner.check_recovery()
-            self.notifier.status(
-                f"{self.recorder.committed} readings committed, {self.recorder.queued} queued"
-            )
+            self.notifier.status(self.status_line())
             try:
                 await self._write_health()
             except sqlite3.OperationalError as exc:  # locked or failing disk: the watchdog decides
-                log.warning("cannot write source health: %s", exc)
+                if not failing:
+                    log.warning("cannot write source health: %s", exc)
+                failing = True
+            else:
+                failing = False
 
     async def _write_health(self) -> None:
         rows = [runner.health() for runner in self.runners]
@@ -327,10 +352,16 @@ class Agent:
         """True while the pipeline moves: queued readings get committed and sources deliver.
 
         Idle is progress (nothing queued); a backlog with no commit for ``stall_limit`` is not, and
-        neither is every source silent for ``stall_limit`` after having delivered.
+        neither is every source silent for ``stall_limit`` after having delivered. A disk that refuses
+        writes (full, read-only) is not a stall: a restart cannot cure it and would only loop, while the
+        running hub says why in its status, keeps rules and the dashboard going and resumes by itself.
         """
         recorder = self.recorder
-        if recorder.queued and time.monotonic() - recorder.last_commit > self.stall_limit:
+        if (
+            recorder.queued
+            and time.monotonic() - recorder.last_commit > self.stall_limit
+            and not recorder.disk_refuses
+        ):
             return False
         live = [r for r in self.runners if r.state != "finished" and r.sink.last_put]
         return not live or any(r.silent_for() < self.stall_limit for r in live)

@@ -85,6 +85,32 @@ def open_database(
     return conn
 
 
+# SQLite's primary result codes for a disk that refuses writes (sqlite3.h).
+_SQLITE_READONLY = 8
+_SQLITE_IOERR = 10
+_SQLITE_FULL = 13
+
+
+def storage_problem(exc: sqlite3.Error, folder: Path | None = None) -> str | None:
+    """What is wrong with the disk when ``exc`` is a refused write (full, read-only, failing), else None.
+
+    SQLite reports a read-only remount as an I/O error; ``folder`` (the data folder) tells them apart.
+    """
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == _SQLITE_FULL:
+        return "the disk is full"
+    if code in (_SQLITE_READONLY, _SQLITE_IOERR) and folder is not None and not os.access(folder, os.W_OK):
+        return (
+            f"the data folder {folder} is read-only (a disk the kernel remounted read-only after write"
+            " errors is failing: replace the SD card)"
+        )
+    if code == _SQLITE_READONLY:
+        return f"a data file is read-only ({exc})"
+    if code == _SQLITE_IOERR:
+        return f"the disk fails to write ({exc})"
+    return None
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
     """One explicit transaction on an autocommit connection: COMMIT on success, ROLLBACK on error."""

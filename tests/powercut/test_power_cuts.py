@@ -120,6 +120,7 @@ class PowerCuts:
         self.granted: list[str] = []
         self.revoked: list[str] = []
         self.old_hours: list[float] = []
+        self.first_hour = time.time() // 3600 * 3600
         self.figures = Figures()
         self.hub: subprocess.Popen[bytes] | None = None
         self.moment = ""
@@ -209,7 +210,7 @@ class PowerCuts:
 
     def _add_old_readings(self) -> None:
         """Two minutes of readings in an hour long past, synced, for the next start's retention pass."""
-        hour = (time.time() // 3600 - 3 - len(self.old_hours)) * 3600
+        hour = self.first_hour - (3 + len(self.old_hours)) * 3600  # a different hour each time
         store = ReadingsStore(self.data / "readings.db", sync_interval=0.0)
         try:
             store.write_batch(

@@ -95,6 +95,8 @@ class LazyModel:
         self.lock = threading.Lock()
         self.counters = Counters()
         self.frozen = False
+        # The kernel remounted the disk read-only (after write errors): reads work, writes fail with EROFS.
+        self.readonly = False
         # The last write not yet synced: (ino, offset, bytes), for a torn write at the cut.
         self.last_unsynced: tuple[int, int, bytes] | None = None
         (backing / BLOBS).mkdir(parents=True, exist_ok=True)
@@ -226,6 +228,11 @@ class LazyModel:
         if self.frozen:
             raise OSError(errno.EIO, "the power is off")
 
+    def _check_write(self) -> None:
+        self._check()
+        if self.readonly:
+            raise OSError(errno.EROFS, "read-only file system")
+
     def lookup(self, path: str) -> Node:
         node = self.nodes[ROOT_INO]
         for part in [p for p in path.split("/") if p]:
@@ -326,19 +333,19 @@ def _operations(model: LazyModel) -> Any:
 
         def mkdir(self, path: str, mode: int) -> int:
             with model.lock:
-                model._check()
+                model._check_write()
                 self._new(path, stat.S_IFDIR | (mode & 0o7777))
             return 0
 
         def mknod(self, path: str, mode: int, dev: int) -> int:
             with model.lock:
-                model._check()
+                model._check_write()
                 self._new(path, mode)
             return 0
 
         def create(self, path: str, mode: int, flags: int = 0) -> int:
             with model.lock:
-                model._check()
+                model._check_write()
                 node = self._new(path, stat.S_IFREG | (mode & 0o7777))
                 open_count[node.ino] = open_count.get(node.ino, 0) + 1
                 return node.ino
@@ -346,6 +353,8 @@ def _operations(model: LazyModel) -> Any:
         def open(self, path: str, flags: int) -> int:
             with model.lock:
                 node = self._node(path, None)
+                if flags & (os.O_WRONLY | os.O_RDWR):
+                    model._check_write()
                 if flags & os.O_TRUNC:
                     model.truncate(node, 0)
                 open_count[node.ino] = open_count.get(node.ino, 0) + 1
@@ -367,15 +376,18 @@ def _operations(model: LazyModel) -> Any:
 
         def write(self, path: str | None, data: bytes, offset: int, fh: int) -> int:
             with model.lock:
+                model._check_write()
                 return model.write(self._node(path, fh), data, offset)
 
         def truncate(self, path: str | None, length: int, fh: int | None = None) -> int:
             with model.lock:
+                model._check_write()
                 model.truncate(self._node(path, fh), length)
             return 0
 
         def fsync(self, path: str | None, datasync: int, fh: int) -> int:
             with model.lock:
+                model._check_write()
                 node = self._node(path, fh)
                 model.fsync(node.ino, (path or "").rpartition("/")[2])
             return 0
@@ -389,12 +401,13 @@ def _operations(model: LazyModel) -> Any:
 
         def fsyncdir(self, path: str | None, datasync: int, fh: int) -> int:
             with model.lock:
+                model._check_write()
                 model.fsyncdir(self._node(path, fh).ino)
             return 0
 
         def unlink(self, path: str) -> int:
             with model.lock:
-                model._check()
+                model._check_write()
                 parent, name = model.parent(path)
                 ino = parent.entries.pop(name)
                 model._forget_if_unlinked(ino, is_open)
@@ -402,7 +415,7 @@ def _operations(model: LazyModel) -> Any:
 
         def rmdir(self, path: str) -> int:
             with model.lock:
-                model._check()
+                model._check_write()
                 parent, name = model.parent(path)
                 if model.nodes[parent.entries[name]].entries:
                     raise OSError(errno.ENOTEMPTY, path)
@@ -411,7 +424,7 @@ def _operations(model: LazyModel) -> Any:
 
         def rename(self, old: str, new: str) -> int:
             with model.lock:
-                model._check()
+                model._check_write()
                 src, src_name = model.parent(old)
                 dst, dst_name = model.parent(new)
                 ino = src.entries.pop(src_name)
@@ -423,6 +436,7 @@ def _operations(model: LazyModel) -> Any:
 
         def chmod(self, path: str | None, mode: int) -> int:
             with model.lock:
+                model._check_write()
                 node = self._node(path, None)
                 node.mode = (node.mode & ~0o7777) | (mode & 0o7777)
             return 0
@@ -443,6 +457,8 @@ def _operations(model: LazyModel) -> Any:
         def access(self, path: str, amode: int) -> int:
             with model.lock:
                 self._node(path, None)
+                if amode & os.W_OK:
+                    model._check_write()  # access(2) says EROFS on a read-only mount
             return 0
 
         def statfs(self, path: str) -> dict[str, int]:
@@ -456,7 +472,7 @@ def _operations(model: LazyModel) -> Any:
 
 
 def _serve_control(model: LazyModel, path: Path) -> None:
-    """Answer a JSON line per request on the socket ``path``: ``stats``, ``writeback``, ``cut [SEED]``."""
+    """Answer a JSON line a request on ``path``: stats, writeback, readonly on|off, cut [SEED]."""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
     server.listen(4)
@@ -466,6 +482,10 @@ def _serve_control(model: LazyModel, path: Path) -> None:
             words = stream.readline().decode().split()
             if words and words[0] == "cut":
                 reply = model.cut(int(words[1]) if len(words) > 1 else None)
+            elif words and words[0] == "readonly":
+                with model.lock:
+                    model.readonly = words[1] == "on"
+                    reply = model.counters.as_dict()
             elif words and words[0] == "writeback":
                 model.writeback()
                 with model.lock:
@@ -540,6 +560,10 @@ class LazyMount:
     def writeback(self) -> dict[str, Any]:
         """Do what the kernel's flusher does every 30 s (dirty data to the disk, no fsync); the counters."""
         return self._ask("writeback")
+
+    def set_readonly(self, readonly: bool) -> None:
+        """Fail every write from now on with EROFS (as the kernel after disk errors), or stop doing so."""
+        self._ask("readonly on" if readonly else "readonly off")
 
     def freeze(self, tear_seed: int | None = None) -> dict[str, Any]:
         """Cut the power but stay mounted (every call fails with EIO); return the counters and the tear."""
