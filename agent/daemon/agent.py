@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import time
@@ -23,6 +24,7 @@ from typing import Any, NamedTuple
 from agent.aio import stoppable
 from agent.config import Config, seconds
 from agent.config.schema import SourceConfig
+from agent.config.sizes import size_bytes
 from agent.daemon.features import attach_features
 from agent.daemon.supervisor import SourceRunner
 from agent.daemon.systemd import SystemdNotifier
@@ -330,15 +332,20 @@ class Agent:
         await self.recorder.in_writer(self.store.write_health, rows)
 
     async def _retention_loop(self) -> None:
-        retention = self.config.store.retention
+        over_budget = False
         while True:
+            # Read each pass: a reconfigure may change the store section.
+            retention = self.config.store.retention
+            max_size = self.config.store.max_size
             try:
                 result = await self.recorder.in_writer(
-                    lambda: self.store.apply_retention(
+                    functools.partial(
+                        self.store.apply_retention,
                         now=time.time(),
                         raw_s=seconds(retention.raw),
                         minute_s=seconds(retention.minute_rollups),
                         hour_s=seconds(retention.hour_rollups),
+                        max_bytes=None if max_size is None else size_bytes(max_size),
                     )
                 )
             except sqlite3.OperationalError as exc:
@@ -346,6 +353,15 @@ class Agent:
             else:
                 if result.raw_rolled_up:
                     log.info("retention rolled up and deleted %d raw readings", result.raw_rolled_up)
+                if result.raw_over_budget:
+                    # Once a warning, then (at the budget every pass) information.
+                    log.log(
+                        logging.INFO if over_budget else logging.WARNING,
+                        "the readings file reached store.max_size (%s): %d raw readings rolled up early",
+                        max_size,
+                        result.raw_over_budget,
+                    )
+                    over_budget = True
             await asyncio.sleep(seconds(retention.check_every))
 
     def making_progress(self) -> bool:

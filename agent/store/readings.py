@@ -61,6 +61,8 @@ class RetentionResult:
     raw_rolled_up: int
     minute_rollups_deleted: int
     hour_rollups_deleted: int
+    # Of raw_rolled_up, how many went early to keep the file within its size budget.
+    raw_over_budget: int = 0
 
 
 class ReadingsStore:
@@ -227,22 +229,38 @@ class ReadingsStore:
 
     # -- retention -------------------------------------------------------------------------------
 
-    def apply_retention(self, *, now: float, raw_s: float, minute_s: float, hour_s: float) -> RetentionResult:
-        """Roll raw readings older than ``raw_s`` into minute and hour rollups, then delete them."""
+    def apply_retention(
+        self, *, now: float, raw_s: float, minute_s: float, hour_s: float, max_bytes: int | None = None
+    ) -> RetentionResult:
+        """Roll raw readings older than ``raw_s`` into minute and hour rollups, then delete them.
+
+        With ``max_bytes``, while the file uses more than that, the oldest hour of raw readings goes the
+        same way, one hour a transaction: its pages are then reused, so the file stops growing.
+        """
         # Cut at an hour boundary so that an hour is rolled up in one pass, not piecemeal.
         cutoff = (now - raw_s) // 3600 * 3600
         with self.writing(immediate=True) as conn:
-            cutoff_key = time_key(cutoff)
-            for period in (60, 3600):
-                conn.execute(_ROLLUP, {"period": period, "cutoff_key": cutoff_key})
-            raw = conn.execute("DELETE FROM readings WHERE key < ?", (cutoff_key,)).rowcount
+            raw = _roll_up(conn, cutoff)
             minutes = conn.execute(
                 "DELETE FROM rollups WHERE period = 60 AND start < ?", (now - minute_s,)
             ).rowcount
             hours = conn.execute(
                 "DELETE FROM rollups WHERE period = 3600 AND start < ?", (now - hour_s,)
             ).rowcount
-        return RetentionResult(raw, minutes, hours)
+        early = 0
+        while max_bytes is not None and self.used_bytes() > max_bytes:
+            (oldest,) = self.conn.execute("SELECT min(key) FROM readings").fetchone()
+            if oldest is None:
+                break  # the rollups alone are over budget: nothing more to give
+            with self.writing(immediate=True) as conn:
+                early += _roll_up(conn, ((oldest >> STREAM_BITS) / 1000 // 3600 + 1) * 3600)
+        return RetentionResult(raw + early, minutes, hours, early)
+
+    def used_bytes(self) -> int:
+        """Bytes of the file's pages in use (free pages are reused before the file grows)."""
+        pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        free = self.conn.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * self.conn.execute("PRAGMA page_size").fetchone()[0])
 
     # -- reading back ----------------------------------------------------------------------------
 
@@ -300,6 +318,14 @@ class ReadingsStore:
             if candidate.exists():
                 total += candidate.stat().st_size
         return total
+
+
+def _roll_up(conn: sqlite3.Connection, cutoff: float) -> int:
+    """Roll raw readings before ``cutoff`` into minute and hour rollups and delete them; return how many."""
+    cutoff_key = time_key(cutoff)
+    for period in (60, 3600):
+        conn.execute(_ROLLUP, {"period": period, "cutoff_key": cutoff_key})
+    return int(conn.execute("DELETE FROM readings WHERE key < ?", (cutoff_key,)).rowcount)
 
 
 def time_key(ts: float) -> int:
