@@ -24,15 +24,18 @@ def ensure_private_dir(path: Path) -> None:
     missing = [p for p in (path, *path.parents) if not p.exists()]
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # A new directory's name is on the disk only once its parent is synced; without this a power
-        # cut soon after the first start would take the data folder, and every file in it, away.
-        for made in reversed(missing):
-            sync_dir(made.parent)
     except OSError as exc:
         raise StoreError(
             f"cannot create data folder {path}: {exc.strerror}",
             hint="set hub.data_dir to a folder the agent's user may write",
         ) from exc
+    # A new directory's name is on the disk only once its parent is synced; without this a power cut
+    # soon after the first start would take the data folder, and every file in it, away.
+    for made in reversed(missing):
+        try:
+            sync_dir(made.parent)
+        except OSError as exc:  # a filesystem that cannot sync folders: the folder is there all the same
+            log.warning("cannot sync %s: %s", made.parent, exc.strerror)
 
 
 def sync_dir(path: Path) -> None:
