@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 
 from agent.consent.ledger import verify_audit
-from tests.conftest import REPO, Datagrams, wait_until
+from tests.conftest import REPO, Datagrams, eventually, wait_until
 from tests.testbed.lazyfs import LazyMount
+from tests.web.web_support import client, login, serve
 
 GRANT = ("consent", "grant", "--recipient", "coop", "--purpose", "test", "--strand", "room0.*",
          "--granularity", "summary:1h")  # fmt: skip
@@ -209,3 +210,17 @@ def test_a_hub_cannot_start_on_a_read_only_folder_and_says_why(tmp_path: Path, r
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert os.strerror(errno.EROFS) in done.stderr
+
+
+async def test_the_dashboard_says_readings_are_not_stored_while_the_disk_is_full(small_disk: Path) -> None:
+    async with serve(small_disk) as served, client() as http:
+        assert await login(http, served.url) == 303
+        async with http.get(f"{served.url}/") as page:
+            assert 'Storing readings</span><span data-stat="storing">yes<' in await page.text()
+        filler = _fill(small_disk)
+        recorder = served.agent.recorder
+        await eventually(lambda: recorder.store_error is not None, "a commit to fail", within=20)
+        async with http.get(f"{served.url}/") as page:
+            assert ": the disk is full; retrying" in await page.text()
+        filler.unlink()
+        await eventually(lambda: recorder.store_error is None, "commits to resume", within=20)
