@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,11 +26,48 @@ def status(config_path: Path) -> None:
     from agent.store.readings import open_readings
 
     cfg = load_config(config_path)
+    print_live(live_store(Path(cfg.hub.data_dir)))
     store = open_readings(Path(cfg.hub.data_dir), read_only=True)
     try:
         print_status(store, hub_id=cfg.hub.id)
     finally:
         store.close()
+
+
+def live_store(data_dir: Path) -> dict[str, Any] | None:
+    """The running hub's recorder now (None when no hub runs there)."""
+    from agent.control import wire
+    from agent.control.client import ask_running_hub
+
+    reply = ask_running_hub(data_dir, wire.Request("store.status"))
+    if reply is None:
+        return None
+    live: dict[str, Any] | None = wire.result_of(reply)
+    return live
+
+
+def print_live(live: dict[str, Any] | None) -> None:
+    """One line on the running hub's recorder: committing, or why not (a full or read-only disk)."""
+    from rich.console import Console
+
+    console = Console()
+    if live is None:
+        console.print("no hub is running on this data folder")
+        return
+    dropped = sum(live["dropped"].values())
+    if live["error"] is None:
+        console.print(
+            f"hub running: {live['committed']} readings committed since it started,"
+            f" {live['queued']} waiting, {dropped} dropped"
+        )
+        return
+    since = datetime.fromtimestamp(live["since"]).strftime("%Y-%m-%d %H:%M:%S")
+    by_source = ", ".join(f"{name} {n}" for name, n in live["dropped"].items() if n)
+    console.print(
+        f"[bold red]NOT COMMITTING READINGS since {since}: {live['error']}.[/] {live['queued']} readings"
+        f" waiting in memory, {dropped} dropped by the sources' overflow policies"
+        f"{f' ({by_source})' if by_source else ''}; the hub retries by itself and resumes when it can write."
+    )
 
 
 def print_status(store: ReadingsStore, *, hub_id: str, rate_window_s: float = 60.0) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from agent.consent import audit
 from agent.consent.gate import Admitted, admit_erasure
@@ -26,7 +26,7 @@ from agent.consent.ledger import append_audit, audit_head
 from agent.consent.strands import check_pattern, matches
 from agent.errors import AgentError, ConsentError
 from agent.store.readings import ReadingsStore
-from agent.store.sqlite import transaction
+from agent.store.sqlite import sync_dir, transaction
 from agent.sync import outbox
 
 FORMAT = "hearth-passport/1"
@@ -134,45 +134,49 @@ def _export(
     tmp = path.with_name(path.name + ".partial")
     fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
     try:
-        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, conn, sql, fmt, _ in jobs:
-                digest = hashlib.sha256()
-                rows = 0
-                with archive.open(name, "w") as member:
-                    text = io.TextIOWrapper(member, encoding="utf-8", newline="")
-                    first = True
-                    for row in _rows(conn, sql):
-                        if fmt == "csv":
-                            buffer = io.StringIO()
-                            if first:
-                                csv.writer(buffer).writerow(list(row))
-                            csv.writer(buffer).writerow(list(row.values()))
-                            line = buffer.getvalue()
-                        else:
-                            line = json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n"
-                        first = False
-                        text.write(line)
-                        digest.update(line.encode())
-                        rows += 1
-                        done += 1
-                        if progress is not None and done % 5000 == 0:
-                            progress(name, done, total)
-                    text.flush()
-                    text.detach()
-                files[name] = {"sha256": digest.hexdigest(), "rows": rows}
-                if progress is not None:
-                    progress(name, done, total)
-            head = audit_head(ledger)
-            manifest = {
-                "format": FORMAT,
-                "hub_id": hub_id,
-                "exported_at": now,
-                "audit_head": {"seq": head[0], "hash": head[1]} if head else None,
-                "files": files,
-                "notes": "readings and rollups as CSV (UTC times), everything else as JSON Lines",
-            }
-            archive.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
-        os.replace(tmp, path)
+        with os.fdopen(fd, "wb") as raw:
+            with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
+                for name, conn, sql, fmt, _ in jobs:
+                    digest = hashlib.sha256()
+                    rows = 0
+                    with archive.open(name, "w") as member:
+                        text = io.TextIOWrapper(member, encoding="utf-8", newline="")
+                        first = True
+                        for row in _rows(conn, sql):
+                            if fmt == "csv":
+                                buffer = io.StringIO()
+                                if first:
+                                    csv.writer(buffer).writerow(list(row))
+                                csv.writer(buffer).writerow(list(row.values()))
+                                line = buffer.getvalue()
+                            else:
+                                line = json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n"
+                            first = False
+                            text.write(line)
+                            digest.update(line.encode())
+                            rows += 1
+                            done += 1
+                            if progress is not None and done % 5000 == 0:
+                                progress(name, done, total)
+                        text.flush()
+                        text.detach()
+                    files[name] = {"sha256": digest.hexdigest(), "rows": rows}
+                    if progress is not None:
+                        progress(name, done, total)
+                head = audit_head(ledger)
+                manifest = {
+                    "format": FORMAT,
+                    "hub_id": hub_id,
+                    "exported_at": now,
+                    "audit_head": {"seq": head[0], "hash": head[1]} if head else None,
+                    "files": files,
+                    "notes": "readings and rollups as CSV (UTC times), everything else as JSON Lines",
+                }
+                archive.writestr("manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
+            # On the disk before it takes its name, and its name on the disk before we return: a power
+            # cut leaves the finished archive or none, never an empty or torn one.
+            _sync(raw)
+        _rename_synced(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -181,6 +185,16 @@ def _export(
 
 # What zipfile raises for a member whose bytes were damaged (CRC, deflate stream, header fields).
 _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError)
+
+
+def _sync(raw: BinaryIO) -> None:
+    raw.flush()
+    os.fsync(raw.fileno())
+
+
+def _rename_synced(tmp: Path, path: Path) -> None:
+    os.replace(tmp, path)
+    sync_dir(path.parent)
 
 
 def verify_archive(path: Path) -> list[str]:

@@ -243,6 +243,12 @@ async def sync_status(hub: OwnerHub) -> dict[str, Any]:
     return status
 
 
+@action("store.status")
+async def store_status(hub: OwnerHub) -> dict[str, Any] | None:
+    """The running recorder: readings committed, waiting and dropped, and why commits fail if they do."""
+    return hub.live_store()
+
+
 # -- dashboard ---------------------------------------------------------------------------------------
 
 

@@ -121,6 +121,10 @@ class LocalHub:
         """No hub runs, so there is no live link."""
         return None
 
+    def live_store(self) -> dict[str, Any] | None:
+        """No hub runs, so nothing is recording."""
+        return None
+
     def __enter__(self) -> LocalHub:
         return self
 

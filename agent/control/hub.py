@@ -38,3 +38,6 @@ class OwnerHub(Protocol):
 
     def live_sync(self) -> dict[str, Any] | None:
         """The upstream link as the running publisher sees it now (None without one)."""
+
+    def live_store(self) -> dict[str, Any] | None:
+        """The running recorder's state now (None when no hub runs)."""

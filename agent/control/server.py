@@ -11,12 +11,14 @@ import contextlib
 import logging
 import os
 import socket
+import sqlite3
 import struct
 from pathlib import Path
 
 from agent.control import wire
 from agent.control.hub import OwnerHub
-from agent.errors import AgentError
+from agent.errors import AgentError, StoreError
+from agent.store.sqlite import storage_problem
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,18 @@ class ControlServer:
             result = await perform(self.hub, request.action, request.params)
         except AgentError as exc:
             return wire.error_reply(exc)
+        except sqlite3.OperationalError as exc:
+            problem = storage_problem(exc, Path(self.hub.config.hub.data_dir))
+            if problem is None:
+                log.exception("owner action failed")
+                return wire.error_reply(AgentError(f"the hub failed to carry it out: {exc}"))
+            log.warning("owner action refused: %s", problem)
+            return wire.error_reply(
+                StoreError(
+                    f"the hub cannot write its data files: {problem}",
+                    hint="free space in (or repair) the data folder, then run the command again",
+                )
+            )
         except Exception as exc:
             log.exception("owner action failed")
             return wire.error_reply(AgentError(f"the hub failed to carry it out: {exc}"))

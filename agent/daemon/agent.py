@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import time
@@ -23,6 +24,7 @@ from typing import Any, NamedTuple
 from agent.aio import stoppable
 from agent.config import Config, seconds
 from agent.config.schema import SourceConfig
+from agent.config.sizes import size_bytes
 from agent.daemon.features import attach_features
 from agent.daemon.supervisor import SourceRunner
 from agent.daemon.systemd import SystemdNotifier
@@ -84,7 +86,7 @@ class Agent:
         self.lock = DataLock(self.data_dir)
         self.lock.acquire(LOCK_WAIT, who="a hearth command (or another hub)")
         try:
-            self.store = open_readings(self.data_dir)
+            self.store = open_readings(self.data_dir, sync_interval=seconds(config.store.sync_interval))
             self.ledger = open_ledger(self.data_dir)
             # Owner actions and the sync layer change the ledger through this one thread.
             self.ledger_worker = LedgerWorker(open_ledger(self.data_dir))
@@ -283,38 +285,69 @@ class Agent:
         self.stop_timeout = seconds(new.daemon.stop_timeout)
         self.stall_limit = seconds(new.daemon.stall_limit)
         self.recorder.flush_interval = seconds(new.store.flush_interval)
+        self.store.sync_interval = seconds(new.store.sync_interval)
         self.recorder.batch_size = new.store.batch_size
         self.recorder.queue_size = new.store.queue_size
 
     # -- housekeeping --------------------------------------------------------------------------
 
+    def live_store(self) -> dict[str, Any]:
+        """The recorder as it is now: commits, backlog, drops by source, and why commits fail (if they do)."""
+        recorder = self.recorder
+        return {
+            "committed": recorder.committed,
+            "queued": recorder.queued,
+            "dropped": {r.name: r.sink.dropped for r in self.runners},
+            "error": recorder.store_error,
+            "since": recorder.store_error_since,
+        }
+
+    def status_line(self) -> str:
+        """One line for systemd's STATUS: what is committed, or why nothing is."""
+        recorder = self.recorder
+        dropped = sum(r.sink.dropped for r in self.runners)
+        if recorder.store_error is not None:
+            return (
+                f"not committing readings: {recorder.store_error}; {recorder.queued} waiting,"
+                f" {dropped} dropped; retrying"
+            )
+        return f"{recorder.committed} readings committed, {recorder.queued} queued, {dropped} dropped"
+
     async def _health_loop(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self.health_every)
             for runner in self.runners:
                 runner.check_recovery()
-            self.notifier.status(
-                f"{self.recorder.committed} readings committed, {self.recorder.queued} queued"
-            )
+            self.notifier.status(self.status_line())
             try:
                 await self._write_health()
             except sqlite3.OperationalError as exc:  # locked or failing disk: the watchdog decides
-                log.warning("cannot write source health: %s", exc)
+                if not failing:
+                    log.warning("cannot write source health: %s", exc)
+                failing = True
+            else:
+                failing = False
 
     async def _write_health(self) -> None:
         rows = [runner.health() for runner in self.runners]
         await self.recorder.in_writer(self.store.write_health, rows)
 
     async def _retention_loop(self) -> None:
-        retention = self.config.store.retention
+        over_budget = False
         while True:
+            # Read each pass: a reconfigure may change the store section.
+            retention = self.config.store.retention
+            max_size = self.config.store.max_size
             try:
                 result = await self.recorder.in_writer(
-                    lambda: self.store.apply_retention(
+                    functools.partial(
+                        self.store.apply_retention,
                         now=time.time(),
                         raw_s=seconds(retention.raw),
                         minute_s=seconds(retention.minute_rollups),
                         hour_s=seconds(retention.hour_rollups),
+                        max_bytes=None if max_size is None else size_bytes(max_size),
                     )
                 )
             except sqlite3.OperationalError as exc:
@@ -322,16 +355,31 @@ class Agent:
             else:
                 if result.raw_rolled_up:
                     log.info("retention rolled up and deleted %d raw readings", result.raw_rolled_up)
+                if result.raw_over_budget:
+                    # Once a warning, then (at the budget every pass) information.
+                    log.log(
+                        logging.INFO if over_budget else logging.WARNING,
+                        "the readings file reached store.max_size (%s): %d raw readings rolled up early",
+                        max_size,
+                        result.raw_over_budget,
+                    )
+                    over_budget = True
             await asyncio.sleep(seconds(retention.check_every))
 
     def making_progress(self) -> bool:
         """True while the pipeline moves: queued readings get committed and sources deliver.
 
         Idle is progress (nothing queued); a backlog with no commit for ``stall_limit`` is not, and
-        neither is every source silent for ``stall_limit`` after having delivered.
+        neither is every source silent for ``stall_limit`` after having delivered. A disk that refuses
+        writes (full, read-only) is not a stall: a restart cannot cure it and would only loop, while the
+        running hub says why in its status, keeps rules and the dashboard going and resumes by itself.
         """
         recorder = self.recorder
-        if recorder.queued and time.monotonic() - recorder.last_commit > self.stall_limit:
+        if (
+            recorder.queued
+            and time.monotonic() - recorder.last_commit > self.stall_limit
+            and not recorder.disk_refuses
+        ):
             return False
         live = [r for r in self.runners if r.state != "finished" and r.sink.last_put]
         return not live or any(r.silent_for() < self.stall_limit for r in live)

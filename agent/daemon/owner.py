@@ -56,3 +56,7 @@ class RunningHub:
         """The publisher's link state, when the hub has an upstream."""
         probe = self._agent.live_sync
         return None if probe is None else probe()
+
+    def live_store(self) -> dict[str, Any] | None:
+        """The recorder's live state (commits, backlog, drops, a disk that refuses writes)."""
+        return self._agent.live_store()

@@ -3,7 +3,9 @@
 A batch is committed when it reaches ``batch_size`` readings or ``flush_interval`` after its first
 reading, in one transaction on the store's single writer thread. A reading is *acknowledged* when
 its transaction commits; ``on_commit`` hooks see each acknowledged batch. While one batch commits
-the next one fills, so listeners (windows, rules) are never held up by the disk.
+the next one fills, so listeners (windows, rules) are never held up by the disk. When the disk
+refuses (full, read-only) the batch is retried until it commits, ``store_error`` says why, and the
+sinks fill and apply their overflow policies meanwhile.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from agent.backoff import Backoff
 from agent.pipeline.sink import OverflowPolicy, Sink
 from agent.readings import Reading, StreamInfo
 from agent.store.readings import ReadingsStore
+from agent.store.sqlite import storage_problem
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,11 @@ class Recorder:
         self.batches = 0
         self.commit_failures = 0
         self.last_commit = time.monotonic()
+        # Why commits fail right now (None while they succeed), and since when (wall clock).
+        self.store_error: str | None = None
+        self.store_error_since: float | None = None
+        # The failure is the disk's (full, read-only, failing), not a lock another process holds.
+        self.disk_refuses = False
         self._wake = asyncio.Event()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hearth-writer")
         self._pending: list[Reading] = []
@@ -143,9 +151,15 @@ class Recorder:
                 self.commit_failures += 1
                 if backoff.attempts == 0:
                     log.error("cannot commit %d readings, retrying: %s", len(batch), exc)
+                    problem = storage_problem(exc, self.store.path.parent)
+                    self.disk_refuses = problem is not None
+                    self.store_error = problem or str(exc)
+                    self.store_error_since = time.time()
                 await asyncio.sleep(backoff.next_delay())
         if backoff.attempts:
             log.info("committing again after %d failed attempts", backoff.attempts)
+            self.store_error = self.store_error_since = None
+            self.disk_refuses = False
         self.committed += len(batch)
         self.batches += 1
         self.last_commit = time.monotonic()

@@ -1,6 +1,13 @@
 """The readings file: devices, streams, raw readings and rollups (WAL, synchronous=NORMAL).
 
 One ``ReadingsStore`` is the file's only writer; the recorder calls it from one thread.
+
+Durability: with WAL and ``synchronous=NORMAL`` SQLite syncs the WAL only at a checkpoint (every ~1000
+pages), so a power cut could take everything since the last one, hours of readings. The store bounds
+that: the first commit at least ``sync_interval`` after the last synced one runs with
+``synchronous=FULL``, and its fsync of the WAL makes every earlier commit durable too. A power cut
+therefore costs at most the readings of the last ``sync_interval`` plus one commit interval. Erasures
+(forgetting) are always synced: what the owner erased must not come back.
 """
 
 from __future__ import annotations
@@ -9,7 +16,8 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -53,16 +61,30 @@ class RetentionResult:
     raw_rolled_up: int
     minute_rollups_deleted: int
     hour_rollups_deleted: int
+    # Of raw_rolled_up, how many went early to keep the file within its size budget.
+    raw_over_budget: int = 0
 
 
 class ReadingsStore:
     """Writes readings in batches and keeps retention; every method runs on the writer's thread."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        read_only: bool = False,
+        sync_interval: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = path
         self.conn = open_database(
             path, synchronous="NORMAL", migrations=MIGRATIONS, label="readings", read_only=read_only
         )
+        # None: never synced by the store (SQLite's checkpoints only); 0: every commit is synced.
+        self.sync_interval = sync_interval
+        self._clock = clock
+        self._synced_at = clock()
+        self.synced_commits = 0
         self._stream_ids: dict[str, int] = {
             name: sid for sid, name in self.conn.execute("SELECT id, name FROM streams")
         }
@@ -80,6 +102,27 @@ class ReadingsStore:
         """Close the file; safe to call twice."""
         self.conn.close()
 
+    @contextmanager
+    def writing(self, *, immediate: bool = False, sync: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction, synced (``synchronous=FULL``) when ``sync`` or when a sync is due."""
+        started = self._clock()
+        interval = self.sync_interval
+        sync = sync or (interval is not None and started - self._synced_at >= interval)
+        changes = self.conn.total_changes
+        if sync:
+            self.conn.execute("PRAGMA synchronous = FULL")
+        try:
+            with transaction(self.conn, immediate=immediate) as conn:
+                yield conn
+        finally:
+            if sync:
+                self.conn.execute("PRAGMA synchronous = NORMAL")
+        # A transaction that changed nothing wrote nothing, so it synced nothing either (a retention
+        # pass with nothing to roll up): the sync is still due.
+        if sync and self.conn.total_changes != changes:
+            self._synced_at = started
+            self.synced_commits += 1
+
     # -- writing ---------------------------------------------------------------------------------
 
     def write_batch(
@@ -91,7 +134,7 @@ class ReadingsStore:
 
         A reading of a stream that was never declared is skipped and counted as not written.
         """
-        with transaction(self.conn) as conn:
+        with self.writing() as conn:
             for source_kind, info in declarations:
                 self._declare(source_kind, info)
             ids = self._stream_ids
@@ -139,7 +182,7 @@ class ReadingsStore:
         Readings of its streams that arrive afterwards count as undeclared and are not written, until
         a source declares the stream again: it then starts afresh under a new id (ids are never reused).
         """
-        with transaction(self.conn, immediate=True) as conn:
+        with self.writing(immediate=True, sync=True) as conn:
             erased = erase_device_rows(conn, name)
         self._drop_cached(lambda stream: stream.startswith(f"{name}."))
         return erased
@@ -152,7 +195,7 @@ class ReadingsStore:
         """
         wanted = set(names)
         readings = rollups = 0
-        with transaction(self.conn, immediate=True) as conn:
+        with self.writing(immediate=True, sync=True) as conn:
             ids = [sid for sid, name in conn.execute("SELECT id, name FROM streams") if name in wanted]
             for sid in ids:
                 readings += conn.execute("DELETE FROM readings WHERE stream_id = ?", (sid,)).rowcount
@@ -176,7 +219,7 @@ class ReadingsStore:
     def write_health(self, rows: Iterable[dict[str, Any]]) -> None:
         """Upsert each source's health row (read by ``hearth status``)."""
         now = time.time()
-        with transaction(self.conn) as conn:
+        with self.writing() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO source_health (name, kind, state, restarts, accepted, dropped,"
                 " last_error, stats, updated_at) VALUES (:name, :kind, :state, :restarts, :accepted,"
@@ -186,22 +229,38 @@ class ReadingsStore:
 
     # -- retention -------------------------------------------------------------------------------
 
-    def apply_retention(self, *, now: float, raw_s: float, minute_s: float, hour_s: float) -> RetentionResult:
-        """Roll raw readings older than ``raw_s`` into minute and hour rollups, then delete them."""
+    def apply_retention(
+        self, *, now: float, raw_s: float, minute_s: float, hour_s: float, max_bytes: int | None = None
+    ) -> RetentionResult:
+        """Roll raw readings older than ``raw_s`` into minute and hour rollups, then delete them.
+
+        With ``max_bytes``, while the file uses more than that, the oldest hour of raw readings goes the
+        same way, one hour a transaction: its pages are then reused, so the file stops growing.
+        """
         # Cut at an hour boundary so that an hour is rolled up in one pass, not piecemeal.
         cutoff = (now - raw_s) // 3600 * 3600
-        with transaction(self.conn, immediate=True) as conn:
-            cutoff_key = time_key(cutoff)
-            for period in (60, 3600):
-                conn.execute(_ROLLUP, {"period": period, "cutoff_key": cutoff_key})
-            raw = conn.execute("DELETE FROM readings WHERE key < ?", (cutoff_key,)).rowcount
+        with self.writing(immediate=True) as conn:
+            raw = _roll_up(conn, cutoff)
             minutes = conn.execute(
                 "DELETE FROM rollups WHERE period = 60 AND start < ?", (now - minute_s,)
             ).rowcount
             hours = conn.execute(
                 "DELETE FROM rollups WHERE period = 3600 AND start < ?", (now - hour_s,)
             ).rowcount
-        return RetentionResult(raw, minutes, hours)
+        early = 0
+        while max_bytes is not None and self.used_bytes() > max_bytes:
+            (oldest,) = self.conn.execute("SELECT min(key) FROM readings").fetchone()
+            if oldest is None:
+                break  # the rollups alone are over budget: nothing more to give
+            with self.writing(immediate=True) as conn:
+                early += _roll_up(conn, ((oldest >> STREAM_BITS) / 1000 // 3600 + 1) * 3600)
+        return RetentionResult(raw + early, minutes, hours, early)
+
+    def used_bytes(self) -> int:
+        """Bytes of the file's pages in use (free pages are reused before the file grows)."""
+        pages = self.conn.execute("PRAGMA page_count").fetchone()[0]
+        free = self.conn.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * self.conn.execute("PRAGMA page_size").fetchone()[0])
 
     # -- reading back ----------------------------------------------------------------------------
 
@@ -261,6 +320,14 @@ class ReadingsStore:
         return total
 
 
+def _roll_up(conn: sqlite3.Connection, cutoff: float) -> int:
+    """Roll raw readings before ``cutoff`` into minute and hour rollups and delete them; return how many."""
+    cutoff_key = time_key(cutoff)
+    for period in (60, 3600):
+        conn.execute(_ROLLUP, {"period": period, "cutoff_key": cutoff_key})
+    return int(conn.execute("DELETE FROM readings WHERE key < ?", (cutoff_key,)).rowcount)
+
+
 def time_key(ts: float) -> int:
     """The smallest readings key at or after unix time ``ts`` (for range queries on ``key``)."""
     return round(ts * 1000) << STREAM_BITS
@@ -283,9 +350,11 @@ def erase_device_rows(conn: sqlite3.Connection, name: str) -> int:
     return erased
 
 
-def open_readings(data_dir: Path, *, read_only: bool = False) -> ReadingsStore:
+def open_readings(
+    data_dir: Path, *, read_only: bool = False, sync_interval: float | None = None
+) -> ReadingsStore:
     """Open the readings file in ``data_dir``."""
-    return ReadingsStore(data_dir / READINGS_FILE, read_only=read_only)
+    return ReadingsStore(data_dir / READINGS_FILE, read_only=read_only, sync_interval=sync_interval)
 
 
 def adopted_names(data_dir: Path) -> list[str]:

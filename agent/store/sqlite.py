@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,7 +18,10 @@ Synchronous = Literal["NORMAL", "FULL"]
 
 
 def ensure_private_dir(path: Path) -> None:
-    """Create ``path`` (and parents) readable by the owner only."""
+    """Create ``path`` (and parents) readable by the owner only, durably: a power cut keeps it."""
+    if path.is_dir():
+        return
+    missing = [p for p in (path, *path.parents) if not p.exists()]
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
@@ -25,6 +29,22 @@ def ensure_private_dir(path: Path) -> None:
             f"cannot create data folder {path}: {exc.strerror}",
             hint="set hub.data_dir to a folder the agent's user may write",
         ) from exc
+    # A new directory's name is on the disk only once its parent is synced; without this a power cut
+    # soon after the first start would take the data folder, and every file in it, away.
+    for made in reversed(missing):
+        try:
+            sync_dir(made.parent)
+        except OSError as exc:  # a filesystem that cannot sync folders: the folder is there all the same
+            log.warning("cannot sync %s: %s", made.parent, exc.strerror)
+
+
+def sync_dir(path: Path) -> None:
+    """fsync the directory ``path``, so that names created, renamed or removed in it survive a power cut."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def open_database(
@@ -66,6 +86,32 @@ def open_database(
         conn.close()
         raise
     return conn
+
+
+# SQLite's primary result codes for a disk that refuses writes (sqlite3.h).
+_SQLITE_READONLY = 8
+_SQLITE_IOERR = 10
+_SQLITE_FULL = 13
+
+
+def storage_problem(exc: sqlite3.Error, folder: Path | None = None) -> str | None:
+    """What is wrong with the disk when ``exc`` is a refused write (full, read-only, failing), else None.
+
+    SQLite reports a read-only remount as an I/O error; ``folder`` (the data folder) tells them apart.
+    """
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == _SQLITE_FULL:
+        return "the disk is full"
+    if code in (_SQLITE_READONLY, _SQLITE_IOERR) and folder is not None and not os.access(folder, os.W_OK):
+        return (
+            f"the data folder {folder} is read-only (a disk the kernel remounted read-only after write"
+            " errors is failing: replace the SD card)"
+        )
+    if code == _SQLITE_READONLY:
+        return f"a data file is read-only ({exc})"
+    if code == _SQLITE_IOERR:
+        return f"the disk fails to write ({exc})"
+    return None
 
 
 @contextmanager

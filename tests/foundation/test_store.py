@@ -92,6 +92,35 @@ def test_reopening_keeps_data_and_stream_ids(tmp_path: Path) -> None:
     assert again.count_readings(TEMP.name) == 2
 
 
+def test_a_size_budget_rolls_up_the_oldest_hours_early_and_the_file_stops_growing(tmp_path: Path) -> None:
+    store = open_readings(tmp_path)
+    hour = T0 // 3600 * 3600
+    store.write_batch([], [("simulated", TEMP)])
+    budget = 400_000
+    sizes = []
+    total = 0
+    for day in range(4):  # a day at 1 Hz of one stream, then a retention pass, as a hub would
+        start = hour + day * 86400
+        for h in range(24):
+            store.write_batch([Reading(TEMP.name, start + h * 3600 + s, 20.0) for s in range(3600)])
+        total += 86400
+        now = start + 86400
+        result = store.apply_retention(
+            now=now, raw_s=30 * 86400, minute_s=90 * 86400, hour_s=3650 * 86400, max_bytes=budget
+        )
+        assert store.used_bytes() <= budget
+        assert result.raw_over_budget == result.raw_rolled_up  # nothing was old enough to go anyway
+        store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        sizes.append((tmp_path / "readings.db").stat().st_size)
+    assert result.raw_over_budget > 0
+    assert sizes[3] == sizes[2]  # the freed pages were reused: the file no longer grows
+    # Nothing is lost but resolution: the hour rollups count every reading that went early.
+    (rolled,) = store.conn.execute("SELECT sum(count) FROM rollups WHERE period = 3600").fetchone()
+    assert rolled + store.count_readings() == total
+    (oldest,) = store.conn.execute("SELECT min(ts) FROM readings").fetchone()
+    assert oldest % 3600 == 0  # whole hours went, oldest first
+
+
 def test_retention_rolls_up_then_deletes(tmp_path: Path) -> None:
     store = open_readings(tmp_path)
     hour = T0 // 3600 * 3600

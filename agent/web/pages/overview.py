@@ -4,6 +4,7 @@ the upstream broker link, file sizes."""
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,16 @@ def setup(app: web.Application, ctx: WebContext) -> None:
 def hub_stats(ctx: WebContext) -> dict[str, Any]:
     """The live figures the overview shows (also sent as the ``stats`` event)."""
     recorder = ctx.agent.recorder
+    storing = "yes"
+    if recorder.store_error is not None and recorder.store_error_since is not None:
+        since = datetime.fromtimestamp(recorder.store_error_since).strftime("%H:%M:%S")
+        storing = f"NO, since {since}: {recorder.store_error}; retrying"
     return {
         "uptime": int(time.monotonic() - ctx.started),
         "committed": recorder.committed,
         "queued": recorder.queued,
         "commit_failures": recorder.commit_failures,
+        "storing": storing,
         "sources": [runner.health() for runner in ctx.agent.runners],
     }
 

@@ -1,0 +1,226 @@
+"""A full disk and a read-only remount under a real ``hearth run``: it keeps running, says why, resumes.
+
+The disk fills on a small tmpfs; the read-only remount (what the kernel does after SD write errors)
+happens on the power-cut rig, since a real ``remount,ro`` is refused while files are open for writing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.consent.ledger import verify_audit
+from tests.conftest import REPO, Datagrams, eventually, wait_until
+from tests.testbed.lazyfs import LazyMount
+from tests.web.web_support import client, login, serve
+
+GRANT = ("consent", "grant", "--recipient", "coop", "--purpose", "test", "--strand", "room0.*",
+         "--granularity", "summary:1h")  # fmt: skip
+
+
+def _config(path: Path, data_dir: Path) -> Path:
+    rooms = "".join(
+        f'[[sources]]\nkind = "simulated"\nname = "room{i}"\nfile = "builtin:climate.csv"\nrate = 200\n'
+        'overflow = "drop_oldest"\n'
+        for i in range(4)
+    )
+    path.write_text(
+        f'[hub]\nid = "fault-hub"\ndata_dir = "{data_dir}"\n'
+        '[store]\nflush_interval = "250ms"\nqueue_size = 100\n[log]\nlevel = "info"\n'
+        '[daemon]\nstall_limit = "1s"\n' + rooms
+    )
+    return path
+
+
+class Hub:
+    """A ``hearth run`` with a notify socket standing in for systemd."""
+
+    def __init__(self, config: Path, tmp_path: Path) -> None:
+        self.config = config
+        self.notify = Datagrams(tmp_path / "notify.sock")
+        self.log = tmp_path / "hub.log"
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "agent", "run", "-c", str(config)],
+                stdout=out,
+                stderr=out,
+                cwd=REPO,
+                env={**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"), "WATCHDOG_USEC": "400000"},
+            )
+        self.messages: list[str] = []
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._collect, daemon=True)
+        self._reader.start()
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "agent", *args, "-c", str(self.config)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=60,
+            check=False,
+        )
+
+    def status(self) -> str:
+        done = self.cli("status")
+        assert self.proc.poll() is None, f"the hub exited: {self.log.read_text()[-2000:]}"
+        # Until the hub has made its files, status says so and fails: the callers wait for more.
+        return " ".join((done.stdout if done.returncode == 0 else done.stderr).split())
+
+    def _collect(self) -> None:
+        # Read at once, as systemd does: a unix datagram queue holds only ~10 messages, and a hub whose
+        # notifications are not read blocks in sendto.
+        self.notify.sock.setblocking(True)
+        while True:
+            try:
+                message = self.notify.sock.recv(4096).decode()
+            except OSError:
+                return
+            with self._lock:
+                self.messages.append(message)
+
+    def systemd_status(self) -> str:
+        with self._lock:
+            statuses = [m for m in self.messages if m.startswith("STATUS=")]
+        return statuses[-1] if statuses else ""
+
+    def pings(self) -> int:
+        """Watchdog pings so far."""
+        with self._lock:
+            return sum("WATCHDOG=1" in m for m in self.messages)
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(30) == 0, self.log.read_text()[-2000:]
+        self.notify.sock.shutdown(socket.SHUT_RDWR)
+        self.notify.sock.close()
+        self._reader.join(5)
+
+
+def _dropped(status: str) -> int:
+    match = re.search(r"(\d+) dropped", status)
+    assert match, status
+    return int(match.group(1))
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(folder: Path) -> Path:
+    filler = folder / "filler"
+    with contextlib.suppress(OSError), filler.open("wb") as out:
+        while True:
+            out.write(b"\0" * 65536)
+            out.flush()
+    return filler
+
+
+def _grants(data_dir: Path) -> int:
+    conn = sqlite3.connect(f"{(data_dir / 'ledger.db').as_uri()}?mode=ro", uri=True)
+    try:
+        assert verify_audit(conn) == []
+        return int(conn.execute("SELECT count(*) FROM grants").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_a_full_disk_stops_commits_cleanly_and_the_hub_resumes(tmp_path: Path, small_disk: Path) -> None:
+    data_dir = small_disk / "data"
+    hub = Hub(_config(tmp_path / "hearth.toml", data_dir), tmp_path)
+    try:
+        wait_until(lambda: "hub running" in hub.status() and hub.proc.poll() is None, "the hub to record")
+        filler = _fill(small_disk)
+        wait_until(lambda: "NOT COMMITTING READINGS" in hub.status(), "status to say commits stopped")
+        status = hub.status()
+        assert "the disk is full" in status
+        wait_until(lambda: _dropped(hub.status()) > 0, "the drop_oldest policy to drop readings")
+        wait_until(lambda: "not committing readings: the disk is full" in hub.systemd_status(), "STATUS=")
+        # Stalled far past stall_limit, yet systemd is still pinged: a restart cannot free the disk.
+        pinged = hub.pings()
+        wait_until(lambda: hub.pings() > pinged, "the watchdog to be pinged while the disk is full")
+        refused = hub.cli(*GRANT)
+        assert refused.returncode == 1
+        assert "cannot write its data files: the disk is full" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert _grants(data_dir) == 0  # no half-written grant
+        filler.unlink()
+        wait_until(lambda: "hub running" in hub.status(), "the hub to commit again by itself")
+        assert hub.cli(*GRANT).returncode == 0
+        assert _grants(data_dir) == 1
+        wait_until(lambda: "readings committed" in hub.systemd_status(), "STATUS= to recover")
+    finally:
+        hub.stop()
+    assert "Traceback" not in hub.log.read_text()
+
+
+def test_a_read_only_remount_is_reported_and_survived(tmp_path: Path, rig: LazyMount) -> None:
+    data_dir = rig.mountpoint / "data"
+    config = _config(tmp_path / "hearth.toml", data_dir)
+    hub = Hub(config, tmp_path)
+    try:
+        wait_until(lambda: "hub running" in hub.status(), "the hub to record")
+        rig.set_readonly(True)
+        wait_until(lambda: "NOT COMMITTING READINGS" in hub.status(), "status to say commits stopped")
+        assert f"the data folder {data_dir} is read-only" in hub.status()
+        wait_until(lambda: "is read-only" in hub.systemd_status(), "STATUS= to say why")
+        refused = hub.cli(*GRANT)
+        assert refused.returncode == 1
+        assert "is read-only" in refused.stderr
+        rig.set_readonly(False)
+        wait_until(lambda: "hub running" in hub.status(), "the hub to commit again by itself")
+    finally:
+        hub.stop()
+    assert "Traceback" not in hub.log.read_text()
+
+
+def test_a_hub_cannot_start_on_a_read_only_folder_and_says_why(tmp_path: Path, rig: LazyMount) -> None:
+    data_dir = rig.mountpoint / "data"
+    data_dir.mkdir()
+    config = _config(tmp_path / "hearth.toml", data_dir)
+    rig.set_readonly(True)
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "run", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert os.strerror(errno.EROFS) in done.stderr
+
+
+async def test_the_dashboard_says_readings_are_not_stored_while_the_disk_is_full(small_disk: Path) -> None:
+    async with serve(small_disk) as served, client() as http:
+        assert await login(http, served.url) == 303
+        async with http.get(f"{served.url}/") as page:
+            assert 'Storing readings</span><span data-stat="storing">yes<' in await page.text()
+        filler = _fill(small_disk)
+        recorder = served.agent.recorder
+        await eventually(lambda: recorder.store_error is not None, "a commit to fail", within=20)
+        async with http.get(f"{served.url}/") as page:
+            assert ": the disk is full; retrying" in await page.text()
+        filler.unlink()
+        await eventually(lambda: recorder.store_error is None, "commits to resume", within=20)
