@@ -7,6 +7,7 @@ hub running. Rules live in the consent, passport and adoption modules; actions o
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -45,11 +46,10 @@ async def perform(hub: OwnerHub, name: str, params: dict[str, Any]) -> Any:
     if fn is None:
         raise AgentError(f"this hub does not know the action {name!r}", hint="is the hub the same version?")
     try:
-        return await fn(hub, **params)
+        inspect.signature(fn).bind(hub, **params)
     except TypeError as exc:
-        if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
-            raise AgentError(f"bad arguments for {name}: {exc}") from exc
-        raise
+        raise AgentError(f"bad arguments for {name}: {exc}") from exc
+    return await fn(hub, **params)
 
 
 def _state(state: consent_ledger.GrantState) -> dict[str, Any]:

@@ -114,6 +114,20 @@ async def test_commands_reach_a_running_hub_through_its_socket(tmp_path: Path) -
     assert [s["status"] for s in listed["grants"]] == ["active"]
 
 
+async def test_an_unknown_action_or_wrong_arguments_are_clear_errors(tmp_path: Path) -> None:
+    from agent.control.actions import perform
+    from agent.control.client import LocalHub
+    from agent.errors import AgentError
+
+    config = config_from_mapping({"hub": {"id": "h", "data_dir": str(tmp_path / "data")}})
+    with LocalHub(config) as hub:
+        with pytest.raises(AgentError, match=r"does not know the action 'consent\.nothing'"):
+            await perform(hub, "consent.nothing", {})
+        with pytest.raises(AgentError, match=r"bad arguments for consent\.revoke"):
+            await perform(hub, "consent.revoke", {"grant": "g-1"})
+        assert (await perform(hub, "consent.list", {}))["grants"] == []
+
+
 def test_cli_errors_from_the_hub_keep_their_message_and_exit_code(tmp_path: Path) -> None:
     config = tmp_path / "hub.toml"
     config.write_text(f'[hub]\nid = "h"\ndata_dir = "{tmp_path / "data"}"\n')
