@@ -301,12 +301,17 @@ class OwnerAtTheCli(RuleBasedStateMachine):
             # What the last steps changed has had time to show at the broker: check it once more.
             time.sleep(IN_FLIGHT + 2.0)
             self.nothing_leaves_that_should_not()
-            self.hub.send_signal(signal.SIGTERM)
-            self.hub.wait(30)
-            assert self.hub.returncode == 0, (self.folder / "hub.log").read_text()
         finally:
-            self.subscriber.close()
-            self.broker.stop()
+            # Whatever the check found, the hub, the subscriber and the broker go with this run.
+            self.hub.send_signal(signal.SIGTERM)
+            try:
+                self.hub.wait(30)
+            finally:
+                if self.hub.poll() is None:
+                    self.hub.kill()
+                self.subscriber.close()
+                self.broker.stop()
+        assert self.hub.returncode == 0, (self.folder / "hub.log").read_text()
 
 
 def test_owner_at_the_cli_beside_a_running_hub() -> None:
