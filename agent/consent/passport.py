@@ -249,6 +249,11 @@ class Forgotten:
     requests: list[tuple[str, str]]  # (recipient, stream)
 
 
+def matching_streams(store: ReadingsStore, pattern: str) -> list[str]:
+    """The streams of the readings file that ``pattern`` names."""
+    return [name for name in store.stream_names() if matches(pattern, name)]
+
+
 def received_strands(ledger: sqlite3.Connection, pattern: str) -> set[tuple[str, str]]:
     """(recipient, stream) pairs the audit log shows were published, for streams matching ``pattern``."""
     check_pattern(pattern)
@@ -328,7 +333,7 @@ def forget(
     now: float,
 ) -> Forgotten:
     """Forget ``pattern`` in files no recorder is writing: ``queue_erasure``, then the local erase."""
-    local = [name for name in store.stream_names() if matches(pattern, name)]
+    local = matching_streams(store, pattern)
     queued = queue_erasure(
         ledger, pattern, local, hub_id=hub_id, prefix=prefix, ttl_s=ttl_s, cap=cap, now=now
     )

@@ -19,7 +19,7 @@ from agent.consent import destination, passport
 from agent.consent import ledger as consent_ledger
 from agent.consent.grants import new_grant
 from agent.consent.receipts import hub_receipt
-from agent.consent.strands import check_pattern, matches
+from agent.consent.strands import check_pattern
 from agent.control.hub import OwnerHub
 from agent.errors import AgentError
 from agent.sources.ble.adoption import AdoptionStore, parse_bindkey
@@ -126,15 +126,11 @@ async def receipt(hub: OwnerHub, *, grant_id: str) -> str:
 # -- passport ----------------------------------------------------------------------------------------
 
 
-def _matching(store: ReadingsStore, pattern: str) -> list[str]:
-    return [name for name in store.stream_names() if matches(pattern, name)]
-
-
 @action("forget.preview")
 async def forget_preview(hub: OwnerHub, *, pattern: str) -> list[str]:
     """What ``forget`` would erase for ``pattern``: streams here and strands that left under a grant."""
     check_pattern(pattern)
-    local = await hub.readings(_matching, pattern)
+    local = await hub.readings(passport.matching_streams, pattern)
     received = await hub.ledger(passport.received_strands, pattern)
     return sorted(set(local) | {stream for _, stream in received})
 
@@ -145,7 +141,7 @@ async def forget(hub: OwnerHub, *, pattern: str) -> dict[str, Any]:
     check_pattern(pattern)
     config = hub.config
     up = config.upstream
-    local = await hub.readings(_matching, pattern)
+    local = await hub.readings(passport.matching_streams, pattern)
     result = await hub.ledger(
         passport.queue_erasure,
         pattern,
