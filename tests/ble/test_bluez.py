@@ -227,7 +227,16 @@ async def test_gatt_heart_rate_strap_through_bleak_retry_connector(bluez: FakeBl
     assert isinstance(source, BleSource)
     runner = asyncio.create_task(agent.run())
     try:
-        await until(lambda: source.stats.get("gatt_connects", 0) >= 1, limit=30)
+
+        def subscribed(sessions: int) -> bool:  # connected *and* notifications on: a notify is not lost
+            runner = source.gatt_runner("strap")
+            return (
+                source.stats.get("gatt_connects", 0) >= sessions
+                and runner is not None
+                and runner.connected.is_set()
+            )
+
+        await until(lambda: subscribed(1), limit=30)
         await bluez.notify(strap, HEART_RATE_MEASUREMENT, encode_hrm(0x10, 72, 0, [870]))
         await bluez.notify(strap, NUS_TX, b"steps=12")
         await bluez.notify(strap, NUS_TX, b"0 lux=3\n")
@@ -235,7 +244,7 @@ async def test_gatt_heart_rate_strap_through_bleak_retry_connector(bluez: FakeBl
         await until(lambda: agent.recorder.committed >= 7, limit=20)
 
         await bluez.drop_link(strap)
-        await until(lambda: source.stats.get("gatt_connects", 0) >= 2, limit=30)
+        await until(lambda: subscribed(2), limit=30)
         assert source.stats["gatt_drops"] == 1
         await bluez.notify(strap, HEART_RATE_MEASUREMENT, encode_hrm(0x00, 75, 0, []))
         await until(lambda: agent.recorder.committed >= 11, limit=20)  # polled three again, bpm
