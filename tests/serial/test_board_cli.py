@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +124,20 @@ def test_monitor_text_mode(tmp_path: Path) -> None:
         assert re.search(r"^temperature=[\d.]+ °C  humidity=[\d.]+ %$", result.output, re.MULTILINE)
     finally:
         stop(emulator)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_emulate_stops_on_a_signal_when_started_in_the_background(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    # A shell starts a background command (`hearth board emulate &` in a script) with SIGINT ignored.
+    as_background = ["sh", "-c", 'trap "" INT; exec "$0" "$@"', sys.executable]
+    command = [*as_background, "-m", "agent", "board", "emulate", "--link", str(tmp_path / "board")]
+    emulator = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=traced_env()
+    )
+    assert emulator.stdout is not None
+    assert emulator.stdout.readline().startswith("board emu-0001 on")
+    out = stop(emulator, sig)
+    assert emulator.returncode == 0
+    assert out.startswith("sent "), out
