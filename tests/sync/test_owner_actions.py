@@ -19,7 +19,7 @@ from pathlib import Path
 
 from agent.control.wire import socket_path
 from tests.conftest import hearth
-from tests.foundation.test_one_owner import deleted_files_held
+from tests.store.test_one_owner import deleted_files_held
 from tests.sync.conftest import Broker, Seen
 
 HUB = "owner-hub"

@@ -35,7 +35,7 @@ from agent.fleet.document import public_key_text
 from agent.sources.ble.simulated import DEMO_DEVICES, SimulatedDevice
 from tests.conftest import hearth, wait_until
 from tests.fleet.fleet_support import document, publish
-from tests.foundation.test_one_owner import deleted_files_held
+from tests.store.test_one_owner import deleted_files_held
 from tests.sync.conftest import Broker, Seen, subscribe
 
 HUB = "machine-hub"

@@ -1,6 +1,6 @@
 """Memory stays flat while a real `hearth run` records from 20 sensors (short form by default).
 
-The full soak runs for ten minutes: `scripts/test -m slow tests/foundation/test_soak.py`.
+The full soak runs for ten minutes: `scripts/test -m slow tests/daemon/test_soak.py`.
 """
 
 from __future__ import annotations
