@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, wait_until
+from tests.conftest import REPO
 from tests.testbed.hub import climate_rooms, rss_mb
+from tests.testbed.wait import wait_until
 
 
 def _soak(tmp_path: Path, seconds: float, rate: float) -> tuple[float, float, int]:
