@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fleet_support import PLUG, model, push_to_hub, restarting, watching, write_hub
 
 from agent.fleet import history
-from tests.conftest import eventually
+from tests.testbed.wait import eventually
 
 
 class ReplyGate:

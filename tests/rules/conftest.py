@@ -18,8 +18,8 @@ from agent.daemon import Agent
 from agent.errors import BoardCommandError
 from agent.pipeline.sink import Sink
 from agent.readings import Reading, StreamInfo
-from tests.conftest import eventually
 from tests.testbed.mosquitto import Mosquitto
+from tests.testbed.wait import eventually
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from agent.rules.dispatch import RuleDispatcher
 from agent.rules.engine import RuleEngine
 from agent.rules.replay import read_csv
 from agent.rules.service import SourceBoards
-from tests.conftest import eventually
 from tests.rules.conftest import FakeBoard
+from tests.testbed.wait import eventually
 
 
 class Publisher:

@@ -22,7 +22,8 @@ from agent.daemon.systemd import SystemdNotifier
 from agent.pipeline.sink import OverflowPolicy, Sink
 from agent.readings import Reading, StreamInfo
 from agent.sources.simulated import SimulatedSource, load_table
-from tests.conftest import REPO, Datagrams, eventually, wait_until
+from tests.conftest import REPO, Datagrams
+from tests.testbed.wait import eventually, wait_until
 
 
 def _count(db: Path) -> int:

@@ -12,7 +12,7 @@ from agent.control.actions import perform
 from agent.daemon import Agent
 from agent.daemon.owner import RunningHub
 from agent.store.readings import READINGS_FILE, open_readings
-from tests.conftest import eventually
+from tests.testbed.wait import eventually
 
 
 def rows_by_stream(data_dir: Path) -> dict[int, int]:
