@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from agent.config.schema import ActionConfig, BoardAction, Condition, Config, LogAction, PublishAction
@@ -34,6 +35,11 @@ def template_error(template: str) -> str | None:
     except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
         return f"bad template {template!r}: {exc}"
     return None
+
+
+def check_config(config: Config, source: str, base_dir: Path | None) -> None:
+    """The registry's cross-check for rules and the local broker (see ``agent.config.features``)."""
+    check_rules(config, source)
 
 
 def check_rules(config: Config, source: str = "config") -> None:
