@@ -20,11 +20,11 @@ from typing import Any
 
 from aiohttp import web
 
+from agent.consent import outbox
 from agent.consent.ledger import verify_audit
 from agent.consent.passport import export
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
-from agent.sync import outbox
 from agent.web.app import CTX, WebContext
 from agent.web.pages.consent import when
 

@@ -19,8 +19,8 @@ from aiohttp import web
 from agent.config import seconds
 from agent.config.durations import PATTERN
 from agent.consent import ledger as consent_ledger
+from agent.consent.destination import hub_receipt
 from agent.consent.grants import Grant, new_grant
-from agent.consent.receipts import hub_receipt
 from agent.errors import AgentError, ConsentError
 from agent.web.app import CTX, WebContext
 from agent.web.consent_preview import preview
