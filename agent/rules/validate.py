@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.config.schema import ActionConfig, BoardAction, Condition, Config, LogAction, PublishAction
-from agent.config.strands import is_known, known_boards, known_strands
 from agent.errors import ConfigError
 from agent.rules.engine import parse_window
+from agent.sources.strands import is_known, known_boards, known_strands
 
 TEMPLATE_FIELDS = ("rule", "stream", "value", "label", "ts")
 _SAMPLE: dict[str, Any] = {"rule": "r", "stream": "s.q", "value": 1.5, "label": "x", "ts": 0.0}

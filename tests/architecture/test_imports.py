@@ -29,8 +29,6 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "agent"
 
@@ -142,7 +140,6 @@ def test_every_module_is_in_a_layer() -> None:
         layer_of(module)
 
 
-@pytest.mark.xfail(reason="upward imports remain; removed as they are fixed", strict=True)
 def test_no_import_points_up_the_layers() -> None:
     upward = [
         f"{MODULES[module].relative_to(ROOT)}:{line}: {module} ({LAYERS[layer_of(module)][0]}) imports "
@@ -189,7 +186,6 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-@pytest.mark.xfail(reason="import cycles remain; removed as they are fixed", strict=True)
 def test_no_import_cycles() -> None:
     graph = {module: {target for target, _ in targets} for module, targets in GRAPH.items()}
     found = cycles(graph)
