@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 from agent.local.broker import LocalBroker
 from agent.local.homeassistant import HomeAssistantBridge, adopted_streams
 from agent.rules.engine import Intent
-from agent.rules.service import SourceBoards, guard_boards
+from agent.rules.service import guard_boards
+from agent.sources.commander import SourceBoards
 
 if TYPE_CHECKING:
     from agent.hub import Hub

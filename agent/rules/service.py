@@ -6,67 +6,17 @@ up before this one: rules publish through it and tell it what they did (``LocalA
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from agent.config.schema import Scalar
-from agent.errors import BoardCommandError, RestartNeededError
+from agent.errors import RestartNeededError
 from agent.rules.dispatch import LocalPublisher, RuleDispatcher
 from agent.rules.engine import Intent, RuleEngine
+from agent.sources.commander import SourceBoards
 
 if TYPE_CHECKING:
     from agent.hub import Hub
     from agent.sources.base import Source
-
-
-@runtime_checkable
-class BoardPort(Protocol):
-    """A source that is a board and takes commands (the firmware bridge's serial source)."""
-
-    name: str
-
-    async def send_command(self, name: str, arg: Scalar | None = None) -> object:
-        """Send one COMMAND and return its ACK; raise on NACK or when no ACK came in time."""
-
-
-@runtime_checkable
-class BoardHost(Protocol):
-    """A source that carries several boards (the BLE source's Nordic UART devices)."""
-
-    def board_names(self) -> list[str]:
-        """The boards this source carries."""
-
-    async def send_board_command(self, board: str, name: str, arg: Scalar | None = None) -> object:
-        """Send one COMMAND to ``board`` and return its ACK; raise as ``BoardPort.send_command`` does."""
-
-
-class SourceBoards:
-    """A ``BoardCommander`` that routes each command to the board's source, serial or BLE alike.
-
-    Both wait for the board's ACK and resend with the same sequence number
-    (``agent.sources.board_commands``), so a rule gets the same errors from either. Given a function,
-    the sources are looked up at each command: a source replaced by a reload is found, not its ghost.
-    """
-
-    def __init__(self, sources: Iterable[object] | Callable[[], Iterable[object]]) -> None:
-        if callable(sources):
-            self._sources = sources
-        else:
-            fixed = list(sources)
-            self._sources = lambda: fixed
-
-    async def send_command(self, board: str, command: str, arg: Scalar | None = None) -> None:
-        """Forward to the board's source; raise BoardCommandError if no such board is running."""
-        sources = list(self._sources())
-        for source in sources:
-            if isinstance(source, BoardPort) and source.name == board:
-                await source.send_command(command, arg)
-                return
-        for source in sources:
-            if isinstance(source, BoardHost) and board in source.board_names():
-                await source.send_board_command(board, command, arg)
-                return
-        raise BoardCommandError(f"no board named {board!r} is configured")
 
 
 @runtime_checkable
