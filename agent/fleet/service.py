@@ -40,6 +40,7 @@ from agent.fleet.mqtt import client, document_topic, presence_topic, status_topi
 from agent.fleet.verify import Accepted, Rejected, digest, verify
 from agent.hub import Hub
 from agent.mqtt_requests import UNBOUNDED, farewell, reply
+from agent.store.ledger import open_ledger
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,16 @@ class FleetService:
         self.clock = clock
         self.hub_id = hub.config.hub.id
         self.connected = asyncio.Event()
-        self.last: history.Outcome | None = None  # read from the ledger when the service starts
+        # Read before the service runs, on a connection of its own: the ledger's writer is for changes.
+        ledger = open_ledger(hub.data_dir, read_only=True)
+        try:
+            pending = history.interrupted(ledger)
+            self.last: history.Outcome | None = history.latest(ledger)
+        finally:
+            ledger.close()
+        # An apply that a restart left pending is reported as such until it is confirmed.
+        if pending is not None:
+            self.last = history.Outcome("applying", pending.version, "", clock())
         self._resumed = asyncio.Event()  # the pending apply is settled: documents may be handled
         self.backoff = Backoff(base=1.0, cap=60.0)
         self._failing = False
@@ -87,12 +97,6 @@ class FleetService:
 
     async def run(self) -> None:
         """Settle a pending apply; meanwhile, and after, stay connected and handle documents."""
-        ledger = self.hub.ledger
-        pending = await ledger.run(history.interrupted)
-        # An apply that a restart left pending is reported as such until it is confirmed.
-        self.last = await ledger.run(history.latest)
-        if pending is not None:
-            self.last = history.Outcome("applying", pending.version, "", self.clock())
         async with asyncio.TaskGroup() as group:
             group.create_task(self._resume(), name="fleet:confirm")
             await self._stay_connected()
