@@ -20,14 +20,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from agent.consent import audit
+from agent.consent import audit, outbox
 from agent.consent.gate import Admitted, admit_erasure
 from agent.consent.ledger import append_audit, audit_head
 from agent.consent.strands import check_pattern, matches
 from agent.errors import AgentError, ConsentError
 from agent.store.readings import ReadingsStore
 from agent.store.sqlite import sync_dir, transaction
-from agent.sync import outbox
 
 FORMAT = "hearth-passport/1"
 Progress = Callable[[str, int, int], None]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from agent.config import config_from_mapping
 from agent.control.actions import perform
+from agent.control.owner import RunningHub
 from agent.daemon import Agent
-from agent.daemon.owner import RunningHub
 from agent.sources.ble import BleSource
 from agent.store.readings import open_readings
 from tests.ble import payloads as p

@@ -93,7 +93,7 @@ def _config(tmp_path: Path, extra: str = "") -> str:
 async def steady_and_flaky(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> AsyncIterator[tuple[Agent, CrashingSource]]:
-    caplog.set_level(logging.INFO, logger="agent.daemon.supervisor")
+    caplog.set_level(logging.INFO, logger="agent.sources.supervisor")
     config = parse_config(_config(tmp_path))
     flaky = CrashingSource()
     steady = SimulatedSource("steady", load_table("steady", "builtin:kettle_plug.csv"), rate=100)

@@ -18,7 +18,7 @@ from agent.readings import Reading
 from agent.rules.dispatch import RuleDispatcher
 from agent.rules.engine import RuleEngine
 from agent.rules.replay import read_csv
-from agent.rules.service import SourceBoards
+from agent.sources.commander import SourceBoards
 from tests.rules.conftest import FakeBoard
 from tests.testbed.wait import eventually
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from agent.backoff import Backoff
+from agent.consent import outbox
 from agent.store.ledger import open_ledger
 from agent.store.worker import LedgerWorker
-from agent.sync import outbox
 from agent.sync.link import Connector, FakeBroker, FakeConnector
 from agent.sync.mqtt import MqttConnector, MqttSettings
 from agent.sync.publisher import Publisher

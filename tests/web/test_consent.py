@@ -13,11 +13,11 @@ import aiohttp
 import msgspec
 
 from agent.consent import ledger as consent_ledger
+from agent.consent import outbox
 from agent.consent.grants import new_grant
 from agent.consent.receipts import receipt_for
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
-from agent.sync import outbox
 from agent.sync.summariser import Summariser
 from agent.web.consent_preview import preview, preview_window
 from tests.testbed.wait import eventually
