@@ -1,8 +1,9 @@
 """The serial source: one board on one port, read through the sans-I/O ``agent.sources.board_link``.
 
-A connection is a small state machine: open the port → handshake (HELLO_REQUEST, wait for HELLO
-within ``handshake_timeout``) → stream readings → lost (unplug, I/O error) → wait with capped,
-jittered backoff → open again. Counters live in the sink's ``stats`` and survive reconnects.
+A connection goes through ``agent.reconnect.ReconnectLogic``: open the port → handshake
+(HELLO_REQUEST, wait for HELLO within ``handshake_timeout``) → stream readings → lost (unplug, I/O
+error) → wait with capped, jittered backoff → open again. Counters live in the sink's ``stats`` and
+survive reconnects.
 ``send_command`` sends a COMMAND and waits for its ACK, resending the same sequence number (the
 board answers a repeat without doing it twice); ``agent.sources.board_commands`` holds that logic,
 shared with Nordic UART boards over BLE.
@@ -20,6 +21,7 @@ from agent.config import seconds
 from agent.config.schema import SerialSourceConfig
 from agent.errors import BoardCommandError, SourceError
 from agent.pipeline.sink import OverflowPolicy, Sink
+from agent.reconnect import ReconnectLogic
 from agent.sources.board_commands import COMMAND_STATS, PendingCommands
 from agent.sources.board_link import BoardLink, Received
 from firmware_bridge import Ack, Hello
@@ -63,12 +65,15 @@ class SerialSource:
         self.stats: dict[str, int] = {**self.link.stats, **dict.fromkeys(SERIAL_STATS, 0)}
         self._opener = opener or open_serial
         self._handshake_timeout = seconds(config.handshake_timeout)
-        self._backoff = Backoff(base=0.2, cap=max(0.2, seconds(config.reconnect_max)))
+        self.reconnect = ReconnectLogic(
+            f"serial board {self.name} on {config.port}",
+            Backoff(base=0.2, cap=max(0.2, seconds(config.reconnect_max))),
+            logger=log,
+        )
         self._writer: asyncio.StreamWriter | None = None
         self._commands = PendingCommands(
             self.name, self.stats, timeout=seconds(config.command_timeout), retries=config.command_retries
         )
-        self._failing = False
         self._changed = asyncio.Event()
 
     # -- running -------------------------------------------------------------------------------------
@@ -76,24 +81,15 @@ class SerialSource:
     async def run(self, sink: Sink) -> None:
         """Read the board until cancelled, reconnecting with backoff whenever the link is lost."""
         sink.stats = self.stats
-        while True:
+
+        async def session() -> None:
             try:
                 await self._connection(sink)
-            except SourceError as exc:
-                self._lost(str(exc))
             finally:
                 self._disconnected()
                 self._notify()
-            await asyncio.sleep(self._backoff.next_delay())
 
-    def _lost(self, why: str) -> None:
-        if not self._failing:
-            log.warning(
-                "serial board %s on %s: %s; reconnecting with backoff", self.name, self.config.port, why
-            )
-        else:
-            log.debug("serial board %s still unavailable: %s", self.name, why)
-        self._failing = True
+        await self.reconnect.run(session, outages=(SourceError,))
 
     def _disconnected(self) -> None:
         if self._writer is not None:
@@ -124,18 +120,12 @@ class SerialSource:
                 hint='is the board running hearth firmware? a plain text sketch needs mode = "text"',
             ) from None
         hello = self.link.hello
-        self._up("text mode" if hello is None else f"board {hello.board_id}, firmware {hello.firmware}")
+        self.reconnect.connected(
+            "text mode" if hello is None else f"board {hello.board_id}, firmware {hello.firmware}"
+        )
+        self.connected.set()
         while True:
             await self._pump(reader, writer, sink)
-
-    def _up(self, what: str) -> None:
-        if self._failing:
-            log.info("serial board %s on %s is back (%s)", self.name, self.config.port, what)
-        else:
-            log.info("serial board %s on %s: %s", self.name, self.config.port, what)
-        self._failing = False
-        self._backoff.reset()
-        self.connected.set()
 
     async def _read(self, reader: asyncio.StreamReader) -> bytes:
         try:
