@@ -3,7 +3,8 @@
 The standard characteristics are parsed by ``gatt_parsers``; a board behind the Nordic UART Service
 is served by ``nus.NusLink`` (the firmware bridge's board link over BLE). This module holds the
 connection: ``GattDeviceRunner`` keeps one device connected within a semaphore that caps
-simultaneous connections, subscribes or polls what the device offers, and reconnects with backoff.
+simultaneous connections, subscribes or polls what the device offers, and reconnects with backoff
+through ``agent.reconnect.ReconnectLogic`` (a failure to connect and a drop are both failures).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agent.aio import cancel_requested
 from agent.backoff import Backoff
 from agent.errors import BoardCommandError
+from agent.reconnect import ReconnectLogic
 from agent.sources.ble.advert import Clock, SystemClock
 from agent.sources.ble.gatt_parsers import HEART_RATE_MEASUREMENT, POLLED, GattParseError, parse_heart_rate
 from agent.sources.ble.nus import Emit, NusLink
@@ -89,6 +90,16 @@ class BleakGattConnector:
         )
 
 
+class LinkDroppedError(Exception):
+    """A connected device's link went down (the reason is the message)."""
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, LinkDroppedError):
+        return f"disconnected ({exc})"
+    return f"cannot connect ({classify(exc)})"
+
+
 @dataclass(slots=True)
 class GattDevice:
     """A configured GATT device: which services to read, how often to poll the readable ones."""
@@ -117,10 +128,13 @@ class GattDeviceRunner:
     streams: dict[str, str] = field(default_factory=dict)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     nus: NusLink | None = None
-    _failing: bool = False
+    reconnect: ReconnectLogic = field(init=False)
 
     def __post_init__(self) -> None:
         device = self.device
+        self.reconnect = ReconnectLogic(
+            f"GATT device {device.name}", self.backoff, logger=log, sleep=self.clock.sleep
+        )
         if "nus" in device.services:
             self.nus = NusLink(
                 device.name,
@@ -136,28 +150,19 @@ class GattDeviceRunner:
 
     async def run(self) -> None:
         """Connect, serve, and reconnect with backoff until cancelled."""
-        while True:
-            if self.slots.locked():
-                self._bump("gatt_waiting_for_slot")
-            async with self.slots:
-                try:
-                    await self._session()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    if cancel_requested():
-                        raise asyncio.CancelledError from exc
-                    self._failed(exc)
-            await self.clock.sleep(self.backoff.next_delay())
+        await self.reconnect.run(self._attempt, describe=_describe, on_failure=self._failed)
+
+    async def _attempt(self) -> None:
+        if self.slots.locked():
+            self._bump("gatt_waiting_for_slot")
+        async with self.slots:
+            await self._session()
 
     async def _session(self) -> None:
         dropped = asyncio.Event()
         client = await self.connector.connect(self.device.address, self.device.name, dropped.set)
         self._bump("gatt_connects")
-        if self._failing:
-            self._failing = False
-            log.info("GATT device %s is connected again", self.device.name)
-        self.backoff.reset()
+        self.reconnect.connected()
         reason = "link dropped"
         try:
             await self._subscribe(client)
@@ -178,12 +183,7 @@ class GattDeviceRunner:
                 self.nus.lost()
             with contextlib.suppress(Exception):  # the link may be gone already; cleanup is best effort
                 await client.disconnect()
-        self._bump("gatt_drops")
-        if not self._failing:
-            log.warning(
-                "GATT device %s disconnected (%s); reconnecting with backoff", self.device.name, reason
-            )
-            self._failing = True
+        raise LinkDroppedError(reason)
 
     async def _subscribe(self, client: GattClient) -> None:
         services = self.device.services
@@ -246,12 +246,11 @@ class GattDeviceRunner:
             ends += rr
             emit(name, "rr_interval", rr, "s", ends, streams)
 
-    def _failed(self, exc: BaseException) -> None:
-        fault = classify(exc)
-        self._bump("gatt_no_slots" if fault == "no_slots" else "gatt_connect_errors")
-        if not self._failing:
-            log.warning("GATT device %s: cannot connect (%s); retrying with backoff", self.device.name, fault)
-            self._failing = True
+    async def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, LinkDroppedError):
+            self._bump("gatt_drops")
+        else:
+            self._bump("gatt_no_slots" if classify(exc) == "no_slots" else "gatt_connect_errors")
 
     def _bump(self, counter: str) -> None:
         self.stats[counter] = self.stats.get(counter, 0) + 1
