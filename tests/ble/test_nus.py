@@ -134,6 +134,32 @@ async def test_runner_writes_to_rx_in_mtu_chunks_and_publishes_counters(
             await task
 
 
+async def test_a_board_that_changes_its_sensors_mid_notification_keeps_each_value_its_quantity(
+    clock: FakeClock,
+) -> None:
+    connector = WritableConnector(None)
+    runner, emitted, _stats = runner_for(GattDevice("board", "11:22:33:44:55:9A", ("nus",)), connector, clock)
+    task = asyncio.create_task(runner.run())
+    try:
+        await until(runner.connected.is_set)
+        client = connector.last
+        assert client is not None
+        first = Hello("nrf-1", "1.0", 1, (Sensor("temperature", "°C"),))
+        second = Hello("nrf-1", "1.1", 1, (Sensor("pressure", "hPa"),))
+        # A board that reboots into new firmware between two frames of one notification.
+        client.send(
+            encode(first, 0)
+            + encode(Readings(((0, 21.5, 0),)), 1)
+            + encode(second, 0)
+            + encode(Readings(((0, 1013.25, 0),)), 1)
+        )
+        assert emitted == [("board", "temperature", 21.5, "°C"), ("board", "pressure", 1013.25, "hPa")]
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
 async def test_a_framed_board_that_never_says_hello_is_reconnected(clock: FakeClock) -> None:
     connector = WritableConnector(None)
     device = GattDevice("board", "11:22:33:44:55:98", ("nus",), handshake_timeout=5.0)
