@@ -97,19 +97,19 @@ def list_intents(config_path: Path) -> None:
 
     views = ask(config_path, "intent.list")
     table = Table(title="Intents")
-    table.add_column("id", no_wrap=True)
-    for column in ("category", "text", "status", "until", "offers", "dropped"):
-        table.add_column(column, overflow="fold")
+    # The first 12 characters of an id: every intent command takes them (or any unambiguous start).
+    for column in ("id", "category", "status", "until", "offers"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("text", overflow="fold")
     for v in views:
         dropped = sum(v["dropped"].values())
         table.add_row(
-            v["id"],
+            v["id"][:12],
             v["category"],
-            escape(v["text"]),
             v["status"],
-            when(v["ended_at"] or v["expires_at"]),
-            str(v["offers"]),
-            str(dropped),
+            when(v["ended_at"] or v["expires_at"])[:16],
+            f"{v['offers']}" + (f" (+{dropped} dropped)" if dropped else ""),
+            escape(v["text"]),
         )
     Console().print(table)
 

@@ -224,7 +224,7 @@ def end_due(conn: sqlite3.Connection, *, now: float, active_grants: set[str]) ->
         if now >= intent.expires_at:
             end(conn, intent.id, reason="expired", now=now)
         elif not set(intent.grants) <= active_grants:
-            end(conn, intent.id, reason="withdrawn: a grant it showed ended", now=now)
+            end(conn, intent.id, reason="grant ended", now=now)
         else:
             continue
         ended.append(intent.id)
