@@ -114,7 +114,9 @@ async def show_grant(hub: OwnerHub, *, grant_id: str) -> dict[str, Any]:
 async def revoke(hub: OwnerHub, *, grant_id: str) -> dict[str, Any]:
     """Revoke a grant at once, purging its unsent messages."""
     purged = await hub.ledger(consent_ledger.revoke, grant_id, now=time.time())
-    return {"grant_id": grant_id, "purged": purged}
+    # Intents that showed the grant's data end with it, and are taken off the market now.
+    withdrawn = await _settle_intents(hub)
+    return {"grant_id": grant_id, "purged": purged, "intents": withdrawn}
 
 
 @action("consent.receipt")
@@ -301,13 +303,26 @@ def _intent(intent: Any, *, now: float, offers: int) -> dict[str, Any]:
 async def _exchange(hub: OwnerHub, intent_id: str, via: str) -> str | None:
     """One exchange with the intent's market; what went wrong, if something did (the ledger keeps all)."""
     from agent.errors import IntentError
-    from agent.intents.market import exchange, market_for
+    from agent.intents.market import end_due, exchange, market_for
 
     try:
+        await end_due(hub.ledger)
         await exchange(market_for(hub.config, via), hub.ledger, intent_id)
     except IntentError as exc:
         return exc.message
     return None
+
+
+async def _settle_intents(hub: OwnerHub) -> list[str]:
+    """End the intents that are due (lifetime over, a grant ended) and clear them; the ids ended now."""
+    from agent.intents import ledger as intents_ledger
+    from agent.intents.market import end_due
+
+    ended = await end_due(hub.ledger)
+    for intent in await hub.ledger(intents_ledger.intents):
+        if intent.ended_at is not None and intent.cleared_at is None:
+            await _exchange(hub, intent.id, intent.via)
+    return ended
 
 
 async def _intent_view(hub: OwnerHub, intent_id: str, problem: str | None) -> dict[str, Any]:

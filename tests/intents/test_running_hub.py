@@ -9,16 +9,20 @@ from pathlib import Path
 
 from agent.config import config_from_mapping
 from agent.control.actions import perform
+from agent.control.client import LocalHub
 from agent.daemon import Agent
 from agent.daemon.owner import RunningHub
+from agent.intents import ledger as intents_ledger
 from agent.intents.market import IntentService
+from agent.store.ledger import open_ledger
 from tests.conftest import eventually
 from tests.testbed.mosquitto import Mosquitto
 
 from .conftest import Spy, retained
+from .test_market import publish_all
 
 
-async def test_a_revoked_market_grant_takes_the_intents_that_showed_it_off_the_market(
+async def test_revoking_a_market_grant_takes_the_intents_that_showed_it_off_the_market_at_once(
     tmp_path: Path, market: Mosquitto, spy: Spy
 ) -> None:
     config = config_from_mapping(
@@ -57,15 +61,8 @@ async def test_a_revoked_market_grant_takes_the_intents_that_showed_it_off_the_m
         assert [d["stream"] for d in sent["data"]] == ["plug.power"]
         assert len(sent["data"][0]["summaries"]) >= 2
 
-        await perform(hub, "consent.revoke", {"grant_id": made["grant"]["id"]})
-        service = IntentService(config, hub.ledger)
-        runner = asyncio.create_task(service.run())
-        try:
-            await eventually(lambda: service.rounds >= 1, "one round of the intent service")
-        finally:
-            service.close()
-            service.close()
-            await runner
+        revoked = await perform(hub, "consent.revoke", {"grant_id": made["grant"]["id"]})
+        assert revoked["intents"] == [view["id"]]
         shown = await perform(hub, "intent.show", {"intent_id": view["id"], "fetch": False})
         assert shown["status"] == "grant ended"
         assert shown["cleared_at"] is not None
@@ -74,3 +71,53 @@ async def test_a_revoked_market_grant_takes_the_intents_that_showed_it_off_the_m
     finally:
         agent.stop()
         await run
+
+
+async def test_the_intent_service_collects_offers_and_clears_what_expired(
+    tmp_path: Path, market: Mosquitto, spy: Spy
+) -> None:
+    data = tmp_path / "data"
+    config = config_from_mapping(
+        {
+            "hub": {"id": "h-service", "data_dir": str(data)},
+            "market": {"host": "127.0.0.1", "port": market.port, "tls": False, "check_every": "1s"},
+        }
+    )
+    with LocalHub(config) as hub:
+        view = await perform(
+            hub, "intent.create", {"category": "repairs", "text": "fix a door", "lifetime_s": 6}
+        )
+        service = IntentService(config, hub.ledger)
+        runner = asyncio.create_task(service.run(), name="intents")
+        try:
+            offer = {"v": 1, "intent": view["id"], "vendor": "Doors Ltd", "text": "tomorrow, 40 EUR"}
+            await asyncio.to_thread(
+                publish_all, market.port, view["reply_topic"], [json.dumps(offer).encode()]
+            )
+            service.wake()
+            await eventually(lambda: _offers(data, view["id"]) == 1, "the service to collect the offer")
+            await eventually(
+                lambda: _cleared(data, view["id"]), "the service to clear the expired intent", 15
+            )
+        finally:
+            service.close()
+            service.close()
+            await runner
+    spy.last_on(view["topic"], b"")
+    assert retained(market.port, view["topic"]) is None
+
+
+def _offers(data_dir: Path, intent_id: str) -> int:
+    conn = open_ledger(data_dir, read_only=True)
+    try:
+        return intents_ledger.offer_count(conn, intent_id)
+    finally:
+        conn.close()
+
+
+def _cleared(data_dir: Path, intent_id: str) -> bool:
+    conn = open_ledger(data_dir, read_only=True)
+    try:
+        return intents_ledger.get_intent(conn, intent_id).cleared_at is not None
+    finally:
+        conn.close()
