@@ -94,7 +94,7 @@ def test_an_intent_names_neither_the_hub_nor_its_owner_anywhere(home: Home, spy:
 
 
 def home_log(home: Home) -> str:
-    return (home.config.parent / "market" / "mosquitto.log").read_text()
+    return (home.data_dir.parent / "market" / "mosquitto.log").read_text()
 
 
 def test_withdraw_clears_the_retained_intent(home: Home, spy: Spy) -> None:
@@ -297,3 +297,23 @@ def test_the_example_vendor_offers_and_gets_only_the_owners_answer(home: Home, s
         "intent end",
         "intent clear",
     ]
+
+
+def test_via_upstream_an_intent_still_has_a_connection_of_its_own(
+    tmp_path: Path, market: Mosquitto, spy: Spy
+) -> None:
+    config = tmp_path / "hearth.toml"
+    config.write_text(
+        f'[hub]\nid = "{HUB_ID}"\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[upstream]\nhost = "127.0.0.1"\nport = {market.port}\ntls = false\n'
+    )
+    home = Home(config, tmp_path / "data", market.port)
+    made = home.cli("intent", "create", "--category", "energy", "--text", "green power", "--via", "upstream")
+    assert made.exit_code == 0, made.output
+    intent = _stored(home, intent_id_of(made.output))
+    assert intent.via == "upstream"
+    assert intent.topic.startswith("intents/v1/intents/energy/")
+    assert spy.last_on(intent.topic).payload == intent.payload
+    log = home_log(home)
+    assert f"as {intent.client_id} (p5" in log
+    assert HUB_ID not in log
