@@ -277,7 +277,7 @@ class IntentService:
 
     async def step(self) -> float:
         """One round over every intent; how long to wait before the next one."""
-        every = 30.0
+        every = seconds((self._config.market or _DEFAULTS).check_every)
         await end_due(self._ledger)
         for intent in await self._ledger(intents_ledger.intents):
             if intent.cleared_at is not None:

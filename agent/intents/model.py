@@ -155,13 +155,14 @@ def check_lifetime(lifetime_s: float) -> float:
 
 
 def check_unlinkable(text: str, identifiers: list[str]) -> None:
-    """Refuse intent text that names the hub (its id or its name): an intent must not say whose it is."""
+    """Refuse an intent whose text or data names the hub (its id or name): it must not say whose it is."""
     lowered = text.casefold()
     for ident in identifiers:
         if len(ident) >= 3 and ident.casefold() in lowered:
             raise IntentError(
-                f"the intent's text names this hub ({ident!r})",
-                hint="an intent says what you want, never who you are; leave out the hub's id and name",
+                f"the intent would name this hub ({ident!r})",
+                hint="an intent says what you want, never who you are: leave the hub's id and name out of its"
+                " text and of the streams it shows",
             )
 
 

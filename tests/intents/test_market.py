@@ -163,6 +163,7 @@ def test_an_offer_flood_and_oversize_offers_are_capped_and_counted(tmp_path: Pat
         _offer(intent.id, 0, vendor="\x1b[31mred\x1b[0m"),  # terminal control characters
         _offer("0" * 32, 0),  # another intent's
         _offer(intent.id, 0, reply_to="hearth/v1/other-hub/status"),  # answer it elsewhere
+        _offer(intent.id, 0, text="x" * 20_000),  # past the connection's packet size: the broker drops it
     ]
     publish_all(market.port, intent.reply_topic, [*junk, *(_offer(intent.id, n) for n in range(1, 21))])
 
