@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -318,3 +319,26 @@ def test_via_upstream_an_intent_still_has_a_connection_of_its_own(
     log = home_log(home)
     assert f"as {intent.client_id} (p5" in log
     assert HUB_ID not in log
+
+
+def test_revoking_the_market_grant_says_which_intents_it_withdrew_and_the_passport_keeps_them(
+    home: Home, spy: Spy, tmp_path: Path
+) -> None:
+    now = time.time()
+    grant = home.grant("market", now=now - 3 * 3600)
+    home.record([(now - 2 * 3600 + i * 60, 19.5) for i in range(100)])
+    made = home.cli("intent", "create", "--category", "heating", "--text", "a heat pump", "--show", STREAM)
+    assert made.exit_code == 0, made.output
+    intent = _stored(home, intent_id_of(made.output))
+    revoked = home.cli("consent", "revoke", grant.id)
+    assert revoked.exit_code == 0, revoked.output
+    assert f"intent {intent.id} showed its data: withdrawn" in revoked.output
+    spy.last_on(intent.topic, b"")
+    assert _stored(home, intent.id).status(time.time()) == "grant ended"
+
+    archive = tmp_path / "passport.zip"
+    assert home.cli("passport", "export", str(archive)).exit_code == 0
+    with zipfile.ZipFile(archive) as zipped:
+        (row,) = [json.loads(line) for line in zipped.read("ledger/intents.jsonl").splitlines()]
+    assert row["id"] == intent.id
+    assert json.loads(row["payload"]) == json.loads(intent.payload)
