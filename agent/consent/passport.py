@@ -40,6 +40,8 @@ _LEDGER_TABLES = (
     "outbox",
     "outbox_set_aside",
     "config_history",
+    "intents",
+    "intent_offers",
 )
 _READINGS_TABLES = ("devices", "streams", "source_health")
 # A LEFT JOIN, so that a reading whose stream was removed is exported too (as stream id only).

@@ -16,7 +16,7 @@ from typing import Any
 from agent.consent import ledger as consent_ledger
 from agent.consent import outbox
 from agent.consent.gate import Admitted, Refused, admit
-from agent.consent.grants import Grant
+from agent.consent.grants import MARKET, Grant
 from agent.store.sqlite import transaction
 from agent.sync.summaries import closed_until, first_window, label_changes, summary_bodies
 
@@ -68,6 +68,8 @@ class Summariser:
             result.dropped_ttl = outbox.expire(self.ledger, now=now)
         streams = self.readings.execute("SELECT id, name, unit FROM streams").fetchall()
         for grant in consent_ledger.active_grants(self.ledger, now=now):
+            if grant.recipient == MARKET:
+                continue  # shown only inside the owner's intents (agent.intents), never upstream
             for sid, name, unit in streams:
                 if grant.covers(name):
                     self._grant_stream(grant, (sid, name, unit), now, result)
