@@ -1,6 +1,7 @@
 """The ledger file: what must survive a power cut (WAL, synchronous=FULL).
 
-Grants, receipts, the audit log, the outbox and config history live here, each added by a migration.
+Grants, receipts, the audit log, the outbox, config history and the owner's labels and adapted model
+versions live here, each added by a migration.
 """
 
 from __future__ import annotations
@@ -117,6 +118,33 @@ MIGRATIONS: list[str] = [
     # 4: how many times the agent started with a fleet config it has not confirmed yet (crash loops).
     """
     ALTER TABLE config_history ADD COLUMN starts INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 5: the owner's labels (a span of time on a model is "class X") and the versions adapted from them,
+    # with the one each model runs (0: as shipped). SQL on these lives in agent/learning.
+    """
+    CREATE TABLE labels (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        model TEXT NOT NULL,
+        start_ts REAL NOT NULL,
+        end_ts REAL NOT NULL,
+        class TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX labels_by_model ON labels (model, start_ts);
+    CREATE TABLE model_versions (
+        model TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        kept INTEGER NOT NULL,
+        card TEXT NOT NULL,
+        head BLOB,
+        PRIMARY KEY (model, version)
+    );
+    CREATE TABLE model_running (
+        model TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        changed_at REAL NOT NULL
+    );
     """,
 ]
 
