@@ -8,6 +8,8 @@ a command that holds the data folder.
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -30,6 +32,8 @@ from agent.store.readings import ReadingsStore
 if TYPE_CHECKING:
     from agent.config.schema import ModelConfig
     from agent.control.hub import OwnerHub
+
+log = logging.getLogger(__name__)
 
 _BASES: dict[tuple[Path, str], Base] = {}
 
@@ -127,6 +131,26 @@ def version_card(
         "reason": outcome.reason,
         "fit_ms": round(fit_ms, 1),
     }
+
+
+def running_version(conn: sqlite3.Connection, name: str, model: Model) -> tuple[int, Head | None]:
+    """The adapted version model entry ``name`` runs and its head; (0, None) as shipped.
+
+    A version learnt over another model file (the model was updated since) does not run: it is logged as
+    dropped, with why, and the model runs as shipped until the owner's labels adapt it again.
+    """
+    running = versions.running(conn, name)
+    head = running_head(model, running)
+    if running[1] is not None and head is None:
+        log.warning(
+            "model %s: adapted version %d dropped: it was learnt over another model file than %s; "
+            "it runs as shipped until a label adapts it again",
+            name,
+            running[0],
+            model.model_file,
+        )
+        return versions.SHIPPED, None
+    return running[0], head
 
 
 def running_head(model: Model, running: tuple[int, Head | None, dict[str, Any] | None]) -> Head | None:
