@@ -78,7 +78,7 @@ def adapt(base: Base, labelled: Labelled, *, running: Head | None, steps: int = 
     fit_mask = ~held
     owner_x = np.asarray(labelled.x, dtype=np.float32).reshape(len(names), -1)
     owner_y = np.array([index[c] for c in names], dtype=np.int64)
-    mean, scale = heads.standardisation(base.train_x)
+    mean, scale = heads.standardisation(base.train_x, base.train_y)
     x = np.concatenate([base.train_x.astype(np.float32), owner_x[fit_mask]])
     y = np.concatenate([base.train_y.astype(np.int64), owner_y[fit_mask]])
     owner = np.concatenate([np.zeros(len(base.train_y), bool), np.ones(int(fit_mask.sum()), bool)])

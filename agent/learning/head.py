@@ -1,11 +1,11 @@
-"""A light classifier head over a model's embedding: class prototypes, refined by a few softmax steps.
+"""A light classifier head over a model's embedding: cosine prototypes, refined by a few softmax steps.
 
-Pure NumPy, no I/O. Embeddings are standardised with the shipped training split's statistics; each class
-starts as the mean of its examples, and the head is the nearest-prototype classifier written as a linear
-layer (``2 z·p - |p|²`` over the training spread), which one example already defines. A few full-batch
-gradient steps of a class-balanced softmax regression, pulled back towards those prototypes, then refine
-it. The owner's examples weigh more than the shipped training split's, so a correction wins where the two
-disagree; the shipped examples keep the classes the owner never labelled.
+Pure NumPy, no I/O. Embeddings are standardised by the spread *within* the shipped training split's classes
+(so the directions that tell classes apart count most) and put on the unit sphere. Each class starts as the
+mean direction of its examples (a nearest-prototype classifier, which one example already defines); a few
+hundred full-batch gradient steps of a class-balanced softmax regression, pulled back towards those
+prototypes, then refine it. The owner's examples weigh more than the shipped training split's, so a
+correction wins where the two disagree; the shipped examples keep the classes the owner never labelled.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+# Logit scale of the cosine prototypes: similarities in [-1, 1] become usable logits.
+SCALE = 10.0
 # How much one of the owner's examples weighs against one shipped training example of the same class.
 OWNER_WEIGHT = 4.0
 
@@ -30,10 +32,10 @@ class Head(NamedTuple):
     bias: np.ndarray
 
     def features(self, embeddings: np.ndarray) -> np.ndarray:
-        """Standardised embeddings (rows)."""
-        return np.asarray(
-            (np.asarray(embeddings, dtype=np.float32) - self.mean) / self.scale, dtype=np.float32
-        )
+        """Standardised embeddings on the unit sphere (rows)."""
+        z = (np.asarray(embeddings, dtype=np.float32) - self.mean) / self.scale
+        norm = np.linalg.norm(z, axis=-1, keepdims=True)
+        return np.asarray(z / np.maximum(norm, 1e-6), dtype=np.float32)
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
         """Class probabilities (n x classes) of embeddings (n x size)."""
@@ -75,13 +77,20 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return np.asarray(exp / exp.sum(axis=-1, keepdims=True), dtype=np.float32)
 
 
-def standardisation(embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-dimension mean and spread of the shipped training embeddings (a floor keeps dead units quiet)."""
+def standardisation(embeddings: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of the shipped training embeddings, and their spread within classes (pooled, per dimension).
+
+    A floor keeps dimensions that barely vary (dead units) from being blown up.
+    """
     x = np.asarray(embeddings, dtype=np.float32)
-    mean = x.mean(axis=0)
-    spread = x.std(axis=0)
+    y = np.asarray(classes, dtype=np.int64)
+    centred = np.empty_like(x)
+    for c in np.unique(y):
+        members = y == c
+        centred[members] = x[members] - x[members].mean(axis=0)
+    spread = centred.std(axis=0)
     floor = max(float(spread.mean()) * 0.1, 1e-3)
-    return mean.astype(np.float32), np.maximum(spread, floor).astype(np.float32)
+    return x.mean(axis=0).astype(np.float32), np.maximum(spread, floor).astype(np.float32)
 
 
 def fit(
@@ -92,9 +101,9 @@ def fit(
     *,
     mean: np.ndarray,
     scale: np.ndarray,
-    steps: int = 50,
-    learning_rate: float = 0.05,
-    pull: float = 1.0,
+    steps: int = 200,
+    learning_rate: float = 0.25,
+    pull: float = 0.05,
 ) -> Head:
     """Fit a head for ``classes`` on (``embeddings``, ``targets``); ``owner`` marks the owner's examples.
 
@@ -109,23 +118,20 @@ def fit(
         missing = [classes[i] for i in np.flatnonzero(counts[:k] == 0)]
         raise ValueError(f"no examples of {', '.join(missing)}")
     head = Head(classes, mean, scale, np.zeros((k, x.shape[1]), np.float32), np.zeros(k, np.float32))
-    z = head.features(x)
+    f = head.features(x)
     # Each example's weight: the owner's count more; then every class weighs the same in total.
     w = np.where(owner, OWNER_WEIGHT, 1.0).astype(np.float32)
     per_class = np.bincount(y, weights=w, minlength=k)
     w = (w / per_class[y] / k).astype(np.float32)
     prototypes = np.zeros((k, x.shape[1]), np.float32)
-    np.add.at(prototypes, y, z * (w * k)[:, None])
-    # The nearest prototype as a linear layer; the training spread sets how sure its probabilities are.
-    spread = max(float(np.sum(w * np.sum((z - prototypes[y]) ** 2, axis=1))), 1e-3)
-    init_w = (2 * prototypes / spread).astype(np.float32)
-    init_b = (-np.sum(prototypes**2, axis=1) / spread).astype(np.float32)
-    weights, bias = init_w.copy(), init_b.copy()
+    np.add.at(prototypes, y, f * w[:, None])
+    prototypes /= np.maximum(np.linalg.norm(prototypes, axis=1, keepdims=True), np.float32(1e-6))
+    init = (SCALE * prototypes).astype(np.float32)
+    weights = init.copy()
+    bias = np.zeros(k, np.float32)
     onehot = np.eye(k, dtype=np.float32)[y]
-    # Step sizes in units of the features' size, so the refinement moves as far whatever the embedding.
-    size = float(np.mean(np.sum(z**2, axis=1))) + 1.0
     for _ in range(steps):
-        g = (_softmax(z @ weights.T + bias) - onehot) * w[:, None]
-        weights -= learning_rate / size * (g.T @ z + pull * (weights - init_w))
-        bias -= learning_rate * (g.sum(axis=0) + pull * (bias - init_b) / size)
+        g = (_softmax(f @ weights.T + bias) - onehot) * w[:, None]
+        weights -= learning_rate * (g.T @ f + pull * (weights - init))
+        bias -= 2 * learning_rate * g.sum(axis=0)
     return head._replace(weights=weights.astype(np.float32), bias=bias.astype(np.float32))

@@ -73,11 +73,12 @@ def test_labels_that_give_a_shipped_class_a_new_name_are_refused_by_the_test_spl
 
 
 def test_labels_that_call_one_shipped_class_another_do_not_take_it_away() -> None:
-    # Eight standing windows labelled walking: standing's test windows stay standing.
+    # Eight standing windows labelled walking (a slip of the mouse): standing's test windows stay standing.
     base, centres, rng = make_base(seed=3)
     owner = clusters(rng, centres[:1], 8)
     outcome = adapt(base, Labelled(owner, ["walking"] * 8, shipped_guess(base, owner)), running=None)
-    assert outcome.test_accuracy >= outcome.running_test_accuracy - tolerance(len(base.test_y))
+    after = outcome.test_accuracy if outcome.kept else outcome.running_test_accuracy
+    assert after >= outcome.running_test_accuracy - tolerance(len(base.test_y))
 
 
 def test_a_few_wrong_labels_among_right_ones_do_not_destroy_the_old_classes() -> None:
