@@ -68,7 +68,7 @@ def label() -> None:
 @click.option("--from", "start", type=Moment(), required=True, help="Start of the span (ISO time or unix s).")
 @click.option("--to", "end", type=Moment(), required=True, help="End of the span (ISO time or unix s).")
 def add(config_path: Path, model: str, cls: str, start: float, end: float) -> None:
-    """Label MODEL's span --from .. --to as CLASS (known or new), then adapt MODEL from every label.
+    """Label a span of time as CLASS (known to MODEL or new), then adapt MODEL from every label.
 
     Example: hearth label add appliance heat_pump --from 2026-12-02T14:00 --to 2026-12-02T18:00
     """
