@@ -10,7 +10,8 @@
     ├── ConsentError            a grant, strand or granularity the owner gave is not valid
     ├── UpstreamError           the upstream broker refused us or cannot be reached safely (TLS)
     ├── IntentError             an intent, offer or answer the owner gave is not valid, or cannot go out
-    └── ModelError              a model file is missing, corrupt or does not fit its card
+    ├── ModelError              a model file is missing, corrupt or does not fit its card
+    └── LearningError           a label or adaptation the owner asked for cannot be done
 
 Foreign exceptions are converted where they enter (``raise ... from exc``); every error carries a
 hint for the operator where one helps.
@@ -90,3 +91,7 @@ class ConsentError(AgentError):
 
 class UpstreamError(AgentError):
     """The upstream broker cannot be reached safely or refused the connection."""
+
+
+class LearningError(AgentError):
+    """A label is invalid, or a model cannot be adapted from the labels given."""

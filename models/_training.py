@@ -5,6 +5,10 @@ fits a small Keras model with fixed seeds, converts it to a fully int8-quantised
 representative data set, evaluates that file through LiteRT on the data set's own test split, and writes
 the model card (``MODEL_CARD.md``, ``card.json``), the confusion matrix image, the compact held-out test
 file (``test.npz``) and a replay CSV for the simulated source.
+
+Every ``.tflite`` file has two outputs: the class probabilities first, then the embedding (the
+penultimate layer's activations), which the hub's on-device adaptation learns a light head over.
+``embeddings.npz`` keeps the training split's embeddings, so that head also remembers the shipped classes.
 """
 
 from __future__ import annotations
@@ -68,20 +72,80 @@ def convert_int8(model: Any, representative: np.ndarray, *, int8_io: bool = True
     if int8_io:
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    return bytes(converter.convert())
+    return expose_embedding(bytes(converter.convert()))
 
 
-def tflite_predict(model_file: Path, x: np.ndarray) -> np.ndarray:
-    """Class probabilities of every row of normalised ``x``, through the LiteRT interpreter."""
+def expose_embedding(content: bytes) -> bytes:
+    """The ``.tflite`` file with a second output: the input of its last FULLY_CONNECTED op (the embedding).
+
+    Nothing else changes (the same ops, weights and first output), so an already shipped file keeps its
+    classifier bit for bit. A file that already has two outputs is returned as it is.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    (signature,) = model.signatureDefs
+    subgraph = model.subgraphs[signature.subgraphIndex]
+    if len(subgraph.outputs) == 2:
+        return content
+    fully_connected = flatbuffer_utils.schema_fb.BuiltinOperator.FULLY_CONNECTED
+    last = [
+        op
+        for op in subgraph.operators
+        if max(
+            model.operatorCodes[op.opcodeIndex].builtinCode,
+            model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode,
+        )
+        == fully_connected
+    ][-1]
+    embedding = int(last.inputs[0])
+    subgraph.outputs = np.array([*subgraph.outputs, embedding], dtype=np.int32)
+    named = flatbuffer_utils.schema_fb.TensorMapT()
+    named.name = b"output_1"
+    named.tensorIndex = embedding
+    signature.outputs.append(named)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def reexport(
+    folder: Path,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    sections: Callable[[dict[str, Any]], dict[str, str]],
+) -> None:
+    """Add the embedding output to the shipped ``model.tflite`` in ``folder`` without retraining it.
+
+    Rewrites ``embeddings.npz`` (``x_train`` normalised as the model takes it), ``card.json`` and
+    ``MODEL_CARD.md``; the classifier, its metrics and ``test.npz`` stay as they are.
+    """
+    model_file = folder / "model.tflite"
+    model_file.write_bytes(expose_embedding(model_file.read_bytes()))
+    card = json.loads((folder / "card.json").read_text(encoding="utf-8"))
+    card["sha256"] = sha256_file(model_file)
+    card["embedding"] = write_embeddings(folder, model_file, x_train, y_train)
+    ordered = {k: v for k, v in card.items() if k not in ("embedding", "demo_series")}
+    position = list(ordered).index("test_data") + 1
+    items = list(ordered.items())
+    items[position:position] = [("embedding", card["embedding"]), ("demo_series", card["demo_series"])]
+    card = dict(items)
+    write_model_card(folder, card, sections(card))
+
+
+def tflite_outputs(model_file: Path, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities and embeddings of every row of normalised ``x``, through the LiteRT interpreter.
+
+    Stops if the file's first output is not the classifier (the runtime reads it as such).
+    """
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(model_file), num_threads=1)
     interpreter.allocate_tensors()
     inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
+    outputs = interpreter.get_output_details()
+    if len(outputs) != 2:
+        raise SystemExit(f"{model_file}: {len(outputs)} outputs, want classes then embedding")
     in_scale, in_zero = inp["quantization"]
-    out_scale, out_zero = out["quantization"]
-    probs = []
+    results: list[list[np.ndarray]] = [[], []]
     for row in x:
         if in_scale:
             fed = np.clip(np.round(row / in_scale) + in_zero, -128, 127).astype(np.int8)
@@ -89,9 +153,29 @@ def tflite_predict(model_file: Path, x: np.ndarray) -> np.ndarray:
             fed = row.astype(np.float32)
         interpreter.set_tensor(inp["index"], fed[None])
         interpreter.invoke()
-        raw = interpreter.get_tensor(out["index"])[0].astype(np.float32)
-        probs.append((raw - out_zero) * out_scale if out_scale else raw)
-    return np.asarray(probs)
+        for out, into in zip(outputs, results, strict=True):
+            raw = interpreter.get_tensor(out["index"])[0].astype(np.float32)
+            scale, zero = out["quantization"]
+            into.append((raw - zero) * scale if scale else raw)
+    probs, embeddings = (np.asarray(r) for r in results)
+    if not np.allclose(probs.sum(axis=1), 1.0, atol=0.05):
+        raise SystemExit(f"{model_file}: the first output does not hold class probabilities")
+    return probs, embeddings
+
+
+def tflite_predict(model_file: Path, x: np.ndarray) -> np.ndarray:
+    """Class probabilities of every row of normalised ``x``, through the LiteRT interpreter."""
+    return tflite_outputs(model_file, x)[0]
+
+
+def write_embeddings(folder: Path, model_file: Path, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Write the training split's embeddings (through the ``.tflite`` file) as ``embeddings.npz``.
+
+    Returns the card's ``embedding`` entry.
+    """
+    _, embeddings = tflite_outputs(model_file, x)
+    np.savez_compressed(folder / "embeddings.npz", x=embeddings.astype(np.float16), y=y.astype(np.int8))
+    return {"output": 1, "size": int(embeddings.shape[1]), "train": "embeddings.npz"}
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, Any]:
@@ -291,6 +375,9 @@ def write_model_card(folder: Path, card: dict[str, Any], sections: dict[str, str
         f"- `{card['file']}`: {(folder / card['file']).stat().st_size} bytes, sha256 `{card['sha256']}`",
         "  (checked by the runtime before every load).",
         "- `card.json`: the facts above in machine-readable form; `test.npz`: held-out split; `confusion.png`.",
+        f"- A second output: the {card['embedding']['size']}-value embedding (the penultimate layer), which",
+        "  on-device adaptation learns from; `embeddings.npz` holds the training split's embeddings through",
+        "  this file, so an adapted head still knows the shipped classes (docs/learning.md).",
         "",
     ]
     (folder / "MODEL_CARD.md").write_text("\n".join(lines), encoding="utf-8")

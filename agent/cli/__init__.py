@@ -56,6 +56,7 @@ def _register() -> None:
         demo_cmd,
         fleet_cmd,
         intent_cmd,
+        label_cmd,
         model_cmd,
         passport_cmd,
         rules_cmd,
@@ -71,6 +72,7 @@ def _register() -> None:
     cli.add_command(config_cmd.config)
     cli.add_command(board_cmd.board)
     cli.add_command(model_cmd.model)
+    cli.add_command(label_cmd.label)
     cli.add_command(ble_cmd.ble)
     cli.add_command(rules_cmd.rules)
     cli.add_command(web_cmd.web)

@@ -1,10 +1,12 @@
-"""``hearth model``: list, describe, evaluate and try the on-device models."""
+"""``hearth model``: list, describe, evaluate and try the on-device models; their adapted versions."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+
+from agent.cli.options import config_option
 
 
 def _load(name: str, num_threads: int = 1) -> object:
@@ -154,3 +156,44 @@ def run(name: str, file: Path) -> None:
             click.echo(
                 f"rows {w.first_row}-{w.last_row}: {w.prediction.label} ({w.prediction.confidence:.2f})"
             )
+
+
+@model.command()
+@config_option
+@click.argument("name")
+def versions(config_path: Path, name: str) -> None:
+    """List NAME's adapted versions (learnt from your labels) and which one runs.
+
+    Example: hearth model versions appliance
+    """
+    from agent.cli.consent_cmd import ask, when
+
+    result = ask(config_path, "model.versions", model=name)
+    running = result["running"]
+    click.echo(f"{'*' if running == 0 else ' '} v0  as shipped")
+    for v in result["versions"]:
+        card = v["card"]
+        acc = card["accuracy"]
+        status = "kept" if v["kept"] else "rejected"
+        click.echo(
+            f"{'*' if v['version'] == running else ' '} v{v['version']}  {when(v['created_at'])}  {status:<8}"
+            f" {len(card['labels'])} labels, {card['windows']['fit']} windows; test {acc['test']:.2f}"
+            f" (was {acc['test_before']:.2f}); classes: {', '.join(card['classes'])}"
+        )
+        if not v["kept"]:
+            click.echo(f"        {card['reason']}")
+    click.echo(f"{name} runs v{running} (*)")
+
+
+@model.command()
+@config_option
+@click.argument("name")
+def reset(config_path: Path, name: str) -> None:
+    """Run NAME as shipped again; your labels and its versions stay (label add adapts anew).
+
+    Example: hearth model reset appliance
+    """
+    from agent.cli.consent_cmd import ask
+
+    result = ask(config_path, "model.reset", model=name)
+    click.echo(f"{name} runs as shipped (v0); it ran v{result['was_running']}")

@@ -42,7 +42,12 @@ _LEDGER_TABLES = (
     "config_history",
     "intents",
     "intent_offers",
+    "labels",
+    "model_versions",
+    "model_running",
 )
+# Columns exported where not every one is: an adapted version's head is binary and follows from its labels.
+_LEDGER_COLUMNS = {"model_versions": "model, version, created_at, kept, card"}
 _READINGS_TABLES = ("devices", "streams", "source_health")
 # A LEFT JOIN, so that a reading whose stream was removed is exported too (as stream id only).
 _READINGS_CSV = """
@@ -127,7 +132,8 @@ def _export(
     )
     for table in _LEDGER_TABLES:
         order = "seq" if table in ("audit_log", "outbox", "outbox_set_aside") else "rowid"
-        select = f"SELECT * FROM {table} ORDER BY {order}"  # noqa: S608 (fixed table names)
+        columns = _LEDGER_COLUMNS.get(table, "*")
+        select = f"SELECT {columns} FROM {table} ORDER BY {order}"  # noqa: S608 (fixed table names)
         jobs.append((f"ledger/{table}.jsonl", ledger, select, "jsonl", _count(ledger, table)))
     total = sum(j[4] for j in jobs)
     done = 0

@@ -460,3 +460,74 @@ async def answer_offer(hub: OwnerHub, *, intent_id: str, offer: int, text: str) 
     view = await _intent_view(hub, intent.id, await _exchange(hub, intent.id, intent.via))
     view["answer_topic"] = topic
     return view
+
+
+# -- learning ----------------------------------------------------------------------------------------
+
+
+def _label(label: Any) -> dict[str, Any]:
+    out: dict[str, Any] = msgspec.to_builtins(label)
+    out["class"] = out.pop("cls")
+    return out
+
+
+@action("label.add")
+async def add_label(hub: OwnerHub, *, model: str, start_ts: float, end_ts: float, cls: str) -> dict[str, Any]:
+    """Store the owner's label on ``model``'s span, then adapt the model from every label it has."""
+    from agent.learning import labels, service
+
+    labels.check(model, start_ts, end_ts, cls, known_models=[m.name for m in hub.config.models])
+    made = await hub.ledger(labels.add, model, start_ts, end_ts, cls, now=time.time())
+    return {"label": _label(made), "adaptation": await service.adapt_model(hub, model)}
+
+
+@action("label.list")
+async def list_labels(hub: OwnerHub, *, model: str | None = None) -> list[dict[str, Any]]:
+    """The owner's labels in time order, of one model or all."""
+    from agent.learning import labels
+
+    return [_label(made) for made in await hub.ledger(labels.listed, model)]
+
+
+@action("label.remove")
+async def remove_label(hub: OwnerHub, *, label_id: int) -> dict[str, Any]:
+    """Delete a label, then adapt its model afresh from the labels left (as shipped if none are)."""
+    from agent.learning import labels, service, versions
+
+    removed = await hub.ledger(labels.remove, label_id)
+    left = await hub.ledger(labels.listed, removed.model)
+    if left and removed.model in {m.name for m in hub.config.models}:
+        adaptation = await service.adapt_model(hub, removed.model, from_shipped=True)
+    else:
+        before = await hub.ledger(versions.reset, removed.model, now=time.time())
+        adaptation = {"model": removed.model, "adapted": False, "reason": "no labels left", "running": 0}
+        adaptation["was_running"] = before
+    return {"label": _label(removed), "adaptation": adaptation}
+
+
+@action("model.versions")
+async def model_versions(hub: OwnerHub, *, model: str) -> dict[str, Any]:
+    """Every adaptation attempt of ``model`` with its card, and the version it runs (0: as shipped)."""
+    from agent.learning import service, versions
+
+    service.model_entry(hub, model)
+    running, _, _ = await hub.ledger(versions.running, model)
+    history = await hub.ledger(versions.history, model)
+    return {
+        "model": model,
+        "running": running,
+        "versions": [
+            {"version": v.version, "created_at": v.created_at, "kept": v.kept, "card": v.card}
+            for v in history
+        ],
+    }
+
+
+@action("model.reset")
+async def reset_model(hub: OwnerHub, *, model: str) -> dict[str, Any]:
+    """Run ``model`` as shipped again (its labels and adaptation history stay)."""
+    from agent.learning import service, versions
+
+    service.model_entry(hub, model)
+    before = await hub.ledger(versions.reset, model, now=time.time())
+    return {"model": model, "was_running": before, "running": versions.SHIPPED}

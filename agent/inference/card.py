@@ -51,6 +51,17 @@ class CardMetrics(msgspec.Struct, frozen=True):
     n: int
 
 
+class CardEmbedding(msgspec.Struct, frozen=True):
+    """The model's second output: the penultimate layer's activations, which on-device adaptation uses.
+
+    ``train`` names the file of the training split's embeddings (``x``) and classes (``y``).
+    """
+
+    output: int
+    size: int
+    train: str | None = None
+
+
 class ModelCard(msgspec.Struct, frozen=True):
     """The facts the runtime needs about one model (``card.json``)."""
 
@@ -68,6 +79,7 @@ class ModelCard(msgspec.Struct, frozen=True):
     quantisation: str = ""
     metrics: CardMetrics | None = None
     test_data: str | None = None
+    embedding: CardEmbedding | None = None
 
 
 def builtin_names() -> list[str]:
@@ -122,5 +134,7 @@ def _check_card(card: ModelCard, path: Path) -> None:
         problems.append("normalisation.mean and .std need one value per input")
     if norm.kind == "standardise" and any(s <= 0 for s in norm.std):
         problems.append("normalisation.std must be positive")
+    if card.embedding is not None and (card.embedding.output < 1 or card.embedding.size < 1):
+        problems.append("embedding.output and .size must be at least 1 (output 0 is the classifier)")
     if problems:
         raise ModelError(f"{path}: invalid model card: {'; '.join(problems)}")

@@ -4,17 +4,22 @@ One ``ModelRunner`` per ``[[models]]`` entry. Its listener sorts the recorder's 
 (cheap, on the event loop); finished windows wait in a small bounded queue for the runner's service,
 which invokes the model on the inference thread so a slow model never stalls the recorder. Each result
 passes the debouncer: a new label must win ``debounce`` windows in a row, each with at least
-``min_confidence``, before ``context.<name>`` switches to it; only switches are recorded.
+``min_confidence``, before ``context.<name>`` switches to it; only switches are recorded. Where the owner's
+labels adapted a model (``agent.learning``), the runner classifies with that version's head over the model's
+embedding; the shipped classifier runs otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
 
 from agent.inference.runtime import Model, Prediction
 from agent.inference.windows import Window, WindowAssembler
@@ -24,6 +29,7 @@ from agent.readings import Reading, StreamInfo
 if TYPE_CHECKING:
     from agent.config.schema import ModelConfig
     from agent.hub import Hub
+    from agent.learning.head import Head
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +100,8 @@ class ModelRunner:
         self._own_executor = executor is None
         self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix=f"hearth-model-{name}")
         self._queue: deque[Window] = deque()
+        # The owner's adapted version (number, head) this runner classifies with; None: as shipped.
+        self.adapted: tuple[int, Head] | None = None
         self._ready = asyncio.Event()
         self._skipping = False
         # Why the latest classified window failed; None once a window succeeds again.
@@ -157,7 +165,7 @@ class ModelRunner:
             window = self._queue.popleft()
             assert window.data is not None
             try:
-                prediction = await loop.run_in_executor(self._executor, self.model.classify, window.data)
+                prediction = await loop.run_in_executor(self._executor, self.classify, window.data)
             except (RuntimeError, ValueError) as exc:
                 self.stats["errors"] += 1
                 self.last_error = str(exc) or type(exc).__name__
@@ -166,6 +174,26 @@ class ModelRunner:
                 continue
             self.last_error = None
             self.handle(window, prediction)
+
+    @property
+    def version(self) -> int:
+        """The model version this runner classifies with: 0 as shipped, else the owner's adaptation."""
+        return 0 if self.adapted is None else self.adapted[0]
+
+    def use(self, version: int, head: Head | None) -> None:
+        """Classify with adapted ``version``'s head from the next window on (``head`` None: as shipped)."""
+        self.adapted = None if head is None else (version, head)
+
+    def classify(self, data: np.ndarray) -> Prediction:
+        """One window through the model, and through the adapted head where one runs (inference thread)."""
+        prediction = self.model.classify(data)
+        adapted = self.adapted
+        if adapted is None:
+            return prediction
+        head = adapted[1]
+        probabilities = head.probabilities(self.model.embedding()[None])[0]
+        best = int(probabilities.argmax())
+        return Prediction(best, head.classes[best], float(probabilities[best]))
 
     def handle(self, window: Window, prediction: Prediction) -> None:
         """Debounce one prediction; record a context reading when the label switches."""
@@ -217,26 +245,32 @@ class Inference:
 def setup(hub: Hub) -> Inference | None:
     """Load and check every configured model, and wire its runner to the hub's recorder."""
     from agent.inference.check import load_models
+    from agent.learning.service import running_version
+    from agent.store.ledger import open_ledger
 
     configs: list[ModelConfig] = list(hub.config.models)
     if not configs:
         return None
     models = load_models(hub.config)
     inference = Inference()
-    for config, model in zip(configs, models, strict=True):
-        sink = hub.recorder.sink(f"context.{config.name}", "context", "drop_oldest", maxsize=256)
-        runner = ModelRunner(
-            config.name,
-            model,
-            [config.inputs[i.name] for i in model.card.inputs],
-            sink=sink,
-            executor=inference.executor,
-            debounce=config.debounce,
-            min_confidence=config.min_confidence,
-            rate=config.input_rate,
-        )
-        inference.runners[config.name] = runner
-        hub.recorder.listeners.append(runner.on_readings)
+    # Which adapted version each model runs is read before the hub runs, on a connection of its own: the
+    # ledger's writer is for changes.
+    with contextlib.closing(open_ledger(hub.data_dir, read_only=True)) as ledger:
+        for config, model in zip(configs, models, strict=True):
+            sink = hub.recorder.sink(f"context.{config.name}", "context", "drop_oldest", maxsize=256)
+            runner = ModelRunner(
+                config.name,
+                model,
+                [config.inputs[i.name] for i in model.card.inputs],
+                sink=sink,
+                executor=inference.executor,
+                debounce=config.debounce,
+                min_confidence=config.min_confidence,
+                rate=config.input_rate,
+            )
+            runner.use(*running_version(ledger, config.name, model))
+            inference.runners[config.name] = runner
+            hub.recorder.listeners.append(runner.on_readings)
     hub.services["inference"] = inference.run
     hub.health_checks["models load"] = inference.health
     log.info("inference: %d models attached", len(configs))

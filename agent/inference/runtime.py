@@ -114,7 +114,10 @@ class Model:
         self.num_threads = num_threads
         self.interpreter = interpreter
         inp = interpreter.get_input_details()[0]
-        out = interpreter.get_output_details()[0]
+        outputs = interpreter.get_output_details()
+        # Output 0 is the classifier; a card may name a second one as the embedding.
+        out = outputs[0]
+        self._find_embedding(outputs)
         self.input_index: int = inp["index"]
         self.output_index: int = out["index"]
         self.input_quant = _quant(inp)
@@ -154,6 +157,17 @@ class Model:
         self._shape = shape
         # Float input and nothing to normalise: raw samples go to the interpreter as they are.
         self._passthrough = norm.kind in ("none", "in_model") and not self._quantised_input
+
+    def _find_embedding(self, outputs: list[dict[str, Any]]) -> None:
+        self.embedding_index: int | None = None
+        self.embedding_quant = TensorQuant(0.0, 0, np.float32)
+        self.embedding_shape: tuple[int, ...] = ()
+        spec = self.card.embedding
+        if spec is not None and spec.output < len(outputs):
+            emb = outputs[spec.output]
+            self.embedding_index = emb["index"]
+            self.embedding_quant = _quant(emb)
+            self.embedding_shape = tuple(int(v) for v in emb["shape"])
 
     @property
     def name(self) -> str:
@@ -206,6 +220,12 @@ class Model:
                 f"{path}: output shape {list(self.output_shape)} does not match the card's "
                 f"{len(card.labels)} labels"
             )
+        if card.embedding is not None and self.embedding_shape != (1, card.embedding.size):
+            found = list(self.embedding_shape) if self.embedding_index is not None else "no such output"
+            raise ModelError(
+                f"{path}: output {card.embedding.output} ({found}) is not the card's embedding of "
+                f"{card.embedding.size} values"
+            )
 
     def quantise(self, window: np.ndarray) -> np.ndarray:
         """Turn a raw window (window x inputs, card units) into the input tensor (1 x window x inputs).
@@ -256,6 +276,22 @@ class Model:
         raw = np.asarray(self.interpreter.get_tensor(self.output_index)[0], dtype=np.float32)
         if self._out_scale:
             raw = (raw - np.float32(self._out_zero)) * np.float32(self._out_scale)
+        return raw
+
+    def embedding(self) -> np.ndarray:
+        """The embedding (the model's second output) from the last ``classify`` call, as float32.
+
+        ``ModelError`` if the model's card names no embedding.
+        """
+        if self.embedding_index is None:
+            raise ModelError(
+                f"model {self.name!r} has no embedding output",
+                hint="retrain it with a train.py that exports one (models/README.md)",
+            )
+        raw = np.asarray(self.interpreter.get_tensor(self.embedding_index)[0], dtype=np.float32)
+        scale, zero, _ = self.embedding_quant
+        if scale:
+            raw = (raw - np.float32(zero)) * np.float32(scale)
         return raw
 
     def classify_many(self, windows: np.ndarray) -> list[Prediction]:

@@ -1,7 +1,7 @@
 """The ledger file: what must survive a power cut (WAL, synchronous=FULL).
 
-Grants, receipts, the audit log, the outbox, config history and the owner's intents live here, each added
-by a migration.
+Grants, receipts, the audit log, the outbox, config history, the owner's intents, labels and adapted model
+versions live here, each added by a migration.
 """
 
 from __future__ import annotations
@@ -153,6 +153,33 @@ MIGRATIONS: list[str] = [
         answered_at REAL,
         answer_sent_at REAL,
         PRIMARY KEY (intent_id, number)
+    );
+    """,
+    # 6: the owner's labels (a span of time on a model is "class X") and the versions adapted from them,
+    # with the one each model runs (0: as shipped). SQL on these lives in agent/learning.
+    """
+    CREATE TABLE labels (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        model TEXT NOT NULL,
+        start_ts REAL NOT NULL,
+        end_ts REAL NOT NULL,
+        class TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX labels_by_model ON labels (model, start_ts);
+    CREATE TABLE model_versions (
+        model TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        kept INTEGER NOT NULL,
+        card TEXT NOT NULL,
+        head BLOB,
+        PRIMARY KEY (model, version)
+    );
+    CREATE TABLE model_running (
+        model TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        changed_at REAL NOT NULL
     );
     """,
 ]

@@ -208,6 +208,17 @@ class ReadingsStore:
         self._drop_cached(wanted.__contains__)
         return readings, rollups
 
+    def readings_between(self, streams: Iterable[str], start: float, end: float) -> list[Reading]:
+        """Readings of ``streams`` with ``start <= ts < end``, in time order (labelled windows read these)."""
+        names = list(streams)
+        marks = ", ".join("?" * len(names))
+        rows = self.conn.execute(
+            f"SELECT s.name, r.ts, r.value, r.label FROM readings r JOIN streams s ON s.id = r.stream_id"  # noqa: S608 - placeholders only
+            f" WHERE s.name IN ({marks}) AND r.key >= ? AND r.key < ? ORDER BY r.key",
+            (*names, time_key(start), time_key(end)),
+        )
+        return [Reading(*row) for row in rows]
+
     def stream_names(self) -> list[str]:
         """Every stream's name, sorted."""
         return [name for (name,) in self.conn.execute("SELECT name FROM streams ORDER BY name")]

@@ -40,7 +40,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("pipeline", frozenset({"agent.pipeline"})),
     ("sources", frozenset({"agent.sources"})),
     ("hub", frozenset({"agent.hub"})),
-    ("analysis", frozenset({"agent.inference", "agent.prediction"})),
+    ("analysis", frozenset({"agent.inference", "agent.prediction", "agent.learning"})),
     ("rules", frozenset({"agent.rules"})),
     ("local", frozenset({"agent.local"})),
     ("consent", frozenset({"agent.consent"})),

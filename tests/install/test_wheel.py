@@ -51,7 +51,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
 def test_the_wheel_carries_the_models_and_not_their_training_scripts(installed: Installed) -> None:
     names = zipfile.ZipFile(installed.wheel).namelist()
     for model in ("activity", "appliance"):
-        for file in ("card.json", "model.tflite", "test.npz", "MODEL_CARD.md"):
+        for file in ("card.json", "model.tflite", "test.npz", "embeddings.npz", "MODEL_CARD.md"):
             assert f"agent/_models/{model}/{file}" in names
     assert not [n for n in names if n.endswith(("train.py", "_training.py"))]
 

@@ -1,0 +1,112 @@
+"""``hearth label``: the owner says what a span of time was, and the hub adapts its model to it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agent.cli.consent_cmd import ask, when
+from agent.cli.options import config_option
+
+
+class Moment(click.ParamType):  # type: ignore[type-arg]
+    """A point in time: ISO 8601 (``2026-12-02T14:30``, local time unless it names a zone) or unix seconds."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            return value
+        text = str(value).strip()
+        try:
+            return float(text)
+        except ValueError:
+            pass
+        try:
+            return datetime.fromisoformat(text).timestamp()
+        except ValueError:
+            self.fail(f"{text!r} is not a time: use 2026-12-02T14:30 (local) or unix seconds", param, ctx)
+
+
+def describe(adaptation: dict[str, Any]) -> list[str]:
+    """Lines saying what an adaptation attempt did."""
+    name = adaptation["model"]
+    card = adaptation.get("card")
+    if card is None:
+        return [f"{name}: not adapted ({adaptation['reason']}); runs version {adaptation['running']}"]
+    acc = card["accuracy"]
+    held = (
+        "no held-out labels"
+        if acc["held_out"] is None
+        else f"held-out labels {acc['held_out']:.2f} (was {acc['held_out_before']:.2f})"
+    )
+    lines = [
+        f"{name} v{adaptation['version']}: {'kept' if adaptation['adapted'] else 'rejected'}"
+        f" — {card['reason']}",
+        f"  learnt from {card['windows']['fit']} windows ({card['windows']['held_out']} held out) in"
+        f" {card['fit_ms']:.0f} ms; {held};",
+        f"  shipped test split {acc['test']:.2f} (was {acc['test_before']:.2f})",
+    ]
+    if card["new_classes"]:
+        lines.append(f"  new classes: {', '.join(card['new_classes'])}")
+    lines.append(f"  {name} runs version {adaptation['running']} (0: as shipped)")
+    return lines
+
+
+@click.group()
+def label() -> None:
+    """Label spans of time ("this was X") so the hub's models learn from you, on the hub."""
+
+
+@label.command()
+@config_option
+@click.argument("model")
+@click.argument("cls", metavar="CLASS")
+@click.option("--from", "start", type=Moment(), required=True, help="Start of the span (ISO time or unix s).")
+@click.option("--to", "end", type=Moment(), required=True, help="End of the span (ISO time or unix s).")
+def add(config_path: Path, model: str, cls: str, start: float, end: float) -> None:
+    """Label a span of time as CLASS (known to MODEL or new), then adapt MODEL from every label.
+
+    Example: hearth label add appliance heat_pump --from 2026-12-02T14:00 --to 2026-12-02T18:00
+    """
+    result = ask(config_path, "label.add", model=model, start_ts=start, end_ts=end, cls=cls)
+    made = result["label"]
+    click.echo(f"label {made['id']}: {made['model']} was {made['class']} from {when(start)} to {when(end)}")
+    for line in describe(result["adaptation"]):
+        click.echo(line)
+
+
+@label.command("list")
+@config_option
+@click.option("--model", default=None, help="Only this model's labels.")
+def list_labels(config_path: Path, model: str | None) -> None:
+    """List your labels with their ids.
+
+    Example: hearth label list --model activity
+    """
+    listed = ask(config_path, "label.list", model=model)
+    if not listed:
+        click.echo("no labels")
+    for made in listed:
+        click.echo(
+            f"{made['id']:>5}  {made['model']:<12} {made['class']:<20} {when(made['start_ts'])} .. "
+            f"{when(made['end_ts'])}"
+        )
+
+
+@label.command()
+@config_option
+@click.argument("label_id", type=int)
+def remove(config_path: Path, label_id: int) -> None:
+    """Remove label LABEL_ID, then adapt its model afresh from the labels left.
+
+    Example: hearth label remove 3
+    """
+    result = ask(config_path, "label.remove", label_id=label_id)
+    made = result["label"]
+    click.echo(f"removed label {made['id']} ({made['model']}: {made['class']})")
+    for line in describe(result["adaptation"]):
+        click.echo(line)

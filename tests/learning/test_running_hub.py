@@ -1,0 +1,129 @@
+"""Labels given to a running hub go through its writers; the adapted version runs after the hub's restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agent.config import config_from_mapping
+from agent.control.actions import perform
+from agent.control.owner import RunningHub
+from agent.daemon import Agent
+from agent.inference.evaluate import load_test_split
+from agent.inference.pipeline import inference_of
+from agent.inference.windows import WindowAssembler
+from agent.store.ledger import open_ledger
+from agent.store.readings import open_readings
+
+from .test_label_cli import INPUTS, record_cycling
+
+STREAMS = [f"wrist.{name}" for name in INPUTS]
+
+
+def hub_config(data_dir: Path) -> dict[str, Any]:
+    return {
+        "hub": {"id": "h", "data_dir": str(data_dir)},
+        "store": {"flush_interval": "20ms"},
+        # The wrist replays the shipped test recordings meanwhile; the label is on a span before.
+        "sources": [{"kind": "simulated", "name": "wrist", "file": "builtin:wrist_imu_test.csv", "rate": 10}],
+        "models": [
+            {
+                "name": "activity",
+                "model": "builtin:activity",
+                "inputs": dict(zip(INPUTS, STREAMS, strict=True)),
+            }
+        ],
+    }
+
+
+def first_window(data_dir: Path, start: float) -> np.ndarray:
+    """The first 10 s window recorded from ``start``, cut as the live pipeline cuts it."""
+    store = open_readings(data_dir, read_only=True)
+    try:
+        readings = store.readings_between(STREAMS, start, start + 20)
+    finally:
+        store.close()
+    (window, *_) = WindowAssembler(STREAMS, rate=10, window=100, hop=100).feed(readings)
+    assert window.data is not None
+    return window.data
+
+
+@asynccontextmanager
+async def running(data_dir: Path) -> AsyncIterator[Agent]:
+    """A hub running ``hub_config``, stopped however the block ends."""
+    agent = Agent(config_from_mapping(hub_config(data_dir)))
+    run = asyncio.create_task(agent.run())
+    try:
+        await agent.started.wait()
+        yield agent
+    finally:
+        agent.stop()
+        await run
+
+
+async def adapted_hub(data_dir: Path) -> float:
+    """Record an hour-old cycling span, label it on a running hub; return the span's start."""
+    # An hour ago: within the store's retention, which a starting hub applies.
+    start = round(time.time()) - 3600.0
+    record_cycling(data_dir, start, 50)
+    async with running(data_dir) as agent:
+        added = await perform(
+            RunningHub(agent),
+            "label.add",
+            {"model": "activity", "start_ts": start, "end_ts": start + 50, "cls": "cycling"},
+        )
+    assert added["adaptation"]["adapted"], added
+    assert added["adaptation"]["card"]["new_classes"] == ["cycling"]
+    assert added["adaptation"]["running"] == 1
+    return start
+
+
+async def test_a_running_hub_adapts_from_a_label_and_runs_the_version_after_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    start = await adapted_hub(data_dir)
+
+    async with running(data_dir) as agent:
+        # The restarted hub classifies with the adapted version: a cycling window is cycling, and the
+        # shipped test recordings keep their classes.
+        inference = inference_of(agent)
+        assert inference is not None
+        runner = inference.runners["activity"]
+        assert runner.version == 1
+        assert runner.classify(first_window(data_dir, start)).label == "cycling"
+        x, y = load_test_split(runner.model)
+        assert [runner.classify(w).label for w in x[::3]] == [runner.model.card.labels[c] for c in y[::3]]
+        shown = await perform(RunningHub(agent), "model.versions", {"model": "activity"})
+        assert shown["running"] == 1
+        assert [v["kept"] for v in shown["versions"]] == [True]
+        reset = await perform(RunningHub(agent), "model.reset", {"model": "activity"})
+        assert reset == {"model": "activity", "was_running": 1, "running": 0}
+
+
+async def test_a_version_learnt_over_another_model_file_is_dropped_and_says_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data_dir = tmp_path / "data"
+    await adapted_hub(data_dir)
+    # As if the model file had been updated since: the version's card names another file's sha256.
+    ledger = open_ledger(data_dir)
+    (card,) = ledger.execute("SELECT card FROM model_versions").fetchone()
+    ledger.execute(
+        "UPDATE model_versions SET card = ?", (json.dumps({**json.loads(card), "base_sha256": "0" * 64}),)
+    )
+    ledger.close()
+
+    with caplog.at_level(logging.WARNING, logger="agent.learning.service"):
+        async with running(data_dir) as agent:
+            inference = inference_of(agent)
+            assert inference is not None
+            assert inference.runners["activity"].version == 0
+    assert "adapted version 1 dropped: it was learnt over another model file" in caplog.text
