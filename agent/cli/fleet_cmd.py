@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import re
 import time
 from pathlib import Path
@@ -17,8 +15,7 @@ from agent.config import seconds
 from agent.errors import ConfigError
 
 if TYPE_CHECKING:
-    from agent.config.schema import BrokerConfig
-    from agent.fleet.service import Status
+    from agent.fleet.report import Status
 
 _BROKER_HELP = "mqtt://host:port, or mqtts://host:port with --ca-file."
 
@@ -55,28 +52,13 @@ def keygen(out_dir: Path) -> None:
 
     Example: hearth fleet keygen --out ~/.hearth-fleet
     """
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from agent.fleet.manager import make_key
 
-    from agent.fleet.document import key_id, public_key_text
-
-    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    private_path, public_path = out_dir / "fleet.key", out_dir / "fleet.pub"
-    if private_path.exists():
-        raise ConfigError("a fleet key is already there; refusing to overwrite it", source=str(private_path))
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    public = public_key_text(key.public_key())
-    public_path.write_text(public + "\n", encoding="ascii")
-    click.echo(f"private key: {private_path} (keep it off the hubs)")
-    click.echo(f"public key:  {public_path} (key id {key_id(key.public_key())})")
+    made = make_key(out_dir)
+    click.echo(f"private key: {made.private_path} (keep it off the hubs)")
+    click.echo(f"public key:  {made.public_path} (key id {made.key_id})")
     click.echo("pin it on each hub:")
-    click.echo(f'  [fleet]\n  public_key = "{public}"')
+    click.echo(f'  [fleet]\n  public_key = "{made.public}"')
 
 
 @fleet.command()
@@ -93,34 +75,25 @@ def sign(
 
     Example: hearth fleet sign kitchen.toml --key fleet.key --version 7 --target group:kitchens
     """
-    from agent.config.schema import BrokerConfig, Config, FleetConfig, HubConfig
-    from agent.fleet.document import Envelope, encode, key_id, load_private_key, public_key_text
+    from agent.fleet.document import encode, load_private_key
     from agent.fleet.document import sign as sign_envelope
-    from agent.fleet.verify import pushed_config
+    from agent.fleet.manager import envelope_for
 
     if not re.match(r"^(hub|group):[a-z0-9][a-z0-9_-]{0,62}$", target):
         raise ConfigError(f"expected hub:ID or group:NAME, got {target!r}", key_path="--target")
     lifetime = _seconds(expires, "--expires", "12h or 7d")
     key = load_private_key(key_path)
-    text = config_file.read_text(encoding="utf-8")
     now = int(time.time())
-    envelope = Envelope(
+    envelope = envelope_for(
+        config_file.read_text(encoding="utf-8"),
+        "json" if config_file.suffix == ".json" else "toml",
+        key=key,
         version=version,
         target=target,
         issued_at=now,
         expires_at=now + max(1, int(lifetime)),
-        key_id=key_id(key.public_key()),
-        config_format="json" if config_file.suffix == ".json" else "toml",
-        config=text,
+        base_dir=config_file.parent,
     )
-    # Check it as a hub would, so a bad config fails here rather than on every hub.
-    probe = Config(
-        hub=HubConfig(id="fleet-check"),
-        fleet=FleetConfig(
-            public_key=public_key_text(key.public_key()), broker=BrokerConfig(host="localhost")
-        ),
-    )
-    pushed_config(envelope, probe, base_dir=config_file.parent)
     document = sign_envelope(envelope, key)
     out = out_path or config_file.with_name(f"{config_file.stem}.v{version}.signed.json")
     out.write_bytes(encode(document) + b"\n")
@@ -153,6 +126,8 @@ def push(
     Example: hearth fleet push kitchen.v7.signed.json --broker mqtts://broker.example:8883 --ca-file ca.pem
     """
     from agent.fleet.document import DocumentError, decode
+    from agent.fleet.manager import FINAL, Follow
+    from agent.fleet.manager import push as push_document
     from agent.fleet.mqtt import document_topic, endpoint_from_url
 
     wait_s = _seconds(wait, "--wait", "2m") if wait is not None else None
@@ -166,12 +141,12 @@ def push(
         raise ConfigError(str(exc), source=str(signed)) from None
     envelope = document.envelope
     topic = document_topic(topic_prefix, envelope.target)
-    follow = _Follow(topic_prefix, envelope.version, envelope.target, wait_s) if wait_s is not None else None
-    outcomes = asyncio.run(_publish(endpoint, topic, payload, follow))
+    follow = Follow(topic_prefix, envelope.version, envelope.target, wait_s) if wait_s is not None else None
+    outcomes = asyncio.run(push_document(endpoint, topic, payload, follow, _echo_outcome))
     click.echo(f"pushed v{envelope.version} to {topic} (retained)")
     if follow is None:
         return
-    counts = {state: sum(1 for s in outcomes.values() if s == state) for state in _FINAL}
+    counts = {state: sum(1 for s in outcomes.values() if s == state) for state in FINAL}
     summary = ", ".join(f"{n} {state}" for state, n in counts.items())
     hubs = f"{len(outcomes)} hub{'' if len(outcomes) == 1 else 's'}"
     click.echo(f"{hubs} reported v{envelope.version}: {summary}")
@@ -179,60 +154,9 @@ def push(
         click.get_current_context().exit(1)
 
 
-_FINAL = ("applied", "rejected", "rolled_back")
-
-
-class _Follow:
-    """What ``push --wait`` watches for: reports of ``version`` under ``prefix``, for ``seconds``."""
-
-    def __init__(self, prefix: str, version: int, target: str, seconds: float) -> None:
-        self.prefix = prefix
-        self.version = version
-        self.seconds = seconds
-        kind, _, name = target.partition(":")
-        self.hub = name if kind == "hub" else None  # a hub target is done once that hub reports
-
-
-async def _publish(
-    endpoint: BrokerConfig, topic: str, payload: bytes, follow: _Follow | None
-) -> dict[str, str]:
-    """Publish ``payload`` retained on ``topic``; then, with ``follow``, each hub's outcome of it."""
-    import aiomqtt
-    import msgspec
-
-    from agent.connection import port_of
-    from agent.errors import AgentError
-    from agent.fleet.mqtt import client
-    from agent.fleet.service import Status
-
-    outcomes: dict[str, str] = {}
-    try:
-        async with client(endpoint, identifier=None) as mqtt:
-            if follow is not None:  # subscribed first, so no report is missed
-                await mqtt.subscribe(f"{follow.prefix}/+/fleet", qos=1)
-            await mqtt.publish(topic, payload, qos=1, retain=True)
-            if follow is None:
-                return outcomes
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(follow.seconds):
-                    async for message in mqtt.messages:
-                        if not isinstance(message.payload, bytes) or not message.payload:
-                            continue
-                        try:
-                            report = msgspec.json.decode(message.payload, type=Status)
-                        except msgspec.DecodeError:
-                            continue
-                        if report.version != follow.version or report.state not in _FINAL:
-                            continue
-                        if report.hub not in outcomes:
-                            reason = f": {report.reason}" if report.reason else ""
-                            click.echo(f"{report.hub}: {report.state}{reason}")
-                        outcomes[report.hub] = report.state
-                        if follow.hub is not None and report.hub == follow.hub:
-                            break
-    except aiomqtt.MqttError as exc:
-        raise AgentError(f"cannot publish to {endpoint.host}:{port_of(endpoint)}: {exc}") from None
-    return outcomes
+def _echo_outcome(report: Status) -> None:
+    reason = f": {report.reason}" if report.reason else ""
+    click.echo(f"{report.hub}: {report.state}{reason}")
 
 
 @fleet.command()
@@ -256,13 +180,15 @@ def status(
     from rich.console import Console
     from rich.table import Table
 
+    from agent.fleet.manager import collect
     from agent.fleet.mqtt import endpoint_from_url
 
     wait_s = _seconds(wait, "--wait", "2s")
     endpoint = endpoint_from_url(
         broker, ca_file=ca_file, cert_file=cert_file, key_file=key_file, password_file=password_file
     )
-    reports, links = asyncio.run(_collect(endpoint, topic_prefix, wait_s))
+    view = asyncio.run(collect(endpoint, topic_prefix, wait_s))
+    reports, links = view.reports, view.links
     table = Table(title=f"{len(reports)} hub{'' if len(reports) == 1 else 's'}")
     for column in ("hub", "link", "running", "last document", "state", "reason", "reported"):
         table.add_column(column)
@@ -278,43 +204,6 @@ def status(
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(report.at)),
         )
     Console().print(table)
-
-
-async def _collect(
-    endpoint: BrokerConfig, prefix: str, wait: float
-) -> tuple[dict[str, Status], dict[str, str]]:
-    """Every hub's retained status report, and its link (online/offline) where it says one."""
-    import aiomqtt
-    import msgspec
-
-    from agent.connection import port_of
-    from agent.errors import AgentError
-    from agent.fleet.mqtt import client
-    from agent.fleet.service import Status
-
-    reports: dict[str, Status] = {}
-    links: dict[str, str] = {}
-    try:
-        async with client(endpoint, identifier=None) as mqtt:
-            await mqtt.subscribe(f"{prefix}/+/fleet", qos=1)
-            await mqtt.subscribe(f"{prefix}/+/online", qos=1)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    async for message in mqtt.messages:
-                        if not isinstance(message.payload, bytes) or not message.payload:
-                            continue
-                        levels = str(message.topic).split("/")
-                        if levels[-1] == "online":
-                            links[levels[-2]] = message.payload.decode(errors="replace")
-                            continue
-                        try:
-                            report = msgspec.json.decode(message.payload, type=Status)
-                        except msgspec.DecodeError:
-                            continue
-                        reports[report.hub] = report
-    except aiomqtt.MqttError as exc:
-        raise AgentError(f"cannot reach {endpoint.host}:{port_of(endpoint)}: {exc}") from None
-    return reports, links
 
 
 @fleet.command()

@@ -40,6 +40,7 @@ from agent.fleet import files, history
 from agent.fleet.document import load_public_key
 from agent.fleet.health import confirm
 from agent.fleet.mqtt import client, document_topic, presence_topic, status_topic
+from agent.fleet.report import Status
 from agent.fleet.verify import Accepted, Rejected, digest, verify
 from agent.mqtt_requests import UNBOUNDED, farewell, reply
 
@@ -65,17 +66,6 @@ class Hub(Protocol):
     def restart(self) -> None:
         """Stop gracefully and start again from the config file."""
         ...
-
-
-class Status(msgspec.Struct, frozen=True, kw_only=True):
-    """The retained report on ``<prefix>/<hub>/fleet``."""
-
-    hub: str
-    state: str  # provisioned | applying | applied | rejected | rolled_back
-    version: int | None
-    reason: str
-    running_version: int
-    at: float
 
 
 class FleetService:

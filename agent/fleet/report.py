@@ -1,0 +1,16 @@
+"""What a hub says about itself on the fleet broker, read by the hub's service and the fleet manager alike."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Status(msgspec.Struct, frozen=True, kw_only=True):
+    """The retained report on ``<prefix>/<hub>/fleet``."""
+
+    hub: str
+    state: str  # provisioned | applying | applied | rejected | rolled_back
+    version: int | None
+    reason: str
+    running_version: int
+    at: float
