@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,7 +13,7 @@ import click
 
 from agent.cli.options import config_option
 from agent.config import seconds
-from agent.errors import ConfigError
+from agent.errors import AgentError, ConfigError
 
 if TYPE_CHECKING:
     from agent.fleet.report import Status
@@ -232,3 +233,313 @@ def history(config_path: Path, limit: int) -> None:
         # A reason quotes config sections ("[local_mqtt] added"), which rich would take for markup.
         table.add_row(when(at), "-" if version is None else f"v{version}", outcome, escape(reason))
     Console().print(table)
+
+
+_DEFAULT_STATE = Path("~/.hearth-fleet/rollouts.db")
+
+
+def _state_option(fn: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--state",
+        "state_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=str(_DEFAULT_STATE),
+        show_default=True,
+        help="The manager's rollout state file (created 0600).",
+    )(fn)
+
+
+@fleet.group()
+def rollout() -> None:
+    """Send a config to a group in waves (canary first), each gated on the hubs' health."""
+
+
+@rollout.command("start")
+@click.argument("config_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--key", "key_path", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--version", "version", type=click.IntRange(min=1), required=True, help="Above every earlier.")
+@click.option("--target", required=True, help="group:NAME, or all (the hubs that report to the broker).")
+@click.option("--broker", required=True, help=_BROKER_HELP)
+@click.option(
+    "--revert-to",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The config to put back if the rollout halts (default: the last finished rollout's).",
+)
+@click.option(
+    "--canary", default="1", show_default=True, help="Hubs in the first wave: a number, or a share (5%)."
+)
+@click.option("--waves", default="10%,50%,100%", show_default=True, help="Where the later waves end.")
+@click.option(
+    "--seed", type=int, default=None, help="Draw the same canary and order again (default: random)."
+)
+@click.option("--success", default="90%", show_default=True, help="Share of a wave that must apply to go on.")
+@click.option(
+    "--halt-at", default="10%", show_default=True, help="Share of a wave failing above which it reverts."
+)
+@click.option("--window", default="5m", show_default=True, help="How long a wave has to reach --success.")
+@click.option("--expires", default="7d", show_default=True, help="How long hubs may apply the documents.")
+@click.option(
+    "--discover", default="2s", show_default=True, help="How long to gather the hubs' reports first."
+)
+@_state_option
+@_tls_options
+def start(
+    *,
+    config_file: Path,
+    key_path: Path,
+    version: int,
+    target: str,
+    broker: str,
+    revert_to: Path | None,
+    canary: str,
+    waves: str,
+    seed: int | None,
+    success: str,
+    halt_at: str,
+    window: str,
+    expires: str,
+    discover: str,
+    state_path: Path,
+    ca_file: str,
+    cert_file: str,
+    key_file: str,
+    password_file: str,
+    topic_prefix: str,
+) -> None:
+    """Start a rollout and follow it until it is done, reverted or paused.
+
+    Example: hearth fleet rollout start kitchen.toml --key fleet.key --version 8 --target group:kitchens
+    --broker mqtts://broker.example:8883 --ca-file ca.pem --canary 5% --waves 10%,50%,100%
+    """
+    import secrets
+
+    from agent.fleet import rollout_run, rollout_state
+    from agent.fleet.document import load_private_key
+    from agent.fleet.manager import collect
+    from agent.fleet.mqtt import endpoint_from_url
+    from agent.fleet.rollout import share
+
+    endpoint = endpoint_from_url(
+        broker, ca_file=ca_file, cert_file=cert_file, key_file=key_file, password_file=password_file
+    )
+    key = load_private_key(key_path)
+    gates = {
+        "success": share(success, "--success"),
+        "halt_at": share(halt_at, "--halt-at"),
+        "window": _seconds(window, "--window", "5m"),
+    }
+    lifetime = _seconds(expires, "--expires", "12h or 7d")
+    state_path = state_path.expanduser()
+    db = rollout_state.open_state(state_path)
+    if revert_to is not None:
+        previous, previous_format = revert_to.read_text(encoding="utf-8"), _format_of(revert_to)
+    elif (last := rollout_state.last_done(db, target)) is not None:
+        previous, previous_format = last.terms.config, last.terms.config_format
+    else:
+        raise ConfigError(
+            f"no earlier rollout to {target} finished here: nothing known to revert to",
+            key_path="--revert-to",
+            hint="give the config the hubs run now with --revert-to FILE",
+        )
+    now = int(time.time())
+    terms = rollout_state.Terms(
+        target=target,
+        config=config_file.read_text(encoding="utf-8"),
+        config_format=_format_of(config_file),
+        previous=previous,
+        previous_format=previous_format,
+        issued_at=now,
+        expires_at=now + max(1, int(lifetime)),
+    )
+    settings = {
+        "broker": broker,
+        "ca_file": ca_file,
+        "cert_file": cert_file,
+        "key_file": key_file,
+        "password_file": password_file,
+        "topic_prefix": topic_prefix,
+        "key": str(key_path.resolve()),
+    }
+    with rollout_run.driving(state_path) as mine:
+        if not mine:
+            raise AgentError(f"another manager is driving the rollouts of {state_path}")
+        view = asyncio.run(collect(endpoint, topic_prefix, _seconds(discover, "--discover", "2s")))
+        rollout_id = rollout_run.plan(
+            db,
+            view,
+            terms=terms,
+            key=key,
+            version=version,
+            canary=canary,
+            waves=[w.strip() for w in waves.split(",") if w.strip()],
+            seed=secrets.randbits(32) if seed is None else seed,
+            base_dir=config_file.parent,
+            settings=settings,
+            now=time.time(),
+            **gates,
+        )
+        click.echo(rollout_state.decisions(db, rollout_id)[-1].message)
+        _drive(db, rollout_id)
+
+
+def _format_of(path: Path) -> str:
+    return "json" if path.suffix == ".json" else "toml"
+
+
+def _drive(db: sqlite3.Connection, rollout_id: int) -> None:
+    """Run the rollout from its stored settings (the caller holds the driving lock); exit 1 if reverted."""
+    from agent.fleet import rollout_run, rollout_state
+    from agent.fleet.document import load_private_key
+    from agent.fleet.mqtt import endpoint_from_url
+    from agent.fleet.rollout import Phase
+
+    stored = rollout_state.load(db, rollout_id)
+    s = stored.settings
+    endpoint = endpoint_from_url(
+        s["broker"],
+        ca_file=s["ca_file"],
+        cert_file=s["cert_file"],
+        key_file=s["key_file"],
+        password_file=s["password_file"],
+    )
+    key = load_private_key(Path(s["key"]))
+    ended = asyncio.run(
+        rollout_run.drive(
+            db,
+            rollout_id,
+            key=key,
+            endpoint=endpoint,
+            prefix=s["topic_prefix"],
+            say=lambda note: click.echo(note.message),
+        )
+    )
+    click.echo(f"rollout {rollout_id}: {ended.state.phase}")
+    if ended.state.phase == Phase.PAUSED:
+        click.echo(
+            "resume it with `hearth fleet rollout resume`, or put it back with `hearth fleet rollout abort`"
+        )
+    if ended.state.phase == Phase.REVERTED:
+        click.get_current_context().exit(1)
+
+
+def _current(db: sqlite3.Connection) -> int:
+    from agent.fleet import rollout_state
+
+    found = rollout_state.active(db)
+    if found is None:
+        raise AgentError("no rollout in progress", hint="start one with `hearth fleet rollout start`")
+    return found.id
+
+
+def _request(state_path: Path, request: str) -> None:
+    """Leave ``request`` for the manager driving the rollout, or carry it out here if none is."""
+    from agent.fleet import rollout_run, rollout_state
+    from agent.fleet.rollout import Note, Phase, Request, State
+
+    state_path = state_path.expanduser()
+    if not state_path.exists():
+        raise AgentError(
+            f"no rollout state file at {state_path}", hint="give the one `rollout start` used: --state"
+        )
+    db = rollout_state.open_state(state_path)
+    rollout_id = _current(db)
+    asked = Request(request)
+    with rollout_run.driving(state_path) as mine:
+        rollout_state.ask(db, rollout_id, asked)
+        if not mine:
+            click.echo(f"rollout {rollout_id}: {request} asked; the manager driving it takes it up")
+            return
+        stored = rollout_state.load(db, rollout_id)
+        if asked == Request.PAUSE:
+            # Nobody drives it: nothing goes out until it is resumed.
+            k = stored.state.wave
+            paused = State(Phase.PAUSED, k, stored.state.wave_started, "paused by the operator")
+            note = Note(k, "pause", f"paused by the operator in wave {k} (no manager was running)", {})
+            rollout_state.save(db, rollout_id, paused, time.time(), note, took=asked)
+            click.echo(f"rollout {rollout_id}: paused")
+            return
+        _drive(db, rollout_id)
+
+
+@rollout.command()
+@_state_option
+def pause(state_path: Path) -> None:
+    """Send no further wave until resumed (the wave out keeps being followed).
+
+    Example: hearth fleet rollout pause
+    """
+    _request(state_path, "pause")
+
+
+@rollout.command()
+@_state_option
+def resume(state_path: Path) -> None:
+    """Go on with a paused rollout, or one whose manager stopped or crashed, where it was.
+
+    Example: hearth fleet rollout resume
+    """
+    _request(state_path, "resume")
+
+
+@rollout.command()
+@_state_option
+def abort(state_path: Path) -> None:
+    """Stop the rollout and put the previous config back on every hub it reached.
+
+    Example: hearth fleet rollout abort
+    """
+    _request(state_path, "abort")
+
+
+@rollout.command("status")
+@_state_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+def rollout_status(state_path: Path, as_json: bool) -> None:
+    """The latest rollout: phase, wave, hubs reached, and every decision with its figures.
+
+    Example: hearth fleet rollout status --json
+    """
+    import json
+
+    from agent.fleet import rollout_state
+
+    state_path = state_path.expanduser()
+    if not state_path.exists():
+        raise AgentError(
+            f"no rollout state file at {state_path}", hint="give the one `rollout start` used: --state"
+        )
+    db = rollout_state.open_state(state_path)
+    found = rollout_state.latest(db)
+    if found is None:
+        raise AgentError("no rollout in the state file")
+    plan, state = found.plan, found.state
+    logged = rollout_state.decisions(db, found.id)
+    summary = {
+        "id": found.id,
+        "target": found.terms.target,
+        "version": plan.version,
+        "revert_version": plan.revert_version,
+        "phase": state.phase.value,
+        "wave": state.wave,
+        "waves": [len(plan.wave(k)) for k in range(len(plan.ends))],
+        "reached": plan.ends[state.wave],
+        "hubs": len(plan.order),
+        "seed": plan.seed,
+        "request": found.request.value,
+        "reason": state.reason,
+        "decisions": [
+            {"at": d.at, "wave": d.wave, "decision": d.decision, "message": d.message, "figures": d.figures}
+            for d in logged
+        ],
+    }
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    click.echo(
+        f"rollout {found.id}: v{plan.version} to {found.terms.target}, {state.phase} in wave {state.wave} "
+        f"of {len(plan.ends)} ({plan.ends[state.wave]}/{len(plan.order)} hubs reached)"
+        + (f"; {found.request.value} asked" if found.request.value else "")
+    )
+    for d in logged:
+        click.echo(f"  {time.strftime('%H:%M:%S', time.localtime(d.at))} {d.message}")

@@ -14,3 +14,4 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     running_version: int
     at: float
+    groups: list[str] = []  # the groups the hub follows (absent from hubs of earlier releases)
