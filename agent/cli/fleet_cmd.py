@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import sqlite3
 import time
@@ -14,8 +15,12 @@ import click
 from agent.cli.options import config_option
 from agent.config import seconds
 from agent.errors import AgentError, ConfigError
+from agent.fleet.overview import STATES
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
+    from agent.fleet.overview import Overview
     from agent.fleet.report import Status
 
 _BROKER_HELP = "mqtt://host:port, or mqtts://host:port with --ca-file."
@@ -163,48 +168,119 @@ def _echo_outcome(report: Status) -> None:
 @fleet.command()
 @click.option("--broker", required=True, help=_BROKER_HELP)
 @click.option("--wait", default="2s", show_default=True, help="How long to collect reports.")
+@click.option("--group", default=None, help="Only the hubs of this group.")
+@click.option(
+    "--state",
+    type=click.Choice(STATES),
+    default=None,
+    help="Only the hubs in this state (offline: the broker says their link is down).",
+)
+@click.option(
+    "--version", type=click.IntRange(min=0), default=None, help="Only the hubs running this version."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@click.option("--live", is_flag=True, help="Stay connected and redraw as hubs report, until Ctrl-C.")
 @_tls_options
 def status(
     *,
     broker: str,
     wait: str,
+    group: str | None,
+    state: str | None,
+    version: int | None,
+    as_json: bool,
+    live: bool,
     ca_file: str,
     cert_file: str,
     key_file: str,
     password_file: str,
     topic_prefix: str,
 ) -> None:
-    """Show every hub's link (online/offline), config version and the state of its last document.
+    """The fleet: versions and how many hubs run each, hubs per state, and every hub's link and last document.
 
-    Example: hearth fleet status --broker mqtt://localhost:1883
+    Example: hearth fleet status --broker mqtt://localhost:1883 --group kitchens --state rolled_back
     """
-    from rich.console import Console
-    from rich.table import Table
+    import json
 
-    from agent.fleet.manager import collect
+    from rich.console import Console
+
+    from agent.fleet.manager import FleetView, collect, watch
     from agent.fleet.mqtt import endpoint_from_url
+    from agent.fleet.overview import overview
 
     wait_s = _seconds(wait, "--wait", "2s")
     endpoint = endpoint_from_url(
         broker, ca_file=ca_file, cert_file=cert_file, key_file=key_file, password_file=password_file
     )
-    view = asyncio.run(collect(endpoint, topic_prefix, wait_s))
-    reports, links = view.reports, view.links
-    table = Table(title=f"{len(reports)} hub{'' if len(reports) == 1 else 's'}")
-    for column in ("hub", "link", "running", "last document", "state", "reason", "reported"):
+
+    def shown(view: FleetView) -> Overview:
+        return overview(view.reports, view.links, group=group, state=state, version=version)
+
+    if not live:
+        found = shown(asyncio.run(collect(endpoint, topic_prefix, wait_s)))
+        if as_json:
+            click.echo(json.dumps(found.as_json()))
+        else:
+            Console().print(_fleet_table(found))
+        return
+    if as_json:
+        raise ConfigError("--live draws a table; use --json without it", key_path="--json")
+    from rich.live import Live
+
+    async def follow() -> None:
+        if not Console().is_terminal:  # piped: one summary line per change
+            async for view in watch(endpoint, topic_prefix, 1.0):
+                click.echo(_summary(shown(view)))
+            return
+        with Live(_fleet_table(shown(FleetView())), auto_refresh=False) as screen:
+            async for view in watch(endpoint, topic_prefix, 1.0):
+                screen.update(_fleet_table(shown(view)), refresh=True)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(follow())
+
+
+def _summary(found: Overview) -> str:
+    versions = ", ".join(f"v{v}: {n}" for v, n in found.versions.items()) or "-"
+    states = ", ".join(f"{s}: {n}" for s, n in found.states.items()) or "-"
+    count = f"{len(found.rows)} hub{'' if len(found.rows) == 1 else 's'}"
+    return f"{count}; running {versions}; {states}; offline: {found.offline}"
+
+
+def _fleet_table(found: Overview) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=_summary(found))
+    for column in (
+        "hub",
+        "link",
+        "groups",
+        "running",
+        "last document",
+        "state",
+        "reason",
+        "reported",
+        "last seen",
+    ):
         table.add_column(column)
-    for hub in sorted(reports):
-        report = reports[hub]
+
+    def when(at: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at)) if at else "-"
+
+    for row in found.rows:
         table.add_row(
-            hub,
-            links.get(hub, "?"),
-            f"v{report.running_version}",
-            f"v{report.version}" if report.version is not None else "-",
-            report.state,
-            report.reason,
-            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(report.at)),
+            row.hub,
+            row.link,
+            ",".join(row.groups),
+            f"v{row.running_version}",
+            f"v{row.version}" if row.version is not None else "-",
+            row.state,
+            escape(row.reason),
+            when(row.at),
+            "now" if row.link == "online" else when(row.seen),
         )
-    Console().print(table)
+    return table
 
 
 @fleet.command()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -193,3 +193,34 @@ async def collect(endpoint: BrokerConfig, prefix: str, wait: float) -> FleetView
     except aiomqtt.MqttError as exc:
         raise AgentError(f"cannot reach {endpoint.host}:{port_of(endpoint)}: {exc}") from None
     return view
+
+
+async def watch(endpoint: BrokerConfig, prefix: str, every: float) -> AsyncIterator[FleetView]:
+    """The fleet view as it changes: once the retained reports are in, then at most every ``every`` s."""
+    view = FleetView()
+    changed = asyncio.Event()
+    try:
+        async with client(endpoint, identifier=None) as mqtt:
+            await follow_fleet(mqtt, prefix)
+
+            async def read() -> None:
+                async for message in mqtt.messages:
+                    if view.take(str(message.topic), message.payload):
+                        changed.set()
+
+            reader = asyncio.create_task(read(), name="fleet:watch")
+            try:
+                first = True
+                while True:
+                    await asyncio.sleep(every)  # a screen's refresh, not a wait for something
+                    if reader.done():
+                        reader.result()
+                        raise aiomqtt.MqttError("the broker closed the connection")
+                    if first or changed.is_set():
+                        first = False
+                        changed.clear()
+                        yield view
+            finally:
+                reader.cancel()
+    except aiomqtt.MqttError as exc:
+        raise AgentError(f"lost {endpoint.host}:{port_of(endpoint)}: {exc}") from None

@@ -15,3 +15,4 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
     running_version: int
     at: float
     groups: list[str] = []  # the groups the hub follows (absent from hubs of earlier releases)
+    sent_at: float = 0.0  # when the hub published this report: it does on every connection

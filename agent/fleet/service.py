@@ -207,6 +207,7 @@ class FleetService:
             running_version=history.running_version(self.hub.ledger),
             at=last.at if last else self.clock(),
             groups=list(self.hub.config.hub.groups),
+            sent_at=self.clock(),
         )
         topic = status_topic(self.prefix, self.hub_id)
         await reply(mqtt.publish(topic, msgspec.json.encode(status), qos=1, retain=True, timeout=UNBOUNDED))
