@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import sqlite3
 import time
@@ -281,6 +282,98 @@ def _fleet_table(found: Overview) -> Table:
             "now" if row.link == "online" else when(row.seen),
         )
     return table
+
+
+@fleet.command()
+@click.argument("name")
+@click.option("--group", "groups", multiple=True, help="A group the hub follows (repeat for each).")
+@click.option("--manager", is_flag=True, help="Enrol a fleet manager (may publish documents), not a hub.")
+@click.option(
+    "--broker",
+    required=True,
+    help="The broker as its dynsec admin: mqtt://ADMIN@host:port, with --password-file.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where to write NAME.password (0600), for the hub's password_file.",
+)
+@click.option("--print-only", is_flag=True, help="Print the dynsec commands (JSON) instead of sending them.")
+@_tls_options
+def enroll(
+    *,
+    name: str,
+    groups: tuple[str, ...],
+    manager: bool,
+    broker: str,
+    out_dir: Path,
+    print_only: bool,
+    ca_file: str,
+    cert_file: str,
+    key_file: str,
+    password_file: str,
+    topic_prefix: str,
+) -> None:
+    """Give a hub (or a manager) its own broker user and ACL, through Mosquitto's dynamic security plugin.
+
+    A hub may publish only under its own topics and read only the documents addressed to it or its
+    groups; only a manager may publish fleet documents. Enrolling again rotates the password.
+
+    Example: hearth fleet enroll hub-7 --group kitchens --broker mqtts://admin@broker:8883
+    --password-file admin.pw --ca-file ca.pem --out /srv/hearth/credentials
+    """
+    import json
+
+    from agent.connection import port_of
+    from agent.fleet import enroll as dynsec
+    from agent.fleet.mqtt import endpoint_from_url
+
+    if not re.match(r"^[a-z0-9][a-z0-9_-]{0,62}$", name):
+        raise ConfigError(f"expected a hub id (a-z, 0-9, - and _), got {name!r}", key_path="NAME")
+    for group in groups:
+        if not re.match(r"^[a-z0-9][a-z0-9_-]{0,62}$", group):
+            raise ConfigError(f"expected a group name (a-z, 0-9, - and _), got {group!r}", key_path="--group")
+    if manager and groups:
+        raise ConfigError("a manager reads every hub: it has no groups", key_path="--group")
+    admin = endpoint_from_url(
+        broker, ca_file=ca_file, cert_file=cert_file, key_file=key_file, password_file=password_file
+    )
+    password = dynsec.new_password()
+    if manager:
+        role, acls = dynsec.MANAGER_ROLE + f"-{name}", dynsec.manager_acls(topic_prefix)
+    else:
+        role, acls = dynsec.hub_role(name), dynsec.hub_acls(topic_prefix, name, groups)
+    commands = dynsec.enrol_commands(name, password, role, acls)
+    if not print_only:
+        asyncio.run(dynsec.apply(admin, commands))
+    secret = _write_secret(out_dir, f"{name}.password", password)
+    if print_only:
+        click.echo(json.dumps({"commands": commands}, indent=2))
+        return
+    who = "manager" if manager else "hub"
+    click.echo(f"enrolled {who} {name} on {admin.host}; its password is in {secret}")
+    if not manager:
+        tls = f", tls = true, ca_file = {json.dumps(ca_file)}" if admin.tls else ", tls = false"
+        click.echo("on the hub:")
+        click.echo(
+            f"  [fleet]\n  broker = {{ host = {json.dumps(admin.host)}, port = {port_of(admin)}{tls}, "
+            f"username = {json.dumps(name)}, password_file = {json.dumps(str(secret))} }}"
+        )
+
+
+def _write_secret(folder: Path, name: str, text: str) -> Path:
+    """Write ``text`` to ``folder/name``, readable by the owner only, replacing what was there."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / name
+    part = folder / f".{name}.part"
+    part.unlink(missing_ok=True)
+    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(text + "\n")
+    part.replace(path)
+    return path.resolve()
 
 
 @fleet.command()
