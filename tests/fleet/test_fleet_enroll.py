@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import glob
 import json
-import os
-import pwd
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,38 +17,16 @@ from fleet_support import CLIMATE, PLUG, document, running, write_hub
 from agent.fleet.manager import decode_status
 from agent.fleet.mqtt import document_topic
 from tests.conftest import eventually, hearth
-from tests.testbed.mosquitto import Mosquitto
+from tests.testbed.dynsec import DynsecMosquitto
 
-PLUGIN = next(iter(glob.glob("/usr/lib/*/mosquitto_dynamic_security.so")), "")
 ADMIN_PASSWORD = "admin-secret"
-
-
-class DynsecMosquitto(Mosquitto):
-    """A private Mosquitto that lets in only users of its dynamic security plugin (admin: ``admin``)."""
-
-    def __init__(self, folder: Path) -> None:
-        super().__init__(folder)
-        users = folder / "dynamic-security.json"
-        subprocess.run(
-            ["mosquitto_ctrl", "dynsec", "init", str(users), "admin", ADMIN_PASSWORD],
-            check=True,
-            capture_output=True,
-        )
-        self.conf.write_text(
-            # Started as root, Mosquitto would run as "mosquitto", who cannot read the test's private folder.
-            f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
-            f"listener {self.port} 127.0.0.1\nallow_anonymous false\npersistence false\n"
-            f"plugin {PLUGIN}\nplugin_opt_config_file {users}\nmax_queued_messages 10000\n"
-        )
 
 
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[DynsecMosquitto]:
-    if not PLUGIN:
-        pytest.fail("mosquitto's dynamic security plugin is missing (Debian package mosquitto)")
     folder = tmp_path / "broker"
     folder.mkdir()
-    with DynsecMosquitto(folder) as server:
+    with DynsecMosquitto(folder, admin_password=ADMIN_PASSWORD) as server:
         yield server
 
 
