@@ -621,6 +621,16 @@ def _request(state_path: Path, request: str) -> None:
             return
         stored = rollout_state.load(db, rollout_id)
         if asked == Request.PAUSE:
+            if stored.state.phase == Phase.PAUSED:
+                rollout_state.save(db, rollout_id, stored.state, time.time(), None, took=asked)
+                click.echo(f"rollout {rollout_id}: already paused")
+                return
+            if stored.state.phase != Phase.GATING:
+                # A wave (or a revert) may be half published: the next manager finishes it, then pauses.
+                click.echo(
+                    f"rollout {rollout_id}: pause asked; it takes effect once the wave being sent is out"
+                )
+                return
             # Nobody drives it: nothing goes out until it is resumed.
             k = stored.state.wave
             paused = State(Phase.PAUSED, k, stored.state.wave_started, "paused by the operator")

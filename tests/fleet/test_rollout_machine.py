@@ -295,3 +295,26 @@ def test_rollout_commands_name_what_is_missing(tmp_path: Path) -> None:
     result = hearth("fleet", "rollout", "resume", "--state", state)  # the file is there, no rollout in it
     assert result.returncode == 1
     assert "no rollout in progress" in result.stderr
+
+
+def test_a_pause_with_no_manager_running_never_cuts_a_wave_short(tmp_path: Path) -> None:
+    path = tmp_path / "rollouts.db"
+    db = rollout_state.open_state(path)
+    terms = rollout_state.Terms("group:all", "[store]\n", "toml", "", "toml", 1, 2)
+    rid = rollout_state.create(
+        db, terms=terms, plan=plan(), settings={}, now=0.0, note=Note(0, "plan", "x", {})
+    )
+    # The manager died while the canary was being published: pausing now must not skip its last hubs.
+    paused = hearth("fleet", "rollout", "pause", "--state", str(path))
+    assert paused.returncode == 0, paused.stderr
+    assert "takes effect once the wave being sent is out" in paused.stdout
+    stored = rollout_state.load(db, rid)
+    assert stored.state.phase == Phase.SENDING
+    assert stored.request == Request.PAUSE
+    # Once the wave is out, a pause holds it.
+    rollout_state.save(db, rid, State(Phase.GATING, 0, 5.0), 5.0, None, took=Request.NONE)
+    assert hearth("fleet", "rollout", "pause", "--state", str(path)).returncode == 0
+    assert rollout_state.load(db, rid).state.phase == Phase.PAUSED
+    again = hearth("fleet", "rollout", "pause", "--state", str(path))
+    assert "already paused" in again.stdout
+    assert rollout_state.load(db, rid).request == Request.NONE
