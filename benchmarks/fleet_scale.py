@@ -7,14 +7,16 @@ does). The manager is the real ``hearth fleet rollout`` command in its own proce
 
 1. Baseline: one signed document pushed to the whole group at once; seconds until every hub reported
    ``applied``.
-2. A rollout of the next version: canary (1 %) → 10 % → 50 % → 100 %, 2 s health window per wave; seconds from
-   the plan to the last wave's decision (the manager's own log), the manager's peak RSS and CPU time, and
-   broker PUBLISH messages (in + out) per hub.
+2. A rollout of the next version: canary (1 %) → 10 % → 50 % → 100 %, each wave watched for a 2 s health
+   window (``--bake 2s``) once 95 % of it applied; seconds from the plan to the last wave's decision (the
+   manager's own log), the manager's peak RSS and CPU time, and broker messages (in + out, every MQTT packet
+   type, from $SYS) per hub.
 3. A rollout in which 5 % of the hubs (drawn with a fixed seed) fail their health check: where it halted,
    how much of the fleet it reached, and that the revert left no hub on the bad version.
 
-Target (issue): rollout <= 3 x the flat push + the health windows; the failing rollout halts after the canary
-or the first wave, leaving >= 90 % of the fleet never exposed to the bad version.
+Target: rollout <= 3 x the flat push + the health windows (the JSON line's value is the rollout minus its
+windows, its ratio that over the flat push); the failing rollout halts after the canary or the first wave,
+leaving >= 90 % of the fleet never exposed to the bad version.
 Run: python benchmarks/fleet_scale.py [--quick] [--hubs N] [--per-worker N]
 """
 
@@ -332,7 +334,7 @@ async def measure(
     manager = [
         "--key", str(folder / "fleet.key"), "--target", f"group:{GROUP}", "--broker", f"mqtt://hq@127.0.0.1:{port}",
         "--password-file", str(folder / "credentials" / "hq.password"), "--canary", "1%",
-        "--waves", "10%,50%,100%", "--window", f"{WINDOW_S:g}s", "--discover", "1s",
+        "--waves", "10%,50%,100%", "--window", "10m", "--bake", f"{WINDOW_S:g}s", "--discover", "1s",
     ]  # fmt: skip
     async with aiomqtt.Client("127.0.0.1", port, username="hq", password=password) as hq:
         await hq.subscribe("hearth/v1/+/fleet", qos=1)
@@ -354,19 +356,21 @@ async def measure(
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
-    budget = 3 * flat_s + WAVES * WINDOW_S
-    met = rollout_s <= budget and halted_wave <= 1 and untouched >= 0.9 and on_bad == 0
+    windows = WAVES * WINDOW_S
+    beyond = rollout_s - windows  # the rollout's own cost: its time outside the health windows it waits out
+    met = beyond <= 3 * flat_s and halted_wave <= 1 and untouched >= 0.9 and on_bad == 0
     print(
-        f"rollout {rollout_s:.2f} s vs 3 x {flat_s:.2f} s + {WAVES} x {WINDOW_S:g} s = {budget:.2f} s; "
-        f"halted in wave {halted_wave}, {100 * untouched:.1f} % untouched: {'met' if met else 'MISSED'}"
+        f"rollout {rollout_s:.2f} s = {windows:g} s of health windows + {beyond:.2f} s, vs the flat push "
+        f"{flat_s:.2f} s ({beyond / flat_s:.2f} x); halted in wave {halted_wave}, {100 * untouched:.1f} % "
+        f"untouched: {'met' if met else 'MISSED'}"
     )
     report(
         f"fleet_scale_{hubs}_hubs",
-        rollout_s,
+        beyond,
         "s",
         baseline=flat_s,
-        ratio=rollout_s / flat_s,
-        target=f"<= 3 x baseline + {WAVES} x {WINDOW_S:g} s windows; halt by wave 1 with >= 90 % untouched",
+        ratio=beyond / flat_s,
+        target=f"<= 3 (rollout minus its {WAVES} x {WINDOW_S:g} s windows, over a flat push); halt by wave 1",
     )
 
 
@@ -403,10 +407,11 @@ async def good_rollout(run: Run) -> float:
     per_hub = await messages_per_hub(run, before)
     decisions: list[dict[str, Any]] = rollout_status(state)["decisions"]
     took = float(decisions[-1]["at"] - decisions[0]["at"])
-    gated = [round(d["figures"]["elapsed_s"], 2) for d in decisions if d["decision"] in {"proceed", "done"}]
+    gated = [round(d["figures"]["passed_s"], 2) for d in decisions if d["decision"] in {"proceed", "done"}]
     print(
         f"rollout to {run.hubs} hubs (canary 1 %, 10 %, 50 %, 100 %; {WINDOW_S:g} s windows): plan to done "
-        f"{took:.2f} s (waves passed their gate after {gated} s); manager process {good.wall_s:.2f} s wall, "
+        f"{took:.2f} s (each wave reached 95 % applied after {gated} s, then was watched {WINDOW_S:g} s); "
+        f"manager process {good.wall_s:.2f} s wall, "
         f"{good.cpu_s:.2f} s CPU, {good.rss_mb:.1f} MB peak RSS; {per_hub:.1f} broker messages per hub"
     )
     return took

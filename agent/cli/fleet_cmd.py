@@ -447,6 +447,12 @@ def rollout() -> None:
     "--halt-at", default="10%", show_default=True, help="Share of a wave failing above which it reverts."
 )
 @click.option("--window", default="5m", show_default=True, help="How long a wave has to reach --success.")
+@click.option(
+    "--bake",
+    default="10s",
+    show_default=True,
+    help="How long a wave that reached --success is still watched (failures halt it) before the next.",
+)
 @click.option("--expires", default="7d", show_default=True, help="How long hubs may apply the documents.")
 @click.option(
     "--discover", default="2s", show_default=True, help="How long to gather the hubs' reports first."
@@ -467,6 +473,7 @@ def start(
     success: str,
     halt_at: str,
     window: str,
+    bake: str,
     expires: str,
     discover: str,
     state_path: Path,
@@ -497,6 +504,7 @@ def start(
         "success": share(success, "--success"),
         "halt_at": share(halt_at, "--halt-at"),
         "window": _seconds(window, "--window", "5m"),
+        "bake": _seconds(bake, "--bake", "10s"),
     }
     lifetime = _seconds(expires, "--expires", "12h or 7d")
     state_path = state_path.expanduser()

@@ -4,14 +4,16 @@ A rollout sends one config to a target's hubs in waves: a canary (N hubs or a sh
 from the target with a seed, so the same seed draws the same hubs), then growing batches. Each wave is
 gated on the hubs' own reports::
 
-    sending(k) ──> gating(k) ──┬── ≥ success share applied ─────────────> sending(k+1) … ──> done
+    sending(k) ──> gating(k) ──┬── ≥ success share applied, then bake ──> sending(k+1) … ──> done
                                ├── > halt share rejected/rolled back ──┐
                                ├── abort ──────────────────────────────┴─> reverting ──> reverted
                                └── window over, short of success; pause ──> paused ── resume ──> gating(k)
 
-Reverting pushes the previous config, as a new and higher version, to every hub the rollout reached
-that did not already refuse or roll back the new one (a hub offline during its wave is reached too:
-the new document waits for it, retained, and the revert replaces it). Every change of phase comes with
+Once a wave reaches its success share it is watched for ``bake`` seconds more (a hub that fails late
+still counts) before the next goes out. Reverting pushes the previous config, as a new and higher
+version, to every hub the rollout reached that did not already refuse or roll back the new one (a hub
+offline during its wave is reached too: the new document waits for it, retained, and the revert
+replaces it). Every change of phase comes with
 a ``Note`` carrying the figures that made it. Nothing here does I/O or reads a clock: the caller passes
 ``now`` (wall-clock seconds, since the state outlives the process) and the hubs' latest reports.
 """
@@ -66,6 +68,7 @@ class Plan:
     halt_at: float  # share of a wave that rejected or rolled back above which the rollout reverts
     window: float  # seconds a wave has to reach ``success``
     seed: int
+    bake: float = 0.0  # seconds a wave that reached ``success`` is watched before the next goes out
 
     def wave(self, k: int) -> tuple[str, ...]:
         """The hubs of wave ``k`` (0: the canary)."""
@@ -113,6 +116,7 @@ def make_plan(
     success: float,
     halt_at: float,
     window: float,
+    bake: float = 0.0,
 ) -> Plan:
     """Draw the order (canary first) with ``seed``; the waves end at the given shares, 100% last."""
     if not hubs:
@@ -127,7 +131,7 @@ def make_plan(
             ends.append(end)
     if ends[-1] < total:
         ends.append(total)
-    return Plan(version, revert_version, tuple(order), tuple(ends), success, halt_at, window, seed)
+    return Plan(version, revert_version, tuple(order), tuple(ends), success, halt_at, window, seed, bake)
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,7 @@ class State:
     wave: int
     wave_started: float | None = None  # when the current wave's documents were out (wall clock)
     reason: str = ""
+    passed_at: float | None = None  # when the current wave first reached the success share
 
 
 class Tally(NamedTuple):
@@ -285,10 +290,14 @@ def _gate(plan: Plan, state: State, now: float, counted: Tally) -> Step:
         )
         return Step(State(Phase.REVERTING, k, state.wave_started, message), Note(k, "halt", message, figures))
     if counted.applied / counted.size >= plan.success:
-        verdict = (
-            f"{counted.applied}/{counted.size} of wave {k} applied "
-            f"({_pct(counted.applied, counted.size)} >= {plan.success:.0%}) after {elapsed:.1f} s"
-        )
+        passed = state.passed_at if state.passed_at is not None else now
+        if now - passed < plan.bake:  # healthy so far: watch it a little longer
+            return Step(state if state.passed_at is not None else replace(state, passed_at=now), None)
+        baked = f", then watched {plan.bake:g} s" if plan.bake else ""
+        share = f"{_pct(counted.applied, counted.size)} >= {plan.success:.0%}"
+        applied = f"{counted.applied}/{counted.size} of wave {k} applied ({share})"
+        verdict = f"{applied} after {passed - started:.1f} s{baked}"
+        figures["passed_s"] = round(passed - started, 3)
         if k + 1 == len(plan.ends):
             return Step(
                 State(Phase.DONE, k, state.wave_started), Note(k, "done", f"done: {verdict}", figures)
@@ -303,6 +312,15 @@ def _gate(plan: Plan, state: State, now: float, counted: Tally) -> Step:
         )
         return Step(State(Phase.PAUSED, k, state.wave_started, message), Note(k, "stall", message, figures))
     return Step(state, None)
+
+
+def wake_at(plan: Plan, state: State) -> float | None:
+    """When ``evaluate`` may decide differently with no new report: the bake time's or the window's end."""
+    if state.phase != Phase.GATING or state.wave_started is None:
+        return None
+    if state.passed_at is not None:
+        return state.passed_at + plan.bake
+    return state.wave_started + plan.window
 
 
 def revert_targets(plan: Plan, state: State, reports: Mapping[str, Status]) -> tuple[str, ...]:

@@ -38,6 +38,7 @@ from agent.fleet.rollout import (
     make_plan,
     published,
     to_publish,
+    wake_at,
 )
 from agent.fleet.rollout_state import Rollout, Terms
 
@@ -86,6 +87,7 @@ def plan(
     success: float,
     halt_at: float,
     window: float,
+    bake: float = 0.0,
     base_dir: Path,
     settings: dict[str, str],
     now: float,
@@ -126,12 +128,13 @@ def plan(
         success=success,
         halt_at=halt_at,
         window=window,
+        bake=bake,
     )
     sizes = [len(drawn.wave(k)) for k in range(len(drawn.ends))]
     message = (
         f"planned v{version} to {len(hubs)} hubs of {terms.target} in waves of {sizes} (seed {seed}); "
-        f"gates: {success:.0%} applied within {window:g} s, halt above {halt_at:.0%} failed; "
-        f"revert as v{version + 1}"
+        f"gates: {success:.0%} applied within {window:g} s and watched {bake:g} s more, halt above "
+        f"{halt_at:.0%} failed; revert as v{version + 1}"
     )
     figures: dict[str, object] = {"hubs": len(hubs), "waves": sizes, "seed": seed}
     note = Note(0, "plan", message, figures)
@@ -255,8 +258,11 @@ async def _steps(
             if step.note is not None:
                 _tell(step.note, say)
             continue
+        # A report, the end of the bake time or window, or time to look for the operator's requests.
+        wake = wake_at(current.plan, state)
+        wait = tick if wake is None else min(tick, max(0.0, wake - clock()))
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(tick):  # a report, or time to look at the window and requests
+            async with asyncio.timeout(wait):
                 await changed.wait()
 
 

@@ -34,7 +34,8 @@ CREATE TABLE rollouts (
     wave INTEGER NOT NULL,
     wave_started REAL,
     reason TEXT NOT NULL DEFAULT '',
-    request TEXT NOT NULL DEFAULT ''
+    request TEXT NOT NULL DEFAULT '',
+    passed_at REAL
 );
 CREATE TABLE decisions (
     rollout INTEGER NOT NULL REFERENCES rollouts(id),
@@ -130,8 +131,9 @@ def save(
     """Store ``state`` and its decision; clear the request it took up (unless another came meanwhile)."""
     with transaction(db, immediate=True):
         db.execute(
-            "UPDATE rollouts SET phase = ?, wave = ?, wave_started = ?, reason = ? WHERE id = ?",
-            (state.phase.value, state.wave, state.wave_started, state.reason, rollout),
+            "UPDATE rollouts SET phase = ?, wave = ?, wave_started = ?, reason = ?, passed_at = ? "
+            "WHERE id = ?",
+            (state.phase.value, state.wave, state.wave_started, state.reason, state.passed_at, rollout),
         )
         if took != Request.NONE:
             db.execute("UPDATE rollouts SET request = '' WHERE id = ? AND request = ?", (rollout, took.value))
@@ -189,7 +191,7 @@ def decisions(db: sqlite3.Connection, rollout: int) -> list[Decision]:
 
 _COLUMNS = (
     "id, created_at, target, config, config_format, previous, previous_format, issued_at, expires_at, "
-    "plan, settings, phase, wave, wave_started, reason, request"
+    "plan, settings, phase, wave, wave_started, reason, request, passed_at"
 )
 
 
@@ -218,12 +220,13 @@ def _plan_json(plan: Plan) -> dict[str, object]:
         "halt_at": plan.halt_at,
         "window": plan.window,
         "seed": plan.seed,
+        "bake": plan.bake,
     }
 
 
 def _rollout(row: tuple[object, ...]) -> Rollout:
     (rid, created, target, config, fmt, previous, previous_fmt, issued, expires, plan, settings) = row[:11]
-    phase, wave, started, reason, request = row[11:]
+    phase, wave, started, reason, request, passed = row[11:]
     p = json.loads(str(plan))
     return Rollout(
         id=int(str(rid)),
@@ -246,10 +249,15 @@ def _rollout(row: tuple[object, ...]) -> Rollout:
             halt_at=float(p["halt_at"]),
             window=float(p["window"]),
             seed=int(p["seed"]),
+            bake=float(p.get("bake", 0.0)),
         ),
         settings=json.loads(str(settings)),
         state=State(
-            Phase(str(phase)), int(str(wave)), None if started is None else float(str(started)), str(reason)
+            Phase(str(phase)),
+            int(str(wave)),
+            None if started is None else float(str(started)),
+            str(reason),
+            None if passed is None else float(str(passed)),
         ),
         request=Request(str(request)),
     )

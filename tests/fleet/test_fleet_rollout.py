@@ -144,7 +144,8 @@ async def test_a_manager_killed_mid_rollout_resumes_where_it_was(
                 sys.executable, "-m", "agent", "fleet", "rollout", "start", str(new),
                 "--key", str(key_file), "--version", "1", "--target", "group:kitchens", "--broker", url,
                 "--revert-to", str(old), "--canary", "1", "--waves", "50%", "--seed", str(seed),
-                "--success", "100%", "--halt-at", "0%", "--window", "5m", "--discover", "500ms",
+                "--success", "100%", "--halt-at", "0%", "--window", "5m", "--bake", "0s",
+                "--discover", "500ms",
                 "--state", str(state),
                 cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip

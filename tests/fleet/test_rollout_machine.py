@@ -23,6 +23,7 @@ from agent.fleet.rollout import (
     published,
     revert_targets,
     to_publish,
+    wake_at,
 )
 from agent.fleet.rollout_run import document_for
 from tests.conftest import hearth
@@ -318,3 +319,41 @@ def test_a_pause_with_no_manager_running_never_cuts_a_wave_short(tmp_path: Path)
     again = hearth("fleet", "rollout", "pause", "--state", str(path))
     assert "already paused" in again.stdout
     assert rollout_state.load(db, rid).request == Request.NONE
+
+
+def test_a_wave_that_passed_is_watched_for_the_bake_time_and_a_late_failure_still_halts(
+    tmp_path: Path,
+) -> None:
+    p, clock = plan(canary="10", waves=["100%"], success=0.8, halt_at=0.1, bake=5.0), Clock()
+    state = send(p, State(Phase.SENDING, 0), clock())
+    wave = p.wave(0)
+    reports = applied(wave[2:])  # 8/10: the success share, two still applying
+    clock.now += 1
+    step = evaluate(p, state, clock(), reports=reports, links={})
+    assert step.note is None
+    assert step.state == State(Phase.GATING, 0, state.wave_started, passed_at=clock.now)
+    watched = step.state
+    assert wake_at(p, watched) == clock.now + 5  # no report needed to decide then
+    assert wake_at(p, state) == state.wave_started + 60  # before it passed: the window's end
+
+    # A restart keeps when it passed.
+    db = rollout_state.open_state(tmp_path / "rollouts.db")
+    terms = rollout_state.Terms("group:all", "", "toml", "", "toml", 1, 2)
+    rid = rollout_state.create(db, terms=terms, plan=p, settings={}, now=0.0, note=Note(0, "plan", "x", {}))
+    rollout_state.save(db, rid, watched, clock(), None, took=Request.NONE)
+    assert rollout_state.load(db, rid).state == watched
+    assert rollout_state.load(db, rid).plan.bake == 5.0
+
+    clock.now += 4.9
+    assert evaluate(p, watched, clock(), reports=reports, links={}) == Step(watched, None)
+    # The two slow hubs roll back within the bake time: 20 % failed > 10 %.
+    late = reports | {h: report(h, "rolled_back", 8) for h in wave[:2]}
+    halted = evaluate(p, watched, clock(), reports=late, links={})
+    assert halted.state.phase == Phase.REVERTING
+    # Had they applied, the wave would go on once the bake time is over.
+    clock.now += 0.1
+    done = evaluate(p, watched, clock(), reports=reports, links={})
+    assert done.state == State(Phase.SENDING, 1)
+    assert done.note is not None
+    assert done.note.figures["passed_s"] == 1.0
+    assert "proceed: 8/10 of wave 0 applied (80% >= 80%) after 1.0 s, then watched 5 s" in done.note.message
