@@ -211,7 +211,11 @@ class Publish(NamedTuple):
 
 
 def _pct(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.0f}%" if whole else "-"
+    """``part`` of ``whole`` in percent, to a tenth where it is not whole (2/90 is 2.2%, not 2%)."""
+    if not whole:
+        return "-"
+    share = 100 * part / whole
+    return f"{share:.0f}%" if share == round(share) else f"{share:.1f}%"
 
 
 def evaluate(

@@ -357,3 +357,12 @@ def test_a_wave_that_passed_is_watched_for_the_bake_time_and_a_late_failure_stil
     assert done.note is not None
     assert done.note.figures["passed_s"] == 1.0
     assert "proceed: 8/10 of wave 0 applied (80% >= 80%) after 1.0 s, then watched 5 s" in done.note.message
+
+
+def test_a_halt_just_over_the_threshold_says_so_in_its_figures() -> None:
+    p, clock = plan([f"hub-{n}" for n in range(100)], canary="90", waves=["100%"], halt_at=0.02), Clock()
+    state = send(p, State(Phase.SENDING, 0), clock())
+    wave = p.wave(0)
+    step = evaluate(p, state, clock(), reports={h: report(h, "rejected", 8) for h in wave[:2]}, links={})
+    assert step.note is not None
+    assert "2/90 of wave 0 rejected or rolled back (2.2% > 2%)" in step.note.message
