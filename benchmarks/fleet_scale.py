@@ -44,10 +44,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.config.schema import BrokerConfig
 from agent.fleet import enroll
-from agent.fleet.document import Envelope, encode, key_id, public_key_text, sign
+from agent.fleet.document import Envelope, encode, key_id, sign
 from agent.fleet.manager import decode_status
 from agent.fleet.report import Status
 from tests.testbed.dynsec import ADMIN, DynsecMosquitto
+from tests.testbed.fleet_hubs import FAILING_NAME, BareHub, serving, write_bare_hub
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import report
@@ -55,7 +56,6 @@ from common import report
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_PASSWORD = "bench-admin"
 GROUP = "fleet"
-FAILING_NAME = "failing"  # the hub name of the config that the chosen 5 % cannot run
 WINDOW_S = 2.0
 WAVES = 4  # canary, 10 %, 50 %, 100 %
 
@@ -69,47 +69,10 @@ def config_text(name: str) -> str:
 
 async def run_worker(spec: list[tuple[str, bool]]) -> None:
     """Run the fleet service of every hub in ``spec`` (config path, fails the bad config) until SIGTERM."""
-    from agent.config import Config, load_config
-    from agent.daemon.agent import HealthCheck, Reconfigured
-    from agent.daemon.supervisor import SourceRunner
-    from agent.fleet.service import FleetService
-    from agent.store.ledger import open_ledger
-
-    class BareHub:
-        """A hub with no sources: the fleet service's view of one (config, ledger, reconfigure, health)."""
-
-        def __init__(self, path: Path, failing: bool) -> None:
-            self.config_path: Path | None = path
-            self.config: Config = load_config(path)
-            self.ledger = open_ledger(Path(self.config.hub.data_dir))
-            self.failing = failing
-            self.health_checks: dict[str, HealthCheck] = {"bench": self._check}
-
-        async def _check(self) -> str | None:
-            if self.failing and self.config.hub.name == FAILING_NAME:
-                return "simulated failure"
-            return None
-
-        async def reconfigure(self, new: Config) -> Reconfigured:
-            self.config = new
-            return Reconfigured((), (), ())
-
-        def source_runner(self, name: str) -> SourceRunner | None:
-            return None
-
-        def restart(self) -> None:
-            raise RuntimeError("a bare hub never restarts")
-
-    hubs = [BareHub(Path(path), failing) for path, failing in spec]
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    tasks = [asyncio.create_task(FleetService(hub).run()) for hub in hubs]
-    await stop.wait()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    for hub in hubs:
-        hub.ledger.close()
+    async with serving([BareHub(Path(path), failing=failing) for path, failing in spec]):
+        await stop.wait()
 
 
 # -- the bench ------------------------------------------------------------------------------------------
@@ -245,7 +208,17 @@ def bench(hubs: int, per_worker: int) -> None:
             credentials.mkdir()
             for name, password in passwords.items():
                 (credentials / f"{name}.password").write_text(password)
-            paths = [write_hub(folder / "hubs", h, key, mq.port, credentials / f"{h}.password") for h in ids]
+            paths = [
+                write_bare_hub(
+                    folder / "hubs",
+                    h,
+                    key=key,
+                    port=mq.port,
+                    groups=[GROUP],
+                    password_file=credentials / f"{h}.password",
+                )
+                for h in ids
+            ]
             took = time.monotonic() - started
             print(f"enrolled {hubs} hubs and a manager (dynsec users and ACLs) in {took:.1f} s")
             workers = start_workers(
@@ -299,19 +272,6 @@ def start_workers(
                 subprocess.Popen([sys.executable, __file__, "--worker", str(spec)], cwd=ROOT, stderr=log)
             )
     return workers
-
-
-def write_hub(root: Path, hub: str, key: Ed25519PrivateKey, port: int, password: Path) -> Path:
-    folder = root / hub
-    folder.mkdir(parents=True)
-    path = folder / "hearth.toml"
-    path.write_text(
-        f'[hub]\nid = "{hub}"\ndata_dir = "{folder / "data"}"\ngroups = ["{GROUP}"]\n\n'
-        f'[fleet]\npublic_key = "{public_key_text(key.public_key())}"\nconfirm_window = "200ms"\n'
-        f'broker = {{ host = "127.0.0.1", port = {port}, tls = false, username = "{hub}", '
-        f'password_file = "{password}" }}\n'
-    )
-    return path
 
 
 class Run(NamedTuple):
