@@ -581,16 +581,22 @@ def _drive(db: sqlite3.Connection, rollout_id: int) -> None:
         password_file=s["password_file"],
     )
     key = load_private_key(Path(s["key"]))
-    ended = asyncio.run(
-        rollout_run.drive(
-            db,
-            rollout_id,
-            key=key,
-            endpoint=endpoint,
-            prefix=s["topic_prefix"],
-            say=lambda note: click.echo(note.message),
+    try:
+        ended = asyncio.run(
+            rollout_run.drive(
+                db,
+                rollout_id,
+                key=key,
+                endpoint=endpoint,
+                prefix=s["topic_prefix"],
+                say=lambda note: click.echo(note.message),
+            )
         )
-    )
+    except KeyboardInterrupt:
+        click.echo(
+            f"rollout {rollout_id}: stopped here; `hearth fleet rollout resume` goes on from where it was"
+        )
+        click.get_current_context().exit(130)
     click.echo(f"rollout {rollout_id}: {ended.state.phase}")
     if ended.state.phase == Phase.PAUSED:
         click.echo(

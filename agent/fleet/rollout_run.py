@@ -21,6 +21,7 @@ from pathlib import Path
 import aiomqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from agent.backoff import Backoff
 from agent.config.schema import BrokerConfig
 from agent.connection import port_of
 from agent.errors import AgentError, ConfigError
@@ -169,43 +170,87 @@ async def drive(
     settle: float = 2.0,
     say: Callable[[Note], None] = lambda note: None,
 ) -> Rollout:
-    """Run the rollout until it is done, reverted or paused; return it as stored then."""
-    view = FleetView()
-    changed = asyncio.Event()
-    try:
-        async with client(endpoint, identifier=None) as mqtt:
-            await follow_fleet(mqtt, prefix)
-            reader = asyncio.create_task(_read(mqtt, view, changed), name="rollout:reports")
-            try:
-                hubs = set(rollout_state.load(db, rollout_id).plan.order)
-                # The retained reports come at once: decide on them, not on an empty view.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(settle):
-                        while not hubs <= view.reports.keys() and not reader.done():
-                            changed.clear()
-                            await changed.wait()
-                return await _steps(
+    """Run the rollout until it is done, reverted or paused; return it as stored then.
+
+    A lost broker is waited for (capped, jittered backoff; logged once when lost and once when back): each
+    connection starts again from the state file, so nothing is decided twice or skipped.
+    """
+    backoff = Backoff(base=0.5, cap=30.0)
+    where = f"{endpoint.host}:{port_of(endpoint)}"
+    connected = lost = False
+    while True:
+        try:
+            async with client(endpoint, identifier=None) as mqtt:
+                connected = True
+                backoff.reset()
+                if lost:
+                    log.info("rollout: fleet broker %s reachable again; going on from the state file", where)
+                    lost = False
+                return await _session(
                     db,
                     rollout_id,
-                    mqtt=mqtt,
-                    reader=reader,
-                    view=view,
-                    changed=changed,
+                    mqtt,
                     key=key,
                     prefix=prefix,
                     clock=clock,
                     tick=tick,
+                    settle=settle,
                     say=say,
                 )
-            finally:
-                reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                    await reader
-    except aiomqtt.MqttError as exc:
-        raise AgentError(
-            f"lost the fleet broker {endpoint.host}:{port_of(endpoint)}: {exc}",
-            hint="the rollout is kept as it was: run `hearth fleet rollout resume` once the broker is back",
-        ) from None
+        except aiomqtt.MqttError as exc:
+            if not connected:  # a wrong address or login: say so now rather than wait for ever
+                raise AgentError(
+                    f"cannot reach the fleet broker {where}: {exc}",
+                    hint="the rollout is kept as it was: `hearth fleet rollout resume` goes on from there",
+                ) from None
+            if not lost:
+                log.warning("rollout: fleet broker %s lost (%s); waiting for it", where, exc)
+                lost = True
+        await asyncio.sleep(backoff.next_delay())
+
+
+async def _session(
+    db: sqlite3.Connection,
+    rollout_id: int,
+    mqtt: aiomqtt.Client,
+    *,
+    key: Ed25519PrivateKey,
+    prefix: str,
+    clock: Callable[[], float],
+    tick: float,
+    settle: float,
+    say: Callable[[Note], None],
+) -> Rollout:
+    """One connection's worth of the rollout: follow the reports, then step until it stops."""
+    view = FleetView()
+    changed = asyncio.Event()
+    await follow_fleet(mqtt, prefix)
+    reader = asyncio.create_task(_read(mqtt, view, changed), name="rollout:reports")
+    try:
+        hubs = set(rollout_state.load(db, rollout_id).plan.order)
+        # The retained reports come at once: decide on them, not on an empty view.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(settle):
+                while not hubs <= view.reports.keys() and not reader.done():
+                    changed.clear()
+                    await changed.wait()
+        return await _steps(
+            db,
+            rollout_id,
+            mqtt=mqtt,
+            reader=reader,
+            view=view,
+            changed=changed,
+            key=key,
+            prefix=prefix,
+            clock=clock,
+            tick=tick,
+            say=say,
+        )
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+            await reader
 
 
 async def _read(mqtt: aiomqtt.Client, view: FleetView, changed: asyncio.Event) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import pwd
 import shutil
 import signal
 import sqlite3
@@ -23,6 +25,8 @@ from agent.fleet.mqtt import endpoint_from_url
 from agent.fleet.rollout import Note, Phase, make_plan, share
 from agent.sources.simulated import resolve_data_file
 from tests.conftest import REPO, eventually, hearth
+from tests.testbed.fleet_hubs import BareHub, serving, write_bare_hub
+from tests.testbed.mosquitto import Mosquitto as SharedMosquitto
 
 # A second plug whose data file sits next to each hub's config: a hub without it cannot run this config.
 EXTRA = f"""{PLUG}
@@ -183,3 +187,71 @@ async def test_a_manager_killed_mid_rollout_resumes_where_it_was(
     assert [d["decision"] for d in summary["decisions"]] == [
         "plan", "sent", "proceed", "sent", "proceed", "sent", "pause", "resume", "done",
     ]  # fmt: skip
+
+
+async def test_a_manager_that_loses_the_broker_mid_rollout_goes_on_when_it_is_back(
+    tmp_path: Path, fleet_key: Ed25519PrivateKey
+) -> None:
+    (tmp_path / "broker").mkdir()
+    (tmp_path / "retained").mkdir()
+    # It keeps the retained documents across its restart; as root it would write them as "mosquitto".
+    user = f"user {pwd.getpwuid(os.getuid()).pw_name}\n"
+    broker = SharedMosquitto(tmp_path / "broker", extra_conf=user, persistence=tmp_path / "retained")
+    ids = [f"hub-{n}" for n in range(4)]
+    drawn = make_plan(
+        ids, version=1, revert_version=2, canary="1", waves=[], seed=9, success=1, halt_at=0, window=1
+    )
+    late = drawn.order[-1]  # in the second wave, and away when it goes out
+    paths = {
+        h: write_bare_hub(tmp_path / "hubs", h, key=fleet_key, port=broker.port, groups=["g"]) for h in ids
+    }
+    endpoint = endpoint_from_url(f"mqtt://127.0.0.1:{broker.port}")
+    state = tmp_path / "manager" / "rollouts.db"
+    db = rollout_state.open_state(state)
+    notes: list[Note] = []
+    broker.start()
+    try:
+        async with watching(broker.port) as watcher, serving([BareHub(paths[late])]):
+            await watcher.wait_for([late], "provisioned", None)
+        others = [BareHub(paths[h]) for h in ids if h != late]
+        async with serving(others):
+            async with watching(broker.port) as watcher:
+                await watcher.wait_for([h for h in ids if h != late], "provisioned", None)
+                now = int(time.time())
+                rollout_id = rollout_run.plan(
+                    db,
+                    await collect(endpoint, "hearth/v1", 0.5),
+                    terms=rollout_state.Terms(
+                        "group:g", '[hub]\nname = "new"\n', "toml", "", "toml", now, now + 600
+                    ),
+                    key=fleet_key,
+                    version=1,
+                    canary="1",
+                    waves=[],
+                    seed=9,
+                    success=1.0,
+                    halt_at=0.0,
+                    window=300,
+                    base_dir=tmp_path,
+                    settings={},
+                    now=time.time(),
+                )
+                driving = asyncio.create_task(
+                    rollout_run.drive(
+                        db, rollout_id, key=fleet_key, endpoint=endpoint, prefix="hearth/v1", say=notes.append
+                    )
+                )
+                await eventually(lambda: _state(state) == ("gating", 1), "the second wave to go out", 30)
+                await watcher.wait_for([h for h in ids if h != late], "applied", 1)
+            lost_at = time.monotonic()
+            broker.stop()  # the manager and the hubs lose it, mid-wave
+            assert not driving.done()
+            broker.start()
+            async with serving([BareHub(paths[late])]):  # back, it finds its document retained
+                ended = await asyncio.wait_for(driving, 60)
+            print(f"\nthe rollout was done {time.monotonic() - lost_at:.1f} s after the broker went away")
+    finally:
+        broker.stop()
+    assert ended.state.phase == Phase.DONE
+    # Nothing was decided twice: each wave went out once and passed once.
+    assert [n.decision for n in notes] == ["sent", "proceed", "sent", "done"]
