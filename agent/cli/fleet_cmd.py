@@ -404,7 +404,7 @@ def history(config_path: Path, limit: int) -> None:
     Console().print(table)
 
 
-_DEFAULT_STATE = Path("~/.hearth-fleet/rollouts.db")
+_DEFAULT_STATE = Path("~/.hearth-fleet/rollouts.sqlite")  # the manager's own file, opened by rollout_state
 
 
 def _state_option(fn: click.decorators.FC) -> click.decorators.FC:
