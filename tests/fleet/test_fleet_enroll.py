@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,9 +15,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fleet_support import CLIMATE, PLUG, document, running, write_hub
 
+from agent.fleet import enroll
 from agent.fleet.manager import decode_status
 from agent.fleet.mqtt import document_topic
-from tests.conftest import eventually, hearth
+from tests.conftest import REPO, eventually, hearth
 from tests.testbed.dynsec import DynsecMosquitto
 
 ADMIN_PASSWORD = "admin-secret"
@@ -175,3 +177,22 @@ def test_enroll_prints_the_commands_for_review_and_names_bad_input(tmp_path: Pat
         assert result.returncode == 2, args
         assert message in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_the_documented_acls_are_the_ones_enroll_makes() -> None:
+    doc = (REPO / "docs" / "fleet-manager-scale.md").read_text(encoding="utf-8")
+
+    def row(who: str) -> tuple[set[str], set[str]]:
+        line = next(line for line in doc.splitlines() if line.startswith(f"| {who}"))
+        _, _, publish, read, _ = line.split("|")
+        return set(re.findall(r"`([^`]+)`", publish)), set(re.findall(r"`([^`]+)`", read))
+
+    def made(acls: list[dict[str, object]]) -> tuple[set[str], set[str]]:
+        allowed = [(a["acltype"], str(a["topic"])) for a in acls if a["allow"]]
+        publish = {topic for kind, topic in allowed if kind == "publishClientSend"}
+        read = {topic for kind, topic in allowed if str(kind).startswith("subscribe")}
+        assert read == {topic for kind, topic in allowed if kind == "publishClientReceive"}
+        return publish, read
+
+    assert row("hub `H`") == made(enroll.hub_acls("hearth/v1", "H", ["G"]))
+    assert row("fleet manager") == made(enroll.manager_acls("hearth/v1"))
