@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from agent.daemon import Agent
 from agent.daemon.lifecycle import HubRunner
 from agent.fleet.document import Envelope, encode, key_id, public_key_text, sign
-from agent.fleet.service import Status
+from agent.fleet.report import Status
 from tests.testbed.mosquitto import Mosquitto
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

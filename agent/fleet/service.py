@@ -37,6 +37,7 @@ from agent.fleet import files, history
 from agent.fleet.document import load_public_key
 from agent.fleet.health import confirm
 from agent.fleet.mqtt import client, document_topic, presence_topic, status_topic
+from agent.fleet.report import Status
 from agent.fleet.verify import Accepted, Rejected, digest, verify
 from agent.hub import Hub
 from agent.mqtt_requests import UNBOUNDED, farewell, reply
@@ -44,17 +45,6 @@ from agent.reconnect import ReconnectLogic
 from agent.store.ledger import open_ledger
 
 log = logging.getLogger(__name__)
-
-
-class Status(msgspec.Struct, frozen=True, kw_only=True):
-    """The retained report on ``<prefix>/<hub>/fleet``."""
-
-    hub: str
-    state: str  # provisioned | applying | applied | rejected | rolled_back
-    version: int | None
-    reason: str
-    running_version: int
-    at: float
 
 
 class FleetService:
@@ -191,6 +181,8 @@ class FleetService:
             reason=last.reason if last else "",
             running_version=await self.hub.ledger.run(history.running_version),
             at=last.at if last else self.clock(),
+            groups=list(self.hub.config.hub.groups),
+            sent_at=self.clock(),
         )
         topic = status_topic(self.prefix, self.hub_id)
         await reply(mqtt.publish(topic, msgspec.json.encode(status), qos=1, retain=True, timeout=UNBOUNDED))

@@ -18,7 +18,7 @@ from agent.daemon import Agent
 from agent.daemon.lifecycle import HubRunner
 from agent.fleet.document import Envelope, encode, key_id, public_key_text, sign
 from agent.fleet.mqtt import document_topic
-from agent.fleet.service import Status
+from agent.fleet.report import Status
 from agent.readings import Reading
 from tests.testbed.mosquitto import Mosquitto as SharedMosquitto
 from tests.testbed.wait import eventually
