@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -104,6 +105,16 @@ class Ring:
 
     def __len__(self) -> int:
         return self._count
+
+    def to_bytes(self) -> bytes:
+        """What is kept, oldest first, as float32 (the precision an error or a reading needs)."""
+        order = np.roll(self._data[: self._count], -self._next if self._count == len(self._data) else 0)
+        return order.astype("<f4").tobytes()
+
+    def extend(self, data: bytes) -> None:
+        """Append the values ``to_bytes`` gave, in their order."""
+        for value in np.frombuffer(data, dtype="<f4"):
+            self.append(float(value))
 
 
 @dataclass(slots=True)
@@ -217,6 +228,11 @@ class Forecaster:
         return float(state.level + damped * state.trend + state.season[slot])
 
     @property
+    def last_ts(self) -> float | None:
+        """The time of the last step learned (None before any)."""
+        return None if self._state is None else self._state.last_ts
+
+    @property
     def ready(self) -> bool:
         """True once it has a state to forecast from."""
         return self._state is not None
@@ -243,6 +259,56 @@ class Forecaster:
             uppers.append(point + float(hi_e))
             times.append(state.last_ts + h * self.season.step_s)
         return Forecast(tuple(horizons), tuple(times), tuple(means), tuple(lowers), tuple(uppers), level)
+
+
+class _Saved(msgspec.Struct, array_like=True):
+    """A forecaster's learned state as it is kept between runs (see ``Forecaster.to_bytes``)."""
+
+    weights: tuple[float, float, float]
+    level: float
+    trend: float
+    season: bytes
+    last_ts: float
+    errors: list[bytes]
+    pending: list[list[tuple[float, float]]]
+    abs_errors: bytes
+
+
+def to_bytes(model: Forecaster) -> bytes:
+    """``model``'s learned state, to keep in the store (None-state models are not saved)."""
+    state = model._state
+    if state is None:
+        raise ValueError("nothing learned yet")
+    return msgspec.msgpack.encode(
+        _Saved(
+            (float(model.weights.alpha), float(model.weights.beta), float(model.weights.gamma)),
+            float(state.level),
+            float(state.trend),
+            state.season.astype("<f8").tobytes(),
+            float(state.last_ts),
+            [ring.to_bytes() for ring in model._errors],
+            [[(float(due), float(point)) for due, point in p] for p in model._pending],
+            model._abs_errors.to_bytes(),
+        )
+    )
+
+
+def from_bytes(data: bytes, *, season: Season, max_horizon: int) -> Forecaster:
+    """A forecaster as ``to_bytes`` kept it; ValueError when ``data`` is not one for these settings."""
+    try:
+        saved = msgspec.msgpack.decode(data, type=_Saved)
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"not a saved forecaster: {exc}") from None
+    values = np.frombuffer(saved.season, dtype="<f8").copy()
+    if len(values) != season.slots or len(saved.errors) != max_horizon or len(saved.pending) != max_horizon:
+        raise ValueError("saved with other settings")
+    model = Forecaster(season=season, max_horizon=max_horizon, weights=Weights(*saved.weights))
+    model._state = _State(saved.level, saved.trend, values, saved.last_ts)
+    for ring, kept in zip(model._errors, saved.errors, strict=True):
+        ring.extend(kept)
+    model._pending = [deque(p) for p in saved.pending]
+    model._abs_errors.extend(saved.abs_errors)
+    return model
 
 
 def _one_step_sse(slots: npt.NDArray[np.int64], ys: Floats, n_slots: int, w: Weights) -> float:
