@@ -95,3 +95,22 @@ def step_means(
         if sid in ids:
             add(sid, index, total, count)
     return out
+
+
+def latest_of(conn: sqlite3.Connection, names: Collection[str]) -> dict[str, tuple[float, float, str | None]]:
+    """The newest reading (ts, value, label) of each stream in ``names`` that has one."""
+    out = {}
+    for sid, name in conn.execute("SELECT id, name FROM streams"):
+        if name in names:
+            row = conn.execute(
+                "SELECT ts, value, label FROM readings WHERE stream_id = ? ORDER BY key DESC LIMIT 1", (sid,)
+            ).fetchone()
+            if row is not None:
+                out[name] = (row[0], row[1], row[2])
+    return out
+
+
+def saved_state(conn: sqlite3.Connection, stream: str) -> tuple[str, bytes] | None:
+    """(fingerprint, state) saved for ``stream``, or None."""
+    row = conn.execute("SELECT fingerprint, state FROM forecast_state WHERE stream = ?", (stream,)).fetchone()
+    return None if row is None else (row[0], bytes(row[1]))
