@@ -320,11 +320,16 @@ def _one_step_sse(slots: npt.NDArray[np.int64], ys: Floats, n_slots: int, w: Wei
     level, trend = float(ys[start]), 0.0
     season = np.zeros(n_slots)
     sse = 0.0
+    # The season starts at zero: the first two seasons' errors say how fast the weights unlearn that start,
+    # not how well they forecast, and would favour a level that chases the daily cycle. Score after them
+    # when the history is long enough to leave a season to score.
+    scored_from = start + 2 * n_slots if len(ys) - start > 3 * n_slots else start
     for i in range(start + 1, len(ys)):
         slot = int(slots[i])
         y = float(ys[i])
         if math.isfinite(y):
-            sse += (y - (level + PHI * trend + season[slot])) ** 2
+            if i >= scored_from:
+                sse += (y - (level + PHI * trend + season[slot])) ** 2
             level, trend, season[slot] = smooth(level, trend, season[slot], y, w)
         else:
             level += PHI * trend

@@ -87,7 +87,7 @@ async def test_forecasts_anomalies_and_battery_from_history_and_the_live_feed(tm
         await eventually(prediction.ready.is_set, "the history to be learned")
         assert prediction.fresh == ["bedroom.temperature"]
         # Live: the hour in progress, then five hours of a heater stuck on (+8 °C), then normal again.
-        for hour in range(7):
+        for hour in range(9):
             ts = NOW + hour * HOUR
             fault = 8.0 if 1 <= hour <= 5 else 0.0
             for minute in (0, 20, 40):
