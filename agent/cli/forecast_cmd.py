@@ -135,7 +135,9 @@ def show(config_path: Path, stream: str) -> None:
     model = None
     if saved is not None and saved[0] == settings.fingerprint:
         try:
-            model = from_bytes(saved[1], season=settings.season, max_horizon=settings.max_horizon)
+            model = from_bytes(
+                saved[1], season=settings.season, max_horizon=settings.max_horizon, scored=settings.scored
+            )
         except ValueError:
             model = None
     table = Table(title=f"{stream}: forecasts ({round(settings.level * 100)} % interval)")

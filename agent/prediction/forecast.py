@@ -132,12 +132,16 @@ class Forecaster:
     season: Season = field(default_factory=Season)
     max_horizon: int = 24
     weights: Weights = field(default_factory=lambda: Weights(0.15, 0.02, 0.15))
+    # The horizons whose errors are kept for their intervals (empty: every one up to max_horizon). A hub
+    # that forecasts 5, 15 and 60 steps ahead keeps 3 sets of errors, not 60; others get a wider band.
+    scored: tuple[int, ...] = ()
     _state: _State | None = None
     _errors: list[Ring] = field(default_factory=list)
     _pending: list[deque[tuple[float, float]]] = field(default_factory=list)
     _abs_errors: Ring = field(default_factory=lambda: Ring(ERRORS_KEPT))
 
     def __post_init__(self) -> None:
+        self._kept = self.scored or tuple(range(1, self.max_horizon + 1))
         self.reset()
 
     # -- learning --------------------------------------------------------------------------------------
@@ -159,8 +163,8 @@ class Forecaster:
     def reset(self) -> None:
         """Forget everything learned (a sensor replaced, say), keeping the smoothing weights."""
         self._state = None
-        self._errors = [Ring(ERRORS_KEPT) for _ in range(self.max_horizon)]
-        self._pending = [deque() for _ in range(self.max_horizon)]
+        self._errors = [Ring(ERRORS_KEPT) for _ in self._kept]
+        self._pending = [deque() for _ in self._kept]
         self._abs_errors = Ring(ERRORS_KEPT)
 
     def update(self, ts: float, y: float) -> None:
@@ -202,21 +206,25 @@ class Forecaster:
     def _remember(self, ts: float) -> None:
         """Note this origin's forecasts, to score them when their steps arrive."""
         step = self.season.step_s
-        for h in range(1, self.max_horizon + 1):
-            self._pending[h - 1].append((ts + h * step, self._point(h)))
+        for pending, h in zip(self._pending, self._kept, strict=True):
+            pending.append((ts + h * step, self._point(h)))
 
     def _score(self, ts: float, y: float) -> None:
-        for h, pending in enumerate(self._pending, 1):
+        for pending, errors in zip(self._pending, self._errors, strict=True):
             while pending and pending[0][0] <= ts + 1e-6:
                 due, point = pending.popleft()
                 if abs(due - ts) < self.season.step_s / 2 and math.isfinite(y):
-                    self._errors[h - 1].append(y - point)
+                    errors.append(y - point)
 
     def recent_error(self, h: int) -> float | None:
         """Mean absolute error of its recent ``h``-step forecasts (None before any was scored)."""
-        if not 1 <= h <= len(self._errors) or not len(self._errors[h - 1]):
+        errors = self._errors_at(h)
+        if errors is None or not len(errors):
             return None
-        return float(np.mean(np.abs(self._errors[h - 1].values())))
+        return float(np.mean(np.abs(errors.values())))
+
+    def _errors_at(self, h: int) -> Ring | None:
+        return self._errors[self._kept.index(h)] if h in self._kept else None
 
     # -- forecasting -----------------------------------------------------------------------------------
 
@@ -248,8 +256,8 @@ class Forecaster:
             if not 1 <= h <= self.max_horizon:
                 raise ValueError(f"horizon {h} outside 1..{self.max_horizon}")
             point = self._point(h)
-            errors = self._errors[h - 1]
-            if len(errors) >= 10:
+            errors = self._errors_at(h)
+            if errors is not None and len(errors) >= 10:
                 lo_e, hi_e = np.quantile(errors.values(), (lo_q, hi_q))
             else:  # too few errors seen yet: a wide band from the one-step errors, growing with h
                 spread = float(np.std(self._abs_errors.values())) if len(self._abs_errors) else 0.0
@@ -293,16 +301,17 @@ def to_bytes(model: Forecaster) -> bytes:
     )
 
 
-def from_bytes(data: bytes, *, season: Season, max_horizon: int) -> Forecaster:
+def from_bytes(data: bytes, *, season: Season, max_horizon: int, scored: tuple[int, ...] = ()) -> Forecaster:
     """A forecaster as ``to_bytes`` kept it; ValueError when ``data`` is not one for these settings."""
     try:
         saved = msgspec.msgpack.decode(data, type=_Saved)
     except msgspec.DecodeError as exc:
         raise ValueError(f"not a saved forecaster: {exc}") from None
     values = np.frombuffer(saved.season, dtype="<f8").copy()
-    if len(values) != season.slots or len(saved.errors) != max_horizon or len(saved.pending) != max_horizon:
+    model = Forecaster(season=season, max_horizon=max_horizon, weights=Weights(*saved.weights), scored=scored)
+    horizons = len(model._kept)
+    if len(values) != season.slots or len(saved.errors) != horizons or len(saved.pending) != horizons:
         raise ValueError("saved with other settings")
-    model = Forecaster(season=season, max_horizon=max_horizon, weights=Weights(*saved.weights))
     model._state = _State(saved.level, saved.trend, values, saved.last_ts)
     for ring, kept in zip(model._errors, saved.errors, strict=True):
         ring.extend(kept)

@@ -87,9 +87,15 @@ class Settings:
         return max(self.horizons)
 
     @property
+    def scored(self) -> tuple[int, ...]:
+        """The horizons whose errors the forecasters keep: the configured ones, and one step (anomalies)."""
+        return tuple(sorted({1, *self.horizons}))
+
+    @property
     def fingerprint(self) -> str:
         """What a saved state depends on: it is rebuilt from history when this changes."""
-        return f"hw1 step={self.step:g} horizon={self.max_horizon} tz={self.tz}"
+        kept = ",".join(str(h) for h in self.scored)
+        return f"hw2 step={self.step:g} horizons={kept} tz={self.tz}"
 
     @property
     def season(self) -> Season:
@@ -225,7 +231,7 @@ class Prediction:
         settings = self.settings
         tracked = Tracked(
             stream,
-            Forecaster(season=settings.season, max_horizon=settings.max_horizon),
+            Forecaster(season=settings.season, max_horizon=settings.max_horizon, scored=settings.scored),
             AnomalyDetector(settings.min_steps),
             unit,
         )
@@ -367,7 +373,9 @@ class Prediction:
             data = saved.get(name)
             if data is not None:
                 try:
-                    tracked.model = from_bytes(data, season=settings.season, max_horizon=settings.max_horizon)
+                    tracked.model = from_bytes(
+                        data, season=settings.season, max_horizon=settings.max_horizon, scored=settings.scored
+                    )
                     continue
                 except ValueError as exc:
                     log.warning("forecast state of %s cannot be used (%s): learning it afresh", name, exc)
