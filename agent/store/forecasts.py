@@ -114,3 +114,16 @@ def saved_state(conn: sqlite3.Connection, stream: str) -> tuple[str, bytes] | No
     """(fingerprint, state) saved for ``stream``, or None."""
     row = conn.execute("SELECT fingerprint, state FROM forecast_state WHERE stream = ?", (stream,)).fetchone()
     return None if row is None else (row[0], bytes(row[1]))
+
+
+def readings_of(
+    conn: sqlite3.Connection, name: str, *, since: float
+) -> list[tuple[float, float, str | None]]:
+    """(ts, value, label) of stream ``name``'s readings at or after ``since``, oldest first."""
+    row = conn.execute("SELECT id FROM streams WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        return []
+    return conn.execute(
+        "SELECT ts, value, label FROM readings WHERE key >= ? AND stream_id = ? ORDER BY key",
+        (time_key(since), row[0]),
+    ).fetchall()
