@@ -400,19 +400,26 @@ class Prediction:
             indices = sorted(cells)
             if name in fresh:
                 indices = indices[-MAX_FIT_STEPS:]
-                grid = np.arange(indices[0], indices[-1] + 1)
+                # The weights are fitted on all but the last day, which is then learned step by step and
+                # checked against what was expected, so a fault in the hours before the start is reported.
+                checked = (
+                    indices[-min(self.settings.season.slots, len(indices) // 4) :] if len(indices) > 8 else []
+                )
+                fitted = indices[: len(indices) - len(checked)]
+                grid = np.arange(fitted[0], fitted[-1] + 1)
                 values = np.full(len(grid), np.nan)
-                for index in indices:
+                for index in fitted:
                     total, count = cells[index]
-                    values[index - indices[0]] = total / count
+                    values[index - fitted[0]] = total / count
                 tracked.model.fit((grid * step).astype(np.float64), values)
-                self.stats["steps"] += len(indices)
+                self.stats["steps"] += len(fitted)
+                for index in checked:
+                    total, count = cells[index]
+                    self.learn(tracked, index * step, total / count, live=False)
             else:
                 for index in indices:
                     total, count = cells[index]
                     self.learn(tracked, index * step, total / count, live=False)
-                tracked.detector = AnomalyDetector(self.settings.min_steps)
-                tracked.anomalous = False
 
     def start_live(self) -> None:
         """History is learned: send the current forecasts, then take the readings that waited."""
