@@ -402,9 +402,9 @@ class Prediction:
                 indices = indices[-MAX_FIT_STEPS:]
                 # The weights are fitted on all but the last day, which is then learned step by step and
                 # checked against what was expected, so a fault in the hours before the start is reported.
-                checked = (
-                    indices[-min(self.settings.season.slots, len(indices) // 4) :] if len(indices) > 8 else []
-                )
+                # (Only with three days to fit on: with less the daily pattern is not known well enough.)
+                slots = self.settings.season.slots
+                checked = indices[-slots:] if len(indices) >= 4 * slots else []
                 fitted = indices[: len(indices) - len(checked)]
                 grid = np.arange(fitted[0], fitted[-1] + 1)
                 values = np.full(len(grid), np.nan)
