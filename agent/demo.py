@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +14,7 @@ from agent.config import Config, config_from_mapping
 from agent.config.schema import SerialSourceConfig
 
 if TYPE_CHECKING:
+    from agent.store.readings import ReadingsStore
     from firmware_bridge.emulator import BoardEmulator
 
 # The emulated workbench board's pty is reached through this link in the data dir.
@@ -98,6 +101,12 @@ def demo_config(
                     "input_rate": SMART_PLUG_REPLAY_RATE,
                 },
             ],
+            # Forecasts of the living room from the week of history ``seed_history`` leaves on file.
+            "prediction": {
+                "streams": ["living_room.temperature"],
+                "horizons": ["1h", "3h", "6h"],
+                "anomaly_min_duration": "2h",
+            },
             "rules": [
                 {
                     "name": "kettle-on",
@@ -116,6 +125,26 @@ def demo_config(
         )
         config = msgspec.structs.replace(config, sources=[*config.sources, workbench])
     return config
+
+
+def seed_history(store: ReadingsStore, *, days: int = 7, now: float | None = None) -> None:
+    """A week of the living room's temperature before the demo starts (every 10 minutes): a daily cycle
+    between about 19 and 23 °C, and a radiator left on full for the last four hours, so the demo's first
+    minute already has forecasts and an anomaly to show. Nothing is written if the room has history."""
+    from agent.readings import Reading, StreamInfo
+
+    end = math.floor((time.time() if now is None else now) / 3600) * 3600
+    if store.count_readings("living_room.temperature"):
+        return
+    readings = []
+    for i in range(days * 24 * 6):
+        ts = end - days * 86400 + i * 600
+        hour = (ts % 86400) / 3600
+        value = 21 + 2 * math.sin(2 * math.pi * (hour - 9) / 24) + 0.1 * math.sin(i * 7.3)
+        if ts >= end - 4 * 3600:
+            value += 5.0  # the radiator
+        readings.append(Reading("living_room.temperature", ts, round(value, 2)))
+    store.write_batch(readings, [("simulated", StreamInfo.of("living_room", "temperature", "°C"))])
 
 
 def adopt_demo_ble(conn: sqlite3.Connection) -> list[str]:

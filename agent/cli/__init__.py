@@ -55,6 +55,7 @@ def _register() -> None:
         consent_cmd,
         demo_cmd,
         fleet_cmd,
+        forecast_cmd,
         intent_cmd,
         label_cmd,
         model_cmd,
@@ -82,6 +83,7 @@ def _register() -> None:
     cli.add_command(sync_cmd.sync)
     cli.add_command(fleet_cmd.fleet)
     cli.add_command(intent_cmd.intent)
+    cli.add_command(forecast_cmd.forecast)
 
 
 _register()

@@ -103,7 +103,7 @@ async def _run_demo(config: Config, duration: float) -> None:
 
     from agent.cli.status_cmd import print_status
     from agent.daemon import Agent
-    from agent.demo import adopt_demo_ble, demo_board
+    from agent.demo import adopt_demo_ble, demo_board, seed_history
     from agent.store.readings import open_readings
 
     console = Console()
@@ -113,6 +113,7 @@ async def _run_demo(config: Config, duration: float) -> None:
     console.print(f"emulated serial board {board.board_id} on {board.tty_path}")
     agent = Agent(config, health_every=1.0)
     adopt_demo_ble(agent.store.conn)
+    seed_history(agent.store)
     runner = asyncio.create_task(agent.run(), name="agent")
     await agent.started.wait()
     started = time.monotonic()
@@ -138,6 +139,7 @@ async def _run_demo(config: Config, duration: float) -> None:
     try:
         print_status(store, hub_id=config.hub.id, rate_window_s=min(60.0, duration))
         print_context(store, console)
+        print_predictions(store, console, config)
         stored = store.count_readings()
         if stored:
             console.print(f"{store.file_bytes() / stored:.0f} bytes on disk per stored reading")
@@ -164,3 +166,34 @@ def print_context(store: ReadingsStore, console: Console) -> None:
         when = datetime.fromtimestamp(row["ts"]).strftime("%H:%M:%S.%f")[:-4]
         table.add_row(when, row["stream"], row["label"] or "", f"{row['value']:.2f}")
     console.print(table)
+
+
+def print_predictions(store: ReadingsStore, console: Console, config: Config) -> None:
+    """Show the latest forecasts of each horizon, and the anomalies, the prediction layer recorded."""
+    from datetime import datetime
+
+    from rich.table import Table
+
+    from agent.prediction.strands import ANOMALY, FORECAST, parse_interval
+    from agent.store.forecasts import latest_of, readings_of, stream_units
+
+    if config.prediction is None:
+        return
+    names = stream_units(store.conn)
+    latest = latest_of(store.conn, [n for n in names if n.startswith(f"{FORECAST}.")])
+    table = Table(title="Forecasts (from the hub's own history)")
+    for column in ("strand", "made at", "forecast", "interval"):
+        table.add_column(column)
+    for strand, (ts, value, label) in sorted(latest.items()):
+        interval = parse_interval(label)
+        band = "" if interval is None else f"{interval.low:.1f} .. {interval.high:.1f} ({interval.level:.0%})"
+        table.add_row(strand, datetime.fromtimestamp(ts).strftime("%H:%M"), f"{value:.1f}", band)
+    console.print(table)
+    anomalies = Table(title="Anomalies")
+    for column in ("strand", "time", "score", "what"):
+        anomalies.add_column(column)
+    for strand in sorted(n for n in names if n.startswith(f"{ANOMALY}.")):
+        for ts, value, label in readings_of(store.conn, strand, since=0):
+            state = f"{value:.2f}" if value else "back to normal"
+            anomalies.add_row(strand, datetime.fromtimestamp(ts).strftime("%H:%M"), state, label or "")
+    console.print(anomalies)

@@ -70,7 +70,7 @@ def test_rules(config_path: Path, file: Path) -> None:
     tz = ZoneInfo(config.hub.timezone)
     readings = read_csv(file, tz)
     engine = RuleEngine(config.rules, tz)
-    unknown = sorted({r.stream for r in readings} - engine.streams)
+    unknown = sorted({r.stream for r in readings if not engine.watches(r.stream)})
     fired = list(replay(engine, readings))
     console = Console()
     table = Table(title=f"{len(fired)} actions from {len(readings)} readings ({config.hub.timezone})")

@@ -49,6 +49,14 @@ def _check(path: str) -> Check:
 FEATURES: tuple[Feature, ...] = (
     # Lazy: numpy and LiteRT cost a hub without models ~21 MB.
     Feature("inference", "agent.inference.pipeline", lambda c: bool(c.models), ("models",)),
+    # Lazy: numpy (~10 MB) is not needed by a hub that forecasts nothing.
+    Feature(
+        "prediction",
+        "agent.prediction.service",
+        lambda c: c.prediction is not None,
+        ("prediction",),
+        check="agent.prediction.check:check_config",
+    ),
     # Always on and light: bleak and the advert parsers load only when a BLE source is bound.
     Feature("ble", "agent.daemon.adoptions", lambda c: True),
     # Lazy: aiomqtt and paho bring http.client and email along.

@@ -222,6 +222,10 @@ class Condition(_Section, frozen=True):
     """
 
     stream: str | None = None
+    # A forecast test: ``forecast = "bedroom.temperature"``, ``below = 18``, ``within = "2h"`` is true while
+    # any of that stream's forecasts up to 2 h ahead is below 18 (see docs/prediction.md).
+    forecast: str | None = None
+    within: Duration | None = None
     above: float | None = None
     below: float | None = None
     hysteresis: Annotated[float, msgspec.Meta(ge=0)] = 0.0
@@ -270,6 +274,25 @@ class RuleConfig(_Section, frozen=True):
     when: Condition
     actions: list[ActionConfig]
     enabled: bool = True
+
+
+class PredictionConfig(_Section, frozen=True):
+    """Forecasts, anomalies and battery life from each stream's own history (docs/prediction.md)."""
+
+    # Stream names or globs (``*.temperature``) to forecast; each also gets anomaly detection.
+    streams: list[str] = []
+    # How far ahead, each a whole number of ``step``s; one ``forecast.<stream>.<horizon>`` strand each.
+    horizons: list[Duration] = msgspec.field(default_factory=lambda: ["1h", "2h", "6h"])
+    # The forecaster's grid: the mean of each step is one value (its season is the local day).
+    step: Duration = "1h"
+    level: Annotated[float, msgspec.Meta(ge=0.5, le=0.99)] = 0.8
+    # How long a value must stay outside the expected range before it is an anomaly.
+    anomaly_min_duration: Duration = "2h"
+    # How much history the forecasters learn from when they have no saved state.
+    history: Duration = "28d"
+    # Battery estimates for every stream whose quantity is ``battery``; a warning under this many days.
+    battery: bool = True
+    battery_warning_days: Annotated[float, msgspec.Meta(gt=0, le=3650)] = 14.0
 
 
 class WebConfig(_Section, frozen=True):
@@ -351,6 +374,7 @@ class Config(_Section, frozen=True):
     models: list[ModelConfig] = []
     local_mqtt: LocalMqttConfig | None = None
     rules: list[RuleConfig] = []
+    prediction: PredictionConfig | None = None
     web: WebConfig | None = None
     upstream: UpstreamConfig | None = None
     market: MarketConfig | None = None

@@ -7,7 +7,9 @@ entity it rejects. Units that only recent Home Assistant releases accept for a c
 the state values with them. Context strands (``context.activity``) are text sensors: the label is
 the state, the confidence an attribute. A state quantity (door, window, motion, moisture...) as BLE
 sensors report it becomes a ``binary_sensor``, a button or dimmer an ``event`` entity, an anomaly
-strand a ``problem`` binary sensor. Board actuators become ``switch`` entities.
+strand a ``problem`` binary sensor (on while its score is not 0, the expected range as attributes). A
+forecast strand is a sensor in its stream's unit whose attributes are the interval; a battery's low
+warning is a ``battery`` binary sensor. Board actuators become ``switch`` entities.
 
 Every payload here passes Home Assistant's own discovery schema and sensor unit rules from
 ``MIN_HOME_ASSISTANT`` on (``scripts/ha-validate`` checks them against the real package).
@@ -160,6 +162,8 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
 EVENT_DEVICE_CLASSES = {"button": "button"}
 
 ANOMALY_DEVICE = "anomaly"
+FORECAST_DEVICE = "forecast"
+BATTERY_DEVICE = "battery"
 
 _OBJECT_ID = re.compile(r"[^a-zA-Z0-9_-]")
 _CHANNEL = re.compile(r"_\d+$")  # a parser's second, third... value of one kind: temperature_2
@@ -188,7 +192,9 @@ class Presentation(NamedTuple):
 
     component: str  # sensor | binary_sensor | event
     fields: dict[str, Any]
-    state: str = "number"  # number (times ``scale``) | label | on_off | event
+    # number (times ``scale``) | label | on_off | event | forecast (a number with its interval as
+    # attributes) | anomaly (on while the score is not 0, the expected range as attributes)
+    state: str = "number"
     scale: float = 1.0
 
 
@@ -292,12 +298,29 @@ def _numeric(quantity: str, unit: str) -> Presentation:
     return Presentation("sensor", out, "number", scale)
 
 
+def _predicted(entity: StreamEntity) -> Presentation | None:
+    """How an anomaly, forecast or battery strand of the prediction feature is shown (None: as any)."""
+    if entity.device == ANOMALY_DEVICE:
+        return Presentation("binary_sensor", {"device_class": "problem"}, "anomaly")
+    if entity.device == FORECAST_DEVICE:
+        # forecast.<device>.<quantity>.<horizon>: the class and unit are those of <quantity>.
+        numeric = _numeric(entity.quantity.rsplit(".", 2)[-2] if "." in entity.quantity else "", entity.unit)
+        fields = {**numeric.fields, "icon": "mdi:crystal-ball"}
+        fields.pop("state_class", None)  # a forecast is not a measurement: no long-term statistics of it
+        return Presentation("sensor", fields, "forecast", numeric.scale)
+    if entity.quantity.endswith(".low"):
+        return Presentation("binary_sensor", {"device_class": "battery"}, "on_off")
+    return None
+
+
 def present(entity: StreamEntity) -> Presentation:
     """Which kind of Home Assistant entity a stream is, and the payload keys that say so."""
     if entity.kind == "context":
         return Presentation("sensor", {"icon": "mdi:home-analytics"}, "label")
-    if entity.device == ANOMALY_DEVICE:
-        return Presentation("binary_sensor", {"device_class": "problem"}, "on_off")
+    if entity.device in (ANOMALY_DEVICE, FORECAST_DEVICE, BATTERY_DEVICE):
+        predicted = _predicted(entity)
+        if predicted is not None:
+            return predicted
     key = _CHANNEL.sub("", entity.quantity.lower())
     if not entity.unit.strip():
         base = key.split("_", 1)[0]
@@ -349,7 +372,7 @@ def stream_config(
         "device": device,
         **shown.fields,
     }
-    if shown.state == "label":
+    if shown.state in ("label", "forecast", "anomaly"):
         payload["json_attributes_topic"] = topics.attributes(entity.stream)
     return topics.config(shown.component, oid), payload
 
@@ -379,6 +402,8 @@ def state_payload(shown: Presentation, value: float, label: str | None) -> str |
         return json.dumps({"event_type": label}) if label in shown.fields["event_types"] else None
     if shown.state == "on_off":
         return "ON" if value or label else "OFF"
+    if shown.state == "anomaly":
+        return "ON" if value else "OFF"
     if shown.state == "label":
         return label or ""
     if shown.scale != 1.0:

@@ -37,6 +37,7 @@ from agent.local.discovery import (
     stream_config,
     switch_config,
 )
+from agent.prediction.strands import attributes as prediction_attributes
 from agent.readings import Reading
 from agent.rules.engine import Intent
 from agent.sources.commander import BoardCommander, command_with_retry
@@ -269,6 +270,10 @@ class HomeAssistantBridge:
                     await self._send_state(
                         self.topics.attributes(stream), json.dumps({"confidence": reading[2]})
                     )
+                elif shown.state in ("forecast", "anomaly"):
+                    found = prediction_attributes(stream, reading[3])
+                    if found is not None:
+                        await self._send_state(self.topics.attributes(stream), json.dumps(found))
 
     async def _send_state(self, topic: str, payload: str | None, qos: int = 0) -> None:
         """Publish a state retained and remember it for Home Assistant's next birth message."""

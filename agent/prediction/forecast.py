@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -105,6 +106,16 @@ class Ring:
     def __len__(self) -> int:
         return self._count
 
+    def to_bytes(self) -> bytes:
+        """What is kept, oldest first, as float32 (the precision an error or a reading needs)."""
+        order = np.roll(self._data[: self._count], -self._next if self._count == len(self._data) else 0)
+        return order.astype("<f4").tobytes()
+
+    def extend(self, data: bytes) -> None:
+        """Append the values ``to_bytes`` gave, in their order."""
+        for value in np.frombuffer(data, dtype="<f4"):
+            self.append(float(value))
+
 
 @dataclass(slots=True)
 class _State:
@@ -121,12 +132,16 @@ class Forecaster:
     season: Season = field(default_factory=Season)
     max_horizon: int = 24
     weights: Weights = field(default_factory=lambda: Weights(0.15, 0.02, 0.15))
+    # The horizons whose errors are kept for their intervals (empty: every one up to max_horizon). A hub
+    # that forecasts 5, 15 and 60 steps ahead keeps 3 sets of errors, not 60; others get a wider band.
+    scored: tuple[int, ...] = ()
     _state: _State | None = None
     _errors: list[Ring] = field(default_factory=list)
     _pending: list[deque[tuple[float, float]]] = field(default_factory=list)
     _abs_errors: Ring = field(default_factory=lambda: Ring(ERRORS_KEPT))
 
     def __post_init__(self) -> None:
+        self._kept = self.scored or tuple(range(1, self.max_horizon + 1))
         self.reset()
 
     # -- learning --------------------------------------------------------------------------------------
@@ -148,8 +163,8 @@ class Forecaster:
     def reset(self) -> None:
         """Forget everything learned (a sensor replaced, say), keeping the smoothing weights."""
         self._state = None
-        self._errors = [Ring(ERRORS_KEPT) for _ in range(self.max_horizon)]
-        self._pending = [deque() for _ in range(self.max_horizon)]
+        self._errors = [Ring(ERRORS_KEPT) for _ in self._kept]
+        self._pending = [deque() for _ in self._kept]
         self._abs_errors = Ring(ERRORS_KEPT)
 
     def update(self, ts: float, y: float) -> None:
@@ -191,21 +206,25 @@ class Forecaster:
     def _remember(self, ts: float) -> None:
         """Note this origin's forecasts, to score them when their steps arrive."""
         step = self.season.step_s
-        for h in range(1, self.max_horizon + 1):
-            self._pending[h - 1].append((ts + h * step, self._point(h)))
+        for pending, h in zip(self._pending, self._kept, strict=True):
+            pending.append((ts + h * step, self._point(h)))
 
     def _score(self, ts: float, y: float) -> None:
-        for h, pending in enumerate(self._pending, 1):
+        for pending, errors in zip(self._pending, self._errors, strict=True):
             while pending and pending[0][0] <= ts + 1e-6:
                 due, point = pending.popleft()
                 if abs(due - ts) < self.season.step_s / 2 and math.isfinite(y):
-                    self._errors[h - 1].append(y - point)
+                    errors.append(y - point)
 
     def recent_error(self, h: int) -> float | None:
         """Mean absolute error of its recent ``h``-step forecasts (None before any was scored)."""
-        if not 1 <= h <= len(self._errors) or not len(self._errors[h - 1]):
+        errors = self._errors_at(h)
+        if errors is None or not len(errors):
             return None
-        return float(np.mean(np.abs(self._errors[h - 1].values())))
+        return float(np.mean(np.abs(errors.values())))
+
+    def _errors_at(self, h: int) -> Ring | None:
+        return self._errors[self._kept.index(h)] if h in self._kept else None
 
     # -- forecasting -----------------------------------------------------------------------------------
 
@@ -215,6 +234,11 @@ class Forecaster:
         damped = sum(PHI**i for i in range(1, h + 1))
         slot = self.season.slot(state.last_ts + h * self.season.step_s)
         return float(state.level + damped * state.trend + state.season[slot])
+
+    @property
+    def last_ts(self) -> float | None:
+        """The time of the last step learned (None before any)."""
+        return None if self._state is None else self._state.last_ts
 
     @property
     def ready(self) -> bool:
@@ -232,8 +256,8 @@ class Forecaster:
             if not 1 <= h <= self.max_horizon:
                 raise ValueError(f"horizon {h} outside 1..{self.max_horizon}")
             point = self._point(h)
-            errors = self._errors[h - 1]
-            if len(errors) >= 10:
+            errors = self._errors_at(h)
+            if errors is not None and len(errors) >= 10:
                 lo_e, hi_e = np.quantile(errors.values(), (lo_q, hi_q))
             else:  # too few errors seen yet: a wide band from the one-step errors, growing with h
                 spread = float(np.std(self._abs_errors.values())) if len(self._abs_errors) else 0.0
@@ -245,6 +269,57 @@ class Forecaster:
         return Forecast(tuple(horizons), tuple(times), tuple(means), tuple(lowers), tuple(uppers), level)
 
 
+class _Saved(msgspec.Struct, array_like=True):
+    """A forecaster's learned state as it is kept between runs (see ``Forecaster.to_bytes``)."""
+
+    weights: tuple[float, float, float]
+    level: float
+    trend: float
+    season: bytes
+    last_ts: float
+    errors: list[bytes]
+    pending: list[list[tuple[float, float]]]
+    abs_errors: bytes
+
+
+def to_bytes(model: Forecaster) -> bytes:
+    """``model``'s learned state, to keep in the store (None-state models are not saved)."""
+    state = model._state
+    if state is None:
+        raise ValueError("nothing learned yet")
+    return msgspec.msgpack.encode(
+        _Saved(
+            (float(model.weights.alpha), float(model.weights.beta), float(model.weights.gamma)),
+            float(state.level),
+            float(state.trend),
+            state.season.astype("<f8").tobytes(),
+            float(state.last_ts),
+            [ring.to_bytes() for ring in model._errors],
+            [[(float(due), float(point)) for due, point in p] for p in model._pending],
+            model._abs_errors.to_bytes(),
+        )
+    )
+
+
+def from_bytes(data: bytes, *, season: Season, max_horizon: int, scored: tuple[int, ...] = ()) -> Forecaster:
+    """A forecaster as ``to_bytes`` kept it; ValueError when ``data`` is not one for these settings."""
+    try:
+        saved = msgspec.msgpack.decode(data, type=_Saved)
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"not a saved forecaster: {exc}") from None
+    values = np.frombuffer(saved.season, dtype="<f8").copy()
+    model = Forecaster(season=season, max_horizon=max_horizon, weights=Weights(*saved.weights), scored=scored)
+    horizons = len(model._kept)
+    if len(values) != season.slots or len(saved.errors) != horizons or len(saved.pending) != horizons:
+        raise ValueError("saved with other settings")
+    model._state = _State(saved.level, saved.trend, values, saved.last_ts)
+    for ring, kept in zip(model._errors, saved.errors, strict=True):
+        ring.extend(kept)
+    model._pending = [deque(p) for p in saved.pending]
+    model._abs_errors.extend(saved.abs_errors)
+    return model
+
+
 def _one_step_sse(slots: npt.NDArray[np.int64], ys: Floats, n_slots: int, w: Weights) -> float:
     """Sum of squared one-step errors of Holt-Winters with weights ``w`` over the history."""
     seen = np.flatnonzero(np.isfinite(ys))
@@ -254,11 +329,16 @@ def _one_step_sse(slots: npt.NDArray[np.int64], ys: Floats, n_slots: int, w: Wei
     level, trend = float(ys[start]), 0.0
     season = np.zeros(n_slots)
     sse = 0.0
+    # The season starts at zero: the first two seasons' errors say how fast the weights unlearn that start,
+    # not how well they forecast, and would favour a level that chases the daily cycle. Score after them
+    # when the history is long enough to leave a season to score.
+    scored_from = start + 2 * n_slots if len(ys) - start > 3 * n_slots else start
     for i in range(start + 1, len(ys)):
         slot = int(slots[i])
         y = float(ys[i])
         if math.isfinite(y):
-            sse += (y - (level + PHI * trend + season[slot])) ** 2
+            if i >= scored_from:
+                sse += (y - (level + PHI * trend + season[slot])) ** 2
             level, trend, season[slot] = smooth(level, trend, season[slot], y, w)
         else:
             level += PHI * trend

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from agent.config.durations import seconds
 from agent.config.schema import ActionConfig, Condition, RuleConfig
+from agent.prediction.strands import parse_forecast_strand
 from agent.readings import Reading
 
 
@@ -97,6 +98,39 @@ class _Below(_Leaf):
 
     def evaluate(self, now: float) -> bool:
         return self.on
+
+
+class _ForecastWithin(_Leaf):
+    """On while any forecast of a stream up to ``within`` ahead is below (or above) ``threshold``.
+
+    Listens to every ``forecast.<stream>.<horizon>`` strand (its ``stream`` is ``forecast.<stream>``) and
+    keeps the latest point forecast of each horizon; horizons past ``within`` are not looked at.
+    """
+
+    __slots__ = ("below", "latest", "threshold", "within")
+
+    def __init__(self, stream: str, threshold: float, *, below: bool, within: float) -> None:
+        super().__init__(stream)
+        self.threshold = threshold
+        self.below = below
+        self.within = within
+        self.latest: dict[float, float] = {}
+
+    def update(self, reading: Reading) -> None:
+        parsed = parse_forecast_strand(reading[0])
+        if parsed is not None and parsed[1] <= self.within:
+            self.latest[parsed[1]] = reading[2]
+
+    def evaluate(self, now: float) -> bool:
+        if self.below:
+            return any(value < self.threshold for value in self.latest.values())
+        return any(value > self.threshold for value in self.latest.values())
+
+
+def watch_key(stream: str) -> str:
+    """The name rules index ``stream`` under: a forecast strand's horizon is dropped."""
+    parsed = parse_forecast_strand(stream) if stream.startswith("forecast.") else None
+    return stream if parsed is None else f"forecast.{parsed[0]}"
 
 
 def _matches(reading: Reading, target: str | float, min_confidence: float) -> bool:
@@ -252,21 +286,33 @@ def _minutes(text: str) -> int:
     return h * 60 + m
 
 
+def _leaf(cond: Condition) -> _Leaf | None:
+    """The stream or forecast test of ``cond``, or None when it has neither."""
+    if cond.forecast is not None:
+        threshold = cond.below if cond.below is not None else cond.above
+        if threshold is None or cond.within is None:
+            raise ValueError("a forecast test needs below or above, and within")
+        return _ForecastWithin(
+            f"forecast.{cond.forecast}", threshold, below=cond.below is not None, within=seconds(cond.within)
+        )
+    if cond.stream is None:
+        return None
+    if cond.above is not None:
+        return _Above(cond.stream, cond.above, cond.hysteresis)
+    if cond.below is not None:
+        return _Below(cond.stream, cond.below, cond.hysteresis)
+    if cond.equals is not None:
+        return _Equals(cond.stream, cond.equals, cond.min_confidence)
+    if cond.changes_to is not None:
+        return _ChangesTo(cond.stream, cond.changes_to, cond.min_confidence)
+    raise ValueError("a stream test needs above, below, equals or changes_to")
+
+
 def compile_condition(cond: Condition, tz: ZoneInfo, leaves: list[_Leaf]) -> _Node:
     """Turn a validated ``Condition`` into a node tree; stream leaves are appended to ``leaves``."""
     node: _Node
-    if cond.stream is not None:
-        leaf: _Leaf
-        if cond.above is not None:
-            leaf = _Above(cond.stream, cond.above, cond.hysteresis)
-        elif cond.below is not None:
-            leaf = _Below(cond.stream, cond.below, cond.hysteresis)
-        elif cond.equals is not None:
-            leaf = _Equals(cond.stream, cond.equals, cond.min_confidence)
-        elif cond.changes_to is not None:
-            leaf = _ChangesTo(cond.stream, cond.changes_to, cond.min_confidence)
-        else:
-            raise ValueError("a stream test needs above, below, equals or changes_to")
+    leaf = _leaf(cond)
+    if leaf is not None:
         leaves.append(leaf)
         node = leaf
     elif cond.during is not None:
@@ -331,9 +377,15 @@ class RuleEngine:
         """Every stream some rule listens to."""
         return frozenset(self._by_stream)
 
+    def watches(self, stream: str) -> bool:
+        """True when some rule reads ``stream`` (a forecast strand through its stream's forecast test)."""
+        return watch_key(stream) in self._by_stream
+
     def feed(self, reading: Reading) -> list[Intent]:
         """Take one reading at its own timestamp; return the intents of rules that fire."""
         watchers = self._by_stream.get(reading[0])
+        if watchers is None and reading[0].startswith("forecast."):
+            watchers = self._by_stream.get(watch_key(reading[0]))
         if watchers is None:
             return []
         now = max(self.now, reading[1])
@@ -354,7 +406,7 @@ class RuleEngine:
         out: list[Intent] = []
         index = self._by_stream
         for reading in readings:
-            if reading[0] in index:
+            if reading[0] in index or (reading[0].startswith("forecast.") and watch_key(reading[0]) in index):
                 out.extend(self.feed(reading))
         return out
 

@@ -75,7 +75,9 @@ def _tick_until(engine: RuleEngine, until: float) -> Iterator[Intent]:
 
 def describe_condition(cond: Condition) -> str:
     """A one-line reading of a condition: ``plug.power > 1500 (off <= 1400) for 10s``."""
-    if cond.stream is not None:
+    if cond.forecast is not None:
+        text = _describe_test(cond, f"forecast of {cond.forecast}") + f" within {cond.within}"
+    elif cond.stream is not None:
         text = _describe_test(cond, cond.stream)
     elif cond.during is not None:
         text = f"time in {cond.during}"

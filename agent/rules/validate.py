@@ -84,6 +84,7 @@ def _check_condition(cond: Condition, key: str, strands: frozenset[str], fail: A
         name
         for name, present in (
             ("stream", cond.stream is not None),
+            ("forecast", cond.forecast is not None),
             ("during", cond.during is not None),
             ("all", cond.all is not None),
             ("any", cond.any is not None),
@@ -95,8 +96,13 @@ def _check_condition(cond: Condition, key: str, strands: frozenset[str], fail: A
         _check_stream_test(cond, key, strands, fail)
     if len(kinds) != 1:
         found = ", ".join(kinds) or "none of them"
-        raise fail(f"a condition needs exactly one of stream, during, all, any, not (found {found})", key)
-    _check_stream_test(cond, key, strands, fail)
+        raise fail(
+            f"a condition needs exactly one of stream, forecast, during, all, any, not (found {found})", key
+        )
+    if cond.forecast is not None:
+        _check_forecast_test(cond, key, strands, fail)
+    else:
+        _check_stream_test(cond, key, strands, fail)
     if cond.during is not None:
         try:
             parse_window(cond.during)
@@ -154,6 +160,26 @@ def _check_switches(config: Config, boards: frozenset[str], source: str) -> None
             )
 
 
+def _check_forecast_test(cond: Condition, key: str, strands: frozenset[str], fail: Any) -> None:
+    tests = [name for name, value in (("above", cond.above), ("below", cond.below)) if value is not None]
+    if len(tests) != 1:
+        found = ", ".join(tests) or "none of them"
+        raise fail(f"a forecast test needs exactly one of above, below (found {found})", key)
+    for name, value in (("equals", cond.equals), ("changes_to", cond.changes_to)):
+        if value is not None:
+            raise fail(f"{name} does not apply to a forecast (use above or below)", f"{key}.{name}")
+    if cond.hysteresis or cond.min_confidence:
+        raise fail("hysteresis and min_confidence do not apply to a forecast", key)
+    if cond.within is None:
+        raise fail("a forecast test needs 'within' (how far ahead to look, such as 2h)", f"{key}.within")
+    if not is_known(f"forecast.{cond.forecast}.1h", strands):
+        raise fail(
+            f"no forecast of {cond.forecast!r}",
+            f"{key}.forecast",
+            hint="name a stream that [prediction] streams forecasts",
+        )
+
+
 def _check_stream_test(cond: Condition, key: str, strands: frozenset[str], fail: Any) -> None:
     tests = [
         name
@@ -165,6 +191,8 @@ def _check_stream_test(cond: Condition, key: str, strands: frozenset[str], fail:
         )
         if value is not None
     ]
+    if cond.within is not None:
+        raise fail("'within' applies only to a forecast test", f"{key}.within")
     if cond.stream is None:
         if tests or cond.hysteresis or cond.min_confidence:
             used = ", ".join(tests) or "hysteresis/min_confidence"

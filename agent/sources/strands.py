@@ -47,6 +47,22 @@ def _model_strands(config: Config) -> Iterable[str]:
     return [f"context.{m.name}" for m in config.models]
 
 
+def _prediction_strands(config: Config) -> Iterable[str]:
+    """Forecasts and anomalies of the streams ``[prediction]`` names (a glob: of any), and batteries."""
+    prediction = config.prediction
+    if prediction is None:
+        return []
+    names = []
+    for pattern in prediction.streams:
+        if "*" in pattern or "?" in pattern:
+            names += ["forecast.*", "anomaly.*"]
+        else:
+            names += [f"forecast.{pattern}.*", f"anomaly.{pattern}"]
+    if prediction.battery:
+        names.append("battery.*")
+    return names
+
+
 def _serial_boards(config: Config) -> Iterable[str]:
     return [s.name for s in config.sources if isinstance(s, SerialSourceConfig) and s.mode == "framed"]
 
@@ -61,7 +77,13 @@ def _ble_boards(config: Config) -> Iterable[str]:
     ]
 
 
-STRAND_PROVIDERS: list[Provider] = [_simulated_strands, _serial_strands, _ble_strands, _model_strands]
+STRAND_PROVIDERS: list[Provider] = [
+    _simulated_strands,
+    _serial_strands,
+    _ble_strands,
+    _model_strands,
+    _prediction_strands,
+]
 """Functions naming the strands a config produces (sources' streams, models' context strands)."""
 
 BOARD_PROVIDERS: list[Provider] = [_serial_boards, _ble_boards]

@@ -102,4 +102,14 @@ MIGRATIONS: list[str] = [
                s.name AS stream, u.count, u.sum / u.count AS mean, u.min, u.max, s.unit
         FROM rollups u JOIN streams s ON s.id = u.stream_id;
     """,
+    # 4: what the forecasters learned, one row per forecast stream (agent.store.forecasts); ``fingerprint``
+    # names the settings it was learned with (step, horizons, time zone): another one is rebuilt from history.
+    """
+    CREATE TABLE forecast_state (
+        stream TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        state BLOB NOT NULL,
+        saved_at REAL NOT NULL
+    );
+    """,
 ]

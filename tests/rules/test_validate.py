@@ -55,7 +55,7 @@ def test_a_good_rule_passes() -> None:
         pytest.param('when = { stream = "kitchen_plug.power" }', "exactly one of above", id="no-test"),
         pytest.param(
             'when = { stream = "kitchen_plug.power", above = 1, during = "07:00-08:00" }',
-            "exactly one of stream, during, all, any, not",
+            "exactly one of stream, forecast, during, all, any, not",
             id="stream-and-window",
         ),
         pytest.param('when = { during = "7 to 8" }', "expected HH:MM-HH:MM", id="bad-window"),

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from agent.web import queries
 from agent.web.app import CTX, WebContext
+from agent.web.forecast_plot import forecast_plot
 
 
 def setup(app: web.Application, ctx: WebContext) -> None:
@@ -41,11 +42,13 @@ async def stream_page(request: web.Request) -> web.StreamResponse:
     row = rows[0]
     series = row.series
     summary = (min(series), sum(series) / len(series), max(series)) if series else None
+    plot = await ctx.read(forecast_plot, config=ctx.hub.config, name=name, now=time.time())
     return ctx.render(
         request,
         "stream.html",
         row=row,
         summary=summary,
+        plot=plot,
         window_min=ctx.sparkline_window / 60,
         title=row.name,
     )
