@@ -15,7 +15,6 @@ import sqlite3
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -25,8 +24,9 @@ from agent.consent.gate import Admitted, admit_erasure
 from agent.consent.ledger import append_audit, audit_head
 from agent.consent.strands import check_pattern, matches
 from agent.errors import AgentError, ConsentError
+from agent.store import queries
 from agent.store.readings import ReadingsStore
-from agent.store.sqlite import sync_dir, transaction
+from agent.store.sqlite import read_snapshot, sync_dir, transaction
 from agent.sync import outbox
 
 FORMAT = "hearth-passport/1"
@@ -42,13 +42,6 @@ _LEDGER_TABLES = (
     "outbox_set_aside",
     "config_history",
 )
-_READINGS_TABLES = ("devices", "streams", "source_health")
-# A LEFT JOIN, so that a reading whose stream was removed is exported too (as stream id only).
-_READINGS_CSV = """
-    SELECT datetime(r.ts, 'unixepoch', 'subsec') AS time, r.ts AS ts, coalesce(s.name, '#' || r.stream_id)
-           AS stream, r.value, r.label, s.unit
-    FROM readings r LEFT JOIN streams s ON s.id = r.stream_id ORDER BY r.stream_id, r.ts
-"""
 
 
 def _rows(conn: sqlite3.Connection, sql: str) -> Iterator[dict[str, Any]]:
@@ -79,18 +72,8 @@ def export(
     Each file is read in one transaction, so the archive is one consistent snapshot of each even while
     a running hub goes on writing (the audit log and its recorded head, above all).
     """
-    with _snapshot(readings), _snapshot(ledger):
+    with read_snapshot(readings), read_snapshot(ledger):
         return _export(readings, ledger, path, hub_id=hub_id, now=now, progress=progress)
-
-
-@contextmanager
-def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
-    """A read transaction on ``conn`` (autocommit): every query inside sees the same state of the file."""
-    conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        conn.execute("ROLLBACK")
 
 
 def _export(
@@ -102,28 +85,9 @@ def _export(
     now: float,
     progress: Progress | None,
 ) -> dict[str, Any]:
-    jobs: list[tuple[str, sqlite3.Connection, str, str, int]] = []
-    for table in _READINGS_TABLES:
-        select = f"SELECT * FROM {table}"  # noqa: S608 (fixed table names)
-        jobs.append((f"readings/{table}.jsonl", readings, select, "jsonl", _count(readings, table)))
-    jobs.append(
-        (
-            "readings/readings.csv",
-            readings,
-            _READINGS_CSV,
-            "csv",
-            _count(readings, "readings"),
-        )
-    )
-    jobs.append(
-        (
-            "readings/rollups.csv",
-            readings,
-            "SELECT * FROM rollup_log ORDER BY stream, period, start",
-            "csv",
-            _count(readings, "rollups"),
-        )
-    )
+    jobs: list[tuple[str, sqlite3.Connection, str, str, int]] = [
+        (f.name, readings, f.sql, f.fmt, f.rows) for f in queries.export_files(readings)
+    ]
     for table in _LEDGER_TABLES:
         order = "seq" if table in ("audit_log", "outbox", "outbox_set_aside") else "rowid"
         select = f"SELECT * FROM {table} ORDER BY {order}"  # noqa: S608 (fixed table names)

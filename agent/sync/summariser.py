@@ -16,6 +16,8 @@ from typing import Any
 from agent.consent import ledger as consent_ledger
 from agent.consent.gate import Admitted, Refused, admit
 from agent.consent.grants import Grant
+from agent.store import queries
+from agent.store.queries import StreamRef
 from agent.store.sqlite import transaction
 from agent.sync import outbox
 from agent.sync.summaries import closed_until, first_window, label_changes, summary_bodies
@@ -66,14 +68,14 @@ class Summariser:
         result.ended = consent_ledger.end_expired(self.ledger, now=now)
         with transaction(self.ledger, immediate=True):
             result.dropped_ttl = outbox.expire(self.ledger, now=now)
-        streams = self.readings.execute("SELECT id, name, unit FROM streams").fetchall()
+        streams = queries.streams(self.readings)
         for grant in consent_ledger.active_grants(self.ledger, now=now):
-            for sid, name, unit in streams:
-                if grant.covers(name):
-                    self._grant_stream(grant, (sid, name, unit), now, result)
+            for stream in streams:
+                if grant.covers(stream.name):
+                    self._grant_stream(grant, stream, now, result)
         return result
 
-    def _grant_stream(self, grant: Grant, info: tuple[int, str, str], now: float, result: StepResult) -> None:
+    def _grant_stream(self, grant: Grant, info: StreamRef, now: float, result: StepResult) -> None:
         sid, stream, unit = info
         horizon = now - self.lag_s
         if grant.expires_at is not None:
@@ -96,23 +98,16 @@ class Summariser:
                 until = closed_until(mark, horizon, grain.window_s, self.max_windows)
                 if until <= mark:
                     return
-                groups = self.readings.execute(
-                    "SELECT CAST(ts / :w AS INTEGER) AS k, count(*), avg(value), min(value), max(value)"
-                    " FROM readings WHERE stream_id = :sid AND ts >= :start AND ts < :end"
-                    " GROUP BY k ORDER BY k",
-                    {"w": grain.window_s, "sid": sid, "start": mark, "end": until},
-                ).fetchall()
+                groups = queries.window_aggregates(
+                    self.readings, sid, start=mark, end=until, window_s=grain.window_s
+                )
                 bodies = [(b, b["start"], b["end"]) for b in summary_bodies(groups, grain.window_s, unit)]
             else:
                 mark = row[0] if row else grant.created_at
                 if horizon <= mark:
                     return
                 limit = self.max_windows * 10
-                rows = self.readings.execute(
-                    "SELECT ts, value, label FROM readings WHERE stream_id = ? AND ts >= ? AND ts < ?"
-                    " ORDER BY ts LIMIT ?",
-                    (sid, mark, horizon, limit),
-                ).fetchall()
+                rows = queries.rows_between(self.readings, sid, start=mark, end=horizon, limit=limit)
                 until = horizon if len(rows) < limit else math.nextafter(rows[-1][0], math.inf)
                 if grain.kind == "events":
                     events, state = label_changes(rows, row[1] if row else None)

@@ -19,6 +19,7 @@ import msgspec
 from agent.consent.grants import Grant
 from agent.consent.ledger import add_grant
 from agent.consent.receipts import receipt_for
+from agent.store import queries
 from agent.store.ledger import MIGRATIONS
 from agent.sync.summariser import RAW_PER_MESSAGE, Summariser
 
@@ -80,7 +81,7 @@ def preview(
         rows = scratch.execute("SELECT topic, payload FROM outbox ORDER BY seq").fetchall()
     finally:
         scratch.close()
-    streams = [name for (name,) in readings.execute("SELECT name FROM streams ORDER BY name")]
+    streams = queries.stream_names(readings)
     return Preview(
         grant=grant,
         streams=[s for s in streams if grant.covers(s)],

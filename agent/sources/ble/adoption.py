@@ -89,6 +89,12 @@ class AdoptionStore:
         ).fetchall()
         return [Adoption(a, n, bytes.fromhex(k) if k else None, t) for a, n, k, t in rows]
 
+    def listing(self) -> list[tuple[str, str, bool, str]]:
+        """Every adoption by name as (address, name, has a bindkey, adopted_at); the keys are not read."""
+        return self.conn.execute(
+            "SELECT address, name, bindkey IS NOT NULL, adopted_at FROM ble_adoptions ORDER BY name"
+        ).fetchall()
+
     def adopt(self, address: str, name: str, bindkey: bytes | None = None) -> Adoption:
         """Adopt the device at ``address`` as ``name``; adopting it again under that name updates the key."""
         address = normalise_address(address)

@@ -22,6 +22,7 @@ from agent.consent import ledger as consent_ledger
 from agent.consent.grants import Grant, new_grant
 from agent.consent.receipts import hub_receipt
 from agent.errors import AgentError, ConsentError
+from agent.store import queries
 from agent.web.app import CTX, WebContext
 from agent.web.consent_preview import preview
 
@@ -85,14 +86,10 @@ async def _render_list(
         form={k: str(form.get(k, "")) for k in ("recipient", "purpose", "strands", "granularity")}
         | {"precision": str(form.get("precision", "")), "expires": str(form.get("expires", ""))},
         granularities=GRANULARITIES,
-        streams=await ctx.read(_stream_names),
+        streams=await ctx.read(queries.stream_names),
         upstream=ctx.agent.config.upstream is not None,
         when=when,
     )
-
-
-def _stream_names(conn: Any) -> list[str]:
-    return [name for (name,) in conn.execute("SELECT name FROM streams ORDER BY name")]
 
 
 def proposed(form: Mapping[str, Any], *, now: float, allow_raw: bool) -> Grant:
