@@ -191,11 +191,8 @@ async def adopt(hub: OwnerHub, *, address: str, name: str, bindkey: str | None =
 async def forget_device(hub: OwnerHub, *, name: str) -> dict[str, Any]:
     """Forget adopted device ``name``: stop taking its adverts, then erase everything recorded of it."""
 
-    def erase(store: ReadingsStore) -> int:
-        # The adoption and what was recorded go in one transaction; forget_device drops cached ids.
-        return AdoptionStore(store.conn).forget(name) + store.forget_device(name)
-
-    erased = await hub.readings(erase)
+    # The adoption and what was recorded go in one transaction; forget_device drops cached ids.
+    erased = await hub.readings(lambda store: store.forget_device(name, first=AdoptionStore.remover(name)))
     await hub.adoptions_changed()
     # Adverts taken before the sources heard of it were still queued: commit them, then erase again.
     await hub.settle()
