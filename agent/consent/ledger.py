@@ -46,6 +46,21 @@ def append_audit(conn: sqlite3.Connection, items: Sequence[tuple[float, str, dic
     )
 
 
+def audit_count(conn: sqlite3.Connection) -> int:
+    """How many entries the audit log holds."""
+    return int(conn.execute("SELECT count(*) FROM audit_log").fetchone()[0])
+
+
+def published_strands(conn: sqlite3.Connection) -> set[tuple[str, str | None]]:
+    """(recipient, stream) of every publish the audit log records (stream None where it names none)."""
+    return set(
+        conn.execute(
+            "SELECT DISTINCT json_extract(detail, '$.recipient'), json_extract(detail, '$.stream')"
+            " FROM audit_log WHERE kind = 'publish'"
+        )
+    )
+
+
 def audit_entries(conn: sqlite3.Connection) -> Iterable[audit.Entry]:
     """Every audit entry in order."""
     for row in conn.execute("SELECT seq, ts, kind, detail, prev_hash, hash FROM audit_log ORDER BY seq"):
@@ -175,6 +190,11 @@ def receipt(conn: sqlite3.Connection, grant_id: str) -> str:
     if row is None:
         raise ConsentError(f"no receipt for {grant_id!r}", hint="hearth consent list shows every grant")
     return str(row[0])
+
+
+def is_revoked(conn: sqlite3.Connection, grant_id: str) -> bool:
+    """The grant ``grant_id`` has been revoked."""
+    return conn.execute("SELECT 1 FROM revocations WHERE grant_id = ?", (grant_id,)).fetchone() is not None
 
 
 def revoke(conn: sqlite3.Connection, grant_id: str, *, now: float) -> int:

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 from agent.consent import audit
 from agent.consent.gate import Admitted, admit_erasure
-from agent.consent.ledger import append_audit, audit_head
+from agent.consent.ledger import append_audit, audit_head, published_strands
 from agent.consent.strands import check_pattern, matches
 from agent.errors import AgentError, ConsentError
 from agent.store import queries
@@ -221,14 +221,7 @@ def matching_streams(store: ReadingsStore, pattern: str) -> list[str]:
 def received_strands(ledger: sqlite3.Connection, pattern: str) -> set[tuple[str, str]]:
     """(recipient, stream) pairs the audit log shows were published, for streams matching ``pattern``."""
     check_pattern(pattern)
-    return {
-        (r, s)
-        for r, s in ledger.execute(
-            "SELECT DISTINCT json_extract(detail, '$.recipient'), json_extract(detail, '$.stream')"
-            " FROM audit_log WHERE kind = 'publish'"
-        )
-        if s is not None and matches(pattern, s)
-    }
+    return {(r, s) for r, s in published_strands(ledger) if s is not None and matches(pattern, s)}
 
 
 def queue_erasure(
@@ -263,9 +256,7 @@ def queue_erasure(
     with transaction(ledger, immediate=True):
         purged = 0
         for name in names:
-            purged += ledger.execute(
-                "DELETE FROM outbox WHERE stream = ? AND kind != 'erasure'", (name,)
-            ).rowcount
+            purged += outbox.purge_stream(ledger, name)
         outbox.enqueue(ledger, requests, hub_id=hub_id, now=now, ttl_s=ttl_s, cap=cap)
         append_audit(
             ledger,

@@ -67,4 +67,4 @@ def attach_fleet(agent: Agent) -> None:
         return
     from agent.fleet.service import FleetService
 
-    agent.services["fleet"] = FleetService(agent).run
+    agent.services["fleet"] = FleetService(agent, ledger=agent.ledger_worker).run

@@ -42,6 +42,7 @@ from agent.fleet.health import confirm
 from agent.fleet.mqtt import client, document_topic, presence_topic, status_topic
 from agent.fleet.verify import Accepted, Rejected, digest, verify
 from agent.mqtt_requests import UNBOUNDED, farewell, reply
+from agent.store.worker import LedgerWorker
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ class Hub(Protocol):
 
     config: Config
     config_path: Path | None
-    ledger: sqlite3.Connection
     health_checks: dict[str, HealthCheck]
 
     async def reconfigure(self, new: Config) -> Reconfigured:
@@ -81,11 +81,13 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
 class FleetService:
     """Keeps one hub's config in step with what its fleet manager signed."""
 
-    def __init__(self, hub: Hub, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, hub: Hub, *, ledger: LedgerWorker, clock: Callable[[], float] = time.time) -> None:
         fleet = hub.config.fleet
         if fleet is None or hub.config_path is None:
             raise AgentError("the fleet service needs a [fleet] section and the config file's path")
         self.hub = hub
+        # The hub's one ledger writer: fleet history is read and written on its thread.
+        self.ledger = ledger
         self.path = hub.config_path
         self.base_dir = self.path.parent
         self.key = load_public_key(fleet.public_key, base_dir=self.base_dir)
@@ -100,11 +102,7 @@ class FleetService:
         self.clock = clock
         self.hub_id = hub.config.hub.id
         self.connected = asyncio.Event()
-        pending = history.interrupted(hub.ledger)
-        # An apply that a restart left pending is reported as such until it is confirmed.
-        self.last: history.Outcome | None = history.latest(hub.ledger)
-        if pending is not None:
-            self.last = history.Outcome("applying", pending.version, "", clock())
+        self.last: history.Outcome | None = None  # read from the ledger when the service starts
         self._resumed = asyncio.Event()  # the pending apply is settled: documents may be handled
         self.backoff = Backoff(base=1.0, cap=60.0)
         self._failing = False
@@ -114,6 +112,11 @@ class FleetService:
 
     async def run(self) -> None:
         """Settle a pending apply; meanwhile, and after, stay connected and handle documents."""
+        pending = await self.ledger.run(history.interrupted)
+        # An apply that a restart left pending is reported as such until it is confirmed.
+        self.last = await self.ledger.run(history.latest)
+        if pending is not None:
+            self.last = history.Outcome("applying", pending.version, "", self.clock())
         async with asyncio.TaskGroup() as group:
             group.create_task(self._resume(), name="fleet:confirm")
             await self._stay_connected()
@@ -173,7 +176,7 @@ class FleetService:
                     if await self.handle(bytes(payload)):
                         await self._report(mqtt)
                         await self._subscribe(mqtt, subscribed)
-                    elif not message.retain and (again := self._handled_before(bytes(payload))):
+                    elif not message.retain and (again := await self._handled_before(bytes(payload))):
                         # Pushed again while this hub listens (not a retained copy on subscribe):
                         # whoever pushed it waits for a report, so say again what became of it.
                         self.last = again
@@ -214,7 +217,7 @@ class FleetService:
             state=last.state if last else "provisioned",
             version=last.version if last else None,
             reason=last.reason if last else "",
-            running_version=history.running_version(self.hub.ledger),
+            running_version=await self.ledger.run(history.running_version),
             at=last.at if last else self.clock(),
         )
         topic = status_topic(self.prefix, self.hub_id)
@@ -225,35 +228,33 @@ class FleetService:
 
     async def handle(self, payload: bytes) -> history.Outcome | None:
         """Verify and apply one document; None if it was already handled before."""
-        ledger = self.hub.ledger
-        if history.seen(ledger, digest(payload)):
+        if await self.ledger.run(history.seen, digest(payload)):
             return None
         result = verify(
             payload,
             self.key,
             local=self.hub.config,
-            running_version=history.last_accepted(ledger),
+            running_version=await self.ledger.run(history.last_accepted),
             now=self.clock(),
             base_dir=self.base_dir,
         )
         if isinstance(result, Rejected):
             log.warning("fleet: rejected document v%s: %s", result.version, result.reason)
-            outcome = history.reject(
-                ledger, result.sha256, result.version, result.reason, result.destinations
+            outcome = await self.ledger.run(
+                history.reject, result.sha256, result.version, result.reason, result.destinations
             )
         else:
             outcome = await self._apply(result)
         self.last = outcome
         return outcome
 
-    def _handled_before(self, payload: bytes) -> history.Outcome | None:
-        return history.outcome_of(self.hub.ledger, digest(payload))
+    async def _handled_before(self, payload: bytes) -> history.Outcome | None:
+        return await self.ledger.run(history.outcome_of, digest(payload))
 
     async def _apply(self, accepted: Accepted) -> history.Outcome:
-        ledger = self.hub.ledger
         old = self.hub.config
         text = files.render(accepted.config, version=accepted.version)
-        history.begin(ledger, accepted.version, accepted.sha256, text, accepted.destinations)
+        await self.ledger.run(history.begin, accepted.version, accepted.sha256, text, accepted.destinations)
         log.info("fleet: applying config v%d", accepted.version)
         # The fleet sees the hub at work (for the confirmation window, or a restart and then it).
         await self._report_state(history.Outcome("applying", accepted.version, "", self.clock()))
@@ -273,7 +274,7 @@ class FleetService:
         if reason:
             return await self._roll_back(accepted.version, accepted.sha256, old, reason, text)
         log.info("fleet: config v%d applied", accepted.version)
-        return history.finish(ledger, accepted.version, accepted.sha256, "applied", "")
+        return await self.ledger.run(history.finish, accepted.version, accepted.sha256, "applied", "")
 
     async def _roll_back(
         self, version: int, sha256: str, old: Config, reason: str, installed: str | None
@@ -299,7 +300,7 @@ class FleetService:
             except AgentError as exc:
                 log.error("fleet: the previous config does not apply live (%s); restarting with it", exc)
                 restart = True
-        outcome = history.finish(self.hub.ledger, version, sha256, "rolled_back", reason)
+        outcome = await self.ledger.run(history.finish, version, sha256, "rolled_back", reason)
         if restart:
             log.info("fleet: restarting with the previous config")
             self.last = outcome  # reported by the fresh agent once it connects
@@ -315,7 +316,7 @@ class FleetService:
 
     async def _resume_interrupted(self) -> None:
         """Confirm the apply a restart left pending (a push, a crash, a power cut) or roll it back."""
-        found = history.interrupted(self.hub.ledger)
+        found = await self.ledger.run(history.interrupted)
         if found is None:
             return
         version, sha, text = found.version, found.sha256, found.text
@@ -323,7 +324,7 @@ class FleetService:
             # Cut short before the new file was in place (or the owner has edited it since): the hub
             # runs the file as it is.
             why = "interrupted before install, or the file was edited since"
-            self.last = history.finish(self.hub.ledger, version, sha, "rolled_back", why)
+            self.last = await self.ledger.run(history.finish, version, sha, "rolled_back", why)
             return
         log.info("fleet: confirming config v%d", version)
         old = await asyncio.to_thread(load_config, files.sibling(self.path, ".prev"))
@@ -332,6 +333,6 @@ class FleetService:
         reason = await confirm(self.hub, names, self.window)
         if not reason:
             log.info("fleet: config v%d applied", version)
-            self.last = history.finish(self.hub.ledger, version, sha, "applied", "")
+            self.last = await self.ledger.run(history.finish, version, sha, "applied", "")
             return
         self.last = await self._roll_back(version, sha, old, reason, text)

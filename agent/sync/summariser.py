@@ -83,10 +83,7 @@ class Summariser:
             horizon = min(horizon, grant.expires_at)
         stream = info.name
         with transaction(self.ledger, immediate=True):
-            revoked = (
-                self.ledger.execute("SELECT 1 FROM revocations WHERE grant_id = ?", (grant.id,)).fetchone()
-                is not None
-            )
+            revoked = consent_ledger.is_revoked(self.ledger, grant.id)
             if revoked:
                 return
             row = self.ledger.execute(

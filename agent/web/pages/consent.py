@@ -1,7 +1,7 @@
 """The consent centre: every grant, a preview of what exactly a new one sends, revoking, receipts.
 
 Reads go through the dashboard's read-only ledger connection. Giving and revoking go through the consent
-layer (``add_grant``, ``revoke``) on a ledger connection of their own, off the event loop, exactly as
+layer (``add_grant``, ``revoke``) on the hub's ledger thread, its one ledger writer, exactly as
 ``hearth consent grant`` / ``revoke`` do: the revocation purges the grant's queued messages in the same
 transaction, and the publisher re-checks every grant before each send.
 """
