@@ -15,9 +15,32 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from agent.consent.ledger import audit_of_kind
+from agent.control.actions import perform
+from agent.daemon.owner import RunningHub
 from agent.fleet import history
 from agent.store.ledger import open_ledger
-from tests.fleet.fleet_support import CLIMATE, PLUG, Mosquitto, push_to_hub, running, watching, write_hub
+from tests.conftest import eventually
+from tests.fleet.fleet_support import (
+    CLIMATE,
+    PLUG,
+    Mosquitto,
+    push_to_hub,
+    running,
+    upstream,
+    watching,
+    write_hub,
+)
+
+
+def published(path: Path) -> int:
+    """How many publishes the hub's audit log records so far."""
+    check = open_ledger(path.parent / "data", read_only=True)
+    try:
+        return len(audit_of_kind(check, "publish"))
+    finally:
+        check.close()
+
 
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN IMMEDIATE")
 
@@ -30,11 +53,11 @@ def broker(tmp_path: Path) -> Iterator[int]:
         yield server.port
 
 
-async def test_a_fleet_push_is_recorded_through_the_ledger_worker_only(
+async def test_sync_owner_actions_and_fleet_pushes_write_through_the_ledger_worker_only(
     tmp_path: Path, broker: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = Ed25519PrivateKey.generate()
-    path = write_hub(tmp_path, "hub-one", key=key, port=broker)
+    path = write_hub(tmp_path, "hub-one", key=key, port=broker, sources=PLUG + upstream(broker))
     writes: list[tuple[sqlite3.Connection, str, str]] = []  # (connection, thread, statement)
 
     def traced(data_dir: Path, *, read_only: bool = False) -> sqlite3.Connection:
@@ -51,11 +74,15 @@ async def test_a_fleet_push_is_recorded_through_the_ledger_worker_only(
     monkeypatch.setattr("agent.daemon.agent.open_ledger", traced)
     async with watching(broker) as watcher, running([path]) as (hub,):
         worker = hub.agent.ledger_worker.conn
-        await push_to_hub(broker, key, "hub-one", PLUG + CLIMATE, version=1)
+        owner = RunningHub(hub.agent)
+        grant = {"recipient": "coop", "purpose": "test", "strands": ["plug.power"], "granularity": "raw"}
+        await perform(owner, "consent.grant", {**grant, "allow_raw": True})
+        await eventually(lambda: published(path) > 0, "a summary to be published and audited")
+        await push_to_hub(broker, key, "hub-one", PLUG + CLIMATE + upstream(broker), version=1)
         await watcher.wait_for(["hub-one"], "applied", 1)
         await push_to_hub(broker, key, "hub-one", PLUG, version=1)  # a replay: rejected
         await watcher.wait_for(["hub-one"], "rejected", 1)
-    assert writes, "the pushes were not recorded"
+    assert writes, "nothing was recorded"
     around = [(thread, sql) for conn, thread, sql in writes if conn is not worker]
     assert around == [], "a ledger write went around the hub's ledger worker"
     threads = {thread for _, thread, _ in writes}
