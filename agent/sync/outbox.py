@@ -242,6 +242,11 @@ def set_aside(conn: sqlite3.Connection, row: Row, reason: str, *, now: float) ->
         raise
 
 
+def queued_messages(conn: sqlite3.Connection) -> list[tuple[str, bytes]]:
+    """Every queued message's (topic, payload) in sequence order, sendable or not."""
+    return conn.execute("SELECT topic, payload FROM outbox ORDER BY seq").fetchall()
+
+
 def purge_stream(conn: sqlite3.Connection, stream: str) -> int:
     """Delete the queued messages of ``stream`` (erasure requests stay); return how many went."""
     return int(conn.execute("DELETE FROM outbox WHERE stream = ? AND kind != 'erasure'", (stream,)).rowcount)

@@ -21,6 +21,7 @@ from agent.consent.ledger import add_grant
 from agent.consent.receipts import receipt_for
 from agent.store import queries
 from agent.store.ledger import MIGRATIONS
+from agent.sync import outbox
 from agent.sync.summariser import RAW_PER_MESSAGE, Summariser
 
 # Events and raw readings are previewed over the last such span of data.
@@ -78,7 +79,7 @@ def preview(
             scratch, readings, hub_id=hub_id, prefix=prefix, ttl_s=3600.0, cap=10_000_000, lag_s=0.0
         )
         summariser.step(end)
-        rows = scratch.execute("SELECT topic, payload FROM outbox ORDER BY seq").fetchall()
+        rows = outbox.queued_messages(scratch)
     finally:
         scratch.close()
     streams = queries.stream_names(readings)
