@@ -86,11 +86,8 @@ class Summariser:
             revoked = consent_ledger.is_revoked(self.ledger, grant.id)
             if revoked:
                 return
-            row = self.ledger.execute(
-                "SELECT until, state FROM summary_marks WHERE grant_id = ? AND stream = ?", (grant.id, stream)
-            ).fetchone()
+            mark = _mark_of(self.ledger, grant.id, stream)
             grain = grant.grain
-            mark = _Mark(*row) if row else None
             batch = _BATCHERS[grain.kind](self, grant, info, mark, horizon)
             if batch is None:
                 return
@@ -127,11 +124,9 @@ class Summariser:
                 self.ledger, admitted, hub_id=self.hub_id, now=now, ttl_s=self.ttl_s, cap=self.cap
             )
             result.queued += len(admitted)
-            self.ledger.execute(
-                "INSERT INTO summary_marks VALUES (?, ?, ?, ?) ON CONFLICT (grant_id, stream)"
-                " DO UPDATE SET until = excluded.until, state = excluded.state",
-                (grant.id, stream, until, state if state is not None else (mark.state if mark else None)),
-            )
+            if state is None and mark is not None:
+                state = mark.state
+            _move_mark(self.ledger, grant.id, stream, _Mark(until, state))
 
     def _summaries(self, grant: Grant, info: StreamRef, mark: _Mark | None, horizon: float) -> _Batch | None:
         """Count, mean, min and max of each window closed since the mark (at most ``max_windows``)."""
@@ -186,6 +181,21 @@ class _Mark(NamedTuple):
 
     until: float
     state: str | None
+
+
+def _mark_of(ledger: sqlite3.Connection, grant_id: str, stream: str) -> _Mark | None:
+    row = ledger.execute(
+        "SELECT until, state FROM summary_marks WHERE grant_id = ? AND stream = ?", (grant_id, stream)
+    ).fetchone()
+    return _Mark(*row) if row else None
+
+
+def _move_mark(ledger: sqlite3.Connection, grant_id: str, stream: str, mark: _Mark) -> None:
+    ledger.execute(
+        "INSERT INTO summary_marks VALUES (?, ?, ?, ?) ON CONFLICT (grant_id, stream)"
+        " DO UPDATE SET until = excluded.until, state = excluded.state",
+        (grant_id, stream, mark.until, mark.state),
+    )
 
 
 class _Batch(NamedTuple):
