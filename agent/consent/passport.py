@@ -32,7 +32,7 @@ from agent.sync import outbox
 FORMAT = "hearth-passport/1"
 Progress = Callable[[str, int, int], None]
 
-# (file in the archive, which database, query); readings go out as CSV, the rest as JSON Lines.
+# The ledger's tables, each a JSON Lines file of the archive (the readings file's: queries.export_files).
 _LEDGER_TABLES = (
     "grants",
     "revocations",
