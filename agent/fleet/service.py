@@ -102,7 +102,11 @@ class FleetService:
         self.clock = clock
         self.hub_id = hub.config.hub.id
         self.connected = asyncio.Event()
-        self.last: history.Outcome | None = None  # read from the ledger when the service starts
+        pending = ledger.call(history.interrupted)
+        # An apply that a restart left pending is reported as such until it is confirmed.
+        self.last: history.Outcome | None = ledger.call(history.latest)
+        if pending is not None:
+            self.last = history.Outcome("applying", pending.version, "", clock())
         self._resumed = asyncio.Event()  # the pending apply is settled: documents may be handled
         self.backoff = Backoff(base=1.0, cap=60.0)
         self._failing = False
@@ -112,11 +116,6 @@ class FleetService:
 
     async def run(self) -> None:
         """Settle a pending apply; meanwhile, and after, stay connected and handle documents."""
-        pending = await self.ledger.run(history.interrupted)
-        # An apply that a restart left pending is reported as such until it is confirmed.
-        self.last = await self.ledger.run(history.latest)
-        if pending is not None:
-            self.last = history.Outcome("applying", pending.version, "", self.clock())
         async with asyncio.TaskGroup() as group:
             group.create_task(self._resume(), name="fleet:confirm")
             await self._stay_connected()
