@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
@@ -114,3 +115,37 @@ def describe(task: asyncio.Task[Any]) -> str:
     where = f"{ours.f_code.co_filename}:{ours.f_lineno} in {ours.f_code.co_qualname}"
     awaiting = f", awaiting {inner}" if inner != ours.f_code.co_qualname else ""
     return f"task {task.get_name()!r} ({what}) at {where}{awaiting}"
+
+
+def run_until_stopped(main: Coroutine[Any, Any, T]) -> T | None:
+    """Run ``main`` to its end, or until SIGINT or SIGTERM cancels it; None when a signal stopped it.
+
+    The handlers are installed here rather than left to Python's KeyboardInterrupt: a shell starts a
+    background command (``hearth board emulate &`` in a script) with SIGINT ignored, and a command that
+    relies on KeyboardInterrupt then cannot be stopped by it.
+    """
+
+    async def until_stopped() -> T | None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        signalled = False
+
+        def stop() -> None:
+            nonlocal signalled
+            signalled = True
+            task.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop)
+        try:
+            return await main
+        except asyncio.CancelledError:
+            if signalled:
+                return None
+            raise
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    return asyncio.run(until_stopped())

@@ -22,6 +22,7 @@ from pathlib import Path
 import aiomqtt
 
 from agent.backoff import Backoff
+from agent.consent import outbox
 from agent.consent.gate import Admitted, admit
 from agent.consent.grants import new_grant
 from agent.consent.ledger import add_grant
@@ -32,7 +33,6 @@ from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
 from agent.store.sqlite import transaction
 from agent.store.worker import LedgerWorker
-from agent.sync import outbox
 from agent.sync.mqtt import MqttConnector, MqttSettings
 from agent.sync.publisher import Publisher
 from agent.sync.summariser import Summariser

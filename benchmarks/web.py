@@ -30,6 +30,7 @@ from idle import hearth_run, hub_config, measure
 
 from tests.testbed.dashboard import CHROMIUM, CHROMIUM_ARGS, WRIST_ACTIVITY
 from tests.testbed.mosquitto import free_port
+from tests.testbed.wait import wait_until
 
 PASSWORD = "benchmark password"
 PAGES_EXTRA = (
@@ -43,15 +44,16 @@ simulate = true
 )
 
 
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "login", timeout=1):
+            return True
+    except (urllib.error.URLError, ConnectionError):
+        return False
+
+
 def wait_for(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "login", timeout=1):
-                return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.2)
-    raise RuntimeError("the dashboard did not answer")
+    wait_until(lambda: answers(url), "the dashboard to answer", 30, every=0.2)
 
 
 def log_in(context: Any, url: str) -> Any:

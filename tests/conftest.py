@@ -10,11 +10,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# The waits live in tests/testbed/wait.py; importing them from here keeps working.
+from tests.testbed.wait import eventually, wait_until  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -60,24 +61,6 @@ def pytest_runtest_call(item: pytest.Item) -> object:
         yield
     finally:
         timer.cancel()
-
-
-async def eventually(condition: Callable[[], object], what: str, within: float = 10.0) -> None:
-    """Wait until ``condition()`` is true, checking every 10 ms; fail naming ``what`` after ``within`` s."""
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-def wait_until(condition: Callable[[], object], what: str, within: float = 30.0) -> None:
-    """``eventually`` for synchronous tests."""
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -159,10 +159,11 @@ def emulate(  # noqa: PLR0917 - one parameter per click option
     unplug_every: float,
     duration: float | None,
 ) -> None:
-    """Emulate a flashed board on a pseudo-terminal; prints its path, runs until Ctrl-C.
+    """Emulate a flashed board on a pseudo-terminal; prints its path, runs until Ctrl-C or SIGTERM.
 
     Example: hearth board emulate --rate 5 --link /tmp/board --corrupt-every 10
     """
+    from agent.aio import run_until_stopped
     from firmware_bridge.emulator import BoardEmulator
 
     emulator = BoardEmulator.from_csv(
@@ -179,8 +180,7 @@ def emulate(  # noqa: PLR0917 - one parameter per click option
         (corrupt_every, emulator.corrupt_next),
         (drop_every, emulator.drop_next),
     ]
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_emulate(emulator, faults, unplug_every, duration))
+    run_until_stopped(_emulate(emulator, faults, unplug_every, duration))
     click.echo(
         f"sent {emulator.frames_sent} frames ({emulator.readings_sent} readings); injected: "
         f"{emulator.garbage} garbage, {emulator.corrupted} corrupted, {emulator.dropped} dropped, "

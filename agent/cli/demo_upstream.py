@@ -18,9 +18,9 @@ from agent.config import Config
 
 def give_demo_grant(config: Config) -> str:
     """Give the demo's example grant (as the owner would with ``hearth consent grant``); return its id."""
+    from agent.consent.destination import hub_receipt
     from agent.consent.grants import new_grant
     from agent.consent.ledger import add_grant
-    from agent.consent.receipts import hub_receipt
     from agent.demo import DEMO_GRANT
     from agent.store.ledger import open_ledger
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from agent.config.features import check_features
 from agent.config.schema import CONFIG_VERSION, BrokerConfig, Config, SimulatedSourceConfig
 from agent.errors import ConfigError
 
@@ -55,20 +56,7 @@ def config_from_mapping(
     _check(config, source)
     if base_dir is not None:
         config = _resolve_paths(config, base_dir)
-    if config.rules or config.local_mqtt is not None:
-        from agent.rules.validate import check_rules
-
-        check_rules(config, source)
-    if config.fleet is not None:
-        from agent.fleet.document import load_public_key
-        from agent.fleet.verify import check_allowance
-
-        check_allowance(config.fleet.allow, source=source)
-
-        try:
-            load_public_key(config.fleet.public_key, base_dir=base_dir)
-        except ConfigError as exc:
-            raise ConfigError(exc.message.removeprefix("config: "), source=source, hint=exc.hint) from None
+    check_features(config, source, base_dir)
     return config
 
 

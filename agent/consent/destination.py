@@ -15,7 +15,9 @@ from typing import Any, NamedTuple
 
 from agent.config.schema import Config
 from agent.connection import port_of
+from agent.consent.grants import Grant
 from agent.consent.ledger import audit_of_kind
+from agent.consent.receipts import receipt_for
 
 KIND = "destination"
 
@@ -50,6 +52,16 @@ class Moved(NamedTuple):
     version: int | None
     rolled_back: bool
     refused: bool  # a signed push tried it and was rejected: it never took effect
+
+
+def hub_receipt(grant: Grant, config: Config) -> dict[str, Any]:
+    """The receipt of ``grant`` on the hub ``config`` describes, naming its upstream destination.
+
+    It lives here, not with the receipts, because the destination reads the ledger, which stores receipts.
+    """
+    return receipt_for(
+        grant, hub_id=config.hub.id, hub_name=config.hub.name, destination=upstream_destination(config)
+    )
 
 
 def history(ledger: sqlite3.Connection) -> list[Moved]:

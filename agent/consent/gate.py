@@ -1,7 +1,7 @@
 """The consent gate: the only function that turns data into an upstream message.
 
 Pure: a candidate message and the grant it claims are in, an ``Admitted`` message or a refusal out.
-``agent.sync.outbox`` accepts nothing but ``Admitted`` values, so no other path reaches the broker.
+``agent.consent.outbox`` accepts nothing but ``Admitted`` values, so no other path reaches the broker.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from agent.consent import audit
+from agent.consent import audit, outbox
 from agent.consent.gate import Admitted, admit_erasure
 from agent.consent.ledger import append_audit, audit_head, published_strands
 from agent.consent.strands import check_pattern, matches
@@ -27,7 +27,6 @@ from agent.errors import AgentError, ConsentError
 from agent.store import queries
 from agent.store.readings import ReadingsStore
 from agent.store.sqlite import read_snapshot, sync_dir, transaction
-from agent.sync import outbox
 
 FORMAT = "hearth-passport/1"
 Progress = Callable[[str, int, int], None]

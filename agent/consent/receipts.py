@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from agent.consent.grants import Grant
 
 if TYPE_CHECKING:
-    from agent.config.schema import Config
     from agent.consent.destination import Destination
 
 SCHEMA = "hearth-consent-receipt/1 (Kantara CR v1.1, ISO/IEC TS 27560)"
@@ -74,15 +73,6 @@ def receipt_for(
         "withdrawal": f"hearth consent revoke {grant.id}",
         "grantId": grant.id,
     }
-
-
-def hub_receipt(grant: Grant, config: Config) -> dict[str, Any]:
-    """The receipt of ``grant`` on the hub ``config`` describes, naming its upstream destination."""
-    from agent.consent.destination import upstream_destination  # it reads the ledger, which stores receipts
-
-    return receipt_for(
-        grant, hub_id=config.hub.id, hub_name=config.hub.name, destination=upstream_destination(config)
-    )
 
 
 def _destination(destination: Destination | None, recipient: str) -> dict[str, Any]:

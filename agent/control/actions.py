@@ -15,16 +15,15 @@ from typing import Any
 import msgspec
 
 from agent.config import seconds
-from agent.consent import destination, passport
+from agent.consent import destination, outbox, passport
 from agent.consent import ledger as consent_ledger
+from agent.consent.destination import hub_receipt
 from agent.consent.grants import new_grant
-from agent.consent.receipts import hub_receipt
 from agent.consent.strands import check_pattern
-from agent.control.hub import OwnerHub
+from agent.control.owner import OwnerHub
 from agent.errors import AgentError
 from agent.sources.ble.adoption import AdoptionStore, parse_bindkey
 from agent.store.readings import ReadingsStore
-from agent.sync import outbox
 
 Action = Callable[..., Awaitable[Any]]
 ACTIONS: dict[str, Action] = {}

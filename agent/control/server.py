@@ -16,7 +16,7 @@ import struct
 from pathlib import Path
 
 from agent.control import wire
-from agent.control.hub import OwnerHub
+from agent.control.owner import OwnerHub
 from agent.errors import AgentError, StoreError
 from agent.store.sqlite import storage_problem
 

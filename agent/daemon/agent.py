@@ -7,6 +7,10 @@ at the deadline is logged as an error, with where it hangs, and abandoned.
 ``reconfigure()`` switches a running agent to a new config, restarting only the sources that changed;
 a change it cannot apply live raises ``RestartNeededError``, and ``restart()`` then stops the agent so that
 ``agent.daemon.lifecycle`` starts a fresh one from the file.
+
+The agent is the ``agent.hub.Hub`` its features see: it sets up each feature the config turns on, in
+the order of the registry (``agent.config.features``), keeps what each ``setup`` returns in
+``features``, and runs the ``on_close`` hooks once when it closes its files.
 """
 
 from __future__ import annotations
@@ -17,45 +21,37 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from agent.aio import stoppable
 from agent.config import Config, seconds
+from agent.config.features import enabled_features, live_sections
 from agent.config.schema import SourceConfig
 from agent.config.sizes import size_bytes
-from agent.daemon.features import attach_features
-from agent.daemon.supervisor import SourceRunner
 from agent.daemon.systemd import SystemdNotifier
 from agent.errors import AgentError, ConfigError, RestartNeededError
+from agent.hub import HealthCheck, Reconfigured, Service, SourceChangeCheck
 from agent.pipeline.recorder import Recorder
 from agent.pipeline.sink import Sink
 from agent.sources.base import Source
 from agent.sources.factory import build_source
+from agent.sources.supervisor import SourceRunner
 from agent.store.ledger import open_ledger
 from agent.store.lock import DataLock
-from agent.store.readings import open_readings
+from agent.store.readings import ReadingsStore, open_readings
 from agent.store.worker import LedgerWorker
 
 log = logging.getLogger(__name__)
 
-Service = Callable[[], Coroutine[Any, Any, None]]
-# A health check a layer registers for config changes: None when healthy, else the reason it is not.
-HealthCheck = Callable[[], Awaitable[str | None]]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # Each step of a stop gets at least this long, even when an earlier step used up the stop_timeout.
 STEP_MIN = 1.0
 # How long a starting agent waits for a command that has the data folder (see agent.store.lock).
 LOCK_WAIT = 30.0
-
-
-class Reconfigured(NamedTuple):
-    """Which sources a ``reconfigure`` started, stopped (removed or changed) and left running."""
-
-    started: tuple[str, ...]
-    stopped: tuple[str, ...]
-    kept: tuple[str, ...]
 
 
 class Agent:
@@ -87,9 +83,8 @@ class Agent:
         self.lock.acquire(LOCK_WAIT, who="a hearth command (or another hub)")
         try:
             self.store = open_readings(self.data_dir, sync_interval=seconds(config.store.sync_interval))
-            self.ledger = open_ledger(self.data_dir)
-            # Owner actions and the sync layer change the ledger through this one thread.
-            self.ledger_worker = LedgerWorker(open_ledger(self.data_dir))
+            # Owner actions and every feature change the ledger through this one thread.
+            self.ledger = LedgerWorker(open_ledger(self.data_dir))
         except BaseException:
             self.lock.release()
             raise
@@ -102,12 +97,13 @@ class Agent:
         self.runners = [
             SourceRunner(src, self.recorder.sink(src.name, src.kind, src.overflow)) for src in built
         ]
-        # Later layers (inference, rules, sync) register long-running services here.
+        # Where features plug in (see agent.hub).
         self.services: dict[str, Service] = {}
-        # Checks a changed config must pass before it is kept (models load, upstream connects...).
         self.health_checks: dict[str, HealthCheck] = {}
-        # Called with each source a reconfigure starts (layers that bind sources at attach time).
         self.source_started: list[Callable[[Source], None]] = []
+        self.source_change_checks: list[SourceChangeCheck] = []
+        self.on_close: list[Callable[[], None]] = []
+        self.features: dict[str, object] = {}
         self._group: asyncio.TaskGroup | None = None
         self._source_tasks: dict[str, asyncio.Task[None]] = {}
         self._reconfiguring = asyncio.Lock()
@@ -117,16 +113,13 @@ class Agent:
         self.restart_requested = False
         # Tasks the last stop gave up on: they may still run, so a restart must not share the process.
         self.abandoned: set[asyncio.Task[Any]] = set()
-        # What layers opened while attaching, closed if a later layer fails (the services close it otherwise).
-        self.close_if_not_started: list[Callable[[], None]] = []
-        # The upstream link's state as the publisher sees it (set by the sync layer).
-        self.live_sync: Callable[[], dict[str, Any]] | None = None
         self._stop = asyncio.Event()
         try:
-            attach_features(self)
+            for row in enabled_features(config):
+                feature = row.setup()(self)
+                if feature is not None:
+                    self.features[row.name] = feature
         except BaseException:
-            for close in reversed(self.close_if_not_started):
-                close()
             self._close_files()
             raise
 
@@ -180,16 +173,18 @@ class Agent:
             self.notifier.close()
 
     def _close_files(self) -> None:
-        """Close both files, then give up the data folder (safe to call twice)."""
-        self.ledger_worker.close()
-        self.store.close()
+        """Close both files (running the features' close hooks), then give up the data folder (safe twice)."""
+        # The writer first: it finishes queued work, which may still use what a feature opened.
         self.ledger.close()
+        while self.on_close:
+            self.on_close.pop()()
+        self.store.close()
         self.lock.release()
 
     async def _control_server(self) -> None:
+        from agent.control.owner import RunningHub
         from agent.control.server import ControlServer
         from agent.control.wire import socket_path
-        from agent.daemon.owner import RunningHub
 
         await ControlServer(RunningHub(self), socket_path(self.data_dir)).run()
 
@@ -223,14 +218,9 @@ class Agent:
             stopped = [name for name, cfg in before.items() if after.get(name) != cfg]
             started = [name for name, cfg in after.items() if before.get(name) != cfg]
             built = {name: build_source(after[name]) for name in started}
-            if self.config.rules or self.config.local_mqtt is not None:
-                changed = [r.source for n in stopped if (r := self.source_runner(n)) is not None]
-                boards = sorted({s.name for s in [*changed, *built.values()] if hasattr(s, "send_command")})
-                if boards:
-                    raise RestartNeededError(
-                        "rules hold on to the running boards; changing a board needs a restart",
-                        key_path=", ".join(f"sources.{name}" for name in boards),
-                    )
+            stopping = [r.source for n in stopped if (r := self.source_runner(n)) is not None]
+            for check in self.source_change_checks:
+                check(stopping, list(built.values()))
             for name in stopped:
                 await self._stop_source(name)
             for name in started:
@@ -263,6 +253,28 @@ class Agent:
     def source_runner(self, name: str) -> SourceRunner | None:
         """The runner of the running source called ``name``."""
         return next((r for r in self.runners if r.name == name), None)
+
+    def sources(self) -> list[Source]:
+        """The sources running now."""
+        return [runner.source for runner in self.runners]
+
+    def source_health(self) -> list[dict[str, Any]]:
+        """One health row per running source."""
+        return [runner.health() for runner in self.runners]
+
+    async def readings(
+        self, fn: Callable[Concatenate[ReadingsStore, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run ``fn(store, ...)`` on the recorder's writer thread, between batches."""
+        return await self.recorder.in_writer(functools.partial(fn, self.store, *args, **kwargs))
+
+    async def perform(self, action: str, args: dict[str, Any]) -> Any:
+        """Carry out the owner action ``action`` on this hub (as the control socket does)."""
+        # Lazy: the owner actions bring the passport, receipts and fleet history along.
+        from agent.control.actions import perform
+        from agent.control.owner import RunningHub
+
+        return await perform(RunningHub(self), action, args)
 
     async def _stop_source(self, name: str) -> None:
         task = self._source_tasks.pop(name, None)
@@ -401,17 +413,19 @@ class Agent:
             await asyncio.sleep(interval)
 
 
-# What reconfigure() applies to a running agent; any other change needs a restart.
+# What reconfigure() applies to a running agent, with the sections of features whose registry row says so;
+# any other change needs a restart.
 _LIVE_SECTIONS = frozenset({"hub", "sources", "store", "daemon", "config_version"})
 _LIVE_HUB_KEYS = frozenset({"id", "data_dir", "name", "groups"})
 
 
 def _restart_only(old: Config, new: Config) -> list[str]:
     """Key paths that differ between ``old`` and ``new`` but cannot change while the agent runs."""
+    live = _LIVE_SECTIONS | live_sections()
     changed = [
         field
         for field in old.__struct_fields__
-        if field not in _LIVE_SECTIONS and getattr(old, field) != getattr(new, field)
+        if field not in live and getattr(old, field) != getattr(new, field)
     ]
     changed += [
         f"hub.{key}"

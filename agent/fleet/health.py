@@ -12,12 +12,12 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from agent.daemon.agent import HealthCheck
-from agent.daemon.supervisor import SourceRunner
+from agent.hub import HealthCheck
+from agent.sources.supervisor import SourceRunner
 
 
 class Observed(Protocol):
-    """What the health check looks at: the running sources and the registered checks."""
+    """What the health check looks at: the running sources and the registered checks (part of ``Hub``)."""
 
     health_checks: dict[str, HealthCheck]
 

@@ -22,8 +22,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import NoReturn, Protocol
+from typing import NoReturn
 
 import aiomqtt
 import msgspec
@@ -33,38 +32,17 @@ from agent.backoff import Backoff
 from agent.config import Config, load_config, seconds
 from agent.config.schema import BrokerConfig
 from agent.connection import port_of
-from agent.daemon.agent import HealthCheck, Reconfigured
-from agent.daemon.supervisor import SourceRunner
 from agent.errors import AgentError, ConfigError, RestartNeededError
 from agent.fleet import files, history
 from agent.fleet.document import load_public_key
 from agent.fleet.health import confirm
 from agent.fleet.mqtt import client, document_topic, presence_topic, status_topic
 from agent.fleet.verify import Accepted, Rejected, digest, verify
+from agent.hub import Hub
 from agent.mqtt_requests import UNBOUNDED, farewell, reply
-from agent.store.worker import LedgerWorker
+from agent.store.ledger import open_ledger
 
 log = logging.getLogger(__name__)
-
-
-class Hub(Protocol):
-    """The running hub the service reconfigures (``agent.daemon.Agent``)."""
-
-    config: Config
-    config_path: Path | None
-    health_checks: dict[str, HealthCheck]
-
-    async def reconfigure(self, new: Config) -> Reconfigured:
-        """Switch to ``new``, restarting only what changed."""
-        ...
-
-    def source_runner(self, name: str) -> SourceRunner | None:
-        """The runner of the running source called ``name``."""
-        ...
-
-    def restart(self) -> None:
-        """Stop gracefully and start again from the config file."""
-        ...
 
 
 class Status(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,13 +59,11 @@ class Status(msgspec.Struct, frozen=True, kw_only=True):
 class FleetService:
     """Keeps one hub's config in step with what its fleet manager signed."""
 
-    def __init__(self, hub: Hub, *, ledger: LedgerWorker, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, hub: Hub, *, clock: Callable[[], float] = time.time) -> None:
         fleet = hub.config.fleet
         if fleet is None or hub.config_path is None:
             raise AgentError("the fleet service needs a [fleet] section and the config file's path")
         self.hub = hub
-        # The hub's one ledger writer: fleet history is read and written on its thread.
-        self.ledger = ledger
         self.path = hub.config_path
         self.base_dir = self.path.parent
         self.key = load_public_key(fleet.public_key, base_dir=self.base_dir)
@@ -102,9 +78,14 @@ class FleetService:
         self.clock = clock
         self.hub_id = hub.config.hub.id
         self.connected = asyncio.Event()
-        pending = ledger.call(history.interrupted)
+        # Read before the service runs, on a connection of its own: the ledger's writer is for changes.
+        ledger = open_ledger(hub.data_dir, read_only=True)
+        try:
+            pending = history.interrupted(ledger)
+            self.last: history.Outcome | None = history.latest(ledger)
+        finally:
+            ledger.close()
         # An apply that a restart left pending is reported as such until it is confirmed.
-        self.last: history.Outcome | None = ledger.call(history.latest)
         if pending is not None:
             self.last = history.Outcome("applying", pending.version, "", clock())
         self._resumed = asyncio.Event()  # the pending apply is settled: documents may be handled
@@ -216,7 +197,7 @@ class FleetService:
             state=last.state if last else "provisioned",
             version=last.version if last else None,
             reason=last.reason if last else "",
-            running_version=await self.ledger.run(history.running_version),
+            running_version=await self.hub.ledger.run(history.running_version),
             at=last.at if last else self.clock(),
         )
         topic = status_topic(self.prefix, self.hub_id)
@@ -227,19 +208,20 @@ class FleetService:
 
     async def handle(self, payload: bytes) -> history.Outcome | None:
         """Verify and apply one document; None if it was already handled before."""
-        if await self.ledger.run(history.seen, digest(payload)):
+        ledger = self.hub.ledger
+        if await ledger.run(history.seen, digest(payload)):
             return None
         result = verify(
             payload,
             self.key,
             local=self.hub.config,
-            running_version=await self.ledger.run(history.last_accepted),
+            running_version=await ledger.run(history.last_accepted),
             now=self.clock(),
             base_dir=self.base_dir,
         )
         if isinstance(result, Rejected):
             log.warning("fleet: rejected document v%s: %s", result.version, result.reason)
-            outcome = await self.ledger.run(
+            outcome = await ledger.run(
                 history.reject, result.sha256, result.version, result.reason, result.destinations
             )
         else:
@@ -248,12 +230,13 @@ class FleetService:
         return outcome
 
     async def _handled_before(self, payload: bytes) -> history.Outcome | None:
-        return await self.ledger.run(history.outcome_of, digest(payload))
+        return await self.hub.ledger.run(history.outcome_of, digest(payload))
 
     async def _apply(self, accepted: Accepted) -> history.Outcome:
+        ledger = self.hub.ledger
         old = self.hub.config
         text = files.render(accepted.config, version=accepted.version)
-        await self.ledger.run(history.begin, accepted.version, accepted.sha256, text, accepted.destinations)
+        await ledger.run(history.begin, accepted.version, accepted.sha256, text, accepted.destinations)
         log.info("fleet: applying config v%d", accepted.version)
         # The fleet sees the hub at work (for the confirmation window, or a restart and then it).
         await self._report_state(history.Outcome("applying", accepted.version, "", self.clock()))
@@ -273,7 +256,7 @@ class FleetService:
         if reason:
             return await self._roll_back(accepted.version, accepted.sha256, old, reason, text)
         log.info("fleet: config v%d applied", accepted.version)
-        return await self.ledger.run(history.finish, accepted.version, accepted.sha256, "applied", "")
+        return await ledger.run(history.finish, accepted.version, accepted.sha256, "applied", "")
 
     async def _roll_back(
         self, version: int, sha256: str, old: Config, reason: str, installed: str | None
@@ -299,7 +282,7 @@ class FleetService:
             except AgentError as exc:
                 log.error("fleet: the previous config does not apply live (%s); restarting with it", exc)
                 restart = True
-        outcome = await self.ledger.run(history.finish, version, sha256, "rolled_back", reason)
+        outcome = await self.hub.ledger.run(history.finish, version, sha256, "rolled_back", reason)
         if restart:
             log.info("fleet: restarting with the previous config")
             self.last = outcome  # reported by the fresh agent once it connects
@@ -315,7 +298,7 @@ class FleetService:
 
     async def _resume_interrupted(self) -> None:
         """Confirm the apply a restart left pending (a push, a crash, a power cut) or roll it back."""
-        found = await self.ledger.run(history.interrupted)
+        found = await self.hub.ledger.run(history.interrupted)
         if found is None:
             return
         version, sha, text = found.version, found.sha256, found.text
@@ -323,7 +306,7 @@ class FleetService:
             # Cut short before the new file was in place (or the owner has edited it since): the hub
             # runs the file as it is.
             why = "interrupted before install, or the file was edited since"
-            self.last = await self.ledger.run(history.finish, version, sha, "rolled_back", why)
+            self.last = await self.hub.ledger.run(history.finish, version, sha, "rolled_back", why)
             return
         log.info("fleet: confirming config v%d", version)
         old = await asyncio.to_thread(load_config, files.sibling(self.path, ".prev"))
@@ -332,6 +315,15 @@ class FleetService:
         reason = await confirm(self.hub, names, self.window)
         if not reason:
             log.info("fleet: config v%d applied", version)
-            self.last = await self.ledger.run(history.finish, version, sha, "applied", "")
+            self.last = await self.hub.ledger.run(history.finish, version, sha, "applied", "")
             return
         self.last = await self._roll_back(version, sha, old, reason, text)
+
+
+def setup(hub: Hub) -> FleetService | None:
+    """Signed config push, when ``[fleet]`` is configured and the config file's path is known."""
+    if hub.config.fleet is None or hub.config_path is None:
+        return None
+    service = FleetService(hub)
+    hub.services["fleet"] = service.run
+    return service

@@ -30,7 +30,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from agent.config import Config, config_from_mapping
 from agent.config.schema import LocalMqttConfig, UpstreamConfig, WebConfig
 from agent.errors import ConfigError
-from agent.fleet.document import DocumentError, Envelope, SignedDocument, decode, key_id, signature_valid
+from agent.fleet.document import (
+    DocumentError,
+    Envelope,
+    SignedDocument,
+    decode,
+    key_id,
+    load_public_key,
+    signature_valid,
+)
 
 CONSENT_WORDS = ("grant", "consent")
 
@@ -351,3 +359,14 @@ def _when(ts: int) -> str:
     import datetime as dt
 
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_config(config: Config, source: str, base_dir: Path | None) -> None:
+    """The registry's cross-check for ``[fleet]``: its allow-list, and a pinned key that loads."""
+    if config.fleet is None:
+        return
+    check_allowance(config.fleet.allow, source=source)
+    try:
+        load_public_key(config.fleet.public_key, base_dir=base_dir)
+    except ConfigError as exc:
+        raise ConfigError(exc.message.removeprefix("config: "), source=source, hint=exc.hint) from None

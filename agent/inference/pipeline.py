@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ from agent.readings import Reading, StreamInfo
 
 if TYPE_CHECKING:
     from agent.config.schema import ModelConfig
-    from agent.daemon.agent import Agent
+    from agent.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -215,20 +214,17 @@ class Inference:
             self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-_ATTACHED: weakref.WeakKeyDictionary[Agent, Inference] = weakref.WeakKeyDictionary()
-
-
-def attach_inference(agent: Agent) -> None:
-    """Load and check every configured model, and wire its runner to ``agent``'s recorder."""
+def setup(hub: Hub) -> Inference | None:
+    """Load and check every configured model, and wire its runner to the hub's recorder."""
     from agent.inference.check import load_models
 
-    configs: list[ModelConfig] = list(agent.config.models)
+    configs: list[ModelConfig] = list(hub.config.models)
     if not configs:
-        return
-    models = load_models(agent.config)
+        return None
+    models = load_models(hub.config)
     inference = Inference()
     for config, model in zip(configs, models, strict=True):
-        sink = agent.recorder.sink(f"context.{config.name}", "context", "drop_oldest", maxsize=256)
+        sink = hub.recorder.sink(f"context.{config.name}", "context", "drop_oldest", maxsize=256)
         runner = ModelRunner(
             config.name,
             model,
@@ -240,13 +236,14 @@ def attach_inference(agent: Agent) -> None:
             rate=config.input_rate,
         )
         inference.runners[config.name] = runner
-        agent.recorder.listeners.append(runner.on_readings)
-    agent.services["inference"] = inference.run
-    agent.health_checks["models load"] = inference.health
-    _ATTACHED[agent] = inference
+        hub.recorder.listeners.append(runner.on_readings)
+    hub.services["inference"] = inference.run
+    hub.health_checks["models load"] = inference.health
     log.info("inference: %d models attached", len(configs))
+    return inference
 
 
-def inference_of(agent: Agent) -> Inference | None:
-    """The inference layer attached to ``agent``, if any models are configured."""
-    return _ATTACHED.get(agent)
+def inference_of(hub: Hub) -> Inference | None:
+    """The inference feature of ``hub``, if any models are configured."""
+    inference = hub.features.get("inference")
+    return inference if isinstance(inference, Inference) else None

@@ -38,8 +38,8 @@ from agent.local.discovery import (
     switch_config,
 )
 from agent.readings import Reading
-from agent.rules.dispatch import BoardCommander, command_with_retry
 from agent.rules.engine import Intent
+from agent.sources.commander import BoardCommander, command_with_retry
 from agent.store import queries
 
 log = logging.getLogger(__name__)

@@ -15,23 +15,16 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from agent.aio import cancel_and_wait, cancel_requested
-from agent.backoff import Backoff
-from agent.config.schema import BoardAction, LogAction, PublishAction, Scalar
+from agent.aio import cancel_and_wait
+from agent.config.schema import BoardAction, LogAction, PublishAction
 from agent.readings import Reading
 from agent.rules.engine import Intent, RuleEngine
 from agent.rules.validate import render
+from agent.sources.commander import BoardCommander, command_with_retry
 
 log = logging.getLogger(__name__)
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-
-
-class BoardCommander(Protocol):
-    """Sends a COMMAND to a named board and returns once the board ACKed it."""
-
-    async def send_command(self, board: str, command: str, arg: Scalar | None = None) -> None:
-        """Raise on a NACK or when no ACK came in time."""
 
 
 class LocalPublisher(Protocol):
@@ -39,30 +32,6 @@ class LocalPublisher(Protocol):
 
     async def publish(self, topic: str, payload: str, *, qos: int = 0, retain: bool = False) -> bool:
         """Publish now; return False (and count a drop) when the broker is not connected."""
-
-
-async def command_with_retry(
-    commander: BoardCommander,
-    board: str,
-    command: str,
-    arg: Scalar | None,
-    *,
-    attempts: int = 3,
-    backoff: Backoff | None = None,
-) -> None:
-    """Send a command until the board ACKs it, at most ``attempts`` times; re-raise the last failure."""
-    backoff = backoff or Backoff(base=0.2, cap=2.0)
-    for attempt in range(1, attempts + 1):
-        try:
-            await commander.send_command(board, command, arg)
-        except Exception as exc:
-            if cancel_requested():  # a board link that turned the stop into its own error
-                raise asyncio.CancelledError from exc
-            if attempt == attempts:
-                raise
-            await asyncio.sleep(backoff.next_delay())
-        else:
-            return
 
 
 def intent_fields(intent: Intent) -> dict[str, Any]:

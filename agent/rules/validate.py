@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from agent.config.schema import ActionConfig, BoardAction, Condition, Config, LogAction, PublishAction
-from agent.config.strands import is_known, known_boards, known_strands
 from agent.errors import ConfigError
 from agent.rules.engine import parse_window
+from agent.sources.strands import is_known, known_boards, known_strands
 
 TEMPLATE_FIELDS = ("rule", "stream", "value", "label", "ts")
 _SAMPLE: dict[str, Any] = {"rule": "r", "stream": "s.q", "value": 1.5, "label": "x", "ts": 0.0}
@@ -34,6 +35,11 @@ def template_error(template: str) -> str | None:
     except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
         return f"bad template {template!r}: {exc}"
     return None
+
+
+def check_config(config: Config, source: str, base_dir: Path | None) -> None:
+    """The registry's cross-check for rules and the local broker (see ``agent.config.features``)."""
+    check_rules(config, source)
 
 
 def check_rules(config: Config, source: str = "config") -> None:

@@ -31,13 +31,6 @@ class LedgerWorker:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: fn(self.conn, *args, **kwargs))
 
-    def call(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
-        """Run ``fn(conn, *args, **kwargs)`` on the ledger thread and wait for it, blocking the caller.
-
-        For a layer's setup, before the hub runs; once it does, use ``run``.
-        """
-        return self._pool.submit(lambda: fn(self.conn, *args, **kwargs)).result()
-
     def close(self) -> None:
         """Finish queued work and close the connection; safe to call twice."""
         if self._closed:

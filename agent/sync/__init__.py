@@ -1,1 +1,1 @@
-"""Upstream sync: summariser → consent gate → outbox (ledger table) → MQTT publisher."""
+"""Upstream sync: summariser → consent gate → outbox (``agent.consent.outbox``) → MQTT publisher."""

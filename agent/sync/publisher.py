@@ -20,9 +20,9 @@ from typing import TypeVar
 
 from agent.aio import cancel_requested
 from agent.backoff import Backoff
+from agent.consent import outbox
 from agent.errors import UpstreamError
 from agent.store.worker import LedgerWorker
-from agent.sync import outbox
 from agent.sync.link import Connector, Link, LinkDownError
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Wires the summariser and the publisher into a running Agent from its ``[upstream]`` section."""
+"""The sync feature: the summariser and the publisher of a running hub, from its ``[upstream]`` section."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from agent.sync.publisher import Publisher
 from agent.sync.summariser import Summariser
 
 if TYPE_CHECKING:
-    from agent.daemon.agent import Agent
+    from agent.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,6 @@ class SyncService:
         )
         self.settings = mqtt_settings(config)
         self.publisher = Publisher(self.worker, MqttConnector(self.settings), max_inflight=up.max_inflight)
-        self._running = 2
 
     async def health(self) -> str | None:
         """None when the publisher has its CONNACK from the upstream broker, else why not."""
@@ -82,38 +81,25 @@ class SyncService:
 
     async def summarise_forever(self) -> None:
         """Summarise every ``summarise_interval``, waking the publisher when rows were queued."""
-        try:
-            while True:
-                try:
-                    result = await self.worker.run(lambda _conn: self.summariser.step(time.time()))
-                except sqlite3.OperationalError as exc:
-                    # Locked past the busy timeout: the watermarks did not move, so the next pass catches up.
-                    log.error("summarising skipped this time, a data file is busy: %s", exc)
-                else:
-                    if result.queued:
-                        self.publisher.notify()
-                    if result.dropped_cap:
-                        log.warning(
-                            "outbox over its cap: dropped the %d oldest summaries", result.dropped_cap
-                        )
-                await asyncio.sleep(self.interval)
-        finally:
-            self._release()
+        while True:
+            try:
+                result = await self.worker.run(lambda _conn: self.summariser.step(time.time()))
+            except sqlite3.OperationalError as exc:
+                # Locked past the busy timeout: the watermarks did not move, so the next pass catches up.
+                log.error("summarising skipped this time, a data file is busy: %s", exc)
+            else:
+                if result.queued:
+                    self.publisher.notify()
+                if result.dropped_cap:
+                    log.warning("outbox over its cap: dropped the %d oldest summaries", result.dropped_cap)
+            await asyncio.sleep(self.interval)
 
     async def publish_forever(self) -> None:
         """Run the publisher until cancelled."""
-        try:
-            await self.publisher.run()
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        self._running -= 1
-        if self._running == 0:
-            self.close()
+        await self.publisher.run()
 
     def close(self) -> None:
-        """Close the readings connection (the ledger thread is the agent's)."""
+        """Close the readings connection (the ledger thread is the hub's); a close hook of the hub."""
         self._readings.close()
 
     def live(self) -> dict[str, Any]:
@@ -122,13 +108,13 @@ class SyncService:
         return {"state": publisher.state, "since": publisher.state_since, "error": publisher.last_error}
 
 
-def attach_sync(agent: Agent) -> None:
-    """Add the summariser and the publisher to ``agent`` when ``[upstream]`` is configured."""
-    if agent.config.upstream is None:
-        return
-    service = SyncService(agent.config, agent.data_dir, agent.ledger_worker)
-    agent.close_if_not_started.append(service.close)
-    agent.live_sync = service.live
-    agent.services["sync:summariser"] = service.summarise_forever
-    agent.services["sync:publisher"] = service.publish_forever
-    agent.health_checks["upstream connects"] = service.health
+def setup(hub: Hub) -> SyncService | None:
+    """Add the summariser and the publisher to ``hub`` when ``[upstream]`` is configured."""
+    if hub.config.upstream is None:
+        return None
+    service = SyncService(hub.config, hub.data_dir, hub.ledger)
+    hub.on_close.append(service.close)
+    hub.services["sync:summariser"] = service.summarise_forever
+    hub.services["sync:publisher"] = service.publish_forever
+    hub.health_checks["upstream connects"] = service.health
+    return service

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from agent.consent import ledger as consent_ledger
+from agent.consent import outbox
 from agent.consent.gate import Admitted, Refused, admit
 from agent.consent.grants import Grant
 from agent.consent.granularity import Kind
 from agent.store import queries
 from agent.store.queries import StreamRef
 from agent.store.sqlite import transaction
-from agent.sync import outbox
 from agent.sync.summaries import closed_until, first_window, label_changes, summary_bodies
 
 log = logging.getLogger(__name__)

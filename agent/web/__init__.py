@@ -1,6 +1,6 @@
 """The local web dashboard: aiohttp serving server-rendered pages, live values over server-sent events.
 
-server.py   the listen check and the agent service (``attach_web``)
+server.py   the listen check and the dashboard feature (``setup``)
 app.py      the application, its guard (sessions and CSRF), rendering, ``PAGE_MODULES``
 auth.py     password hashing, sessions, the login rate limit (pure, clock injected)
 live.py     the recorder listener that feeds browsers through bounded queues

@@ -34,7 +34,7 @@ from agent.web.auth import LoginLimiter, Session, Sessions, same_token
 from agent.web.live import LiveFeed
 
 if TYPE_CHECKING:
-    from agent.daemon.agent import Agent
+    from agent.hub import Hub
 
 T = TypeVar("T")
 
@@ -68,13 +68,13 @@ _SECURITY_HEADERS = {
 
 @dataclass
 class WebContext:
-    """What every page handler may use: the running agent, auth state, the live feed, store readers.
+    """What every page handler may use: the running hub, auth state, the live feed, store readers.
 
     ``reader`` and ``ledger`` are read-only connections to the readings and ledger files, used on the
-    dashboard's own thread through ``read`` and ``read_ledger``; changes go through the agent's layers.
+    dashboard's own thread through ``read`` and ``read_ledger``; changes go through the hub.
     """
 
-    agent: Agent
+    hub: Hub
     sessions: Sessions
     limiter: LoginLimiter
     feed: LiveFeed
@@ -118,7 +118,7 @@ class WebContext:
         """Render ``template`` as the response, with the session's CSRF token and the current path."""
         session = session_of(request)
         html = self.templates.get_template(template).render(
-            csrf=session.csrf if session else "", path=request.path, hub=self.agent.config.hub, **values
+            csrf=session.csrf if session else "", path=request.path, hub=self.hub.config.hub, **values
         )
         return web.Response(text=html, content_type="text/html", status=status)
 

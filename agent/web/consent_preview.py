@@ -16,12 +16,12 @@ from typing import Any
 
 import msgspec
 
+from agent.consent import outbox
 from agent.consent.grants import Grant
 from agent.consent.ledger import add_grant
 from agent.consent.receipts import receipt_for
 from agent.store import queries
 from agent.store.ledger import MIGRATIONS
-from agent.sync import outbox
 from agent.sync.summariser import RAW_PER_MESSAGE, Summariser
 
 # Events and raw readings are previewed over the last such span of data.

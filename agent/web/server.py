@@ -29,7 +29,7 @@ from agent.web.live import LiveFeed
 from agent.web.pages.overview import hub_stats
 
 if TYPE_CHECKING:
-    from agent.daemon.agent import Agent
+    from agent.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +107,15 @@ def dashboard_url(web_config: WebConfig, port: int | None = None) -> str:
 
 
 class WebServer:
-    """The dashboard as one of the agent's services: ``agent.services["web"] = server.run``."""
+    """The dashboard as one of the hub's services: ``hub.services["web"] = server.run``."""
 
-    def __init__(self, agent: Agent, config: WebConfig, *, clock: Clock = time.monotonic) -> None:
-        self.agent = agent
+    def __init__(self, hub: Hub, config: WebConfig, *, clock: Clock = time.monotonic) -> None:
+        self.hub = hub
         self.config = config
         self.tls = tls_context(config)
         self.clock = clock
         self.feed = LiveFeed(interval=seconds(config.live_interval))
-        agent.recorder.listeners.append(self.feed.on_readings)
+        hub.recorder.listeners.append(self.feed.on_readings)
         self.url: str | None = None
         self.ready = asyncio.Event()
         self.ctx: WebContext | None = None
@@ -123,7 +123,7 @@ class WebServer:
 
     async def run(self) -> None:
         """Serve until cancelled."""
-        data_dir = self.agent.data_dir
+        data_dir = self.hub.data_dir
         with contextlib.ExitStack() as stack:
             reader = open_readings(data_dir, read_only=True)
             stack.callback(reader.close)
@@ -133,7 +133,7 @@ class WebServer:
             auth_ledger = open_ledger(data_dir, read_only=True)
             stack.callback(auth_ledger.close)
             ctx = WebContext(
-                agent=self.agent,
+                hub=self.hub,
                 sessions=Sessions(
                     idle_s=seconds(self.config.session_idle),
                     max_s=seconds(self.config.session_max),
@@ -176,14 +176,14 @@ class WebServer:
         await self.feed.run()
 
 
-def attach_web(agent: Agent) -> WebServer | None:
-    """Add the dashboard to ``agent`` when its config has an enabled ``[web]`` section."""
-    web_config = agent.config.web
+def setup(hub: Hub) -> WebServer | None:
+    """Add the dashboard to ``hub`` when its config has an enabled ``[web]`` section."""
+    web_config = hub.config.web
     if web_config is None or not web_config.enabled:
         return None
-    check_listen(web_config, password_set=stored_hash(agent.ledger) is not None)
-    server = WebServer(agent, web_config)
-    agent.services["web"] = server.run
+    check_listen(web_config, password_set=password_is_set(hub.data_dir))
+    server = WebServer(hub, web_config)
+    hub.services["web"] = server.run
     return server
 
 

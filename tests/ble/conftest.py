@@ -120,14 +120,6 @@ def drain(sink: Sink) -> list[Reading]:
     return out
 
 
-async def until(condition: Callable[[], Any], limit: float = 5.0) -> None:
-    """Wait until ``condition()`` is true (checked as the loop turns), failing after ``limit`` s."""
-    async with asyncio.timeout(limit):
-        # The conditions are plain counters and flags with no event to wait on.
-        while not condition():
-            await asyncio.sleep(0.001)
-
-
 @pytest.fixture
 async def bluez(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeBluez]:
     """The fake bluetoothd on a private D-Bus, with adapter hci0; bleak in this process talks to it."""

@@ -105,8 +105,7 @@ class NusBoard:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def wait_for(self, predicate: Callable[[], bool], limit: float = 20.0) -> None:
-        """Wait until ``predicate()`` holds, checked after every write the host makes."""
-        async with asyncio.timeout(limit):
-            while not predicate():
-                await self._changed.wait()
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        """Return once ``predicate()`` holds, checked after every write the host makes."""
+        while not predicate():
+            await self._changed.wait()

@@ -29,8 +29,9 @@ from firmware_bridge import FrameDecoder, Hello, HelloRequest, Readings, Sensor,
 from firmware_bridge.messages import Frame
 from tests.ble import payloads as p
 from tests.ble.bluez import FakeBluez, fake_bluez, missing_tools
-from tests.ble.conftest import FakeResetter, until
+from tests.ble.conftest import FakeResetter
 from tests.ble.payloads import encode_hrm
+from tests.testbed.wait import eventually
 
 NEIGHBOUR = "D0:0D:FE:ED:BE:EF"
 NEIGHBOUR_NAME = "NeighboursThermo"
@@ -78,7 +79,7 @@ async def test_adopted_bthome_device_is_stored_and_a_neighbour_leaves_no_trace(
     (source,) = [r.source for r in agent.runners]
     assert isinstance(source, BleSource)
     runner = asyncio.create_task(agent.run())
-    await until(source.scanning.is_set, limit=20)
+    await eventually(source.scanning.is_set, "the source to scan", within=20)
     assert source.scanner.mode == "passive", "the fake BlueZ offers AdvertisementMonitor"
     await bluez.advertise(p.BTHOME_ENCRYPTED_ADDRESS, "SBHT-003C", uuid=p.BTHOME, data=p.BTHOME_ENCRYPTED)
 
@@ -87,7 +88,7 @@ async def test_adopted_bthome_device_is_stored_and_a_neighbour_leaves_no_trace(
     await bluez.advertise(p.BTHOME_ADDRESS, "ATC_8D18B2", uuid=p.BTHOME, data=p.BTHOME_V2_TEMP_HUM)
     await bluez.advertise(NEIGHBOUR, NEIGHBOUR_NAME, uuid=p.BTHOME, data=b"\x40\x02\x00\x0a")
     await bluez.advertise(p.BTHOME_ADDRESS, "ATC_8D18B2", uuid=p.BTHOME, data=b"\x40\x02\xcb\x09")
-    await until(lambda: agent.recorder.committed >= 5, limit=20)
+    await eventually(lambda: agent.recorder.committed >= 5, within=20)
     assert source.unadopted >= 2
     assert source.repeats >= 1
     agent.stop()
@@ -146,15 +147,15 @@ async def test_adapter_vanishing_and_returning_through_bluez(bluez: FakeBluez, t
     source.resetter = resetter = FakeResetter()
     source.backoff.base = source.backoff.cap = 0.1
     runner = asyncio.create_task(agent.run())
-    await until(source.scanning.is_set, limit=20)
+    await eventually(source.scanning.is_set, "the source to scan", within=20)
     await bluez.remove_adapter("hci0")
     # bleak does not report a vanished adapter: the silence watchdog notices, restarts fail meanwhile
-    await until(lambda: source.stats.get("no_adapter", 0) >= 3, limit=20)
+    await eventually(lambda: source.stats.get("no_adapter", 0) >= 3, within=20)
     assert resetter.resets == ["hci0"]
     await bluez.add_adapter("hci0")
-    await until(source.scanning.is_set, limit=20)
+    await eventually(source.scanning.is_set, "the source to scan", within=20)
     await bluez.advertise(p.RUUVI_ADDRESS, "Ruuvi EFAF", company=0x0499, mdata=p.RUUVI_V5)
-    await until(lambda: agent.recorder.committed >= 1, limit=20)
+    await eventually(lambda: agent.recorder.committed >= 1, within=20)
     assert source.stats["silence_restarts"] >= 1
     agent.stop()
     await runner
@@ -172,7 +173,7 @@ async def test_auto_scanning_falls_back_to_active_without_advertisement_monitor(
         try:
             assert scanner.mode == "active"
             await bluez.advertise(p.RUUVI_ADDRESS, "Ruuvi EFAF", company=0x0499, mdata=p.RUUVI_V5)
-            await until(lambda: p.RUUVI_ADDRESS in heard, limit=10)
+            await eventually(lambda: p.RUUVI_ADDRESS in heard, within=10)
         finally:
             await scanner.stop()
         passive_only = BleakAdvertScanner("hci0", "passive")
@@ -227,18 +228,27 @@ async def test_gatt_heart_rate_strap_through_bleak_retry_connector(bluez: FakeBl
     assert isinstance(source, BleSource)
     runner = asyncio.create_task(agent.run())
     try:
-        await until(lambda: source.stats.get("gatt_connects", 0) >= 1, limit=30)
+
+        def subscribed(sessions: int) -> bool:  # connected *and* notifications on: a notify is not lost
+            runner = source.gatt_runner("strap")
+            return (
+                source.stats.get("gatt_connects", 0) >= sessions
+                and runner is not None
+                and runner.connected.is_set()
+            )
+
+        await eventually(lambda: subscribed(1), "the strap connected with notifications on", within=30)
         await bluez.notify(strap, HEART_RATE_MEASUREMENT, encode_hrm(0x10, 72, 0, [870]))
         await bluez.notify(strap, NUS_TX, b"steps=12")
         await bluez.notify(strap, NUS_TX, b"0 lux=3\n")
         # temperature, humidity, battery, bpm, one RR interval, steps, lux
-        await until(lambda: agent.recorder.committed >= 7, limit=20)
+        await eventually(lambda: agent.recorder.committed >= 7, within=20)
 
         await bluez.drop_link(strap)
-        await until(lambda: source.stats.get("gatt_connects", 0) >= 2, limit=30)
+        await eventually(lambda: subscribed(2), "the strap reconnected with notifications on", within=30)
         assert source.stats["gatt_drops"] == 1
         await bluez.notify(strap, HEART_RATE_MEASUREMENT, encode_hrm(0x00, 75, 0, []))
-        await until(lambda: agent.recorder.committed >= 11, limit=20)  # polled three again, bpm
+        await eventually(lambda: agent.recorder.committed >= 11, within=20)  # polled three again, bpm
     finally:
         advertiser.cancel()
         agent.stop()
@@ -284,7 +294,7 @@ async def test_nus_board_speaks_the_framed_bridge_protocol(bluez: FakeBluez, tmp
     assert isinstance(source, BleSource)
     runner = asyncio.create_task(agent.run())
     try:
-        await until(lambda: source.stats.get("gatt_connects", 0) >= 1, limit=30)
+        await eventually(lambda: source.stats.get("gatt_connects", 0) >= 1, within=30)
         written: list[bytes] = []
 
         async def host_wrote() -> bool:
@@ -301,7 +311,7 @@ async def test_nus_board_speaks_the_framed_bridge_protocol(bluez: FakeBluez, tmp
         await notify(encode(Hello("nrf52-greenhouse", "1.2.0", 1, sensors), 0))
         await notify(encode(Readings(((0, 21.5, 0), (1, 48.0, 0))), 1))
         await notify(encode(Readings(((0, 21.75, 0),)), 2))
-        await until(lambda: agent.recorder.committed >= 3, limit=20)
+        await eventually(lambda: agent.recorder.committed >= 3, within=20)
         assert source.stats["greenhouse.frames_ok"] == 3
         assert source.stats["greenhouse.crc_errors"] == 0
         assert source.stats["greenhouse.frames_lost"] == 0

@@ -14,7 +14,8 @@ from agent.sources.ble.gatt import FramedBridgeCodec, TextBridgeCodec
 from agent.sources.ble.scanner import BleakAdvertScanner
 from agent.sources.ble.simulated import DEMO_DEVICES, ReplayScanner
 from agent.sources.factory import build_source
-from tests.ble.conftest import FakeClock, FakeResetter, drain, make_sink, until
+from tests.ble.conftest import FakeClock, FakeResetter, drain, make_sink
+from tests.testbed.wait import eventually
 
 CONFIG = """
 [hub]
@@ -118,7 +119,7 @@ async def test_simulated_devices_go_through_the_real_decoders() -> None:
         seen.update(r.stream for r in drain(sink))
         return {"bedroom.temperature", "hallway.humidity", "balcony.pressure"} <= seen
 
-    await until(heard_all)
+    await eventually(heard_all)
     assert source.unadopted > 0, "the neighbours advertise too"
     assert source.repeats > 0, "and every advert is repeated"
     task.cancel()

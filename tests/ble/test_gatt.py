@@ -30,8 +30,9 @@ from agent.sources.ble.gatt import (
     parse_temperature,
 )
 from agent.sources.ble.source import BleSource
-from tests.ble.conftest import FakeClock, FakeResetter, FakeScanner, drain, make_sink, until
+from tests.ble.conftest import FakeClock, FakeResetter, FakeScanner, drain, make_sink
 from tests.ble.payloads import encode_hrm
+from tests.testbed.wait import eventually
 
 
 @pytest.mark.parametrize("flags", range(256), ids=lambda f: f"flags=0x{f:02x}")
@@ -163,14 +164,14 @@ async def test_heart_rate_strap_reconnects_after_a_drop(clock: FakeClock) -> Non
     device = GattDevice("strap", "11:22:33:44:55:66", ("heart_rate",))
     runner, emitted, stats = runner_for(device, connector, clock)
     task = asyncio.create_task(runner.run())
-    await until(runner.connected.is_set)
+    await eventually(runner.connected.is_set, "the runner to connect")
     connector.clients["strap"][-1].send(HEART_RATE_MEASUREMENT, encode_hrm(0x16, 64, 0, [1024, 512]))
     assert ("strap", "heart_rate", 64.0, "bpm") in emitted
     assert ("strap", "sensor_contact", 1.0, "") in emitted
     assert [e[2] for e in emitted if e[1] == "rr_interval"] == [1.0, 0.5]
 
     connector.drops["strap"]()
-    await until(lambda: not runner.connected.is_set())
+    await eventually(lambda: not runner.connected.is_set())
     await clock.advance_until(runner.connected.is_set)
     assert stats["gatt_drops"] == 1
     assert stats["gatt_connects"] == 2
@@ -191,7 +192,7 @@ async def test_out_of_connection_slots_is_counted_and_retried(clock: FakeClock) 
     runner, emitted, stats = runner_for(device, connector, clock)
     task = asyncio.create_task(runner.run())
     await clock.advance_until(runner.connected.is_set)
-    await until(lambda: len(emitted) >= 3)
+    await eventually(lambda: len(emitted) >= 3)
     assert stats["gatt_no_slots"] == 1
     assert stats["gatt_connect_errors"] == 1
     assert emitted[:3] == [
@@ -200,11 +201,11 @@ async def test_out_of_connection_slots_is_counted_and_retried(clock: FakeClock) 
         ("thermo", "battery", 87.0, "%"),
     ]
     await clock.advance(30, step=30)
-    await until(lambda: len(emitted) >= 6)
+    await eventually(lambda: len(emitted) >= 6)
     connector.clients["thermo"][-1].is_connected = False  # gone silently: the next poll fails
     await clock.advance_until(lambda: stats.get("gatt_connects", 0) == 2)
     assert stats["gatt_drops"] == 1
-    await until(lambda: len(emitted) >= 9)
+    await eventually(lambda: len(emitted) >= 9)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -229,13 +230,13 @@ async def test_connection_cap_and_uart_text_through_the_source(
     )
     sink = make_sink()
     task = asyncio.create_task(source.run(sink))
-    await until(lambda: connector.connected == 2)
+    await eventually(lambda: connector.connected == 2)
     assert source.stats["gatt_waiting_for_slot"] >= 1
     connector.clients["board0"][-1].send(NUS_TX, b"temp=21.5 hum=4")
     connector.clients["board0"][-1].send(NUS_TX, b"0\n")
     assert {(r.stream, r.value) for r in drain(sink)} == {("board0.temp", 21.5), ("board0.hum", 40.0)}
     connector.drops["board0"]()  # its slot goes to the third board
-    await until(lambda: "board2" in connector.clients)
+    await eventually(lambda: "board2" in connector.clients)
     assert connector.peak == 2
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -31,8 +31,9 @@ from firmware_bridge import (
     encode,
 )
 from firmware_bridge.messages import Message
-from tests.ble.conftest import FakeClock, until
+from tests.ble.conftest import FakeClock
 from tests.ble.test_gatt import FakeConnector, runner_for
+from tests.testbed.wait import eventually
 
 VECTORS = json.loads(
     (Path(__file__).resolve().parents[2] / "firmware_bridge" / "golden" / "vectors.json").read_text("utf-8")
@@ -222,7 +223,7 @@ async def test_runner_writes_to_rx_in_mtu_chunks_and_publishes_counters(
     assert stats["board.frames_ok"] == 0  # the device's row shows from the start
     task = asyncio.create_task(runner.run())
     try:
-        await until(runner.connected.is_set)
+        await eventually(runner.connected.is_set, "the runner to connect")
         client = connector.last
         assert client is not None
         assert messages(b"".join(client.writes)) == [HelloRequest(1)]
@@ -236,7 +237,7 @@ async def test_runner_writes_to_rx_in_mtu_chunks_and_publishes_counters(
         client.writes.clear()
         client.written.clear()
         command = asyncio.create_task(runner.send_command("display", "x" * 100))
-        await until(lambda: sum(map(len, client.writes)) >= 100)
+        await eventually(lambda: sum(map(len, client.writes)) >= 100)
         assert max(map(len, client.writes)) <= chunk
         assert len(client.writes) > 1 if chunk == 20 else len(client.writes) == 1
         assert messages(b"".join(client.writes)) == [Command("display", "x" * 100)]
@@ -256,7 +257,7 @@ async def test_a_framed_board_that_never_says_hello_is_reconnected(clock: FakeCl
     runner, emitted, stats = runner_for(device, connector, clock)
     task = asyncio.create_task(runner.run())
     try:
-        await until(runner.connected.is_set)
+        await eventually(runner.connected.is_set, "the runner to connect")
         first = connector.last
         assert first is not None
         first.send(GOLDEN["reading_half_float"])  # readings, but no HELLO: nobody's values
@@ -267,7 +268,7 @@ async def test_a_framed_board_that_never_says_hello_is_reconnected(clock: FakeCl
         second = connector.last
         assert second is not first
         assert second is not None
-        await until(lambda: bool(second.writes))
+        await eventually(lambda: bool(second.writes))
         assert messages(b"".join(second.writes)) == [HelloRequest(1)]  # asked again on the new link
         second.send(GOLDEN["hello"] + encode(Ack(0), 1))
         await clock.advance(30, step=5)
@@ -303,7 +304,7 @@ class FramedLink:
 
     async def __aenter__(self) -> FramedLink:
         self.task = asyncio.create_task(self.runner.run())
-        await until(self.runner.connected.is_set)
+        await eventually(self.runner.connected.is_set, "the runner to connect")
         self.client.send(GOLDEN["hello"])
         return self
 
@@ -317,7 +318,7 @@ class FramedLink:
 async def test_an_unanswered_command_is_resent_with_its_seq_until_the_ack(clock: FakeClock) -> None:
     async with FramedLink(clock, command_timeout=1.0, command_retries=2) as link:
         command = asyncio.create_task(link.runner.send_command("set", 1))
-        await until(lambda: len(link.commands()) == 1)
+        await eventually(lambda: len(link.commands()) == 1)
         await clock.advance_until(lambda: len(link.commands()) == 2, step=0.5)
         (seq, first), (again, second) = link.commands()
         assert (again, second) == (seq, first) == (1, Command("set", 1))
@@ -338,7 +339,7 @@ async def test_no_ack_after_every_try_and_a_refusal_raise_board_command_errors(c
         link.client.send(encode(Ack(1, 0, "on"), 1))  # an ACK after the host gave up changes nothing
 
         command = asyncio.create_task(link.runner.send_command("explode"))
-        await until(lambda: len(link.commands()) == 3)
+        await eventually(lambda: len(link.commands()) == 3)
         link.client.send(encode(Ack(2, 2, "unknown command 'explode'"), 2))
         with pytest.raises(BoardCommandError, match=r"refused 'explode': unknown command .* \(status 2\)"):
             await command
@@ -353,7 +354,7 @@ async def test_a_command_fails_at_once_when_the_link_drops_and_is_not_sent_on_th
 ) -> None:
     async with FramedLink(clock, command_timeout=30.0) as link:
         command = asyncio.create_task(link.runner.send_command("toggle"))
-        await until(lambda: len(link.commands()) == 1)
+        await eventually(lambda: len(link.commands()) == 1)
         first = link.client
         link.connector.drops["board"]()
         with pytest.raises(BoardCommandError, match="board board was disconnected"):
@@ -361,7 +362,7 @@ async def test_a_command_fails_at_once_when_the_link_drops_and_is_not_sent_on_th
         with pytest.raises(BoardCommandError, match="not connected"):
             await link.runner.send_command("toggle")
         await clock.advance_until(lambda: link.connector.last is not first)
-        await until(lambda: bool(link.frames()))
+        await eventually(lambda: bool(link.frames()))
         assert [m for _, m in link.frames()] == [HelloRequest(1)]
         assert link.stats["board.command_failures"] == 1
 

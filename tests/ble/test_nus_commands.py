@@ -23,8 +23,8 @@ from agent.sources.ble import BleSource
 from agent.sources.ble.gatt import FramedBridgeCodec
 from firmware_bridge import Ack, Command, Readings, Sensor
 from tests.ble.bluez import FakeBluez, missing_tools
-from tests.ble.conftest import until
 from tests.ble.nus_board import NusBoard
+from tests.testbed.wait import eventually
 
 pytestmark = pytest.mark.skipif(missing_tools() is not None, reason=str(missing_tools()))
 
@@ -71,7 +71,7 @@ async def hub_with_board(
             codec = runner.codec if runner is not None else None
             return isinstance(codec, FramedBridgeCodec) and codec.hello is not None
 
-        await until(identified, limit=30)
+        await eventually(identified, within=30)
         yield agent, source, board
     finally:
         agent.stop()
@@ -160,11 +160,11 @@ async def test_rules_command_a_ble_board_as_they_command_a_serial_one(
         dispatcher = agent.services["rules"].__self__  # type: ignore[attr-defined]
         assert isinstance(dispatcher, RuleDispatcher)
         await board.send(Readings(((0, 26.0, 0),)))
-        await board.wait_for(lambda: board.pin)
-        await until(lambda: dispatcher.done == 1, limit=20)
+        await eventually(lambda: board.pin, within=20, woken_by=board.wait_for)
+        await eventually(lambda: dispatcher.done == 1, within=20)
 
         await board.send(Readings(((0, -1.0, 0),)))
-        await until(lambda: dispatcher.failed == 1, limit=20)
+        await eventually(lambda: dispatcher.failed == 1, within=20)
         # each attempt is one COMMAND the board refused; the rule gave up after its two attempts
         assert [c.name for c in board.ran] == ["set", "heat", "heat"]
         assert dispatcher.stats() == {"fired": 2, "done": 1, "failed": 1, "dropped": 0}

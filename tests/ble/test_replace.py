@@ -7,13 +7,13 @@ from pathlib import Path
 
 from agent.config import config_from_mapping
 from agent.control.actions import perform
+from agent.control.owner import RunningHub
 from agent.daemon import Agent
-from agent.daemon.owner import RunningHub
 from agent.sources.ble import BleSource
 from agent.store.readings import open_readings
 from tests.ble import payloads as p
 from tests.ble.conftest import FakeClock, FakeResetter, FakeScanner
-from tests.conftest import eventually
+from tests.testbed.wait import eventually
 
 OLD = "A4:C1:38:00:00:01"
 NEW = "A4:C1:38:00:00:02"

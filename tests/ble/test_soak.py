@@ -13,7 +13,8 @@ from agent.sources.ble.adoption import Adoption
 from agent.sources.ble.source import BleSource
 from agent.store.readings import open_readings
 from tests.ble import payloads as p
-from tests.ble.conftest import FakeClock, FakeResetter, FakeScanner, until
+from tests.ble.conftest import FakeClock, FakeResetter, FakeScanner
+from tests.testbed.wait import eventually
 
 DEVICES = [f"A4:C1:38:00:00:{i:02X}" for i in range(20)]
 
@@ -32,7 +33,7 @@ async def run_load(tmp_path: Path, seconds: int) -> None:
     sink = recorder.sink("ble", "ble", source.overflow)
     recording = asyncio.create_task(recorder.run())
     task = asyncio.create_task(source.run(sink))
-    await until(scanner.started.is_set)
+    await eventually(scanner.started.is_set, "the scanner to start")
     sent = 0
     peak_backlog = 0
     start = time.monotonic()
@@ -48,7 +49,7 @@ async def run_load(tmp_path: Path, seconds: int) -> None:
             peak_backlog = max(peak_backlog, recorder.queued)
             # pace the load generator in real time: 10 slices per second
             await asyncio.sleep(max(0.0, start + second + (tick + 1) / 10 - time.monotonic()))
-    await until(lambda: recorder.committed == source.readings, limit=30)
+    await eventually(lambda: recorder.committed == source.readings, within=30)
     task.cancel()
     recording.cancel()
     for t in (task, recording):

@@ -18,7 +18,8 @@ from agent.sources.ble.advert import Advert
 from agent.sources.ble.source import BleSource
 from agent.store.readings import open_readings
 from tests.ble import payloads as p
-from tests.ble.conftest import FakeClock, FakeResetter, FakeScanner, drain, make_sink, until
+from tests.ble.conftest import FakeClock, FakeResetter, FakeScanner, drain, make_sink
+from tests.testbed.wait import eventually
 
 BEDROOM = Adoption(p.BTHOME_ADDRESS, "bedroom")
 NEIGHBOUR = "DE:AD:BE:EF:00:01"
@@ -39,7 +40,7 @@ async def running(
     )
     sink = make_sink()
     task = asyncio.create_task(source.run(sink))
-    await until(scanner.started.is_set)
+    await eventually(scanner.started.is_set, "the scanner to start")
     yield source, sink
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -99,7 +100,7 @@ async def test_malformed_adverts_and_wrong_bindkeys_are_counted(
     )
     sink = make_sink()
     task = asyncio.create_task(source.run(sink))
-    await until(scanner.started.is_set)
+    await eventually(scanner.started.is_set, "the scanner to start")
     caplog.set_level(logging.DEBUG)
     scanner.advertise(p.bthome(p.BTHOME_ENCRYPTED, p.BTHOME_ENCRYPTED_ADDRESS, "SBHT-003C"))
     scanner.advertise(p.ruuvi(b"\x05\x01"))
@@ -138,7 +139,7 @@ async def test_quiet_without_adoptions_is_not_a_wedge(
 ) -> None:
     source = BleSource("ble", scanner, clock=clock, resetter=resetter)
     task = asyncio.create_task(source.run(make_sink()))
-    await until(scanner.started.is_set)
+    await eventually(scanner.started.is_set, "the scanner to start")
     await clock.advance(600, step=10)
     assert scanner.starts == 1
     task.cancel()
@@ -167,7 +168,7 @@ async def test_start_failures_are_counted_and_retried(
     source, sink = running
     scanner.start_errors = [error]
     scanner.die(error)  # the running scanner dies, and the first restart fails too
-    await until(lambda: not scanner.running)
+    await eventually(lambda: not scanner.running)
     await clock.advance_until(lambda: scanner.running)
     assert sink.stats[counter] >= 2
     assert sink.stats["scanner_restarts"] >= 2
@@ -183,7 +184,7 @@ async def test_repeated_failures_reset_the_adapter(
     stuck = BleakDBusError("org.bluez.Error.InProgress", ["Operation already in progress"])
     scanner.start_errors = [stuck, stuck, stuck, stuck]
     scanner.die(stuck)
-    await until(lambda: not scanner.running)
+    await eventually(lambda: not scanner.running)
     await clock.advance_until(lambda: scanner.running)
     assert resetter.resets, "three failures in a row reset the adapter"
     assert set(resetter.resets) == {"hci0"}
@@ -196,7 +197,7 @@ async def test_adapter_vanishing_and_returning(
     source, sink = running
     scanner.adapter_present = False
     scanner.die(BleakError("adapter hci0 was removed"))
-    await until(lambda: not scanner.running)
+    await eventually(lambda: not scanner.running)
     await clock.advance(300, step=5)
     assert not scanner.running
     assert sink.stats["no_adapter"] >= 2
@@ -231,7 +232,7 @@ async def test_burst_beyond_the_queue_drops_oldest_and_counts(
     source = BleSource("ble", scanner, clock=clock, resetter=resetter, adoptions=[BEDROOM])
     sink = make_sink(maxsize=100)
     task = asyncio.create_task(source.run(sink))
-    await until(scanner.started.is_set)
+    await eventually(scanner.started.is_set, "the scanner to start")
     for i in range(1000):  # a one-second burst of 1,000 new adverts, nobody draining
         scanner.advertise(p.bthome_temp(i))
     assert source.decoded == 1000
@@ -273,14 +274,14 @@ async def test_adoptions_are_read_from_the_store_and_forgetting_erases(
     source.bind_store(read, on_forget)
     sink = make_sink()
     task = asyncio.create_task(source.run(sink))
-    await until(scanner.started.is_set)
+    await eventually(scanner.started.is_set, "the scanner to start")
     assert source.adopted_names == ["bedroom"]
     scanner.advertise(p.bthome(p.BTHOME_V2_TEMP_HUM))
     assert len(drain(sink)) == 2
 
     store.forget_device("bedroom", first=AdoptionStore.remover("bedroom"))
     await clock.advance(10)  # at least one refresh period after the refresh loop's first sleep
-    await until(lambda: forgotten == ["bedroom"])
+    await eventually(lambda: forgotten == ["bedroom"])
     scanner.advertise(p.bthome_temp(2600))
     assert drain(sink) == []
     task.cancel()
@@ -298,10 +299,10 @@ async def test_a_burst_of_a_thousand_adverts_reaches_the_store(
     sink = recorder.sink("ble", "ble", source.overflow)
     recording = asyncio.create_task(recorder.run())
     task = asyncio.create_task(source.run(sink))
-    await until(scanner.started.is_set)
+    await eventually(scanner.started.is_set, "the scanner to start")
     for i in range(1000):  # one second's burst, delivered at once
         scanner.advertise(p.bthome(b"\x40\x02" + (i).to_bytes(2, "little") + b"\x03\xbf\x13"))
-    await until(lambda: recorder.committed == 2000, limit=20)
+    await eventually(lambda: recorder.committed == 2000, within=20)
     assert sink.dropped == 0
     task.cancel()
     recording.cancel()

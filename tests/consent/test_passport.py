@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from agent.cli import cli
+from agent.consent import outbox
 from agent.consent.ledger import verify_audit
 from agent.consent.passport import export, forget, verify_archive
-from agent.sync import outbox
 from agent.sync.summariser import Summariser
 
 from .conftest import T0, LocalHub

@@ -17,6 +17,7 @@ from agent.sources.serial import SerialSource
 from agent.store.readings import ReadingsStore, open_readings
 from firmware_bridge import FrameDecoder, HelloRequest
 from firmware_bridge.codec import Frame
+from tests.testbed.wait import eventually
 
 
 @dataclass
@@ -49,17 +50,20 @@ class Link:
 
     async def until(self, predicate: Callable[[], bool]) -> None:
         """Wait (at most 10 s) until ``predicate()`` holds, checked on every read and every ``notify``."""
-        async with asyncio.timeout(10):
-            while not predicate():
-                waiters = {
-                    asyncio.ensure_future(self.source.wait_for(predicate)),
-                    asyncio.ensure_future(self.changed.wait()),
-                }
-                try:
-                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for waiter in waiters:
-                        waiter.cancel()
+        await eventually(predicate, within=10, woken_by=self.wait_for)
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        """Return once ``predicate()`` holds, checked on every read and every ``notify``."""
+        while not predicate():
+            waiters = {
+                asyncio.ensure_future(self.source.wait_for(predicate)),
+                asyncio.ensure_future(self.changed.wait()),
+            }
+            try:
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waiters:
+                    waiter.cancel()
 
     async def host_request(self) -> None:
         """Take the host's HELLO_REQUEST off the line before the board sees it (as a bootloader does)."""

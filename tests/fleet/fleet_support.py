@@ -20,8 +20,8 @@ from agent.fleet.document import Envelope, encode, key_id, public_key_text, sign
 from agent.fleet.mqtt import document_topic
 from agent.fleet.service import Status
 from agent.readings import Reading
-from tests.conftest import eventually
 from tests.testbed.mosquitto import Mosquitto as SharedMosquitto
+from tests.testbed.wait import eventually
 
 PLUG = """
 [[sources]]
@@ -151,14 +151,13 @@ class Watcher:
     async def wait_for(
         self, hubs: Sequence[str], state: str, version: int | None, within: float = 30
     ) -> None:
-        try:
-            await eventually(
-                lambda: all(self.state(h) == (state, version) for h in hubs),
-                f"{len(hubs)} hubs to report {state} v{version}",
-                within,
-            )
-        except AssertionError as exc:  # what they reported by the deadline, not when the wait began
-            raise AssertionError(f"{exc} (have {self._summary(hubs)})") from None
+        """Wait until every hub in ``hubs`` reported ``state`` for ``version``; fail naming their reports."""
+        await eventually(
+            lambda: all(self.state(h) == (state, version) for h in hubs),
+            f"{len(hubs)} hubs to report {state} v{version}",
+            within,
+            detail=lambda: self._summary(hubs),  # what they reported by the deadline
+        )
 
     def _summary(self, hubs: Sequence[str]) -> str:
         counts: dict[object, int] = {}

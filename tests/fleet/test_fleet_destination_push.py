@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fleet_support import PLUG, push_to_hub, restarting, running, upstream, watching, write_hub
 
 from agent.store.ledger import open_ledger
-from tests.conftest import eventually, hearth
+from tests.conftest import hearth
+from tests.testbed.wait import eventually
 
 
 @contextlib.asynccontextmanager

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from agent.backoff import Backoff
-from agent.daemon.agent import HealthCheck
-from agent.daemon.supervisor import SourceRunner
 from agent.fleet.health import confirm
+from agent.hub import HealthCheck
 from agent.pipeline.sink import OverflowPolicy, Sink
 from agent.readings import Reading
 from agent.sources.base import Source
+from agent.sources.supervisor import SourceRunner
 
 
 class Crashing:

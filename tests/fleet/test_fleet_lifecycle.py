@@ -25,7 +25,8 @@ from agent.config import load_config
 from agent.fleet import files
 from agent.fleet.document import decode
 from agent.fleet.verify import pushed_config
-from tests.conftest import REPO, eventually
+from tests.conftest import REPO
+from tests.testbed.wait import eventually
 
 GOOD = f"{PLUG}\n{CLIMATE}"
 

@@ -11,7 +11,7 @@ from fleet_support import CLIMATE, PLUG, running, write_hub
 
 from agent.config import load_config, parse_config
 from agent.errors import ConfigError
-from tests.conftest import eventually
+from tests.testbed.wait import eventually
 
 KETTLE = """
 [[sources]]

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fleet_support import PLUG, model, push_to_hub, restarting, watching, write_hub
 
 from agent.fleet import history
-from tests.conftest import eventually
+from tests.testbed.wait import eventually
 
 
 class ReplyGate:
@@ -91,7 +91,7 @@ async def test_a_confirmation_that_lands_while_applying_is_being_reported_is_rep
             await eventually(gate.held.is_set, "the restarted hub's first report", within=30)
             assert b'"applying"' in gate.held_chunk
             await eventually(
-                lambda: history.running_version(hub.agent.ledger) == 1, "the restart to be confirmed"
+                lambda: history.running_version(hub.agent.ledger.conn) == 1, "the restart to be confirmed"
             )
             gate.release.set()
             await watcher.wait_for(["hub-g"], "applied", 1)

@@ -33,7 +33,8 @@ from agent.config import load_config
 from agent.fleet import files, history, startup
 from agent.inference.pipeline import inference_of
 from agent.store.ledger import open_ledger
-from tests.conftest import REPO, Datagrams, eventually
+from tests.conftest import REPO, Datagrams
+from tests.testbed.wait import eventually
 
 MODELS = REPO / "models"
 

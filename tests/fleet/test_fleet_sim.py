@@ -22,7 +22,7 @@ from fleet_support import (
 
 from agent.config import load_config
 from agent.inference.pipeline import inference_of
-from tests.conftest import eventually
+from tests.testbed.wait import eventually
 
 HUBS = 50
 

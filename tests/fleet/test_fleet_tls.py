@@ -18,7 +18,8 @@ from fleet_support import PLUG, Mosquitto, running, write_hub
 
 from agent.config import load_config
 from agent.fleet.document import public_key_text
-from tests.conftest import eventually, hearth
+from tests.conftest import hearth
+from tests.testbed.wait import eventually
 
 
 def _certificate(

@@ -38,10 +38,11 @@ import pytest
 from agent.consent.ledger import verify_audit
 from agent.readings import Reading, StreamInfo
 from agent.store.readings import ReadingsStore, time_key
-from tests.conftest import REPO, wait_until
+from tests.conftest import REPO
 from tests.sync.conftest import Broker
 from tests.testbed.hub import climate_rooms
 from tests.testbed.lazyfs import LazyMount
+from tests.testbed.wait import wait_until
 
 HUB = "cut-hub"
 FLUSH_S = 0.25

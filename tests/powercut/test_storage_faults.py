@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 
 from agent.consent.ledger import verify_audit
-from tests.conftest import REPO, Datagrams, eventually, wait_until
+from tests.conftest import REPO, Datagrams
 from tests.testbed.lazyfs import LazyMount
+from tests.testbed.wait import eventually, wait_until
 from tests.web.web_support import client, login, serve
 
 GRANT = ("consent", "grant", "--recipient", "coop", "--purpose", "test", "--strand", "room0.*",

@@ -12,14 +12,14 @@ import aiomqtt
 import pytest
 
 from agent.config import Config, config_from_mapping
-from agent.config import strands as strands_module
 from agent.config.schema import Scalar
 from agent.daemon import Agent
 from agent.errors import BoardCommandError
 from agent.pipeline.sink import Sink
 from agent.readings import Reading, StreamInfo
-from tests.conftest import eventually
+from agent.sources import strands as strands_module
 from tests.testbed.mosquitto import Mosquitto
+from tests.testbed.wait import eventually
 
 
 @pytest.fixture

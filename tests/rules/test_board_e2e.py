@@ -11,8 +11,8 @@ from pathlib import Path
 
 from firmware_bridge import Sensor
 from firmware_bridge.emulator import BoardEmulator
-from tests.conftest import eventually
 from tests.rules.conftest import hub_config, running, watching
+from tests.testbed.wait import eventually
 
 BASE = "hearth/test-hub"
 SENSORS = (Sensor("temperature", "°C"), Sensor("humidity", "%"))

@@ -18,9 +18,9 @@ from agent.readings import Reading
 from agent.rules.dispatch import RuleDispatcher
 from agent.rules.engine import RuleEngine
 from agent.rules.replay import read_csv
-from agent.rules.service import SourceBoards
-from tests.conftest import eventually
+from agent.sources.commander import SourceBoards
 from tests.rules.conftest import FakeBoard
+from tests.testbed.wait import eventually
 
 
 class Publisher:

@@ -16,8 +16,8 @@ from agent.local.broker import LocalBroker
 from agent.local.discovery import StreamEntity, object_id, object_ids, present, state_payload
 from agent.local.homeassistant import HomeAssistantBridge
 from agent.readings import StreamInfo
-from tests.conftest import eventually
 from tests.rules.conftest import HandSource, hub_config, running, watching
+from tests.testbed.wait import eventually
 
 PREFIX = "homeassistant"
 BASE = "hearth/test-hub"

@@ -9,8 +9,8 @@ from typing import Any
 
 from agent.local.discovery import DEVICE_CLASSES
 from agent.readings import StreamInfo
-from tests.conftest import eventually
 from tests.rules.conftest import FakeBoard, HandSource, Mosquitto, hub_config, running, watching
+from tests.testbed.wait import eventually
 
 PREFIX = "homeassistant"
 NODE = "test-hub"

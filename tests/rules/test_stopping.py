@@ -16,8 +16,8 @@ from agent.local.broker import LocalBroker
 from agent.local.discovery import StreamEntity
 from agent.local.homeassistant import HomeAssistantBridge
 from agent.readings import Reading
-from tests.conftest import eventually
 from tests.rules.conftest import FakeBoard, hub_config, running, watching
+from tests.testbed.wait import eventually
 
 BASE = "hearth/test-hub"
 

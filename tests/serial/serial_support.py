@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,12 +16,6 @@ from firmware_bridge.emulator import BoardEmulator
 
 SENSORS = (Sensor("temperature", "°C"), Sensor("humidity", "%"))
 ROWS = [[20.0 + i / 4, 40.0 + i] for i in range(40)]
-
-
-async def wait_until(source: SerialSource, predicate: Callable[[], bool]) -> None:
-    """Wait (at most 10 s) until ``predicate()`` holds, checked whenever ``source`` reads or reconnects."""
-    async with asyncio.timeout(10):
-        await source.wait_for(predicate)
 
 
 @dataclass

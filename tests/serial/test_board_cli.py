@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from agent.cli import cli
 from agent.sources.serial.boards import board_name
+from tests.testbed.processes import stop, traced_env
 
 
 def test_common_boards_are_named() -> None:
@@ -34,10 +35,7 @@ def test_emulate_and_monitor(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "agent", "board", "emulate", "--link", str(link), "--rate", "50"]
     command += ["--corrupt-every", "0.2", "--duration", "60"]
     emulator = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=traced_env()
     )
     try:
         assert emulator.stdout is not None
@@ -50,8 +48,7 @@ def test_emulate_and_monitor(tmp_path: Path) -> None:
         assert "dropped" in result.output
         assert "CrcMismatch" in result.output
     finally:
-        emulator.send_signal(signal.SIGINT)
-        out, _ = emulator.communicate(timeout=20)
+        out = stop(emulator)
     assert emulator.returncode == 0
     assert "corrupted" in out
 
@@ -112,7 +109,13 @@ def test_monitor_text_mode(tmp_path: Path) -> None:
         "--rate",
         "50",
     ]
-    emulator = subprocess.Popen([*command, "--duration", "60"], stdout=subprocess.PIPE, text=True)
+    emulator = subprocess.Popen(
+        [*command, "--duration", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=traced_env(),
+    )
     try:
         assert emulator.stdout is not None
         assert emulator.stdout.readline().startswith("board emu-0001 on")
@@ -120,5 +123,21 @@ def test_monitor_text_mode(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         assert re.search(r"^temperature=[\d.]+ °C  humidity=[\d.]+ %$", result.output, re.MULTILINE)
     finally:
-        emulator.send_signal(signal.SIGINT)
-        emulator.communicate(timeout=20)
+        stop(emulator)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_emulate_stops_on_a_signal_when_started_in_the_background(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    # A shell starts a background command (`hearth board emulate &` in a script) with SIGINT ignored.
+    as_background = ["sh", "-c", 'trap "" INT; exec "$0" "$@"', sys.executable]
+    command = [*as_background, "-m", "agent", "board", "emulate", "--link", str(tmp_path / "board")]
+    emulator = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=traced_env()
+    )
+    assert emulator.stdout is not None
+    assert emulator.stdout.readline().startswith("board emu-0001 on")
+    out = stop(emulator, sig)
+    assert emulator.returncode == 0
+    assert out.startswith("sent "), out

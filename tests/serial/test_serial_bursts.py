@@ -8,12 +8,13 @@ import tty
 from collections.abc import Iterator
 
 import pytest
-from serial_support import Hub, wait_until
+from serial_support import Hub
 
 from agent.config.schema import SerialSourceConfig
 from agent.sources.serial import SerialSource
 from firmware_bridge import FrameDecoder, Hello, HelloRequest, Reading, Sensor, encode
 from firmware_bridge.codec import Frame
+from tests.testbed.wait import eventually
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ async def test_hello_and_reading_in_one_read_are_both_taken(hub: Hub, pty_pair: 
     sink = hub.start(source)
     await host_request(master)
     os.write(master, encode(hello("temperature"), 0) + encode(Reading(0, 21.5), 1))
-    await wait_until(source, lambda: sink.accepted == 1 or hub.tasks[0].done())
+    await eventually(lambda: sink.accepted == 1 or hub.tasks[0].done(), woken_by=source.wait_for)
     assert not hub.tasks[0].done(), hub.tasks[0]
     await hub.recorder.flush()
     assert hub.store.count_readings("bench.temperature") == 1
@@ -64,7 +65,7 @@ async def test_a_new_hello_renames_the_readings_after_it(hub: Hub, pty_pair: tup
     await asyncio.wait_for(source.connected.wait(), 10)
     # The board was re-flashed with another sensor list and boots again: HELLO then a reading, one read.
     os.write(master, encode(Reading(0, 21.5), 1) + encode(hello("humidity"), 0) + encode(Reading(0, 55.0), 1))
-    await wait_until(source, lambda: sink.accepted == 2 or hub.tasks[0].done())
+    await eventually(lambda: sink.accepted == 2 or hub.tasks[0].done(), woken_by=source.wait_for)
     assert not hub.tasks[0].done(), hub.tasks[0]
     await hub.recorder.flush()
     assert hub.store.count_readings("bench.temperature") == 1

@@ -6,10 +6,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from serial_support import Hub, board, source_for, wait_until
+from serial_support import Hub, board, source_for
 
 from agent.errors import BoardCommandError
 from firmware_bridge import Error
+from tests.testbed.wait import eventually
 
 
 async def test_readings_faults_unplug_replug_reach_the_store(hub: Hub, tmp_path: Path) -> None:
@@ -19,16 +20,16 @@ async def test_readings_faults_unplug_replug_reach_the_store(hub: Hub, tmp_path:
         await asyncio.wait_for(source.connected.wait(), 10)
         assert source.board is not None
         assert source.board.board_id == "emu-0001"
-        await wait_until(source, lambda: sink.accepted >= 20)
+        await eventually(lambda: sink.accepted >= 20, woken_by=source.wait_for)
 
         emulator.drop_next(3)
         emulator.corrupt_next(2)
-        await emulator.wait_for(lambda: emulator.corrupted == 2)
+        await eventually(lambda: emulator.corrupted == 2, woken_by=emulator.wait_for)
         emulator.inject_garbage()
         emulator.drop_next(1)
-        await emulator.wait_for(lambda: emulator.dropped == 4)
+        await eventually(lambda: emulator.dropped == 4, woken_by=emulator.wait_for)
         emulator.paused = True
-        await wait_until(source, lambda: sink.accepted == emulator.readings_sent)
+        await eventually(lambda: sink.accepted == emulator.readings_sent, woken_by=source.wait_for)
         stats = source.stats
         assert stats["crc_errors"] == 2
         assert stats["frames_lost"] == 6  # 4 dropped + 2 whose CRC failed
@@ -37,7 +38,7 @@ async def test_readings_faults_unplug_replug_reach_the_store(hub: Hub, tmp_path:
         assert stats["frames_ok"] == emulator.frames_sent - 1
 
         emulator.unplug()
-        await wait_until(source, lambda: not source.connected.is_set())
+        await eventually(lambda: not source.connected.is_set(), woken_by=source.wait_for)
         assert not (tmp_path / "by-id-board").exists()
         with pytest.raises(BoardCommandError, match="not connected"):
             await source.send_command("toggle")
@@ -45,9 +46,9 @@ async def test_readings_faults_unplug_replug_reach_the_store(hub: Hub, tmp_path:
         emulator.paused = False
         await asyncio.wait_for(source.connected.wait(), 10)
         before = sink.accepted
-        await wait_until(source, lambda: sink.accepted >= before + 20)
+        await eventually(lambda: sink.accepted >= before + 20, woken_by=source.wait_for)
         emulator.paused = True
-        await wait_until(source, lambda: sink.accepted == emulator.readings_sent)
+        await eventually(lambda: sink.accepted == emulator.readings_sent, woken_by=source.wait_for)
 
         assert stats["disconnects"] == 1
         assert stats["connects"] == 2
@@ -63,9 +64,9 @@ async def test_batched_readings_keep_every_value(hub: Hub, tmp_path: Path) -> No
     async with board(tmp_path, rate=200.0, batch=8) as emulator:
         source = source_for(emulator)
         sink = hub.start(source)
-        await wait_until(source, lambda: emulator.readings_sent >= 160)
+        await eventually(lambda: emulator.readings_sent >= 160, woken_by=source.wait_for)
         emulator.paused = True
-        await wait_until(source, lambda: sink.accepted == emulator.readings_sent)
+        await eventually(lambda: sink.accepted == emulator.readings_sent, woken_by=source.wait_for)
         await hub.recorder.flush()
         assert hub.store.count_readings() == emulator.readings_sent
 
@@ -96,7 +97,7 @@ async def test_unknown_protocol_version_is_refused_with_error_reply(hub: Hub, tm
     async with board(tmp_path, protocol=7) as emulator:
         source = source_for(emulator)
         sink = hub.start(source)
-        await emulator.wait_for(lambda: bool(emulator.errors))
+        await eventually(lambda: bool(emulator.errors), woken_by=emulator.wait_for)
         assert emulator.errors[0] == Error(
             1, "protocol 7 is not supported; this host speaks 1", 1
         )  # ref: the HELLO that answered our request
@@ -109,7 +110,7 @@ async def test_handshake_timeout_when_board_speaks_text(hub: Hub, tmp_path: Path
     async with board(tmp_path, text=True) as emulator:
         source = source_for(emulator, handshake_timeout="300ms")
         sink = hub.start(source)
-        await wait_until(source, lambda: source.stats["handshake_timeouts"] >= 2)
+        await eventually(lambda: source.stats["handshake_timeouts"] >= 2, woken_by=source.wait_for)
         assert sink.accepted == 0
 
 
@@ -117,9 +118,9 @@ async def test_text_mode_board(hub: Hub, tmp_path: Path) -> None:
     async with board(tmp_path, text=True, rate=50.0) as emulator:
         source = source_for(emulator, mode="text")
         sink = hub.start(source)
-        await wait_until(source, lambda: sink.accepted >= 20)
+        await eventually(lambda: sink.accepted >= 20, woken_by=source.wait_for)
         emulator.inject_garbage(b"\xff\xfe not a line\n")
-        await wait_until(source, lambda: source.stats["text_errors"] >= 1)
+        await eventually(lambda: source.stats["text_errors"] >= 1, woken_by=source.wait_for)
         with pytest.raises(BoardCommandError, match="text mode"):
             await source.send_command("toggle")
         await hub.recorder.flush()
@@ -134,7 +135,7 @@ async def test_missing_port_retries_quietly_until_it_appears(hub: Hub, tmp_path:
     await asyncio.sleep(0)  # let the source fail its first open
     async with emulator:
         await asyncio.wait_for(source.connected.wait(), 10)
-        await wait_until(source, lambda: sink.accepted >= 5)
+        await eventually(lambda: sink.accepted >= 5, woken_by=source.wait_for)
 
 
 async def test_wrong_board_on_the_port_is_refused(
@@ -143,7 +144,7 @@ async def test_wrong_board_on_the_port_is_refused(
     async with board(tmp_path, rate=50.0) as emulator:
         source = source_for(emulator, board_id="kitchen-uno")
         sink = hub.start(source)
-        await wait_until(source, lambda: source.stats["connects"] >= 2)
+        await eventually(lambda: source.stats["connects"] >= 2, woken_by=source.wait_for)
         assert not source.connected.is_set()
         assert sink.accepted == 0
     refusals = [r for r in caplog.records if "has board 'emu-0001', expected 'kitchen-uno'" in r.getMessage()]

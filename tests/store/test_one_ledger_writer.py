@@ -17,10 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.consent.ledger import audit_of_kind
 from agent.control.actions import perform
-from agent.daemon.owner import RunningHub
+from agent.control.owner import RunningHub
 from agent.fleet import history
 from agent.store.ledger import open_ledger
-from tests.conftest import eventually
 from tests.fleet.fleet_support import (
     CLIMATE,
     PLUG,
@@ -31,6 +30,7 @@ from tests.fleet.fleet_support import (
     watching,
     write_hub,
 )
+from tests.testbed.wait import eventually
 
 
 def published(path: Path) -> int:
@@ -73,7 +73,7 @@ async def test_sync_owner_actions_and_fleet_pushes_write_through_the_ledger_work
     # Every ledger connection the agent opens records its writes, with the thread that made them.
     monkeypatch.setattr("agent.daemon.agent.open_ledger", traced)
     async with watching(broker) as watcher, running([path]) as (hub,):
-        worker = hub.agent.ledger_worker.conn
+        worker = hub.agent.ledger.conn
         owner = RunningHub(hub.agent)
         grant = {"recipient": "coop", "purpose": "test", "strands": ["plug.power"], "granularity": "raw"}
         await perform(owner, "consent.grant", {**grant, "allow_raw": True})

@@ -29,6 +29,7 @@ from agent.sync.mqtt import MqttConnector, MqttSettings
 from agent.sync.publisher import Publisher
 from agent.sync.summariser import Summariser
 from tests.testbed.mosquitto import MOSQUITTO, Mosquitto
+from tests.testbed.wait import eventually
 
 HUB = "test-hub"
 PREFIX = "hearth/v1"
@@ -227,11 +228,14 @@ class Seen:
 
     async def until(self, predicate: Callable[[], bool], limit: float = 20.0) -> None:
         """Wait until ``predicate()`` holds, checked as each message arrives (and every 50 ms)."""
-        async with asyncio.timeout(limit):
-            while not predicate():
-                self.changed.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.changed.wait(), 0.05)
+        await eventually(predicate, within=limit, woken_by=self.wait_for)
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        """Return once ``predicate()`` holds, checked as each message arrives (and every 50 ms)."""
+        while not predicate():
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), 0.05)
 
 
 async def subscribe(port: int, seen: Seen, **tls: Any) -> None:

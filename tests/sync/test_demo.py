@@ -12,8 +12,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from agent.cli import cli
-from tests.conftest import REPO, wait_until
+from tests.conftest import REPO
 from tests.testbed.mosquitto import accepts
+from tests.testbed.wait import wait_until
 
 
 def test_demo_shows_what_left_the_home() -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.consent import outbox
 from agent.consent.ledger import grants
 from agent.errors import ConsentError
 from agent.readings import Reading, StreamInfo
-from agent.sync import outbox
 from tests.conftest import hearth
 
 from .conftest import HUB, PREFIX, T0, Broker, Hub, Seen, run_publisher, stop_publisher

@@ -19,12 +19,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, invariant, rule
 
 from agent.backoff import Backoff
+from agent.consent import outbox
 from agent.consent.grants import Grant
 from agent.consent.ledger import revoke, verify_audit
 from agent.consent.passport import forget
 from agent.store.ledger import open_ledger
 from agent.store.worker import LedgerWorker
-from agent.sync import outbox
 from agent.sync.link import FakeBroker, FakeConnector
 from agent.sync.publisher import Publisher
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from agent.backoff import Backoff
+from agent.consent import outbox
 from agent.store.ledger import open_ledger
 from agent.store.worker import LedgerWorker
-from agent.sync import outbox
 from agent.sync.link import Connector, FakeBroker, FakeConnector
 from agent.sync.mqtt import MqttConnector, MqttSettings
 from agent.sync.publisher import Publisher
@@ -86,7 +86,7 @@ async def _drain(hub: Hub, backend: Backend, expected: int) -> list[tuple[str, b
         waiter = backend.wait or Seen()
         await waiter.until(lambda: outbox.depth(hub.ledger) == 0)
         if backend.wait is not None:
-            await backend.wait.until(lambda: len(backend.wait.data()) >= expected)  # type: ignore[union-attr]
+            await backend.wait.until(lambda: len(backend.wait.seqs) >= expected)  # type: ignore[union-attr]
             backend.delivered[:] = [(t, p) for t, p, _ in backend.wait.messages if not t.endswith("/status")]
     finally:
         task.cancel()
@@ -107,8 +107,11 @@ async def test_drains_in_order_and_sets_aside_what_is_too_big(hub: Hub, backend:
     total = outbox.depth(hub.ledger)
     delivered = await _drain(hub, backend, total - 4)
     seqs = [json.loads(p)["seq"] for _, p in delivered]
-    assert len(seqs) == total - 4
-    assert seqs == sorted(seqs)
+    # At least once: a link that reconnects under load may send a message twice, never out of order
+    # the first time and never lose one.
+    first_seen = list(dict.fromkeys(seqs))
+    assert len(first_seen) == total - 4
+    assert first_seen == sorted(first_seen)
     assert {t for t, _ in delivered} == {f"{PREFIX}/{HUB}/coop/living_room.temperature"}
     aside = sorted(r for (r,) in hub.ledger.execute("SELECT reason FROM outbox_set_aside"))
     assert len(aside) == 4

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from agent.consent import outbox
 from agent.consent.gate import Admitted
 from agent.store.sqlite import transaction
-from agent.sync import outbox
 from agent.sync.link import Connector, Link, LinkDownError
 
 from .conftest import HUB, PREFIX, T0, Broker, Hub, Seen, run_publisher, stop_publisher

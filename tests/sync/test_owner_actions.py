@@ -19,8 +19,9 @@ from pathlib import Path
 
 from agent.control.wire import socket_path
 from tests.conftest import hearth
-from tests.foundation.test_one_owner import deleted_files_held
+from tests.store.test_one_owner import deleted_files_held
 from tests.sync.conftest import Broker, Seen
+from tests.testbed.wait import eventually
 
 HUB = "owner-hub"
 
@@ -99,10 +100,11 @@ async def test_the_cli_beside_a_running_hub_keeps_every_promise(
 
         broker.stop()
         await subscriber.until(lambda: not subscriber.ready.is_set())
-        deadline = time.monotonic() + 30
-        while "disconnected" not in (status := (await cli(config, "sync", "status")).stdout):
-            assert time.monotonic() < deadline, status
-            await asyncio.sleep(0.5)
+
+        async def disconnected() -> bool:
+            return "disconnected" in (await cli(config, "sync", "status")).stdout
+
+        await eventually(disconnected, "sync status to say disconnected", 30, every=0.5)
         # Summaries keep being queued while the broker is away; the revoke purges them unsent.
         await asyncio.sleep(2.5)
         revoked = await cli(config, "consent", "revoke", gid)

@@ -33,10 +33,11 @@ from agent.consent.strands import covered
 from agent.control.wire import socket_path
 from agent.fleet.document import public_key_text
 from agent.sources.ble.simulated import DEMO_DEVICES, SimulatedDevice
-from tests.conftest import hearth, wait_until
+from tests.conftest import hearth
 from tests.fleet.fleet_support import document, publish
-from tests.foundation.test_one_owner import deleted_files_held
+from tests.store.test_one_owner import deleted_files_held
 from tests.sync.conftest import Broker, Seen, subscribe
+from tests.testbed.wait import wait_until
 
 HUB = "machine-hub"
 PATTERNS = ("living_room.temperature", "living_room.*", "plug.power", "porch.*", "*")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from agent.consent import outbox
 from agent.consent.ledger import grants
 from agent.readings import Reading, StreamInfo
-from agent.sync import outbox
 
 from .conftest import T0, Hub
 

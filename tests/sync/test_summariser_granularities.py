@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any, get_args
 
+from agent.consent import outbox
 from agent.consent.granularity import Kind
 from agent.readings import Reading, StreamInfo
-from agent.sync import outbox, summariser
+from agent.sync import summariser
 from agent.sync.summariser import RAW_PER_MESSAGE, Summariser
 
 from .conftest import HUB, PREFIX, T0, Hub

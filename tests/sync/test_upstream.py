@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
+from agent.consent import outbox
 from agent.consent.ledger import revoke
-from agent.sync import outbox
 
 from .conftest import HUB, PREFIX, T0, Broker, Hub, Seen, run_publisher, stop_publisher
 

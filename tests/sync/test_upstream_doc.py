@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+from agent.consent import outbox
 from agent.consent.passport import forget
 from agent.readings import Reading, StreamInfo
-from agent.sync import outbox
 from tests.conftest import REPO
 
 from .conftest import HUB, PREFIX, T0, Hub

@@ -35,6 +35,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from tests.testbed.wait import wait_until
+
 PAGE = 4096
 META = "meta.json"
 BLOBS = "blobs"
@@ -537,12 +539,16 @@ class LazyMount:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "tests.testbed.lazyfs", *args], stdout=out, stderr=out, cwd=repo
             )
-        deadline = time.monotonic() + 10
-        while not (self.mounted() and self.control.exists()):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self._stop()
-                raise RuntimeError(f"lazyfs did not mount: {self.log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.02)
+        proc = self.proc
+
+        def ready() -> bool:
+            return self.mounted() and self.control.exists()
+
+        with contextlib.suppress(AssertionError):  # reported below, with the log
+            wait_until(lambda: proc.poll() is not None or ready(), "lazyfs to mount", 10, every=0.02)
+        if not ready():
+            self._stop()
+            raise RuntimeError(f"lazyfs did not mount: {self.log.read_text(errors='replace')[-2000:]}")
 
     def _ask(self, line: str) -> dict[str, Any]:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from tests.testbed.wait import wait_until
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -52,15 +53,16 @@ class Mosquitto:
         """Start it and wait (10 s at most) until it accepts connections; raise with its output if not."""
         with self.log.open("ab") as out:
             proc = self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=out, stderr=out)
-        deadline = time.monotonic() + 10
-        while not accepts(self.port):
-            if proc.poll() is not None:
-                self.proc = None
-                raise RuntimeError(f"mosquitto exited: {self.log.read_text(errors='replace')}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("mosquitto did not start listening within 10 s")
-            time.sleep(0.02)
+        try:
+            wait_until(
+                lambda: proc.poll() is not None or accepts(self.port), "mosquitto to listen", 10, every=0.02
+            )
+        except AssertionError:
+            self.stop()
+            raise
+        if proc.poll() is not None:
+            self.proc = None
+            raise RuntimeError(f"mosquitto exited: {self.log.read_text(errors='replace')}")
 
     def stop(self) -> None:
         """Stop it the way a service manager does (SIGTERM, so it saves its persistence); safe twice."""

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, hearth, wait_until
+from tests.conftest import REPO, hearth
 from tests.testbed.dashboard import CHROMIUM, CHROMIUM_ARGS, WRIST_ACTIVITY
 from tests.testbed.mosquitto import free_port
+from tests.testbed.wait import wait_until
 from tests.web.web_support import ARTIFACTS, PASSWORD, RunningHub, ramp_csv
 
 

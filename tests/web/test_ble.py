@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -12,21 +10,12 @@ import pytest
 
 from agent.sources.ble.adoption import AdoptionStore
 from agent.store.readings import open_readings
+from tests.testbed.wait import eventually
 from tests.web.web_support import Served, client, csrf_of, login, serve
 
 SIMULATED_BLE = [{"kind": "ble", "name": "ble", "simulate": True, "adoption_refresh": "1s"}]
 BEDROOM = "A4:C1:38:8D:18:B2"  # a simulated BTHome thermometer
 BINDKEY = "8d18b2a4c1388d18b2a4c1388d18b2ff"
-
-
-async def until(condition: Callable[[], Awaitable[bool]], what: str, within: float = 15.0) -> None:
-    """Wait until the async ``condition()`` holds; fail naming ``what`` after ``within`` s."""
-    try:
-        async with asyncio.timeout(within):
-            while not await condition():
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"timed out after {within} s waiting for {what}") from None
 
 
 async def _page(http: aiohttp.ClientSession, url: str) -> str:
@@ -60,7 +49,7 @@ async def test_nearby_devices_are_listed_from_memory_and_never_stored(tmp_path: 
             seen[:] = [await _page(http, served.url)]
             return "ATC_8D18B2" in seen[0]
 
-        await until(heard, "the simulated thermometer to be listed")
+        await eventually(heard, "the simulated thermometer to be listed", 15, every=0.1)
         assert BEDROOM in seen[0]
         assert "bthome" in seen[0].lower()
         store = open_readings(served.agent.data_dir, read_only=True)
@@ -121,7 +110,7 @@ async def test_adopting_records_the_device_and_forgetting_erases_it(tmp_path: Pa
             async with http.get(f"{served.url}/streams/bedroom.temperature") as r:
                 return r.status == 200
 
-        await until(recorded, "the adopted thermometer's temperature stream")
+        await eventually(recorded, "the adopted thermometer's temperature stream", 15, every=0.1)
         assert "bedroom.temperature" in await _page(http, served.url)
 
         async with http.get(f"{served.url}/ble/forget/bedroom") as r:

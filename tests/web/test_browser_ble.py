@@ -7,7 +7,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import wait_until
+from tests.testbed.wait import wait_until
 from tests.web.web_support import ARTIFACTS, PASSWORD, RunningHub
 
 PHONE = {"width": 390, "height": 844}

@@ -13,14 +13,14 @@ import aiohttp
 import msgspec
 
 from agent.consent import ledger as consent_ledger
+from agent.consent import outbox
 from agent.consent.grants import new_grant
 from agent.consent.receipts import receipt_for
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
-from agent.sync import outbox
 from agent.sync.summariser import Summariser
 from agent.web.consent_preview import preview, preview_window
-from tests.web.test_ble import until
+from tests.testbed.wait import eventually
 from tests.web.web_support import Served, client, csrf_of, login, serve
 
 GRANTED = re.compile(r"granted=(g-[0-9a-f]+)")
@@ -80,7 +80,7 @@ async def test_revoking_purges_the_grants_queued_messages_at_once(tmp_path: Path
         async def queued() -> bool:
             return await asyncio.to_thread(queue_some) > 0
 
-        await until(queued, "raw readings to be queued under the grant")
+        await eventually(queued, "raw readings to be queued under the grant", 15, every=0.1)
         ledger = open_ledger(data_dir, read_only=True)
         try:
             depth = outbox.depth(ledger)
@@ -116,7 +116,7 @@ async def test_the_preview_is_what_the_summariser_queues_for_that_window(tmp_pat
         async def enough() -> bool:
             return await _readings_span(data_dir) > 3.0
 
-        await until(enough, "three seconds of readings")
+        await eventually(enough, "three seconds of readings", 15, every=0.1)
         assert await login(http, served.url) == 303
         token = await csrf_of(http, served.url)
         async with http.post(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from agent.readings import Reading
 from agent.web.live import LiveFeed
-from tests.conftest import eventually
+from tests.testbed.wait import eventually
 from tests.web.web_support import client, csrf_of, login, serve
 
 

@@ -20,11 +20,11 @@ from typing import Any
 
 from aiohttp import web
 
+from agent.consent import outbox
 from agent.consent.ledger import audit_count, audit_matching, verify_audit
 from agent.consent.passport import export
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
-from agent.sync import outbox
 from agent.web.app import CTX, WebContext
 from agent.web.pages.consent import when
 
@@ -146,7 +146,7 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
         kinds=KINDS,
         query=query,
         pages=max(1, -(-view["total"] // PAGE_SIZE)),
-        configured=ctx.agent.config.upstream is not None,
+        configured=ctx.hub.config.upstream is not None,
         when=when,
         **view,
     )
@@ -167,10 +167,10 @@ def _export(data_dir: Path, folder: Path, hub_id: str) -> Path:
 async def export_passport(request: web.Request) -> web.StreamResponse:
     """Write the passport archive off the event loop and stream it as a download; then remove it."""
     ctx = request.app[CTX]
-    data_dir = ctx.agent.data_dir
+    data_dir = ctx.hub.data_dir
     folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".passport-", dir=data_dir))
     try:
-        path = await asyncio.to_thread(_export, data_dir, folder, ctx.agent.config.hub.id)
+        path = await asyncio.to_thread(_export, data_dir, folder, ctx.hub.config.hub.id)
         response = web.StreamResponse(
             headers={
                 "Content-Type": "application/zip",

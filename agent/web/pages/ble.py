@@ -49,12 +49,13 @@ def setup(app: web.Application, ctx: WebContext) -> None:
 
 
 def ble_sources(ctx: WebContext) -> list[BleSource]:
-    """The agent's BLE sources (none imports bleak on a hub without BLE)."""
-    if not any(runner.source.kind == "ble" for runner in ctx.agent.runners):
+    """The hub's BLE sources (none imports bleak on a hub without BLE)."""
+    sources = ctx.hub.sources()
+    if not any(source.kind == "ble" for source in sources):
         return []
     from agent.sources.ble import BleSource
 
-    return [r.source for r in ctx.agent.runners if isinstance(r.source, BleSource)]
+    return [source for source in sources if isinstance(source, BleSource)]
 
 
 def candidate_json(candidate: Candidate) -> dict[str, Any]:
@@ -131,7 +132,7 @@ async def adopt(request: web.Request) -> web.StreamResponse:
         return await _render(request, status=400, error=error, address=address, name=name)
     try:
         key = parse_bindkey(bindkey) if bindkey else None
-        adoption = await ctx.agent.recorder.in_writer(_adopt, ctx.agent.store, address, name, key)
+        adoption = await ctx.hub.readings(_adopt, address, name, key)
     except AgentError as exc:
         return await _render(request, status=400, error=_message(exc), address=address, name=name)
     for source in sources:
@@ -151,13 +152,10 @@ async def confirm_forget(request: web.Request) -> web.StreamResponse:
 
 async def forget(request: web.Request) -> web.StreamResponse:
     """Forget an adopted device and erase its data, as ``hearth ble forget`` does."""
-    from agent.control.actions import perform
-    from agent.daemon.owner import RunningHub
-
     ctx = request.app[CTX]
     name = request.match_info["name"]
     try:
-        result = await perform(RunningHub(ctx.agent), "ble.forget", {"name": name})
+        result = await ctx.hub.perform("ble.forget", {"name": name})
     except AgentError as exc:
         return await _render(request, status=404, error=_message(exc))
     raise web.HTTPSeeOther(f"/ble?forgot={name}&erased={result['erased']}")

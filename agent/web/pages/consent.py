@@ -19,8 +19,8 @@ from aiohttp import web
 from agent.config import seconds
 from agent.config.durations import PATTERN
 from agent.consent import ledger as consent_ledger
+from agent.consent.destination import hub_receipt
 from agent.consent.grants import Grant, new_grant
-from agent.consent.receipts import hub_receipt
 from agent.errors import AgentError, ConsentError
 from agent.store import queries
 from agent.web.app import CTX, WebContext
@@ -51,7 +51,7 @@ def when(ts: float | None) -> str:
 
 async def in_ledger(ctx: WebContext, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run ``fn(ledger, ...)`` on the hub's ledger thread, where every ledger change is made."""
-    return await ctx.agent.ledger_worker.run(fn, *args, **kwargs)
+    return await ctx.hub.ledger.run(fn, *args, **kwargs)
 
 
 async def consent_page(request: web.Request) -> web.StreamResponse:
@@ -87,7 +87,7 @@ async def _render_list(
         | {"precision": str(form.get("precision", "")), "expires": str(form.get("expires", ""))},
         granularities=GRANULARITIES,
         streams=await ctx.read(queries.stream_names),
-        upstream=ctx.agent.config.upstream is not None,
+        upstream=ctx.hub.config.upstream is not None,
         when=when,
     )
 
@@ -129,11 +129,11 @@ async def preview_grant(request: web.Request) -> web.StreamResponse:
         grant = proposed(form, now=now, allow_raw=True)
     except AgentError as exc:
         return await _render_list(request, status=400, error=_message(exc))
-    up = ctx.agent.config.upstream
+    up = ctx.hub.config.upstream
     shown = await ctx.read(
         preview,
         grant=grant,
-        hub_id=ctx.agent.config.hub.id,
+        hub_id=ctx.hub.config.hub.id,
         prefix=up.topic_prefix if up is not None else DEFAULT_PREFIX,
         now=now,
         lag_s=seconds(up.summary_lag) if up is not None else DEFAULT_LAG_S,
@@ -157,7 +157,7 @@ async def give_grant(request: web.Request) -> web.StreamResponse:
     now = time.time()
     try:
         grant = proposed(form, now=now, allow_raw=form.get("allow_raw") == "yes")
-        receipt = hub_receipt(grant, ctx.agent.config)
+        receipt = hub_receipt(grant, ctx.hub.config)
         await in_ledger(ctx, consent_ledger.add_grant, grant, receipt)
     except AgentError as exc:
         return await _render_list(request, status=400, error=_message(exc))

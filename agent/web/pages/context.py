@@ -86,7 +86,7 @@ async def timeline(request: web.Request) -> web.StreamResponse:
         window = "hour"
     now = time.time()
     window_s = WINDOWS[window]
-    names = tuple(f"context.{m.name}" for m in ctx.agent.config.models)
+    names = tuple(f"context.{m.name}" for m in ctx.hub.config.models)
     strands = await ctx.read(
         queries.context_strands, now=now, window_s=window_s, lookback_s=LOOKBACK_S, names=names
     )

@@ -23,7 +23,7 @@ def setup(app: web.Application, ctx: WebContext) -> None:
 
 def hub_stats(ctx: WebContext) -> dict[str, Any]:
     """The live figures the overview shows (also sent as the ``stats`` event)."""
-    recorder = ctx.agent.recorder
+    recorder = ctx.hub.recorder
     storing = "yes"
     if recorder.store_error is not None and recorder.store_error_since is not None:
         since = datetime.fromtimestamp(recorder.store_error_since).strftime("%H:%M:%S")
@@ -34,7 +34,7 @@ def hub_stats(ctx: WebContext) -> dict[str, Any]:
         "queued": recorder.queued,
         "commit_failures": recorder.commit_failures,
         "storing": storing,
-        "sources": [runner.health() for runner in ctx.agent.runners],
+        "sources": ctx.hub.source_health(),
     }
 
 
@@ -54,9 +54,9 @@ async def overview(request: web.Request) -> web.StreamResponse:
         request,
         "overview.html",
         stats=hub_stats(ctx),
-        files=file_sizes(ctx.agent.data_dir),
+        files=file_sizes(ctx.hub.data_dir),
         upstream=await ctx.read_ledger(upstream_state),
-        configured=ctx.agent.config.upstream is not None,
+        configured=ctx.hub.config.upstream is not None,
         when=when,
         title="Overview",
     )

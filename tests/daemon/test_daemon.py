@@ -22,7 +22,8 @@ from agent.daemon.systemd import SystemdNotifier
 from agent.pipeline.sink import OverflowPolicy, Sink
 from agent.readings import Reading, StreamInfo
 from agent.sources.simulated import SimulatedSource, load_table
-from tests.conftest import REPO, Datagrams, eventually, wait_until
+from tests.conftest import REPO, Datagrams
+from tests.testbed.wait import eventually, wait_until
 
 
 def _count(db: Path) -> int:
@@ -92,7 +93,7 @@ def _config(tmp_path: Path, extra: str = "") -> str:
 async def steady_and_flaky(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> AsyncIterator[tuple[Agent, CrashingSource]]:
-    caplog.set_level(logging.INFO, logger="agent.daemon.supervisor")
+    caplog.set_level(logging.INFO, logger="agent.sources.supervisor")
     config = parse_config(_config(tmp_path))
     flaky = CrashingSource()
     steady = SimulatedSource("steady", load_table("steady", "builtin:kettle_plug.csv"), rate=100)

@@ -4,6 +4,9 @@ Each layer that produces strands or drives boards has one provider here (a funct
 so rules, grants and other checks all see the same set. A strand ending in ``.*`` stands for every
 stream of that device: a serial board names its sensors only when it connects (HELLO), and a BLE
 device's streams follow from its adverts once the owner has adopted it.
+
+It lives with the sources, not the config, because the providers read a simulated source's table and
+the BLE adoptions in the readings file; the rules check (``agent.rules.validate``) is its user.
 """
 
 from __future__ import annotations

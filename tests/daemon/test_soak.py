@@ -1,6 +1,6 @@
 """Memory stays flat while a real `hearth run` records from 20 sensors (short form by default).
 
-The full soak runs for ten minutes: `scripts/test -m slow tests/foundation/test_soak.py`.
+The full soak runs for ten minutes: `scripts/test -m slow tests/daemon/test_soak.py`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, wait_until
+from tests.conftest import REPO
 from tests.testbed.hub import climate_rooms, rss_mb
+from tests.testbed.wait import wait_until
 
 
 def _soak(tmp_path: Path, seconds: float, rate: float) -> tuple[float, float, int]:

@@ -11,7 +11,7 @@ import pytest
 from agent.pipeline.recorder import Recorder
 from agent.readings import Reading, StreamInfo
 from agent.store.readings import ReadingsStore, open_readings
-from tests.conftest import eventually
+from tests.testbed.wait import eventually
 
 POWER = StreamInfo.of("plug", "power", "W")
 

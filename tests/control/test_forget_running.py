@@ -9,10 +9,10 @@ from pathlib import Path
 
 from agent.config import config_from_mapping
 from agent.control.actions import perform
+from agent.control.owner import RunningHub
 from agent.daemon import Agent
-from agent.daemon.owner import RunningHub
 from agent.store.readings import READINGS_FILE, open_readings
-from tests.conftest import eventually
+from tests.testbed.wait import eventually
 
 
 def rows_by_stream(data_dir: Path) -> dict[int, int]:

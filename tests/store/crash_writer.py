@@ -1,7 +1,7 @@
 """Records numbered readings as fast as it can and prints the last number of every committed batch.
 
 Run by test_crash_safety.py, which kills it with SIGKILL at random moments:
-    python tests/foundation/crash_writer.py DATA_DIR START
+    python tests/store/crash_writer.py DATA_DIR START
 """
 
 from __future__ import annotations

@@ -21,7 +21,8 @@ from agent.errors import StoreError
 from agent.store.ledger import LEDGER_FILE, open_ledger
 from agent.store.lock import DataLock
 from agent.store.readings import open_readings
-from tests.conftest import REPO, eventually, hearth
+from tests.conftest import REPO, hearth
+from tests.testbed.wait import eventually
 
 
 def deleted_files_held(pid: int) -> list[str]:

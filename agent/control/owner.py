@@ -1,0 +1,92 @@
+"""The owner-action view of a hub: the seam between owner actions and whoever owns the data files.
+
+``OwnerHub`` is what an owner action may use; the running hub provides it through ``RunningHub`` (over
+the ``agent.hub.Hub`` its features see), a command that found no hub through ``agent.control.client``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+from agent.config import Config
+from agent.hub import Hub, Live
+from agent.store.readings import ReadingsStore
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class OwnerHub(Protocol):
+    """What an owner action may use: the config, the two files through their writers, and two hooks."""
+
+    @property
+    def config(self) -> Config:
+        """The config the hub runs with."""
+
+    async def ledger(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run ``fn(ledger_connection, ...)`` on the ledger's writer."""
+
+    async def readings(
+        self, fn: Callable[Concatenate[ReadingsStore, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run ``fn(store, ...)`` on the readings file's writer."""
+
+    async def settle(self) -> None:
+        """Commit everything the sources already handed over (so an erase that follows catches it)."""
+
+    async def adoptions_changed(self) -> None:
+        """Make running BLE sources take the adoption table as it is now."""
+
+    def live_sync(self) -> dict[str, Any] | None:
+        """The upstream link as the running publisher sees it now (None without one)."""
+
+    def live_store(self) -> dict[str, Any] | None:
+        """The running recorder's state now (None when no hub runs)."""
+
+
+class RunningHub:
+    """``OwnerHub`` over a running hub: every change goes through the writer that owns its file."""
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    @property
+    def config(self) -> Config:
+        """The config the hub runs with now."""
+        return self._hub.config
+
+    async def ledger(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run ``fn`` on the hub's ledger thread."""
+        return await self._hub.ledger.run(fn, *args, **kwargs)
+
+    async def readings(
+        self, fn: Callable[Concatenate[ReadingsStore, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run ``fn`` on the recorder's writer thread, between batches."""
+        return await self._hub.readings(fn, *args, **kwargs)
+
+    async def settle(self) -> None:
+        """Commit what the sources handed over so far."""
+        await self._hub.recorder.settle()
+
+    async def adoptions_changed(self) -> None:
+        """Every running BLE source re-reads the adoption table now (not at its next refresh)."""
+        for source in self._hub.sources():
+            refresh = getattr(source, "refresh_adoptions", None)
+            if refresh is not None:
+                await refresh()
+
+    def live_sync(self) -> dict[str, Any] | None:
+        """The publisher's link state, when the hub has an upstream."""
+        sync = self._hub.features.get("sync")
+        return sync.live() if isinstance(sync, Live) else None
+
+    def live_store(self) -> dict[str, Any] | None:
+        """The recorder's live state (commits, backlog, drops, a disk that refuses writes)."""
+        return self._hub.live_store()
