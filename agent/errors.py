@@ -9,6 +9,7 @@
     │   └── BoardCommandError   a serial or BLE UART board did not carry out a command (no link, no ACK, NACK)
     ├── ConsentError            a grant, strand or granularity the owner gave is not valid
     ├── UpstreamError           the upstream broker refused us or cannot be reached safely (TLS)
+    ├── IntentError             an intent, offer or answer the owner gave is not valid, or cannot go out
     └── ModelError              a model file is missing, corrupt or does not fit its card
 
 Foreign exceptions are converted where they enter (``raise ... from exc``); every error carries a
@@ -73,6 +74,10 @@ class SourceError(AgentError):
 
 class BoardCommandError(SourceError):
     """A command to a board (serial or BLE UART) was not acknowledged, or the board refused it."""
+
+
+class IntentError(AgentError):
+    """An intent, offer or answer the owner gave is not valid, or its market cannot be reached."""
 
 
 class ModelError(AgentError):

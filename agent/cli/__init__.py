@@ -55,6 +55,7 @@ def _register() -> None:
         consent_cmd,
         demo_cmd,
         fleet_cmd,
+        intent_cmd,
         model_cmd,
         passport_cmd,
         rules_cmd,
@@ -78,6 +79,7 @@ def _register() -> None:
     cli.add_command(passport_cmd.forget)
     cli.add_command(sync_cmd.sync)
     cli.add_command(fleet_cmd.fleet)
+    cli.add_command(intent_cmd.intent)
 
 
 _register()

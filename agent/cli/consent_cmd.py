@@ -161,8 +161,10 @@ def revoke(config_path: Path, grant_id: str) -> None:
 
     Example: hearth consent revoke g-1a2b3c4d5e6f
     """
-    purged = ask(config_path, "consent.revoke", grant_id=grant_id)["purged"]
-    click.echo(f"revoked {grant_id}; {purged} queued messages purged unsent")
+    result = ask(config_path, "consent.revoke", grant_id=grant_id)
+    click.echo(f"revoked {grant_id}; {result['purged']} queued messages purged unsent")
+    for intent_id in result.get("intents", []):
+        click.echo(f"intent {intent_id} showed its data: withdrawn")
 
 
 @consent.command()

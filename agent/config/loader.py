@@ -154,6 +154,7 @@ def _resolve_paths(config: Config, base_dir: Path) -> Config:
         models=models,
         local_mqtt=_resolve_broker(config.local_mqtt, resolve),
         upstream=_resolve_broker(config.upstream, resolve),
+        market=_resolve_broker(config.market, resolve),
         fleet=fleet,
     )
 

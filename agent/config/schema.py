@@ -303,6 +303,23 @@ class UpstreamConfig(BrokerConfig, frozen=True):
     summary_lag: Duration = "2s"
 
 
+class MarketConfig(BrokerConfig, frozen=True):
+    """The broker the owner's intents are published on (``hearth intent``); nothing about the hub goes there.
+
+    Each intent connects on its own, with a random client id and no will; leave ``username`` and the
+    client certificate unset (or use credentials shared by many homes), since they would name the hub.
+    Offers larger than ``offer_max_size`` or beyond ``offers_per_period`` per intent and ``offer_period``
+    are counted and dropped; an intent keeps at most ``inbox_cap`` offers.
+    """
+
+    topic_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")] = "intents/v1"
+    offer_max_size: Annotated[int, msgspec.Meta(ge=256, le=65536)] = 4096
+    offers_per_period: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 20
+    offer_period: Duration = "1h"
+    inbox_cap: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 200
+    check_every: Duration = "30s"
+
+
 class FleetConfig(_Section, frozen=True):
     """Signed config push: the pinned fleet key, the broker, and how long a new config must prove itself.
 
@@ -336,4 +353,5 @@ class Config(_Section, frozen=True):
     rules: list[RuleConfig] = []
     web: WebConfig | None = None
     upstream: UpstreamConfig | None = None
+    market: MarketConfig | None = None
     fleet: FleetConfig | None = None

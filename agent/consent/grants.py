@@ -12,6 +12,9 @@ from agent.consent.strands import check_pattern, covered, may_name_context
 from agent.errors import ConsentError
 
 _RECIPIENT = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+# The recipient of what the owner's intents show (agent.intents): whoever reads the market. Grants to it
+# are never summarised upstream; their data leaves only inside an intent the owner publishes.
+MARKET = "market"
 
 
 class Grant(msgspec.Struct, frozen=True, kw_only=True):

@@ -40,6 +40,8 @@ _LEDGER_TABLES = (
     "outbox",
     "outbox_set_aside",
     "config_history",
+    "intents",
+    "intent_offers",
 )
 
 

@@ -113,7 +113,9 @@ async def show_grant(hub: OwnerHub, *, grant_id: str) -> dict[str, Any]:
 async def revoke(hub: OwnerHub, *, grant_id: str) -> dict[str, Any]:
     """Revoke a grant at once, purging its unsent messages."""
     purged = await hub.ledger(consent_ledger.revoke, grant_id, now=time.time())
-    return {"grant_id": grant_id, "purged": purged}
+    # Intents that showed the grant's data end with it, and are taken off the market now.
+    withdrawn = await _settle_intents(hub)
+    return {"grant_id": grant_id, "purged": purged, "intents": withdrawn}
 
 
 @action("consent.receipt")
@@ -261,3 +263,194 @@ async def fleet_history(hub: OwnerHub, *, limit: int) -> dict[str, Any]:
         return {"running": history.running_version(conn), "rows": history.recent(conn, limit)}
 
     return await hub.ledger(read)
+
+
+# -- intents -----------------------------------------------------------------------------------------
+
+
+def _intent(intent: Any, *, now: float, offers: int) -> dict[str, Any]:
+    from agent.intents.model import decode_intent
+
+    return {
+        "id": intent.id,
+        "category": intent.category,
+        "text": intent.text,
+        "status": intent.status(now),
+        "via": intent.via,
+        "broker": intent.broker,
+        "topic": intent.topic,
+        "reply_topic": intent.reply_topic,
+        "grants": intent.grants,
+        "data": decode_intent(intent.payload).data,
+        "bytes": len(intent.payload),
+        "created_at": intent.created_at,
+        "expires_at": intent.expires_at,
+        "published_at": intent.published_at,
+        "ended_at": intent.ended_at,
+        "cleared_at": intent.cleared_at,
+        "offers": offers,
+        "dropped": intent.dropped,
+    }
+
+
+async def _exchange(hub: OwnerHub, intent_id: str, via: str) -> str | None:
+    """One exchange with the intent's market; what went wrong, if something did (the ledger keeps all)."""
+    from agent.errors import IntentError
+    from agent.intents.market import end_due, exchange, market_for
+
+    try:
+        await end_due(hub.ledger)
+        await exchange(market_for(hub.config, via), hub.ledger, intent_id)
+    except IntentError as exc:
+        return exc.message
+    return None
+
+
+async def _settle_intents(hub: OwnerHub) -> list[str]:
+    """End the intents that are due (lifetime over, a grant ended) and clear them; the ids ended now."""
+    from agent.intents import ledger as intents_ledger
+    from agent.intents.market import end_due
+
+    ended = await end_due(hub.ledger)
+    for intent in await hub.ledger(intents_ledger.intents):
+        if intent.ended_at is not None and intent.cleared_at is None:
+            await _exchange(hub, intent.id, intent.via)
+    return ended
+
+
+async def _intent_view(hub: OwnerHub, intent_id: str, problem: str | None) -> dict[str, Any]:
+    from agent.intents import ledger as intents_ledger
+
+    def read(conn: Any) -> dict[str, Any]:
+        intent = intents_ledger.get_intent(conn, intent_id)
+        return _intent(intent, now=time.time(), offers=intents_ledger.offer_count(conn, intent_id))
+
+    view = await hub.ledger(read)
+    view["problem"] = problem
+    return view
+
+
+@action("intent.create")
+async def create_intent(
+    hub: OwnerHub,
+    *,
+    category: str,
+    text: str,
+    lifetime_s: float,
+    show: list[str] | None = None,
+    windows: int = 24,
+    via: str = "market",
+) -> dict[str, Any]:
+    """Record a new intent (what it shows passes the consent gate under market grants) and publish it."""
+    from agent.intents import ledger as intents_ledger
+    from agent.intents import model
+    from agent.intents.market import market_for
+    from agent.intents.shown import shown_data
+
+    category = model.check_category(category)
+    text = model.check_text(text, what="intent's text", limit=model.MAX_TEXT, allow_newlines=False)
+    lifetime_s = model.check_lifetime(lifetime_s)
+    config = hub.config
+    market = market_for(config, via)
+    now = time.time()
+    expires_at = now + lifetime_s
+    data: list[dict[str, Any]] = []
+    used: list[str] = []
+    if show:
+        active = await hub.ledger(consent_ledger.active_grants, now=now)
+        data, used = await hub.readings(
+            lambda store: shown_data(
+                store.conn, active, strands=show, windows=windows, now=now, until=expires_at
+            )
+        )
+    intent_id = model.new_id()
+    message = model.IntentMessage(
+        intent=intent_id,
+        category=category,
+        text=text,
+        reply_to=model.reply_topic(market.prefix, intent_id),
+        expires=int(expires_at // 60 * 60),
+        data=data,
+    )
+    payload = model.encode_intent(message)
+    model.check_unlinkable(payload.decode(), [config.hub.id, config.hub.name])
+    intent = intents_ledger.Intent(
+        id=intent_id,
+        category=category,
+        text=text,
+        via=via,
+        broker=market.broker,
+        client_id=model.new_client_id(),
+        topic=model.intent_topic(market.prefix, category, intent_id),
+        reply_topic=message.reply_to,
+        payload=payload,
+        grants=used,
+        created_at=now,
+        expires_at=expires_at,
+    )
+    await hub.ledger(intents_ledger.add_intent, intent, data)
+    return await _intent_view(hub, intent_id, await _exchange(hub, intent_id, via))
+
+
+@action("intent.list")
+async def list_intents(hub: OwnerHub) -> list[dict[str, Any]]:
+    """Every intent, newest first, with its status and how many offers came."""
+    from agent.intents import ledger as intents_ledger
+
+    def read(conn: Any) -> list[dict[str, Any]]:
+        now = time.time()
+        return [
+            _intent(i, now=now, offers=intents_ledger.offer_count(conn, i.id))
+            for i in intents_ledger.intents(conn)
+        ]
+
+    return await hub.ledger(read)
+
+
+@action("intent.show")
+async def show_intent(hub: OwnerHub, *, intent_id: str, fetch: bool = True) -> dict[str, Any]:
+    """One intent and its inbox; first collects offers the market kept for it (unless ``fetch`` is off)."""
+    from agent.intents import ledger as intents_ledger
+
+    intent = await hub.ledger(intents_ledger.find_intent, intent_id)
+    problem = None
+    if fetch and intent.cleared_at is None:
+        problem = await _exchange(hub, intent.id, intent.via)
+    view = await _intent_view(hub, intent.id, problem)
+    inbox = await hub.ledger(intents_ledger.inbox, intent.id)
+    view["inbox"] = [
+        {
+            "number": item.number,
+            "received_at": item.received_at,
+            "offer": msgspec.to_builtins(item.offer),
+            "answer": item.answer,
+            "answered_at": item.answered_at,
+            "answer_sent_at": item.answer_sent_at,
+        }
+        for item in inbox
+    ]
+    return view
+
+
+@action("intent.withdraw")
+async def withdraw_intent(hub: OwnerHub, *, intent_id: str) -> dict[str, Any]:
+    """End an intent now and clear its retained message from the market."""
+    from agent.intents import ledger as intents_ledger
+
+    intent = await hub.ledger(intents_ledger.find_intent, intent_id)
+    await hub.ledger(intents_ledger.end, intent.id, reason="withdrawn", now=time.time())
+    return await _intent_view(hub, intent.id, await _exchange(hub, intent.id, intent.via))
+
+
+@action("intent.answer")
+async def answer_offer(hub: OwnerHub, *, intent_id: str, offer: int, text: str) -> dict[str, Any]:
+    """Answer one offer with the owner's words (and nothing else), over the intent's own connection."""
+    from agent.intents import ledger as intents_ledger
+    from agent.intents import model
+
+    text = model.check_text(text, what="answer", limit=model.MAX_ANSWER, allow_newlines=True)
+    intent = await hub.ledger(intents_ledger.find_intent, intent_id)
+    topic = await hub.ledger(intents_ledger.add_answer, intent.id, offer, text, now=time.time())
+    view = await _intent_view(hub, intent.id, await _exchange(hub, intent.id, intent.via))
+    view["answer_topic"] = topic
+    return view

@@ -40,6 +40,7 @@ from agent.fleet.mqtt import client, document_topic, presence_topic, status_topi
 from agent.fleet.verify import Accepted, Rejected, digest, verify
 from agent.hub import Hub
 from agent.mqtt_requests import UNBOUNDED, farewell, reply
+from agent.reconnect import ReconnectLogic
 from agent.store.ledger import open_ledger
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,8 @@ class FleetService:
             self.last = history.Outcome("applying", pending.version, "", clock())
         self._resumed = asyncio.Event()  # the pending apply is settled: documents may be handled
         self.backoff = Backoff(base=1.0, cap=60.0)
-        self._failing = False
+        where = f"{self.endpoint.host}:{port_of(self.endpoint)}"
+        self.reconnect = ReconnectLogic(f"fleet broker {where}", self.backoff, logger=log)
         self._mqtt: aiomqtt.Client | None = None  # while connected: for the "applying" report
 
     # -- the connection ---------------------------------------------------------------------------
@@ -109,33 +111,23 @@ class FleetService:
         self._resumed.set()
 
     async def _stay_connected(self) -> None:
-        while True:
-            try:
-                await self._session()
-            except aiomqtt.MqttError as exc:
-                if cancel_requested():  # the disconnect a stop interrupted is not an outage
-                    raise asyncio.CancelledError from exc
-                if not self._failing:
-                    log.warning(
-                        "fleet broker %s:%d unavailable: %s", self.endpoint.host, port_of(self.endpoint), exc
-                    )
-                self._failing = True
-            except (AgentError, OSError, sqlite3.Error):
-                # Recording must go on whatever happens to config push: log it, retry after a pause.
-                log.exception("fleet service failed; trying again with backoff")
-            finally:
-                self.connected.clear()
-            await asyncio.sleep(self.backoff.next_delay())
+        await self.reconnect.run(self._attempt, outages=(aiomqtt.MqttError,))
+
+    async def _attempt(self) -> None:
+        try:
+            await self._session()
+        except (AgentError, OSError, sqlite3.Error):
+            # Recording must go on whatever happens to config push: log it, retry after a pause.
+            log.exception("fleet service failed; trying again with backoff")
+        finally:
+            self.connected.clear()
 
     async def _session(self) -> None:
         presence = presence_topic(self.prefix, self.hub_id)
         will = aiomqtt.Will(presence, b"offline", qos=1, retain=True)
         identifier = f"{self.hub_id}-fleet"
         async with client(self.endpoint, identifier=identifier, section=self.section, will=will) as mqtt:
-            self.backoff.reset()
-            if self._failing:
-                log.info("fleet broker %s:%d reachable again", self.endpoint.host, port_of(self.endpoint))
-                self._failing = False
+            self.reconnect.connected()
             try:
                 await reply(mqtt.publish(presence, b"online", qos=1, retain=True, timeout=UNBOUNDED))
                 reported = await self._report(mqtt)

@@ -28,7 +28,7 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from agent.config import Config, config_from_mapping
-from agent.config.schema import LocalMqttConfig, UpstreamConfig, WebConfig
+from agent.config.schema import LocalMqttConfig, MarketConfig, UpstreamConfig, WebConfig
 from agent.errors import ConfigError
 from agent.fleet.document import (
     DocumentError,
@@ -85,6 +85,7 @@ MAY_CHANGE = frozenset(
 # Optional sections that hold destinations; an absent one compares as its defaults, plus "[name]": False.
 SECTIONS: dict[str, type[msgspec.Struct]] = {
     "upstream": UpstreamConfig,
+    "market": MarketConfig,
     "local_mqtt": LocalMqttConfig,
     "web": WebConfig,
 }

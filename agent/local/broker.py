@@ -1,4 +1,4 @@
-"""The connection to the broker inside the home (Home Assistant's), kept up with capped backoff.
+"""The connection to the broker inside the home (Home Assistant's), kept up by ``agent.reconnect``.
 
 The hub's availability topic carries ``online`` (retained) while connected and ``offline`` as the
 last will, so Home Assistant greys out every entity when the hub goes away. Publishes while the
@@ -19,6 +19,7 @@ from agent.backoff import Backoff
 from agent.config.schema import LocalMqttConfig
 from agent.connection import connection, port_of
 from agent.mqtt_requests import UNBOUNDED, farewell, reply
+from agent.reconnect import ReconnectLogic
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class LocalBroker:
         self.availability_topic = f"{self.base_topic}/status"
         self.client_id = config.client_id or f"hearth-{hub_id}"
         self.backoff = backoff or Backoff(base=1.0, cap=30.0)
+        where = f"{config.host}:{port_of(config)}"
+        self.reconnect = ReconnectLogic(f"local broker {where}", self.backoff, logger=log)
         self.on_connect: list[Callable[[], Awaitable[None]]] = []
         self.handlers: dict[str, MessageHandler] = {}
         self.connected = asyncio.Event()
@@ -73,8 +76,8 @@ class LocalBroker:
     async def run(self) -> None:
         """Stay connected until cancelled; on cancellation say ``offline`` and disconnect cleanly."""
         reach = connection(self.config, "local_mqtt")
-        lost_logged = False
-        while True:
+
+        async def session() -> None:
             client = aiomqtt.Client(
                 **reach.client_args(),
                 identifier=self.client_id,
@@ -85,25 +88,11 @@ class LocalBroker:
             try:
                 async with client:
                     await self._serve(client)
-            except aiomqtt.MqttError as exc:
-                self._client = None
-                self.connected.clear()
-                if cancel_requested():  # the disconnect a stop interrupted is not an outage
-                    raise asyncio.CancelledError from exc
-                if not lost_logged:
-                    log.warning(
-                        "local broker %s:%d unavailable, retrying: %s",
-                        reach.host,
-                        reach.port,
-                        exc,
-                    )
-                    lost_logged = True
-            else:
-                lost_logged = False
             finally:
                 self._client = None
                 self.connected.clear()
-            await asyncio.sleep(self.backoff.next_delay())
+
+        await self.reconnect.run(session, outages=(aiomqtt.MqttError,))
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         try:
@@ -114,8 +103,7 @@ class LocalBroker:
             )
             self._client = client
             self.connections += 1
-            self.backoff.reset()
-            log.info("connected to the local broker %s:%d", self.config.host, port_of(self.config))
+            self.reconnect.connected()
             for hook in self.on_connect:
                 await hook()
             self.connected.set()

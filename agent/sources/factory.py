@@ -45,7 +45,7 @@ def _build_ble(config: BleSourceConfig) -> Source:
     gatt: list[GattDevice] = []
     connector: GattConnector | None = None
     if config.gatt:  # the GATT stack (board protocol, cbor2: ~3 MB) only for hubs that connect to devices
-        from agent.sources.ble.gatt import NUS_MODES, BleakGattConnector, GattDevice
+        from agent.sources.ble.gatt import BleakGattConnector, GattDevice
 
         gatt = [
             GattDevice(
@@ -53,7 +53,7 @@ def _build_ble(config: BleSourceConfig) -> Source:
                 g.address.upper(),
                 tuple(g.services),
                 seconds(g.poll_interval),
-                NUS_MODES[g.nus_mode],
+                nus_mode=g.nus_mode,
                 command_timeout=seconds(g.command_timeout),
                 command_retries=g.command_retries,
             )

@@ -1,6 +1,7 @@
 """The ledger file: what must survive a power cut (WAL, synchronous=FULL).
 
-Grants, receipts, the audit log, the outbox and config history live here, each added by a migration.
+Grants, receipts, the audit log, the outbox, config history and the owner's intents live here, each added
+by a migration.
 """
 
 from __future__ import annotations
@@ -117,6 +118,42 @@ MIGRATIONS: list[str] = [
     # 4: how many times the agent started with a fleet config it has not confirmed yet (crash loops).
     """
     ALTER TABLE config_history ADD COLUMN starts INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 5: the owner's intents (agent.intents): what each published and where, under which random client
+    # id; the offers that came back (validated data, never run), the owner's answers, and what was dropped.
+    """
+    CREATE TABLE intents (
+        id TEXT PRIMARY KEY,
+        category TEXT NOT NULL,
+        text TEXT NOT NULL,
+        via TEXT NOT NULL,
+        broker TEXT NOT NULL,
+        client_id TEXT NOT NULL UNIQUE,
+        topic TEXT NOT NULL,
+        reply_topic TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        grants TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        published_at REAL,
+        ended_at REAL,
+        end_reason TEXT,
+        cleared_at REAL,
+        dropped_size INTEGER NOT NULL DEFAULT 0,
+        dropped_rate INTEGER NOT NULL DEFAULT 0,
+        dropped_invalid INTEGER NOT NULL DEFAULT 0,
+        dropped_full INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE intent_offers (
+        intent_id TEXT NOT NULL REFERENCES intents(id),
+        number INTEGER NOT NULL,
+        received_at REAL NOT NULL,
+        offer TEXT NOT NULL,
+        answer TEXT,
+        answered_at REAL,
+        answer_sent_at REAL,
+        PRIMARY KEY (intent_id, number)
+    );
     """,
 ]
 

@@ -48,6 +48,12 @@ def streams(conn: sqlite3.Connection) -> list[StreamRef]:
     return [StreamRef(*row) for row in conn.execute("SELECT id, name, unit FROM streams ORDER BY id")]
 
 
+def stream_named(conn: sqlite3.Connection, name: str) -> StreamRef | None:
+    """The stream called ``name``, or None when there is none."""
+    row = conn.execute("SELECT id, name, unit FROM streams WHERE name = ?", (name,)).fetchone()
+    return StreamRef(*row) if row else None
+
+
 def stream_names(conn: sqlite3.Connection) -> list[str]:
     """Every stream's name, sorted."""
     return [name for (name,) in conn.execute("SELECT name FROM streams ORDER BY name")]

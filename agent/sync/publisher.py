@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from agent.aio import cancel_requested
 from agent.backoff import Backoff
 from agent.consent import outbox
 from agent.errors import UpstreamError
+from agent.reconnect import ReconnectLogic
 from agent.store.worker import LedgerWorker
 from agent.sync.link import Connector, Link, LinkDownError
 
@@ -40,7 +40,7 @@ def packet_size(topic: str, payload: bytes) -> int:
 
 
 class Publisher:
-    """Owns the broker connection state machine: connect → drain → (lost) → backoff → connect."""
+    """Keeps the broker connection up (``ReconnectLogic``: connect → drain → lost → backoff) and drains."""
 
     def __init__(
         self,
@@ -56,17 +56,21 @@ class Publisher:
         self.connector = connector
         self.max_inflight = max_inflight
         self.backoff = backoff or Backoff(base=0.5, cap=60.0)
+        self.reconnect = ReconnectLogic("upstream broker", self.backoff, logger=log)
         self.idle_poll_s = idle_poll_s
         self.clock = clock
         self.wake = asyncio.Event()
         self.connected = asyncio.Event()
         self.acked = 0
         self.set_aside = 0
+        # What the ledger was last told (``outbox.record_state``), for the status report.
         self.state = "starting"
         self.state_since = clock()
-        # Why the latest connection attempt failed or the link went down; None while connected.
-        self.last_error: str | None = None
-        self._failing = False
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the latest connection attempt failed or the link went down; None while connected."""
+        return self.reconnect.last_error
 
     def notify(self) -> None:
         """New rows were queued: drain them now rather than at the next poll."""
@@ -86,41 +90,33 @@ class Publisher:
                 )
 
     async def _run(self) -> None:
-        while True:
-            try:
-                async with self.connector.connect() as link:
-                    await self._connected()
-                    await self._drain(link)
-            except UpstreamError as exc:
-                if cancel_requested():  # the disconnect a stop interrupted is not an outage
-                    raise asyncio.CancelledError from exc
-                await self._lost(exc)
-            except sqlite3.OperationalError as exc:
-                # The ledger was locked past its busy timeout (a long CLI export, say): try again later.
-                log.error("upstream paused, the ledger is busy: %s", exc)
+        await self.reconnect.run(
+            self._session, outages=(UpstreamError,), describe=_message, on_failure=self._lost
+        )
+
+    async def _session(self) -> None:
+        try:
+            async with self.connector.connect() as link:
+                await self._connected()
+                await self._drain(link)
+        except sqlite3.OperationalError as exc:
+            # The ledger was locked past its busy timeout (a long CLI export, say): try again later.
+            log.error("upstream paused, the ledger is busy: %s", exc)
+        finally:
             self.connected.clear()
-            await asyncio.sleep(self.backoff.next_delay())
 
     async def _connected(self) -> None:
-        self.backoff.reset()
+        self.reconnect.connected()
         self.connected.set()
-        if self._failing:
-            log.info("upstream broker connected again")
-        self._failing = False
         self.state, self.state_since = "connected", self.clock()
-        self.last_error = None
         await self.ledger.run(
             outbox.record_state, {"state": "connected", "since": self.clock(), "error": None}
         )
 
-    async def _lost(self, exc: UpstreamError) -> None:
-        if not self._failing:
-            log.warning("upstream broker unavailable, retrying with backoff: %s", exc.message)
-        self._failing = True
+    async def _lost(self, exc: Exception) -> None:
         self.state, self.state_since = "disconnected", self.clock()
-        self.last_error = exc.message
         await self.ledger.run(
-            outbox.record_state, {"state": "disconnected", "since": self.clock(), "error": exc.message}
+            outbox.record_state, {"state": "disconnected", "since": self.clock(), "error": _message(exc)}
         )
 
     async def _drain(self, link: Link) -> None:
@@ -244,6 +240,10 @@ class _Window:
             await self.progress.wait()
             self.progress.clear()
             await self.flush()
+
+
+def _message(exc: Exception) -> str:
+    return exc.message if isinstance(exc, UpstreamError) else str(exc)
 
 
 async def _first(*events: asyncio.Event) -> None:

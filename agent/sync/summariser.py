@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from agent.consent import ledger as consent_ledger
 from agent.consent import outbox
 from agent.consent.gate import Admitted, Refused, admit
-from agent.consent.grants import Grant
+from agent.consent.grants import MARKET, Grant
 from agent.consent.granularity import Kind
 from agent.store import queries
 from agent.store.queries import StreamRef
@@ -72,6 +72,8 @@ class Summariser:
             result.dropped_ttl = outbox.expire(self.ledger, now=now)
         streams = queries.streams(self.readings)
         for grant in consent_ledger.active_grants(self.ledger, now=now):
+            if grant.recipient == MARKET:
+                continue  # shown only inside the owner's intents (agent.intents), never upstream
             for stream in streams:
                 if grant.covers(stream.name):
                     self._grant_stream(grant, stream, now, result)

@@ -35,7 +35,7 @@ PACKAGE = ROOT / "agent"
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("base", frozenset({"agent", "agent.errors", "agent.readings", "agent.aio", "agent.backoff"})),
     ("config", frozenset({"agent.config"})),
-    ("net", frozenset({"agent.connection", "agent.mqtt_requests"})),
+    ("net", frozenset({"agent.connection", "agent.mqtt_requests", "agent.reconnect"})),
     ("store", frozenset({"agent.store"})),
     ("pipeline", frozenset({"agent.pipeline"})),
     ("sources", frozenset({"agent.sources"})),
@@ -45,6 +45,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("local", frozenset({"agent.local"})),
     ("consent", frozenset({"agent.consent"})),
     ("sync", frozenset({"agent.sync"})),
+    ("intents", frozenset({"agent.intents"})),
     ("fleet", frozenset({"agent.fleet"})),
     ("web", frozenset({"agent.web"})),
     ("control", frozenset({"agent.control"})),
@@ -72,7 +73,8 @@ def layer_of(module: str) -> int:
     name = module
     while name:
         for index, (_, members) in enumerate(LAYERS):
-            if name in members:
+            # ``agent`` is the package's own __init__, not all under it: a new package must be placed
+            if name in members and (name != "agent" or module == "agent"):
                 return index
         name = name.rpartition(".")[0]
     raise AssertionError(f"{module} is in no layer: add it (or its package) to LAYERS")

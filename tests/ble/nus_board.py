@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from agent.sources.ble.gatt import NUS_RX, NUS_SERVICE, NUS_TX
+from agent.sources.ble.nus import NUS_RX, NUS_SERVICE, NUS_TX
 from firmware_bridge import Ack, Command, Frame, FrameDecoder, Hello, HelloRequest, Sensor, encode
 from firmware_bridge.messages import Message
 from tests.ble.bluez import FakeBluez

@@ -14,15 +14,8 @@ from agent.daemon import Agent
 from agent.sources.ble import BleSource
 from agent.sources.ble.adoption import AdoptionStore
 from agent.sources.ble.discovery import discover
-from agent.sources.ble.gatt import (
-    BATTERY_LEVEL,
-    HEART_RATE_MEASUREMENT,
-    HUMIDITY,
-    NUS_RX,
-    NUS_SERVICE,
-    NUS_TX,
-    TEMPERATURE,
-)
+from agent.sources.ble.gatt_parsers import BATTERY_LEVEL, HEART_RATE_MEASUREMENT, HUMIDITY, TEMPERATURE
+from agent.sources.ble.nus import NUS_RX, NUS_SERVICE, NUS_TX
 from agent.sources.ble.scanner import BleakAdvertScanner
 from agent.store.readings import open_readings
 from firmware_bridge import FrameDecoder, Hello, HelloRequest, Readings, Sensor, encode

@@ -10,7 +10,6 @@ from agent.config import parse_config
 from agent.errors import ConfigError
 from agent.sources.ble import BleSource
 from agent.sources.ble.adoption import Adoption
-from agent.sources.ble.gatt import FramedBridgeCodec, TextBridgeCodec
 from agent.sources.ble.scanner import BleakAdvertScanner
 from agent.sources.ble.simulated import DEMO_DEVICES, ReplayScanner
 from agent.sources.factory import build_source
@@ -66,8 +65,8 @@ def test_ble_section_builds_the_source() -> None:
         ("vent", "E4:5F:01:AA:BB:CD", ("nus",)),
     ]
     strap, greenhouse, vent = source.gatt_devices
-    assert strap.codec_factory is FramedBridgeCodec  # boards speak the framed protocol unless told
-    assert greenhouse.codec_factory is TextBridgeCodec
+    assert strap.nus_mode == "framed"  # boards speak the framed protocol unless told
+    assert greenhouse.nus_mode == "text"
     assert (strap.command_timeout, strap.command_retries) == (1.0, 2)  # as a serial board's
     assert (vent.command_timeout, vent.command_retries) == (0.25, 4)
     assert source.board_names() == ["greenhouse", "vent"]

@@ -13,22 +13,20 @@ from bleak_retry_connector import BleakOutOfConnectionSlotsError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agent.sources.ble.gatt import (
+from agent.sources.ble.gatt import GattDevice, GattDeviceRunner
+from agent.sources.ble.gatt_parsers import (
     BATTERY_LEVEL,
     HEART_RATE_MEASUREMENT,
     HUMIDITY,
-    NUS_TX,
     TEMPERATURE,
-    GattDevice,
-    GattDeviceRunner,
     GattParseError,
     HeartRateMeasurement,
-    TextBridgeCodec,
     parse_battery,
     parse_heart_rate,
     parse_humidity,
     parse_temperature,
 )
+from agent.sources.ble.nus import NUS_TX
 from agent.sources.ble.source import BleSource
 from tests.ble.conftest import FakeClock, FakeResetter, FakeScanner, drain, make_sink
 from tests.ble.payloads import encode_hrm
@@ -215,10 +213,7 @@ async def test_connection_cap_and_uart_text_through_the_source(
     scanner: FakeScanner, clock: FakeClock, resetter: FakeResetter
 ) -> None:
     connector = FakeConnector()
-    devices = [
-        GattDevice(f"board{i}", f"11:22:33:44:55:0{i}", ("nus",), codec_factory=TextBridgeCodec)
-        for i in range(3)
-    ]
+    devices = [GattDevice(f"board{i}", f"11:22:33:44:55:0{i}", ("nus",), nus_mode="text") for i in range(3)]
     source = BleSource(
         "ble",
         scanner,

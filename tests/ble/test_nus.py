@@ -1,4 +1,7 @@
-"""The Nordic UART Service: the firmware bridge's framed and text modes over GATT, without a radio."""
+"""The Nordic UART Service: the firmware bridge's board link over GATT, without a radio.
+
+The board link itself (framed and text modes) is tested in ``tests/sources/test_board_link.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +13,11 @@ from typing import Any
 import pytest
 
 from agent.errors import BoardCommandError
-from agent.sources.ble.gatt import (
-    NUS_RX,
-    NUS_TX,
-    CodecReading,
-    FramedBridgeCodec,
-    GattDevice,
-    TextBridgeCodec,
-)
+from agent.sources.ble.gatt import GattDevice
+from agent.sources.ble.nus import NUS_RX, NUS_TX
 from firmware_bridge import (
     Ack,
     Command,
-    Error,
     Frame,
     FrameDecoder,
     Hello,
@@ -41,122 +37,10 @@ VECTORS = json.loads(
 GOLDEN = {v["name"]: bytes.fromhex(v["wire"]) for v in VECTORS["valid"] + VECTORS["malformed"]}
 
 
-def byte_by_byte(codec: FramedBridgeCodec | TextBridgeCodec, data: bytes) -> list[CodecReading]:
-    out: list[CodecReading] = []
-    for i in range(len(data)):
-        out.extend(codec.feed(data[i : i + 1]))
-    return out
-
-
 def messages(data: bytes) -> list[Message]:
     events = FrameDecoder().events(data)
     assert all(isinstance(e, Frame) for e in events)
     return [e.message for e in events if isinstance(e, Frame)]
-
-
-@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "byte-by-byte"])
-def test_framed_golden_frames_become_readings_with_the_hellos_units(chunked: bool) -> None:
-    codec = FramedBridgeCodec("board")
-    assert codec.connect() == GOLDEN["hello_request"]
-    stream = b"".join(
-        GOLDEN[name]
-        for name in (
-            "reading_half_float",
-            "hello",
-            "reading_half_float",
-            "reading_single_float",
-            "readings_batch",
-        )
-    )
-    got = byte_by_byte(codec, stream) if chunked else codec.feed(stream)
-    assert got == [
-        CodecReading("temperature", 21.5, "°C"),
-        CodecReading("humidity", pytest.approx(0.1), "%"),
-        CodecReading("temperature", 21.5, "°C", 0.0),
-        CodecReading("humidity", 40.25, "%", 0.0),
-        CodecReading("temperature", 21.75, "°C", 1.0),
-        CodecReading("humidity", -3.0, "%", 70.0),
-    ]
-    assert codec.hello is not None
-    assert codec.hello.board_id == "esp32-a1b2c3"
-    # the reading before HELLO is not anybody's: counted, not emitted
-    assert codec.stats["unidentified"] == 1
-    assert codec.stats["frames_ok"] == 5
-    # readings_batch is seq 4 right after seq 2: the board's seq 3 was lost on the way
-    assert codec.stats["frames_lost"] == 1
-    assert codec.data_to_send() == b""
-
-
-def test_framed_counts_damage_resyncs_and_sensors_hello_did_not_announce() -> None:
-    codec = FramedBridgeCodec("board")
-    codec.connect()
-    codec.feed(GOLDEN["hello"])
-    stream = GOLDEN["bad_crc"] + b"boot noise\r\n\x00" + GOLDEN["reading_big_int"] + GOLDEN["reading_zero"]
-    got = byte_by_byte(codec, stream)
-    assert got == [CodecReading("temperature", 0.0, "°C")]  # seq 300's sensor 2 is not in HELLO
-    assert codec.stats["crc_errors"] == 1
-    assert codec.stats["resyncs"] == 1
-    assert codec.stats["unknown_sensor"] == 1
-    # seq 300 after HELLO's 0 means 299 frames never arrived (the damaged one among them); 65535
-    # after 300 is more than half the sequence space ahead, which counts as a restart, not a loss
-    assert codec.stats["frames_lost"] == 299
-    assert codec.stats["frames_ok"] == 3
-
-
-def test_framed_refuses_a_future_protocol_with_an_error_reply_and_frames_commands() -> None:
-    codec = FramedBridgeCodec("board")
-    codec.connect()
-    assert codec.feed(GOLDEN["hello_future_version"] + GOLDEN["reading_half_float"]) == []
-    assert codec.stats["version_refused"] == 1
-    (reply,) = messages(codec.data_to_send())
-    assert isinstance(reply, Error)
-    assert (reply.code, reply.ref) == (1, 0)
-    seq, frame = codec.command("led", "on")
-    assert seq == 2  # HELLO_REQUEST took 0, the ERROR 1
-    assert codec.data_to_send() == b""  # framed, not sent until asked
-    codec.send(frame)
-    codec.send(frame)  # a resend is the same frame, same seq
-    assert messages(codec.data_to_send()) == [Command("led", "on")] * 2
-    assert codec.data_to_send() == b""
-
-
-def test_framed_hands_acks_to_the_host_and_forgets_a_lost_links_commands() -> None:
-    codec = FramedBridgeCodec("board")
-    codec.connect()
-    codec.feed(GOLDEN["hello"] + encode(Ack(1, 0, "on"), 1) + encode(Ack(2, 2, "no such command"), 2))
-    assert codec.take_acks() == [Ack(1, 0, "on"), Ack(2, 2, "no such command")]
-    assert codec.take_acks() == []
-    assert (codec.stats["commands_acked"], codec.stats["commands_refused"]) == (1, 1)
-    _seq, frame = codec.command("toggle")
-    codec.send(frame)
-    codec.connect()  # the link dropped before the frame went out: its sender was told so
-    assert messages(codec.data_to_send()) == []
-
-
-def test_framed_reconnect_starts_a_new_handshake_and_keeps_the_counters() -> None:
-    codec = FramedBridgeCodec("board")
-    codec.connect()
-    codec.feed(GOLDEN["hello"] + GOLDEN["reading_half_float"][:5])
-    assert messages(codec.connect()) == [HelloRequest(1)]
-    assert codec.hello is None
-    assert codec.feed(GOLDEN["reading_half_float"]) == []  # a partial frame was forgotten; no HELLO yet
-    assert codec.stats["frames_ok"] == 2
-    assert codec.stats["unidentified"] == 1
-
-
-@pytest.mark.parametrize("chunked", [False, True], ids=["whole", "byte-by-byte"])
-def test_text_mode_uses_the_bridges_line_parser_and_counts_bad_lines(chunked: bool) -> None:
-    codec = TextBridgeCodec("board")
-    assert codec.connect() == b""
-    data = b"temp[\xc2\xb0C]=21.5, hum=40\r\n# booted\nx=oops\n" + b"a=1 " * 100 + b"\nlux=7\n"
-    got = byte_by_byte(codec, data) if chunked else codec.feed(data)
-    assert got == [
-        CodecReading("temp", 21.5, "°C"),
-        CodecReading("hum", 40.0, ""),
-        CodecReading("lux", 7.0, ""),
-    ]
-    assert codec.stats == {"text_lines": 2, "text_errors": 2}
-    assert codec.data_to_send() == b""
 
 
 class WritableClient:
@@ -245,6 +129,32 @@ async def test_runner_writes_to_rx_in_mtu_chunks_and_publishes_counters(
         assert await command == Ack(1, 0, "shown")
         assert stats["board.commands_sent"] == 1
         assert stats["board.command_retries"] == 0
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_a_board_that_changes_its_sensors_mid_notification_keeps_each_value_its_quantity(
+    clock: FakeClock,
+) -> None:
+    connector = WritableConnector(None)
+    runner, emitted, _stats = runner_for(GattDevice("board", "11:22:33:44:55:9A", ("nus",)), connector, clock)
+    task = asyncio.create_task(runner.run())
+    try:
+        await eventually(runner.connected.is_set, "the runner to connect")
+        client = connector.last
+        assert client is not None
+        first = Hello("nrf-1", "1.0", 1, (Sensor("temperature", "°C"),))
+        second = Hello("nrf-1", "1.1", 1, (Sensor("pressure", "hPa"),))
+        # A board that reboots into new firmware between two frames of one notification.
+        client.send(
+            encode(first, 0)
+            + encode(Readings(((0, 21.5, 0),)), 1)
+            + encode(second, 0)
+            + encode(Readings(((0, 1013.25, 0),)), 1)
+        )
+        assert emitted == [("board", "temperature", 21.5, "°C"), ("board", "pressure", 1013.25, "hPa")]
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -369,7 +279,7 @@ async def test_a_command_fails_at_once_when_the_link_drops_and_is_not_sent_on_th
 
 async def test_a_text_mode_board_takes_no_commands(clock: FakeClock) -> None:
     connector = WritableConnector(None)
-    device = GattDevice("lamp", "11:22:33:44:55:96", ("nus",), codec_factory=TextBridgeCodec)
+    device = GattDevice("lamp", "11:22:33:44:55:96", ("nus",), nus_mode="text")
     runner, _emitted, _stats = runner_for(device, connector, clock)
     with pytest.raises(BoardCommandError, match="text mode, which takes no commands"):
         await runner.send_command("toggle")

@@ -20,7 +20,6 @@ from agent.daemon import Agent
 from agent.errors import BoardCommandError
 from agent.rules.dispatch import RuleDispatcher
 from agent.sources.ble import BleSource
-from agent.sources.ble.gatt import FramedBridgeCodec
 from firmware_bridge import Ack, Command, Readings, Sensor
 from tests.ble.bluez import FakeBluez, missing_tools
 from tests.ble.nus_board import NusBoard
@@ -68,8 +67,8 @@ async def hub_with_board(
 
         def identified() -> bool:
             runner = source.gatt_runner("greenhouse")
-            codec = runner.codec if runner is not None else None
-            return isinstance(codec, FramedBridgeCodec) and codec.hello is not None
+            nus = runner.nus if runner is not None else None
+            return nus is not None and nus.link.hello is not None
 
         await eventually(identified, within=30)
         yield agent, source, board

@@ -192,8 +192,9 @@ async def test_repeated_failures_reset_the_adapter(
 
 
 async def test_adapter_vanishing_and_returning(
-    running: tuple[BleSource, Sink], scanner: FakeScanner, clock: FakeClock
+    running: tuple[BleSource, Sink], scanner: FakeScanner, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="agent.sources.ble.source")
     source, sink = running
     scanner.adapter_present = False
     scanner.die(BleakError("adapter hci0 was removed"))
@@ -206,6 +207,14 @@ async def test_adapter_vanishing_and_returning(
     scanner.advertise(p.ruuvi())
     assert any(r.stream == "balcony.temperature" for r in drain(sink))
     assert source.scanning.is_set()
+    await clock.advance(source.check_every)
+    # the outage is told once however many restarts failed, and so is the recovery
+    said = [r.getMessage() for r in caplog.records if r.name == "agent.sources.ble.source"]
+    assert [m for m in said if "is down" in m] == [
+        "BLE scanner on hci0 is down: no_adapter: adapter hci0 was removed; retrying with backoff"
+    ]
+    (back,) = [m for m in said if "is back" in m]
+    assert back.startswith("BLE scanner on hci0 is back (fake scanning) after ")
 
 
 async def test_flood_of_rotating_addresses_with_adopted_devices_in_it(

@@ -66,6 +66,7 @@ def _verify(key: Ed25519PrivateKey, local: Config, pushed: str, tmp_path: Path) 
 REFUSED = [
     ("add local_mqtt", PLUG + UPSTREAM + '\n[local_mqtt]\nhost = "evil.example.org"\n', "[local_mqtt] added"),
     ("add local_mqtt on its defaults", PLUG + UPSTREAM + "\n[local_mqtt]\n", "[local_mqtt] added"),
+    ("add a market", PLUG + UPSTREAM + '\n[market]\nhost = "evil.example.org"\n', "[market] added"),
     ("upstream host", PLUG + UPSTREAM.replace("broker.example.org", "evil.example.org"), "upstream.host"),
     ("upstream port", PLUG + UPSTREAM + "port = 9999\n", "upstream.port"),
     ("topic prefix", PLUG + UPSTREAM.replace('"hearth/v1"', '"evil/v1"'), "upstream.topic_prefix"),

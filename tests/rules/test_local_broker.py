@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from agent.backoff import Backoff
+from agent.config.schema import LocalMqttConfig
+from agent.local.broker import LocalBroker
 from agent.local.discovery import DEVICE_CLASSES
 from agent.readings import StreamInfo
 from tests.rules.conftest import FakeBoard, HandSource, Mosquitto, hub_config, running, watching
@@ -311,3 +318,29 @@ async def test_the_hub_reconnects_and_announces_again_after_the_broker_restarts(
         async with watching(port, f"{PREFIX}/#", f"{BASE}/status") as ha:
             await eventually(lambda: topic in ha.last, "discovery again after the restart", within=20)
             assert ha.last[f"{BASE}/status"] == b"online"
+
+
+async def test_each_outage_of_the_local_broker_is_told_once_and_so_is_each_recovery(
+    mosquitto_server: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="agent.local.broker")
+    config = LocalMqttConfig(host="127.0.0.1", port=mosquitto_server.port)
+    broker = LocalBroker(config, NODE, backoff=Backoff(base=0.05, cap=0.2))
+    mosquitto_server.stop()
+    task = asyncio.create_task(broker.run())
+    try:
+        for outage in range(2):
+            await eventually(lambda: broker.reconnect.failures >= 3, f"three failures, outage {outage}")
+            mosquitto_server.start()
+            await asyncio.wait_for(broker.connected.wait(), 20)
+            mosquitto_server.stop()  # the second outage drops a live connection
+            await eventually(lambda: not broker.connected.is_set(), "the drop")
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    said = [r.getMessage() for r in caplog.records if r.name == "agent.local.broker"]
+    where = f"local broker 127.0.0.1:{mosquitto_server.port}"
+    # refused at the start, dropped twice: three outages, each told once, however many attempts failed
+    assert len([m for m in said if m.startswith(f"{where} is down: ")]) == 3
+    assert len([m for m in said if m.startswith(f"{where} is back after ")]) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,10 @@ from firmware_bridge import Error
 from tests.testbed.wait import eventually
 
 
-async def test_readings_faults_unplug_replug_reach_the_store(hub: Hub, tmp_path: Path) -> None:
+async def test_readings_faults_unplug_replug_reach_the_store(
+    hub: Hub, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="agent.sources.serial.source")
     async with board(tmp_path, rate=100.0) as emulator:
         source = source_for(emulator)
         sink = hub.start(source)
@@ -42,6 +46,8 @@ async def test_readings_faults_unplug_replug_reach_the_store(hub: Hub, tmp_path:
         assert not (tmp_path / "by-id-board").exists()
         with pytest.raises(BoardCommandError, match="not connected"):
             await source.send_command("toggle")
+        # the port stays away a while
+        await eventually(lambda: source.reconnect.failures >= 3, within=30, woken_by=source.wait_for)
         emulator.replug()
         emulator.paused = False
         await asyncio.wait_for(source.connected.wait(), 10)
@@ -58,6 +64,13 @@ async def test_readings_faults_unplug_replug_reach_the_store(hub: Hub, tmp_path:
         assert hub.store.count_readings() == sink.accepted == emulator.readings_sent
         streams = {row["stream"]: row["unit"] for row in hub.store.stream_overview(now=0)}
         assert streams == {"bench.temperature": "°C", "bench.humidity": "%"}
+    # the unplug is told once however many reopen attempts failed, and so is the replug
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "agent.sources.serial.source"]
+    up, down, back = [m for level, m in said if level >= logging.INFO]
+    assert up.startswith("serial board bench on ")
+    assert " is up (board emu-0001, firmware " in up
+    assert " is down: " in down
+    assert " is back (board emu-0001, firmware " in back
 
 
 async def test_batched_readings_keep_every_value(hub: Hub, tmp_path: Path) -> None:

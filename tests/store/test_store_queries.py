@@ -47,6 +47,10 @@ def test_streams_come_in_declaration_order_with_their_units(store: ReadingsStore
         (ACTIVITY.name, ""),
     ]
     assert queries.stream_names(store.conn) == sorted([TEMP.name, HUM.name, POWER.name, ACTIVITY.name])
+    named = queries.stream_named(store.conn, POWER.name)
+    assert named is not None
+    assert (named.name, named.unit) == (POWER.name, "W")
+    assert queries.stream_named(store.conn, "garage.power") is None
 
 
 def test_the_catalogue_describes_each_stream_by_name_or_by_id(store: ReadingsStore) -> None:

@@ -6,7 +6,8 @@ payload, decode, queue. While the owner looks for devices to adopt (``discover``
 are also kept in a bounded table in memory, never stored or logged, until nobody has looked for a while.
 Around it, ``run`` keeps the scanner alive: a start that fails, a scanner
 that dies, or one that hears nothing for ``silence_timeout`` while devices are adopted is restarted
-with capped, jittered backoff, and after ``reset_after`` failures in a row the adapter is reset.
+with capped, jittered backoff (``agent.reconnect.ReconnectLogic``: the scanner is up once it hears
+adverts), and after ``reset_after`` failures in a row the adapter is reset.
 Framed Nordic UART devices are boards: ``send_board_command`` sends one a COMMAND and waits for its ACK.
 """
 
@@ -20,11 +21,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from agent.aio import cancel_requested
 from agent.backoff import Backoff
 from agent.errors import BoardCommandError
 from agent.pipeline.sink import OverflowPolicy, Sink
 from agent.readings import Reading, StreamInfo, next_stamp
+from agent.reconnect import LinkState, ReconnectLogic
 from agent.sources.ble.adoption import Adoption
 from agent.sources.ble.advert import Advert, AdvertScanner, Clock, SystemClock
 from agent.sources.ble.decoders import DeviceDecoder, detect_format
@@ -60,6 +61,23 @@ _RESET_LOGGERS = ("bluetooth_auto_recovery",)
 # ``Reading(...)`` runs the NamedTuple's Python-level ``__new__``; the tuple constructor builds the
 # same object without that frame, for every value of every advert.
 _reading: Callable[[type[Reading], tuple[str, float, float, str | None]], Reading] = tuple.__new__
+
+
+class ScannerDownError(Exception):
+    """The running scanner died (``fault``, from its ``error``) or heard nothing (``silence``)."""
+
+    def __init__(
+        self, fault: Fault | Literal["silence"], error: BaseException | None, quiet_for: float
+    ) -> None:
+        detail = f"{fault}: {error}" if error is not None else f"no adverts for {quiet_for:.0f} s"
+        super().__init__(detail)
+        self.fault = fault
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ScannerDownError):
+        return str(exc)
+    return f"{classify(exc)}: {exc}"
 
 
 @dataclass(slots=True)
@@ -111,6 +129,9 @@ class BleSource:
         self.policy = RecoveryPolicy(reset_after)
         self.watchdog = SilenceWatchdog(silence_timeout)
         self.backoff = Backoff(base=1.0, cap=60.0)
+        self.reconnect = ReconnectLogic(
+            f"BLE scanner on {adapter}", self.backoff, logger=log, sleep=self.clock.sleep
+        )
         self.stats: dict[str, int] = {}
         self._last_emit: dict[str, float] = {}
         self.scanning = asyncio.Event()
@@ -128,7 +149,6 @@ class BleSource:
         self._sink: Sink | None = None
         self._read_adoptions: AdoptionReader | None = None
         self._on_forget: ForgetHook | None = None
-        self._failing = False
         self._adverts_at_start = 0
         self.discovery: Discovery | None = None
         self.on_discovered: DiscoveryHook | None = None
@@ -354,24 +374,20 @@ class BleSource:
                 log.debug("cannot read BLE adoptions: %s", exc)
 
     async def _scan_loop(self) -> None:
-        while True:
-            try:
-                await self.scanner.start(self.on_advert)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if cancel_requested():
-                    raise asyncio.CancelledError from exc
-                await self._recover(classify(exc), exc)
-                continue
-            self.scanning.set()
-            self._bump("scanner_starts")
-            try:
-                fault, error = await self._watch()
-            finally:
-                self.scanning.clear()
-                await self.scanner.stop()
-            await self._recover(fault, error)
+        await self.reconnect.run(self._scan, describe=_describe, on_failure=self._recover)
+
+    async def _scan(self) -> None:
+        """Start the scanner and watch it; raise ``ScannerDownError`` when it dies or goes quiet."""
+        self._adverts_at_start = self.adverts
+        await self.scanner.start(self.on_advert)
+        self.scanning.set()
+        self._bump("scanner_starts")
+        try:
+            fault, error = await self._watch()
+        finally:
+            self.scanning.clear()
+            await self.scanner.stop()
+        raise ScannerDownError(fault, error, self.silence_timeout)
 
     async def _watch(self) -> tuple[Fault | Literal["silence"], BaseException | None]:
         """Wait until the scanner dies or goes quiet; meanwhile publish counters."""
@@ -392,21 +408,14 @@ class BleSource:
             quiet = self.watchdog.wedged(self.clock.monotonic(), self.adverts, expected=bool(self._adopted))
             if quiet:
                 return "silence", None
-            if self._failing and self.adverts > self._adverts_at_start:
-                self._failing = False
+            if self.reconnect.state is not LinkState.CONNECTED and self.adverts > self._adverts_at_start:
                 self.policy.succeeded()
-                self.backoff.reset()
-                log.info("BLE scanner on %s recovered (%s scanning)", self.adapter, self.scanner.mode)
+                self.reconnect.connected(f"{self.scanner.mode} scanning")
 
-    async def _recover(self, fault: Fault | Literal["silence"], exc: BaseException | None) -> None:
+    async def _recover(self, exc: Exception) -> None:
+        fault = exc.fault if isinstance(exc, ScannerDownError) else classify(exc)
         self._bump("silence_restarts" if fault == "silence" else fault)
         self._bump("scanner_restarts")
-        detail = f"{fault}: {exc}" if exc is not None else f"no adverts for {self.silence_timeout:.0f} s"
-        if not self._failing:
-            log.warning("BLE scanner on %s failed (%s); restarting with backoff", self.adapter, detail)
-            self._failing = True
-        else:
-            log.debug("BLE scanner on %s failed again (%s)", self.adapter, detail)
         if self.policy.failed(fault if fault != "silence" else "scanner_error") == "reset_adapter":
             self._bump("adapter_resets")
             if await self.resetter.reset(self.adapter):
@@ -418,8 +427,6 @@ class BleSource:
                         "cannot reset Bluetooth adapter %s (needs CAP_NET_ADMIN); restarting scans only",
                         self.adapter,
                     )
-        await self.clock.sleep(self.backoff.next_delay())
-        self._adverts_at_start = self.adverts
 
     def _bump(self, counter: str) -> None:
         self.stats[counter] = self.stats.get(counter, 0) + 1

@@ -1,0 +1,111 @@
+"""What an intent shows: summaries of the strands the owner names, each through a grant to the market.
+
+No second consent path: a strand goes with an intent only when an active grant to the recipient
+``market`` covers it at a ``summary:<window>`` granularity, and every window passes ``consent.gate.admit``
+under that grant (so the grant's precision, start and end hold). The grant's id is left out of what is
+published, since one grant serves many intents and would link them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from agent.consent.gate import Refused, admit
+from agent.consent.grants import MARKET, Grant
+from agent.consent.strands import check_pattern
+from agent.errors import IntentError
+from agent.store import queries
+from agent.store.queries import StreamRef
+from agent.sync.summaries import closed_until, first_window, summary_bodies
+
+AUDIENCE = MARKET
+MAX_WINDOWS = 500
+# Fields of an admitted body that stay home: the grant id (it would link intents) and the granularity
+# (said once per strand instead).
+_LEFT_OUT = ("grant", "granularity", "stream")
+
+
+def market_grant(grants: list[Grant], stream: str) -> Grant | None:
+    """The newest active summary grant to the market that covers ``stream``."""
+    for grant in grants:
+        if grant.recipient == AUDIENCE and grant.covers(stream) and grant.grain.kind == "summary":
+            return grant
+    return None
+
+
+def shown_data(
+    readings: sqlite3.Connection,
+    grants: list[Grant],
+    *,
+    strands: list[str],
+    windows: int,
+    now: float,
+    until: float,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The data entries for ``strands`` (the last ``windows`` closed windows each) and the grants used.
+
+    ``grants`` are the active grants at ``now``; ``until`` is when the intent ends, which each grant
+    must outlast.
+    """
+    if not 1 <= windows <= MAX_WINDOWS:
+        raise IntentError(f"{windows} windows is out of range", hint=f"between 1 and {MAX_WINDOWS}")
+    entries: list[dict[str, Any]] = []
+    used: list[str] = []
+    for strand in dict.fromkeys(strands):
+        name = check_pattern(strand)
+        if "*" in name:
+            raise IntentError(f"--show takes stream names, not patterns: {name!r}")
+        stream = queries.stream_named(readings, name)
+        if stream is None:
+            raise IntentError(f"no stream {name!r} on this hub", hint="hearth status lists the streams")
+        grant = market_grant(grants, name)
+        if grant is None:
+            raise IntentError(
+                f"no grant lets {name!r} go to the market",
+                hint=f"hearth consent grant --recipient {AUDIENCE} --strand {name} --granularity summary:1d"
+                " --purpose 'shown with my intents'",
+            )
+        if grant.expires_at is not None and grant.expires_at < until:
+            raise IntentError(
+                f"grant {grant.id} ends before the intent would",
+                hint="give the intent a shorter lifetime, or a longer grant",
+            )
+        entries.append(_entry(readings, grant, stream, windows=windows, now=now))
+        used.append(grant.id)
+    return entries, sorted(set(used))
+
+
+def _entry(
+    readings: sqlite3.Connection,
+    grant: Grant,
+    stream: StreamRef,
+    *,
+    windows: int,
+    now: float,
+) -> dict[str, Any]:
+    sid, name, unit = stream
+    window_s = grant.grain.window_s
+    assert window_s is not None
+    mark = first_window(grant.created_at, window_s)
+    end = closed_until(mark, now, window_s, 10**9)
+    start = max(mark, end - windows * window_s)
+    groups = queries.window_aggregates(readings, sid, start=start, end=end, window_s=window_s)
+    summaries = []
+    for body in summary_bodies(groups, window_s, unit):
+        verdict = admit(
+            grant,
+            revoked=False,
+            now=now,
+            stream=name,
+            kind="summary",
+            body=body,
+            data_start=body["start"],
+            data_end=body["end"],
+            hub_id="-",
+            prefix="-",
+        )
+        if isinstance(verdict, Refused):
+            continue
+        summaries.append({k: v for k, v in verdict.body.items() if k not in _LEFT_OUT})
+    return {"stream": name, "granularity": grant.granularity, "summaries": summaries}
