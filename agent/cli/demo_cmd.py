@@ -153,18 +153,15 @@ def print_context(store: ReadingsStore, console: Console) -> None:
 
     from rich.table import Table
 
-    rows = list(
-        store.db.query(
-            "SELECT s.name AS stream, r.ts, r.value, r.label FROM readings r "
-            "JOIN streams s ON s.id = r.stream_id WHERE s.kind = 'context' ORDER BY r.ts"
-        )
-    )
+    from agent.store import queries
+
+    rows = queries.context_log(store.conn)
     table = Table(title="Context from on-device models")
     for column in ("time", "strand", "label", "confidence"):
         table.add_column(column)
-    for row in rows:
-        when = datetime.fromtimestamp(row["ts"]).strftime("%H:%M:%S.%f")[:-4]
-        table.add_row(when, row["stream"], row["label"] or "", f"{row['value']:.2f}")
+    for stream, ts, confidence, label in rows:
+        when = datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-4]
+        table.add_row(when, stream, label or "", f"{confidence:.2f}")
     console.print(table)
 
 

@@ -84,14 +84,12 @@ def show_side_by_side(config: Config, upstream: Upstream) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from agent.store import queries
     from agent.store.readings import open_readings
 
     store = open_readings(Path(config.hub.data_dir), read_only=True)
     try:
-        kept = store.conn.execute(
-            "SELECT s.name, count(r.ts), count(r.ts) * 24 FROM streams s"
-            " LEFT JOIN readings r ON r.stream_id = s.id GROUP BY s.name ORDER BY s.name"
-        ).fetchall()
+        kept = [(name, count, count * 24) for name, count in queries.reading_counts(store.conn)]
     finally:
         store.close()
     home = Table(title="Collected, kept in the home")

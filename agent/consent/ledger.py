@@ -46,6 +46,73 @@ def append_audit(conn: sqlite3.Connection, items: Sequence[tuple[float, str, dic
     )
 
 
+def audit_count(conn: sqlite3.Connection) -> int:
+    """How many entries the audit log holds."""
+    return int(conn.execute("SELECT count(*) FROM audit_log").fetchone()[0])
+
+
+def published_strands(conn: sqlite3.Connection) -> set[tuple[str, str | None]]:
+    """(recipient, stream) of every publish the audit log records (stream None where it names none)."""
+    return set(
+        conn.execute(
+            "SELECT DISTINCT json_extract(detail, '$.recipient'), json_extract(detail, '$.stream')"
+            " FROM audit_log WHERE kind = 'publish'"
+        )
+    )
+
+
+def audit_matching(
+    conn: sqlite3.Connection,
+    *,
+    kind: str = "",
+    who: str = "",
+    strand: str = "",
+    since: float | None = None,
+    until: float | None = None,
+    limit: int,
+    offset: int = 0,
+) -> tuple[list[tuple[int, float, str, str]], int]:
+    """Audit entries (seq, ts, kind, detail as JSON text) matching every filter given, newest first,
+    ``limit`` from ``offset``; and how many match in all.
+
+    ``who`` matches a grant id or a recipient (directly, or through the grant an entry names);
+    ``strand`` a stream an entry names; ``since``/``until`` bound ``ts`` (until excluded).
+    """
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if kind:
+        where.append("kind = :kind")
+        params["kind"] = kind
+    if who:
+        where.append(
+            "(json_extract(detail, '$.grant') = :who OR json_extract(detail, '$.recipient') = :who"
+            " OR json_extract(detail, '$.grant') IN (SELECT id FROM grants WHERE recipient = :who)"
+            " OR EXISTS (SELECT 1 FROM json_each(detail, '$.grants') WHERE value = :who))"
+        )
+        params["who"] = who
+    if strand:
+        where.append(
+            "(json_extract(detail, '$.stream') = :strand"
+            " OR EXISTS (SELECT 1 FROM json_each(detail, '$.strands') WHERE value = :strand)"
+            " OR EXISTS (SELECT 1 FROM json_each(detail, '$.streams') WHERE value = :strand))"
+        )
+        params["strand"] = strand
+    if since is not None:
+        where.append("ts >= :since")
+        params["since"] = since
+    if until is not None:
+        where.append("ts < :until")
+        params["until"] = until
+    clause = (" WHERE " + " AND ".join(where)) if where else ""
+    (total,) = conn.execute(f"SELECT count(*) FROM audit_log{clause}", params).fetchone()  # noqa: S608 - fixed clauses
+    rows = conn.execute(
+        f"SELECT seq, ts, kind, detail FROM audit_log{clause}"  # noqa: S608 - fixed clauses
+        " ORDER BY seq DESC LIMIT :limit OFFSET :offset",
+        {**params, "limit": limit, "offset": offset},
+    ).fetchall()
+    return rows, int(total)
+
+
 def audit_entries(conn: sqlite3.Connection) -> Iterable[audit.Entry]:
     """Every audit entry in order."""
     for row in conn.execute("SELECT seq, ts, kind, detail, prev_hash, hash FROM audit_log ORDER BY seq"):
@@ -175,6 +242,11 @@ def receipt(conn: sqlite3.Connection, grant_id: str) -> str:
     if row is None:
         raise ConsentError(f"no receipt for {grant_id!r}", hint="hearth consent list shows every grant")
     return str(row[0])
+
+
+def is_revoked(conn: sqlite3.Connection, grant_id: str) -> bool:
+    """The grant ``grant_id`` has been revoked."""
+    return conn.execute("SELECT 1 FROM revocations WHERE grant_id = ?", (grant_id,)).fetchone() is not None
 
 
 def revoke(conn: sqlite3.Connection, grant_id: str, *, now: float) -> int:

@@ -242,6 +242,27 @@ def set_aside(conn: sqlite3.Connection, row: Row, reason: str, *, now: float) ->
         raise
 
 
+def queued_messages(conn: sqlite3.Connection) -> list[tuple[str, bytes]]:
+    """Every queued message's (topic, payload) in sequence order, sendable or not."""
+    return conn.execute("SELECT topic, payload FROM outbox ORDER BY seq").fetchall()
+
+
+def purge_stream(conn: sqlite3.Connection, stream: str) -> int:
+    """Delete the queued messages of ``stream`` (erasure requests stay); return how many went."""
+    return int(conn.execute("DELETE FROM outbox WHERE stream = ? AND kind != 'erasure'", (stream,)).rowcount)
+
+
+def set_aside_count(conn: sqlite3.Connection) -> int:
+    """How many messages were set aside as undeliverable."""
+    return int(conn.execute("SELECT count(*) FROM outbox_set_aside").fetchone()[0])
+
+
+def oldest_queued(conn: sqlite3.Connection) -> float | None:
+    """When the oldest queued message was created (None when the outbox is empty)."""
+    (oldest,) = conn.execute("SELECT min(created_at) FROM outbox").fetchone()
+    return None if oldest is None else float(oldest)
+
+
 def depth(conn: sqlite3.Connection) -> int:
     """Messages waiting in the outbox."""
     return int(conn.execute("SELECT count(*) FROM outbox").fetchone()[0])

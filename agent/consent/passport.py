@@ -15,23 +15,23 @@ import sqlite3
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from agent.consent import audit, outbox
 from agent.consent.gate import Admitted, admit_erasure
-from agent.consent.ledger import append_audit, audit_head
+from agent.consent.ledger import append_audit, audit_head, published_strands
 from agent.consent.strands import check_pattern, matches
 from agent.errors import AgentError, ConsentError
+from agent.store import queries
 from agent.store.readings import ReadingsStore
-from agent.store.sqlite import sync_dir, transaction
+from agent.store.sqlite import read_snapshot, sync_dir, transaction
 
 FORMAT = "hearth-passport/1"
 Progress = Callable[[str, int, int], None]
 
-# (file in the archive, which database, query); readings go out as CSV, the rest as JSON Lines.
+# The ledger's tables, each a JSON Lines file of the archive (the readings file's: queries.export_files).
 _LEDGER_TABLES = (
     "grants",
     "revocations",
@@ -48,13 +48,6 @@ _LEDGER_TABLES = (
 )
 # Columns exported where not every one is: an adapted version's head is binary and follows from its labels.
 _LEDGER_COLUMNS = {"model_versions": "model, version, created_at, kept, card"}
-_READINGS_TABLES = ("devices", "streams", "source_health")
-# A LEFT JOIN, so that a reading whose stream was removed is exported too (as stream id only).
-_READINGS_CSV = """
-    SELECT datetime(r.ts, 'unixepoch', 'subsec') AS time, r.ts AS ts, coalesce(s.name, '#' || r.stream_id)
-           AS stream, r.value, r.label, s.unit
-    FROM readings r LEFT JOIN streams s ON s.id = r.stream_id ORDER BY r.stream_id, r.ts
-"""
 
 
 def _rows(conn: sqlite3.Connection, sql: str) -> Iterator[dict[str, Any]]:
@@ -85,18 +78,8 @@ def export(
     Each file is read in one transaction, so the archive is one consistent snapshot of each even while
     a running hub goes on writing (the audit log and its recorded head, above all).
     """
-    with _snapshot(readings), _snapshot(ledger):
+    with read_snapshot(readings), read_snapshot(ledger):
         return _export(readings, ledger, path, hub_id=hub_id, now=now, progress=progress)
-
-
-@contextmanager
-def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
-    """A read transaction on ``conn`` (autocommit): every query inside sees the same state of the file."""
-    conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        conn.execute("ROLLBACK")
 
 
 def _export(
@@ -108,28 +91,9 @@ def _export(
     now: float,
     progress: Progress | None,
 ) -> dict[str, Any]:
-    jobs: list[tuple[str, sqlite3.Connection, str, str, int]] = []
-    for table in _READINGS_TABLES:
-        select = f"SELECT * FROM {table}"  # noqa: S608 (fixed table names)
-        jobs.append((f"readings/{table}.jsonl", readings, select, "jsonl", _count(readings, table)))
-    jobs.append(
-        (
-            "readings/readings.csv",
-            readings,
-            _READINGS_CSV,
-            "csv",
-            _count(readings, "readings"),
-        )
-    )
-    jobs.append(
-        (
-            "readings/rollups.csv",
-            readings,
-            "SELECT * FROM rollup_log ORDER BY stream, period, start",
-            "csv",
-            _count(readings, "rollups"),
-        )
-    )
+    jobs: list[tuple[str, sqlite3.Connection, str, str, int]] = [
+        (f.name, readings, f.sql, f.fmt, f.rows) for f in queries.export_files(readings)
+    ]
     for table in _LEDGER_TABLES:
         order = "seq" if table in ("audit_log", "outbox", "outbox_set_aside") else "rowid"
         columns = _LEDGER_COLUMNS.get(table, "*")
@@ -264,14 +228,7 @@ def matching_streams(store: ReadingsStore, pattern: str) -> list[str]:
 def received_strands(ledger: sqlite3.Connection, pattern: str) -> set[tuple[str, str]]:
     """(recipient, stream) pairs the audit log shows were published, for streams matching ``pattern``."""
     check_pattern(pattern)
-    return {
-        (r, s)
-        for r, s in ledger.execute(
-            "SELECT DISTINCT json_extract(detail, '$.recipient'), json_extract(detail, '$.stream')"
-            " FROM audit_log WHERE kind = 'publish'"
-        )
-        if s is not None and matches(pattern, s)
-    }
+    return {(r, s) for r, s in published_strands(ledger) if s is not None and matches(pattern, s)}
 
 
 def queue_erasure(
@@ -306,9 +263,7 @@ def queue_erasure(
     with transaction(ledger, immediate=True):
         purged = 0
         for name in names:
-            purged += ledger.execute(
-                "DELETE FROM outbox WHERE stream = ? AND kind != 'erasure'", (name,)
-            ).rowcount
+            purged += outbox.purge_stream(ledger, name)
         outbox.enqueue(ledger, requests, hub_id=hub_id, now=now, ttl_s=ttl_s, cap=cap)
         append_audit(
             ledger,

@@ -170,8 +170,7 @@ async def verify(hub: OwnerHub) -> dict[str, Any]:
     """Problems in the ledger's audit chain (none when intact), and how many entries it has."""
 
     def check(conn: Any) -> dict[str, Any]:
-        (count,) = conn.execute("SELECT count(*) FROM audit_log").fetchone()
-        return {"problems": consent_ledger.verify_audit(conn), "entries": count}
+        return {"problems": consent_ledger.verify_audit(conn), "entries": consent_ledger.audit_count(conn)}
 
     return await hub.ledger(check)
 
@@ -192,11 +191,8 @@ async def adopt(hub: OwnerHub, *, address: str, name: str, bindkey: str | None =
 async def forget_device(hub: OwnerHub, *, name: str) -> dict[str, Any]:
     """Forget adopted device ``name``: stop taking its adverts, then erase everything recorded of it."""
 
-    def erase(store: ReadingsStore) -> int:
-        # The adoption and what was recorded go in one transaction; forget_device drops cached ids.
-        return AdoptionStore(store.conn).forget(name) + store.forget_device(name)
-
-    erased = await hub.readings(erase)
+    # The adoption and what was recorded go in one transaction; forget_device drops cached ids.
+    erased = await hub.readings(lambda store: store.forget_device(name, first=AdoptionStore.remover(name)))
     await hub.adoptions_changed()
     # Adverts taken before the sources heard of it were still queued: commit them, then erase again.
     await hub.settle()
@@ -222,14 +218,12 @@ async def sync_status(hub: OwnerHub) -> dict[str, Any]:
     """The upstream link (live from a running hub, else as last recorded) and the outbox."""
 
     def read(conn: Any) -> dict[str, Any]:
-        (aside,) = conn.execute("SELECT count(*) FROM outbox_set_aside").fetchone()
-        (oldest,) = conn.execute("SELECT min(created_at) FROM outbox").fetchone()
         return {
             "state": outbox.read_state(conn),
             "depth": outbox.depth(conn),
             "acked": outbox.last_acked_seq(conn),
-            "set_aside": aside,
-            "oldest": oldest,
+            "set_aside": outbox.set_aside_count(conn),
+            "oldest": outbox.oldest_queued(conn),
         }
 
     status = await hub.ledger(read)

@@ -15,6 +15,8 @@ from agent.consent.gate import Refused, admit
 from agent.consent.grants import MARKET, Grant
 from agent.consent.strands import check_pattern
 from agent.errors import IntentError
+from agent.store import queries
+from agent.store.queries import StreamRef
 from agent.sync.summaries import closed_until, first_window, summary_bodies
 
 AUDIENCE = MARKET
@@ -54,8 +56,8 @@ def shown_data(
         name = check_pattern(strand)
         if "*" in name:
             raise IntentError(f"--show takes stream names, not patterns: {name!r}")
-        row = readings.execute("SELECT id, unit FROM streams WHERE name = ?", (name,)).fetchone()
-        if row is None:
+        stream = queries.stream_named(readings, name)
+        if stream is None:
             raise IntentError(f"no stream {name!r} on this hub", hint="hearth status lists the streams")
         grant = market_grant(grants, name)
         if grant is None:
@@ -69,7 +71,7 @@ def shown_data(
                 f"grant {grant.id} ends before the intent would",
                 hint="give the intent a shorter lifetime, or a longer grant",
             )
-        entries.append(_entry(readings, grant, name, row, windows=windows, now=now))
+        entries.append(_entry(readings, grant, stream, windows=windows, now=now))
         used.append(grant.id)
     return entries, sorted(set(used))
 
@@ -77,23 +79,18 @@ def shown_data(
 def _entry(
     readings: sqlite3.Connection,
     grant: Grant,
-    name: str,
-    row: tuple[int, str],
+    stream: StreamRef,
     *,
     windows: int,
     now: float,
 ) -> dict[str, Any]:
-    sid, unit = row
+    sid, name, unit = stream
     window_s = grant.grain.window_s
     assert window_s is not None
     mark = first_window(grant.created_at, window_s)
     end = closed_until(mark, now, window_s, 10**9)
     start = max(mark, end - windows * window_s)
-    groups = readings.execute(
-        "SELECT CAST(ts / :w AS INTEGER) AS k, count(*), avg(value), min(value), max(value)"
-        " FROM readings WHERE stream_id = :sid AND ts >= :start AND ts < :end GROUP BY k ORDER BY k",
-        {"w": window_s, "sid": sid, "start": start, "end": end},
-    ).fetchall()
+    groups = queries.window_aggregates(readings, sid, start=start, end=end, window_s=window_s)
     summaries = []
     for body in summary_bodies(groups, window_s, unit):
         verdict = admit(

@@ -41,6 +41,7 @@ from agent.prediction.strands import attributes as prediction_attributes
 from agent.readings import Reading
 from agent.rules.engine import Intent
 from agent.sources.commander import BoardCommander, command_with_retry
+from agent.store import queries
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,10 @@ def adopted_streams(conn: Any) -> list[StreamEntity]:
     Run on the writer thread. The order decides which of two streams whose names differ only in
     where the dot is keeps the plain object id (see ``object_ids``).
     """
-    rows = conn.execute(
-        "SELECT s.name, d.name, d.kind, s.quantity, s.unit, s.kind "
-        "FROM streams s JOIN devices d ON d.id = s.device_id ORDER BY s.id"
-    ).fetchall()
-    return [StreamEntity(*row) for row in rows]
+    return [
+        StreamEntity(s.name, s.device, s.device_kind, s.quantity, s.unit, s.kind)
+        for s in queries.stream_catalogue(conn, order="id")
+    ]
 
 
 class HomeAssistantBridge:

@@ -176,14 +176,18 @@ class ReadingsStore:
             )
         self._stream_ids[info.name] = stream_id
 
-    def forget_device(self, name: str) -> int:
+    def forget_device(self, name: str, *, first: Callable[[sqlite3.Connection], None] | None = None) -> int:
         """Erase device ``name`` with its streams, readings and rollups; return readings erased.
 
+        ``first`` runs on the connection inside the same (synced) transaction before the erase, for a
+        change that must go with it (the device's adoption); if it raises, nothing is erased.
         Readings of its streams that arrive afterwards count as undeclared and are not written, until
         a source declares the stream again: it then starts afresh under a new id (ids are never reused).
         """
         with self.writing(immediate=True, sync=True) as conn:
-            erased = erase_device_rows(conn, name)
+            if first is not None:
+                first(conn)
+            erased = _erase_device_rows(conn, name)
         self._drop_cached(lambda stream: stream.startswith(f"{name}."))
         return erased
 
@@ -344,8 +348,11 @@ def time_key(ts: float) -> int:
     return round(ts * 1000) << STREAM_BITS
 
 
-def erase_device_rows(conn: sqlite3.Connection, name: str) -> int:
-    """Delete device ``name``'s readings, rollups, streams and row inside the caller's transaction."""
+def _erase_device_rows(conn: sqlite3.Connection, name: str) -> int:
+    """Delete device ``name``'s readings, rollups, streams and row inside the caller's transaction.
+
+    Private: the store's cache of stream ids must forget them too (``ReadingsStore.forget_device``).
+    """
     ids = {
         sid
         for (sid,) in conn.execute(

@@ -127,6 +127,16 @@ def transaction(conn: sqlite3.Connection, *, immediate: bool = False) -> Iterato
     conn.execute("COMMIT")
 
 
+@contextmanager
+def read_snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One read transaction on an autocommit connection: every query inside sees one state of the file."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("ROLLBACK")
+
+
 def _connect(target: str, path: Path, *, uri: bool) -> sqlite3.Connection:
     try:
         # The agent confines each connection to one thread itself (one writer thread per file).

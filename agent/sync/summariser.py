@@ -10,13 +10,17 @@ from __future__ import annotations
 import logging
 import math
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent.consent import ledger as consent_ledger
 from agent.consent import outbox
 from agent.consent.gate import Admitted, Refused, admit
 from agent.consent.grants import MARKET, Grant
+from agent.consent.granularity import Kind
+from agent.store import queries
+from agent.store.queries import StreamRef
 from agent.store.sqlite import transaction
 from agent.sync.summaries import closed_until, first_window, label_changes, summary_bodies
 
@@ -66,75 +70,30 @@ class Summariser:
         result.ended = consent_ledger.end_expired(self.ledger, now=now)
         with transaction(self.ledger, immediate=True):
             result.dropped_ttl = outbox.expire(self.ledger, now=now)
-        streams = self.readings.execute("SELECT id, name, unit FROM streams").fetchall()
+        streams = queries.streams(self.readings)
         for grant in consent_ledger.active_grants(self.ledger, now=now):
             if grant.recipient == MARKET:
                 continue  # shown only inside the owner's intents (agent.intents), never upstream
-            for sid, name, unit in streams:
-                if grant.covers(name):
-                    self._grant_stream(grant, (sid, name, unit), now, result)
+            for stream in streams:
+                if grant.covers(stream.name):
+                    self._grant_stream(grant, stream, now, result)
         return result
 
-    def _grant_stream(self, grant: Grant, info: tuple[int, str, str], now: float, result: StepResult) -> None:
-        sid, stream, unit = info
+    def _grant_stream(self, grant: Grant, info: StreamRef, now: float, result: StepResult) -> None:
         horizon = now - self.lag_s
         if grant.expires_at is not None:
             horizon = min(horizon, grant.expires_at)
+        stream = info.name
         with transaction(self.ledger, immediate=True):
-            revoked = (
-                self.ledger.execute("SELECT 1 FROM revocations WHERE grant_id = ?", (grant.id,)).fetchone()
-                is not None
-            )
+            revoked = consent_ledger.is_revoked(self.ledger, grant.id)
             if revoked:
                 return
-            row = self.ledger.execute(
-                "SELECT until, state FROM summary_marks WHERE grant_id = ? AND stream = ?", (grant.id, stream)
-            ).fetchone()
+            mark = _mark_of(self.ledger, grant.id, stream)
             grain = grant.grain
-            bodies: list[tuple[dict[str, Any], float, float]]
-            state: str | None = None
-            if grain.kind == "summary" and grain.window_s is not None:
-                mark = row[0] if row else first_window(grant.created_at, grain.window_s)
-                until = closed_until(mark, horizon, grain.window_s, self.max_windows)
-                if until <= mark:
-                    return
-                groups = self.readings.execute(
-                    "SELECT CAST(ts / :w AS INTEGER) AS k, count(*), avg(value), min(value), max(value)"
-                    " FROM readings WHERE stream_id = :sid AND ts >= :start AND ts < :end"
-                    " GROUP BY k ORDER BY k",
-                    {"w": grain.window_s, "sid": sid, "start": mark, "end": until},
-                ).fetchall()
-                bodies = [(b, b["start"], b["end"]) for b in summary_bodies(groups, grain.window_s, unit)]
-            else:
-                mark = row[0] if row else grant.created_at
-                if horizon <= mark:
-                    return
-                limit = self.max_windows * 10
-                rows = self.readings.execute(
-                    "SELECT ts, value, label FROM readings WHERE stream_id = ? AND ts >= ? AND ts < ?"
-                    " ORDER BY ts LIMIT ?",
-                    (sid, mark, horizon, limit),
-                ).fetchall()
-                until = horizon if len(rows) < limit else math.nextafter(rows[-1][0], math.inf)
-                if grain.kind == "events":
-                    events, state = label_changes(rows, row[1] if row else None)
-                    bodies = [(e, e["ts"], e["ts"]) for e in events]
-                else:
-                    bodies = [
-                        (
-                            {
-                                "start": chunk[0][0],
-                                "end": chunk[-1][0],
-                                "readings": [list(r) for r in chunk],
-                                "unit": unit,
-                            },
-                            chunk[0][0],
-                            chunk[-1][0],
-                        )
-                        for chunk in (
-                            rows[i : i + RAW_PER_MESSAGE] for i in range(0, len(rows), RAW_PER_MESSAGE)
-                        )
-                    ]
+            batch = _BATCHERS[grain.kind](self, grant, info, mark, horizon)
+            if batch is None:
+                return
+            bodies, until, state = batch
             admitted: list[Admitted] = []
             for body, start, end in bodies:
                 verdict = admit(
@@ -167,8 +126,94 @@ class Summariser:
                 self.ledger, admitted, hub_id=self.hub_id, now=now, ttl_s=self.ttl_s, cap=self.cap
             )
             result.queued += len(admitted)
-            self.ledger.execute(
-                "INSERT INTO summary_marks VALUES (?, ?, ?, ?) ON CONFLICT (grant_id, stream)"
-                " DO UPDATE SET until = excluded.until, state = excluded.state",
-                (grant.id, stream, until, state if state is not None else (row[1] if row else None)),
+            if state is None and mark is not None:
+                state = mark.state
+            _move_mark(self.ledger, grant.id, stream, _Mark(until, state))
+
+    def _summaries(self, grant: Grant, info: StreamRef, mark: _Mark | None, horizon: float) -> _Batch | None:
+        """Count, mean, min and max of each window closed since the mark (at most ``max_windows``)."""
+        window_s = grant.grain.window_s
+        if window_s is None:
+            return None  # parse_granularity gives every summary its window
+        start = mark.until if mark else first_window(grant.created_at, window_s)
+        until = closed_until(start, horizon, window_s, self.max_windows)
+        if until <= start:
+            return None
+        groups = queries.window_aggregates(self.readings, info.id, start=start, end=until, window_s=window_s)
+        return _Batch([(b, b["start"], b["end"]) for b in summary_bodies(groups, window_s, info.unit)], until)
+
+    def _rows(self, grant: Grant, info: StreamRef, mark: _Mark | None, horizon: float) -> _Rows | None:
+        """The readings since the mark (at most ``max_windows * 10``) and where the next pass starts."""
+        start = mark.until if mark else grant.created_at
+        if horizon <= start:
+            return None
+        limit = self.max_windows * 10
+        rows = queries.rows_between(self.readings, info.id, start=start, end=horizon, limit=limit)
+        return rows, horizon if len(rows) < limit else math.nextafter(rows[-1][0], math.inf)
+
+    def _events(self, grant: Grant, info: StreamRef, mark: _Mark | None, horizon: float) -> _Batch | None:
+        """One body per label change since the mark; the last label is the new state."""
+        found = self._rows(grant, info, mark, horizon)
+        if found is None:
+            return None
+        rows, until = found
+        events, state = label_changes(rows, mark.state if mark else None)
+        return _Batch([(e, e["ts"], e["ts"]) for e in events], until, state)
+
+    def _raw(self, grant: Grant, info: StreamRef, mark: _Mark | None, horizon: float) -> _Batch | None:
+        """The readings since the mark as they are, ``RAW_PER_MESSAGE`` to a body."""
+        found = self._rows(grant, info, mark, horizon)
+        if found is None:
+            return None
+        rows, until = found
+        chunks = (rows[i : i + RAW_PER_MESSAGE] for i in range(0, len(rows), RAW_PER_MESSAGE))
+        bodies = [
+            (
+                {"start": c[0][0], "end": c[-1][0], "readings": [list(r) for r in c], "unit": info.unit},
+                c[0][0],
+                c[-1][0],
             )
+            for c in chunks
+        ]
+        return _Batch(bodies, until)
+
+
+class _Mark(NamedTuple):
+    """A (grant, stream)'s watermark: data before ``until`` is done; ``state`` is the last label sent."""
+
+    until: float
+    state: str | None
+
+
+def _mark_of(ledger: sqlite3.Connection, grant_id: str, stream: str) -> _Mark | None:
+    row = ledger.execute(
+        "SELECT until, state FROM summary_marks WHERE grant_id = ? AND stream = ?", (grant_id, stream)
+    ).fetchone()
+    return _Mark(*row) if row else None
+
+
+def _move_mark(ledger: sqlite3.Connection, grant_id: str, stream: str, mark: _Mark) -> None:
+    ledger.execute(
+        "INSERT INTO summary_marks VALUES (?, ?, ?, ?) ON CONFLICT (grant_id, stream)"
+        " DO UPDATE SET until = excluded.until, state = excluded.state",
+        (grant_id, stream, mark.until, mark.state),
+    )
+
+
+class _Batch(NamedTuple):
+    """What one granularity makes of the data since the mark: (body, data start, data end) per message,
+    the new watermark, and the new state (None: unchanged)."""
+
+    bodies: list[tuple[dict[str, Any], float, float]]
+    until: float
+    state: str | None = None
+
+
+_Rows = tuple[list[tuple[float, float, str | None]], float]
+_Batcher = Callable[[Summariser, Grant, StreamRef, _Mark | None, float], _Batch | None]
+# One function per granularity kind: what a pass sends for one (grant, stream).
+_BATCHERS: dict[Kind, _Batcher] = {
+    "summary": Summariser._summaries,
+    "events": Summariser._events,
+    "raw": Summariser._raw,
+}

@@ -16,9 +16,11 @@ from typing import Any
 
 import msgspec
 
+from agent.consent import outbox
 from agent.consent.grants import Grant
 from agent.consent.ledger import add_grant
 from agent.consent.receipts import receipt_for
+from agent.store import queries
 from agent.store.ledger import MIGRATIONS
 from agent.sync.summariser import RAW_PER_MESSAGE, Summariser
 
@@ -77,10 +79,10 @@ def preview(
             scratch, readings, hub_id=hub_id, prefix=prefix, ttl_s=3600.0, cap=10_000_000, lag_s=0.0
         )
         summariser.step(end)
-        rows = scratch.execute("SELECT topic, payload FROM outbox ORDER BY seq").fetchall()
+        rows = outbox.queued_messages(scratch)
     finally:
         scratch.close()
-    streams = [name for (name,) in readings.execute("SELECT name FROM streams ORDER BY name")]
+    streams = queries.stream_names(readings)
     return Preview(
         grant=grant,
         streams=[s for s in streams if grant.covers(s)],

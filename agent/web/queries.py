@@ -10,7 +10,8 @@ import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from agent.store.readings import time_key
+from agent.sources.ble.adoption import AdoptionStore
+from agent.store import queries
 
 
 @dataclass(slots=True)
@@ -35,37 +36,21 @@ def streams(
     conn: sqlite3.Connection, *, now: float, window_s: float, buckets: int = 60, only: str | None = None
 ) -> list[StreamRow]:
     """Every stream (or just ``only``) with its newest value and ``buckets`` means over ``window_s``."""
-    sql = (
-        "SELECT s.id, s.name, d.name, d.kind, s.quantity, s.unit, s.kind "
-        "FROM streams s JOIN devices d ON d.id = s.device_id"
-    )
-    params: tuple[str, ...] = ()
-    if only is not None:
-        sql += " WHERE s.name = ?"
-        params = (only,)
     rows = {
-        sid: StreamRow(name, device, dkind, quantity, unit, kind)
-        for sid, name, device, dkind, quantity, unit, kind in conn.execute(sql + " ORDER BY s.name", params)
+        meta.id: StreamRow(meta.name, meta.device, meta.device_kind, meta.quantity, meta.unit, meta.kind)
+        for meta in queries.stream_catalogue(conn, only=only)
     }
     if not rows:
         return []
     start = now - window_s
-    key = time_key(start)
-    # SQLite returns the other columns of the row that holds max(key): the newest reading.
-    for sid, _, value, label, ts in conn.execute(
-        "SELECT stream_id, max(key), value, label, ts FROM readings WHERE key >= ? GROUP BY stream_id", (key,)
-    ):
+    for sid, latest in queries.latest_values(conn, since=start).items():
         row = rows.get(sid)
         if row is not None:
-            row.last_ts, row.last_value, row.last_label = ts, value, label
+            row.last_ts, row.last_value, row.last_label = latest
     bucket_s = window_s / buckets
     points: dict[int, list[float]] = defaultdict(list)
     last_bucket: dict[int, float] = {}
-    for sid, bucket, mean in conn.execute(
-        "SELECT stream_id, CAST((ts - ?) / ? AS INTEGER) AS b, avg(value) FROM readings "
-        "WHERE key >= ? GROUP BY stream_id, b ORDER BY stream_id, b",
-        (start, bucket_s, key),
-    ):
+    for sid, bucket, mean in queries.bucket_means(conn, since=start, bucket_s=bucket_s):
         if sid in rows:
             points[sid].append(float(f"{mean:.4g}"))  # a sparkline is 28 px tall: 4 digits are plenty
             last_bucket[sid] = start + bucket * bucket_s
@@ -89,17 +74,10 @@ class AdoptedRow:
 
 def adopted_ble(conn: sqlite3.Connection) -> list[AdoptedRow]:
     """Every adopted BLE device with the streams recorded for it so far, by name."""
-    streams: dict[str, list[str]] = defaultdict(list)
-    for device, stream in conn.execute(
-        "SELECT d.name, s.name FROM streams s JOIN devices d ON d.id = s.device_id "
-        "WHERE d.name IN (SELECT name FROM ble_adoptions) ORDER BY s.name"
-    ):
-        streams[device].append(stream)
+    streams = queries.streams_by_device(conn)
     return [
         AdoptedRow(address, name, bool(encrypted), adopted_at, tuple(streams.get(name, ())))
-        for address, name, encrypted, adopted_at in conn.execute(
-            "SELECT address, name, bindkey IS NOT NULL, adopted_at FROM ble_adoptions ORDER BY name"
-        )
+        for address, name, encrypted, adopted_at in AdoptionStore(conn).listing()
     ]
 
 
@@ -130,18 +108,12 @@ def context_strands(
     query stays a bounded range of the readings key.
     """
     strands = {name: Strand(name) for name in names}
-    ids = {}
-    for sid, name in conn.execute("SELECT id, name FROM streams WHERE kind = 'context'"):
-        ids[sid] = name
+    ids = queries.context_streams(conn)
+    for name in ids.values():
         strands.setdefault(name, Strand(name))
     if ids:
         start = now - window_s
-        marks = ",".join("?" * len(ids))
-        for sid, ts, value, label in conn.execute(
-            f"SELECT stream_id, ts, value, label FROM readings WHERE key >= ? AND stream_id IN ({marks}) "  # noqa: S608 - placeholders only
-            "ORDER BY key",
-            (time_key(start - lookback_s), *ids),
-        ):
+        for sid, ts, value, label in queries.readings_since(conn, ids, since=start - lookback_s):
             strand = strands[ids[sid]]
             change = Change(ts, label or "", value)
             if ts < start:

@@ -288,7 +288,7 @@ async def test_adoptions_are_read_from_the_store_and_forgetting_erases(
     scanner.advertise(p.bthome(p.BTHOME_V2_TEMP_HUM))
     assert len(drain(sink)) == 2
 
-    adoptions.forget("bedroom")
+    store.forget_device("bedroom", first=AdoptionStore.remover("bedroom"))
     await clock.advance(10)  # at least one refresh period after the refresh loop's first sleep
     await eventually(lambda: forgotten == ["bedroom"])
     scanner.advertise(p.bthome_temp(2600))

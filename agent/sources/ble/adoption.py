@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import msgspec
 
 from agent.errors import AgentError
-from agent.store.readings import erase_device_rows
+from agent.store.queries import device_exists
 from agent.store.sqlite import transaction
 
 _ADDRESS = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){5}$")
@@ -89,12 +90,19 @@ class AdoptionStore:
         ).fetchall()
         return [Adoption(a, n, bytes.fromhex(k) if k else None, t) for a, n, k, t in rows]
 
+    def listing(self) -> list[tuple[str, str, bool, str]]:
+        """Every adoption by name as (address, name, has a bindkey, adopted_at); the keys are not read."""
+        return self.conn.execute(
+            "SELECT address, name, bindkey IS NOT NULL, adopted_at FROM ble_adoptions ORDER BY name"
+        ).fetchall()
+
     def adopt(self, address: str, name: str, bindkey: bytes | None = None) -> Adoption:
         """Adopt the device at ``address`` as ``name``; adopting it again under that name updates the key."""
         address = normalise_address(address)
         check_name(name)
         with transaction(self.conn, immediate=True) as conn:
             row = conn.execute("SELECT address FROM ble_adoptions WHERE name = ?", (name,)).fetchone()
+            named = row is not None
             if row is not None and row[0] != address:
                 raise AdoptionError(
                     f"the name {name!r} is already adopted for another device",
@@ -106,11 +114,7 @@ class AdoptionStore:
                     f"{address} is already adopted as {row[0]!r}",
                     hint=f"`hearth ble forget {row[0]}` first (that erases its readings)",
                 )
-            taken = conn.execute(
-                "SELECT 1 FROM devices WHERE name = ? AND name NOT IN (SELECT name FROM ble_adoptions)",
-                (name,),
-            ).fetchone()
-            if taken:
+            if not named and device_exists(conn, name):
                 raise AdoptionError(f"the name {name!r} is already used by another device")
             now = datetime.now(UTC).isoformat(timespec="seconds")
             conn.execute(
@@ -120,12 +124,18 @@ class AdoptionStore:
             )
         return Adoption(address, name, bindkey, now)
 
-    def forget(self, name: str) -> int:
-        """Remove adoption ``name`` with its device, streams and readings; return readings erased."""
-        with transaction(self.conn, immediate=True) as conn:
-            deleted = conn.execute("DELETE FROM ble_adoptions WHERE name = ?", (name,)).rowcount
-            if not deleted:
-                raise AdoptionError(
-                    f"no adopted BLE device is named {name!r}", hint="`hearth ble list` shows adopted devices"
-                )
-            return erase_device_rows(conn, name)
+    def remove(self, name: str) -> None:
+        """Remove adoption ``name`` inside the caller's transaction; AdoptionError if there is none.
+
+        What was recorded of the device is the readings store's to erase, in the same transaction:
+        ``store.forget_device(name, first=AdoptionStore.remover(name))``.
+        """
+        if not self.conn.execute("DELETE FROM ble_adoptions WHERE name = ?", (name,)).rowcount:
+            raise AdoptionError(
+                f"no adopted BLE device is named {name!r}", hint="`hearth ble list` shows adopted devices"
+            )
+
+    @staticmethod
+    def remover(name: str) -> Callable[[sqlite3.Connection], None]:
+        """``remove(name)`` as a step to run inside a transaction on the connection it is given."""
+        return lambda conn: AdoptionStore(conn).remove(name)

@@ -21,7 +21,7 @@ from typing import Any
 from aiohttp import web
 
 from agent.consent import outbox
-from agent.consent.ledger import verify_audit
+from agent.consent.ledger import audit_count, audit_matching, verify_audit
 from agent.consent.passport import export
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
@@ -96,44 +96,17 @@ def upstream_state(conn: sqlite3.Connection) -> dict[str, Any]:
 
 def entries(conn: sqlite3.Connection, *, filters: Filters) -> tuple[list[Row], int]:
     """One page of audit entries (newest first) matching ``filters``, and how many match in all."""
-    where: list[str] = []
-    params: dict[str, Any] = {}
-    if filters.kind:
-        where.append("kind = :kind")
-        params["kind"] = filters.kind
-    if filters.who:
-        where.append(
-            "(json_extract(detail, '$.grant') = :who OR json_extract(detail, '$.recipient') = :who"
-            " OR json_extract(detail, '$.grant') IN (SELECT id FROM grants WHERE recipient = :who)"
-            " OR EXISTS (SELECT 1 FROM json_each(detail, '$.grants') WHERE value = :who))"
-        )
-        params["who"] = filters.who
-    if filters.strand:
-        where.append(
-            "(json_extract(detail, '$.stream') = :strand"
-            " OR EXISTS (SELECT 1 FROM json_each(detail, '$.strands') WHERE value = :strand)"
-            " OR EXISTS (SELECT 1 FROM json_each(detail, '$.streams') WHERE value = :strand))"
-        )
-        params["strand"] = filters.strand
-    since, until = parse_time(filters.since), parse_time(filters.until)
-    if since is not None:
-        where.append("ts >= :since")
-        params["since"] = since
-    if until is not None:
-        where.append("ts < :until")
-        params["until"] = until
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
-    (total,) = conn.execute(f"SELECT count(*) FROM audit_log{clause}", params).fetchone()  # noqa: S608 - fixed clauses
-    params.update(limit=PAGE_SIZE, offset=(filters.page - 1) * PAGE_SIZE)
-    rows = [
-        Row(seq, ts, kind, json.loads(detail))
-        for seq, ts, kind, detail in conn.execute(
-            f"SELECT seq, ts, kind, detail FROM audit_log{clause}"  # noqa: S608 - fixed clauses
-            " ORDER BY seq DESC LIMIT :limit OFFSET :offset",
-            params,
-        )
-    ]
-    return rows, int(total)
+    found, total = audit_matching(
+        conn,
+        kind=filters.kind,
+        who=filters.who,
+        strand=filters.strand,
+        since=parse_time(filters.since),
+        until=parse_time(filters.until),
+        limit=PAGE_SIZE,
+        offset=(filters.page - 1) * PAGE_SIZE,
+    )
+    return [Row(seq, ts, kind, json.loads(detail)) for seq, ts, kind, detail in found], total
 
 
 def _audit_view(conn: sqlite3.Connection, *, filters: Filters) -> dict[str, Any]:
@@ -143,7 +116,7 @@ def _audit_view(conn: sqlite3.Connection, *, filters: Filters) -> dict[str, Any]
         "total": total,
         "problems": verify_audit(conn),
         "upstream": upstream_state(conn),
-        "entries": int(conn.execute("SELECT count(*) FROM audit_log").fetchone()[0]),
+        "entries": audit_count(conn),
     }
 
 

@@ -1,7 +1,7 @@
 """The consent centre: every grant, a preview of what exactly a new one sends, revoking, receipts.
 
 Reads go through the dashboard's read-only ledger connection. Giving and revoking go through the consent
-layer (``add_grant``, ``revoke``) on a ledger connection of their own, off the event loop, exactly as
+layer (``add_grant``, ``revoke``) on the hub's ledger thread, its one ledger writer, exactly as
 ``hearth consent grant`` / ``revoke`` do: the revocation purges the grant's queued messages in the same
 transaction, and the publisher re-checks every grant before each send.
 """
@@ -22,6 +22,7 @@ from agent.consent import ledger as consent_ledger
 from agent.consent.destination import hub_receipt
 from agent.consent.grants import Grant, new_grant
 from agent.errors import AgentError, ConsentError
+from agent.store import queries
 from agent.web.app import CTX, WebContext
 from agent.web.consent_preview import preview
 
@@ -85,14 +86,10 @@ async def _render_list(
         form={k: str(form.get(k, "")) for k in ("recipient", "purpose", "strands", "granularity")}
         | {"precision": str(form.get("precision", "")), "expires": str(form.get("expires", ""))},
         granularities=GRANULARITIES,
-        streams=await ctx.read(_stream_names),
+        streams=await ctx.read(queries.stream_names),
         upstream=ctx.hub.config.upstream is not None,
         when=when,
     )
-
-
-def _stream_names(conn: Any) -> list[str]:
-    return [name for (name,) in conn.execute("SELECT name FROM streams ORDER BY name")]
 
 
 def proposed(form: Mapping[str, Any], *, now: float, allow_raw: bool) -> Grant:
