@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import sqlite3
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from agent.aio import run_until_stopped
 from agent.cli.options import config_option
 from agent.config import seconds
 from agent.errors import AgentError, ConfigError
@@ -237,8 +237,7 @@ def status(
             async for view in watch(endpoint, topic_prefix, 1.0):
                 screen.update(_fleet_table(shown(view)), refresh=True)
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(follow())
+    run_until_stopped(follow())
 
 
 def _summary(found: Overview) -> str:
@@ -581,18 +580,17 @@ def _drive(db: sqlite3.Connection, rollout_id: int) -> None:
         password_file=s["password_file"],
     )
     key = load_private_key(Path(s["key"]))
-    try:
-        ended = asyncio.run(
-            rollout_run.drive(
-                db,
-                rollout_id,
-                key=key,
-                endpoint=endpoint,
-                prefix=s["topic_prefix"],
-                say=lambda note: click.echo(note.message),
-            )
+    ended = run_until_stopped(
+        rollout_run.drive(
+            db,
+            rollout_id,
+            key=key,
+            endpoint=endpoint,
+            prefix=s["topic_prefix"],
+            say=lambda note: click.echo(note.message),
         )
-    except KeyboardInterrupt:
+    )
+    if ended is None:  # Ctrl-C or SIGTERM
         click.echo(
             f"rollout {rollout_id}: stopped here; `hearth fleet rollout resume` goes on from where it was"
         )

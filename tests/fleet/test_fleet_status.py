@@ -76,8 +76,8 @@ async def test_the_fleet_view_counts_versions_and_states_and_filters_them(
             async with running([c]):
                 again = await asyncio.wait_for(live.stdout.readline(), 30)
                 assert "offline: 0" in again.decode(), again
-                live.send_signal(signal.SIGINT)
-                _, err = await live.communicate()
+                live.send_signal(signal.SIGINT)  # Ctrl-C, even if a shell started the tests in the background
+                _, err = await asyncio.wait_for(live.communicate(), 30)
     assert live.returncode == 0, err.decode()
     assert "Traceback" not in err.decode()
 
