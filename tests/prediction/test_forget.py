@@ -8,14 +8,18 @@ import math
 import sqlite3
 from pathlib import Path
 
+from click.testing import CliRunner
+
+from agent.cli import cli
 from agent.consent import outbox
 from agent.consent.ledger import append_audit
 from agent.control.actions import perform
 from agent.control.owner import RunningHub
 from agent.prediction.service import Prediction
 from agent.prediction.strands import source_of
-from agent.readings import StreamInfo
+from agent.readings import Reading, StreamInfo
 from agent.sources.ble.adoption import AdoptionStore
+from agent.store import forecasts
 from agent.store.readings import open_readings
 from agent.store.sqlite import transaction
 from tests.conftest import eventually
@@ -161,3 +165,31 @@ async def test_forget_erases_forecasts_anomalies_batteries_and_state_on_a_runnin
     # Stopping saves the new forecaster's state; nothing of the porch's battery comes back.
     assert saved_states(data) == ["bedroom.temperature"]
     assert made_from(data, "porch.") == []
+
+
+def test_hearth_forget_shows_what_was_made_from_the_stream_and_erases_it(tmp_path: Path) -> None:
+    """No hub running: the command works on the files, and says what goes before it goes."""
+    data = tmp_path / "data"
+    config = tmp_path / "hearth.toml"
+    config.write_text(f'[hub]\nid = "cli-hub"\ndata_dir = "{data}"\n')
+    store = open_readings(data)
+    made = [StreamInfo("forecast.bedroom.temperature.2h", "forecast", "bedroom.temperature.2h", "°C")]
+    made.append(StreamInfo("anomaly.bedroom.temperature", "anomaly", "bedroom.temperature"))
+    store.write_batch(
+        [Reading(info.name, NOW, 1.0) for info in [BEDROOM, *made]],
+        [("simulated", BEDROOM), *[("prediction", info) for info in made]],
+    )
+    forecasts.save_states(store.conn, "hw2", {"bedroom.temperature": b"state"})
+    store.close()
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["forget", "-c", str(config), "bedroom.temperature"])
+    assert refused.exit_code == 1
+    assert (
+        "names 3 strands: anomaly.bedroom.temperature, bedroom.temperature, forecast.bedroom.temperature.2h"
+        in refused.output
+    )
+    done = runner.invoke(cli, ["forget", "-c", str(config), "bedroom.temperature", "--yes"])
+    assert done.exit_code == 0, done.output
+    assert "3 readings" in done.output
+    assert recorded(data) == {}
+    assert saved_states(data) == []
