@@ -117,3 +117,5 @@ def forget(config_path: Path, strand: str, yes: bool) -> None:
     )
     for recipient, stream in result["requests"]:
         click.echo(f"queued an erasure request to {recipient} for {stream}")
+    for model, count in result.get("labels", {}).items():
+        click.echo(f"erased {count} labels of {model} and the versions adapted from them: it runs as shipped")

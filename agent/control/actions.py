@@ -8,6 +8,7 @@ hub running. Rules live in the consent, passport and adoption modules; actions o
 from __future__ import annotations
 
 import inspect
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,11 +20,12 @@ from agent.consent import destination, outbox, passport
 from agent.consent import ledger as consent_ledger
 from agent.consent.destination import hub_receipt
 from agent.consent.grants import new_grant
-from agent.consent.strands import check_pattern
+from agent.consent.strands import CONTEXT, check_pattern, matches, may_name_context
 from agent.control.owner import OwnerHub
 from agent.errors import AgentError
 from agent.sources.ble.adoption import AdoptionError, AdoptionStore, parse_bindkey
 from agent.store.readings import ReadingsStore
+from agent.store.sqlite import transaction
 
 Action = Callable[..., Awaitable[Any]]
 ACTIONS: dict[str, Action] = {}
@@ -154,7 +156,25 @@ async def forget(hub: OwnerHub, *, pattern: str) -> dict[str, Any]:
         "rollups": rollups,
         "purged_unsent": result.purged_unsent,
         "requests": result.requests,
+        "labels": await hub.ledger(_forget_labels, pattern, now=time.time())
+        if may_name_context(pattern)
+        else {},
     }
+
+
+def _forget_labels(conn: sqlite3.Connection, pattern: str, *, now: float) -> dict[str, int]:
+    """Forgetting ``context.<model>`` forgets what the owner taught it: its labels and the versions adapted
+    from them go, and it runs as shipped again. Labels erased, by model (only models that had any)."""
+    from agent.learning import labels, versions
+
+    erased = {}
+    with transaction(conn, immediate=True):
+        for model in sorted({*labels.models(conn), *versions.models(conn)}):
+            if matches(pattern, f"{CONTEXT}.{model}"):
+                count = labels.erase(conn, model)
+                if versions.erase(conn, model, now=now) or count:
+                    erased[model] = count
+    return erased
 
 
 async def _queue_erasure(hub: OwnerHub, pattern: str, local: list[str]) -> passport.Forgotten:
