@@ -150,15 +150,14 @@ async def forget(hub: OwnerHub, *, pattern: str) -> dict[str, Any]:
     # Commit what sources handed over before the erase, so nothing of the strands outlives it.
     await hub.settle()
     readings, rollups = await hub.readings(passport.erase_streams, result.streams)
+    labels = await hub.ledger(_forget_labels, pattern, now=time.time()) if may_name_context(pattern) else {}
     return {
         "streams": result.streams,
         "readings": readings,
         "rollups": rollups,
         "purged_unsent": result.purged_unsent,
         "requests": result.requests,
-        "labels": await hub.ledger(_forget_labels, pattern, now=time.time())
-        if may_name_context(pattern)
-        else {},
+        "labels": labels,
     }
 
 
