@@ -12,12 +12,15 @@ small fake hub. A feature plugs in by adding to the hub's lists and tables:
 - ``on_close``: called once when the hub closes its files (or when setting up a later feature failed);
 - ``recorder.listeners``: the in-memory feed of every committed reading.
 
+A feature object that keeps what it learned of streams in memory satisfies ``Forgets``, so the owner's
+``forget`` reaches it (``agent.control.owner.RunningHub.forgetting``).
+
 What ``setup`` returns is kept in ``features`` under the feature's name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar, runtime_checkable
 
@@ -116,3 +119,12 @@ class Live(Protocol):
 
     def live(self) -> dict[str, Any]:
         """The state as it is now, JSON-ready."""
+
+
+@runtime_checkable
+class Forgets(Protocol):
+    """A feature object that learns from streams in memory (the prediction's forecasters): the owner's
+    ``forget`` tells it which streams are about to be erased, so it stops learning them."""
+
+    def on_forget(self, streams: Collection[str]) -> None:
+        """Drop what was learned of ``streams``; learn them again only once they are recorded anew."""

@@ -85,11 +85,13 @@ def verify(config_path: Path, archive: Path | None) -> None:
 @click.command()
 @config_option
 @click.argument("strand")
-@click.option("--yes", is_flag=True, help="Do not ask before erasing what a glob names.")
+@click.option("--yes", is_flag=True, help="Do not ask before erasing more than STRAND itself.")
 def forget(config_path: Path, strand: str, yes: bool) -> None:
     """Erase STRAND (a stream name or glob) locally and ask every recipient that got it to erase it.
 
-    A glob (``kitchen.*``, ``*``) is shown with what it names and confirmed first, unless --yes.
+    What the hub made from it goes too (its forecasts, anomalies and battery estimates). When that is
+    more than STRAND itself (a glob such as ``kitchen.*``, or a forecast stream), what goes is shown and
+    confirmed first, unless --yes.
 
     Example: hearth forget kitchen_plug.power
     """
@@ -97,8 +99,10 @@ def forget(config_path: Path, strand: str, yes: bool) -> None:
 
     from agent.errors import ConsentError
 
-    if "*" in strand and not yes:
-        named = ask(config_path, "forget.preview", pattern=strand)
+    # A pattern, or a stream the hub made forecasts, anomalies or battery estimates from, names more than
+    # the owner typed: show what goes before it goes.
+    named = [] if yes else ask(config_path, "forget.preview", pattern=strand)
+    if named and named != [strand]:
         if not sys.stdin.isatty():
             raise ConsentError(
                 f"{strand!r} names {len(named)} strands: {', '.join(named) or 'none'}",
@@ -113,3 +117,5 @@ def forget(config_path: Path, strand: str, yes: bool) -> None:
     )
     for recipient, stream in result["requests"]:
         click.echo(f"queued an erasure request to {recipient} for {stream}")
+    for model, count in result.get("labels", {}).items():
+        click.echo(f"erased {count} labels of {model} and the versions adapted from them: it runs as shipped")

@@ -1,5 +1,8 @@
 """The data passport: export everything the hub holds as an open archive, verify it, forget a strand.
 
+Forgetting a stream forgets what the hub made from it too: its forecasts, anomalies and battery
+estimates (``agent.prediction.strands.source_of``) and the forecaster's saved state.
+
 An export is a zip of JSON Lines and CSV files plus ``manifest.json`` listing each file's sha256
 and row count and the audit log's head, so the owner (or any tool) can check it without Hearth.
 """
@@ -24,7 +27,8 @@ from agent.consent.gate import Admitted, admit_erasure
 from agent.consent.ledger import append_audit, audit_head, published_strands
 from agent.consent.strands import check_pattern, matches
 from agent.errors import AgentError, ConsentError
-from agent.store import queries
+from agent.prediction.strands import source_of  # pure: no NumPy
+from agent.store import forecasts, queries
 from agent.store.readings import ReadingsStore
 from agent.store.sqlite import read_snapshot, sync_dir, transaction
 
@@ -220,15 +224,44 @@ class Forgotten:
     requests: list[tuple[str, str]]  # (recipient, stream)
 
 
+def named_by(pattern: str, strand: str) -> bool:
+    """True when forgetting ``pattern`` forgets ``strand``: it names it, or the stream it is made from."""
+    if matches(pattern, strand):
+        return True
+    source = source_of(strand)
+    return source is not None and matches(pattern, source)
+
+
+def of_device(device: str, strand: str) -> bool:
+    """True when forgetting ``device`` forgets ``strand``: one of its streams, or made from one."""
+    source = source_of(strand) or strand
+    return source.startswith(f"{device}.")
+
+
 def matching_streams(store: ReadingsStore, pattern: str) -> list[str]:
-    """The streams of the readings file that ``pattern`` names."""
-    return [name for name in store.stream_names() if matches(pattern, name)]
+    """The streams of the readings file that forgetting ``pattern`` erases (``named_by``)."""
+    return [name for name in store.stream_names() if named_by(pattern, name)]
+
+
+def device_streams(store: ReadingsStore, device: str) -> list[str]:
+    """The streams of the readings file that forgetting ``device`` erases (``of_device``)."""
+    return [name for name in store.stream_names() if of_device(device, name)]
 
 
 def received_strands(ledger: sqlite3.Connection, pattern: str) -> set[tuple[str, str]]:
-    """(recipient, stream) pairs the audit log shows were published, for streams matching ``pattern``."""
+    """(recipient, stream) pairs the audit log shows were published, for strands ``pattern`` forgets."""
     check_pattern(pattern)
-    return {(r, s) for r, s in published_strands(ledger) if s is not None and matches(pattern, s)}
+    return {(r, s) for r, s in published_strands(ledger) if s is not None and named_by(pattern, s)}
+
+
+def erase_streams(store: ReadingsStore, names: list[str]) -> tuple[int, int]:
+    """The local half of forgetting: ``names`` with their readings, rollups and forecasters' saved state,
+    in one transaction; return (readings, rollups) erased."""
+    return store.forget_streams(names, first=lambda conn: _delete_states(conn, names))
+
+
+def _delete_states(conn: sqlite3.Connection, names: list[str]) -> None:
+    forecasts.delete_states(conn, names)
 
 
 def queue_erasure(
@@ -299,5 +332,5 @@ def forget(
     queued = queue_erasure(
         ledger, pattern, local, hub_id=hub_id, prefix=prefix, ttl_s=ttl_s, cap=cap, now=now
     )
-    readings, rollups = store.forget_streams(local)
+    readings, rollups = erase_streams(store, queued.streams)
     return replace(queued, readings=readings, rollups=rollups)

@@ -8,6 +8,7 @@ hub running. Rules live in the consent, passport and adoption modules; actions o
 from __future__ import annotations
 
 import inspect
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,11 +20,12 @@ from agent.consent import destination, outbox, passport
 from agent.consent import ledger as consent_ledger
 from agent.consent.destination import hub_receipt
 from agent.consent.grants import new_grant
-from agent.consent.strands import check_pattern
+from agent.consent.strands import CONTEXT, check_pattern, matches, may_name_context
 from agent.control.owner import OwnerHub
 from agent.errors import AgentError
-from agent.sources.ble.adoption import AdoptionStore, parse_bindkey
+from agent.sources.ble.adoption import AdoptionError, AdoptionStore, parse_bindkey
 from agent.store.readings import ReadingsStore
+from agent.store.sqlite import transaction
 
 Action = Callable[..., Awaitable[Any]]
 ACTIONS: dict[str, Action] = {}
@@ -138,31 +140,54 @@ async def forget_preview(hub: OwnerHub, *, pattern: str) -> list[str]:
 
 @action("forget")
 async def forget(hub: OwnerHub, *, pattern: str) -> dict[str, Any]:
-    """Erase the strands ``pattern`` names, here and (by request) at every recipient that received them."""
+    """Erase the strands ``pattern`` names and what was made from them (``passport.named_by``), here and
+    (by request) at every recipient that received them."""
     check_pattern(pattern)
-    config = hub.config
-    up = config.upstream
     local = await hub.readings(passport.matching_streams, pattern)
-    result = await hub.ledger(
-        passport.queue_erasure,
-        pattern,
-        local,
-        hub_id=config.hub.id,
-        prefix=up.topic_prefix if up else "hearth/v1",
-        ttl_s=seconds(up.message_ttl) if up else 7 * 86400.0,
-        cap=up.outbox_cap if up else 100_000,
-        now=time.time(),
-    )
+    result = await _queue_erasure(hub, pattern, local)
+    # Running forecasters stop learning the streams before the erase, so none of it is made or saved again.
+    hub.forgetting(result.streams)
     # Commit what sources handed over before the erase, so nothing of the strands outlives it.
     await hub.settle()
-    readings, rollups = await hub.readings(ReadingsStore.forget_streams, local)
+    readings, rollups = await hub.readings(passport.erase_streams, result.streams)
+    labels = await hub.ledger(_forget_labels, pattern, now=time.time()) if may_name_context(pattern) else {}
     return {
         "streams": result.streams,
         "readings": readings,
         "rollups": rollups,
         "purged_unsent": result.purged_unsent,
         "requests": result.requests,
+        "labels": labels,
     }
+
+
+def _forget_labels(conn: sqlite3.Connection, pattern: str, *, now: float) -> dict[str, int]:
+    """Forgetting ``context.<model>`` forgets what the owner taught it: its labels and the versions adapted
+    from them go, and it runs as shipped again. Labels erased, by model (only models that had any)."""
+    from agent.learning import labels, versions
+
+    erased = {}
+    with transaction(conn, immediate=True):
+        for model in sorted({*labels.models(conn), *versions.models(conn)}):
+            if matches(pattern, f"{CONTEXT}.{model}"):
+                count = labels.erase(conn, model)
+                if versions.erase(conn, model, now=now) or count:
+                    erased[model] = count
+    return erased
+
+
+async def _queue_erasure(hub: OwnerHub, pattern: str, local: list[str]) -> passport.Forgotten:
+    up = hub.config.upstream
+    return await hub.ledger(
+        passport.queue_erasure,
+        pattern,
+        local,
+        hub_id=hub.config.hub.id,
+        prefix=up.topic_prefix if up else "hearth/v1",
+        ttl_s=seconds(up.message_ttl) if up else 7 * 86400.0,
+        cap=up.outbox_cap if up else 100_000,
+        now=time.time(),
+    )
 
 
 @action("passport.verify")
@@ -189,15 +214,33 @@ async def adopt(hub: OwnerHub, *, address: str, name: str, bindkey: str | None =
 
 @action("ble.forget")
 async def forget_device(hub: OwnerHub, *, name: str) -> dict[str, Any]:
-    """Forget adopted device ``name``: stop taking its adverts, then erase everything recorded of it."""
+    """Forget adopted device ``name``: stop taking its adverts, then erase everything recorded of it and
+    made from it (forecasts, anomalies, battery estimates), here and at every recipient that received it."""
 
+    def adopted_strands(store: ReadingsStore) -> list[str]:
+        # Checked before erasure requests are queued for it (the erase itself checks again).
+        if all(a.name != name for a in AdoptionStore(store.conn).all()):
+            raise AdoptionError(
+                f"no adopted BLE device is named {name!r}", hint="`hearth ble list` shows adopted devices"
+            )
+        return passport.device_streams(store, name)
+
+    strands = await hub.readings(adopted_strands)
+    requests: list[tuple[str, str]] = []
+    pattern = f"{name}.*"
+    received: set[tuple[str, str]] = await hub.ledger(passport.received_strands, pattern)
+    if strands or received:
+        requests = (await _queue_erasure(hub, pattern, strands)).requests
+    hub.forgetting(strands)
     # The adoption and what was recorded go in one transaction; forget_device drops cached ids.
     erased = await hub.readings(lambda store: store.forget_device(name, first=AdoptionStore.remover(name)))
     await hub.adoptions_changed()
     # Adverts taken before the sources heard of it were still queued: commit them, then erase again.
     await hub.settle()
     erased += await hub.readings(ReadingsStore.forget_device, name)
-    return {"name": name, "erased": erased}
+    # What the hub made from them is recorded under other devices (``forecast``, ``anomaly``, ``battery``).
+    erased += (await hub.readings(passport.erase_streams, strands))[0]
+    return {"name": name, "erased": erased, "requests": requests}
 
 
 @action("ble.list")

@@ -11,7 +11,7 @@ import asyncio
 import socket
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -116,6 +116,9 @@ class LocalHub:
 
     async def adoptions_changed(self) -> None:
         """No BLE source runs: a hub reads the table when it starts."""
+
+    def forgetting(self, streams: Collection[str]) -> None:
+        """No hub runs, so nothing learns in memory."""
 
     def live_sync(self) -> dict[str, Any] | None:
         """No hub runs, so there is no live link."""

@@ -7,11 +7,11 @@ the ``agent.hub.Hub`` its features see), a command that found no hub through ``a
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from agent.config import Config
-from agent.hub import Hub, Live
+from agent.hub import Forgets, Hub, Live
 from agent.store.readings import ReadingsStore
 
 P = ParamSpec("P")
@@ -40,6 +40,9 @@ class OwnerHub(Protocol):
 
     async def adoptions_changed(self) -> None:
         """Make running BLE sources take the adoption table as it is now."""
+
+    def forgetting(self, streams: Collection[str]) -> None:
+        """Tell running features that ``streams`` are about to be erased, so they stop learning them."""
 
     def live_sync(self) -> dict[str, Any] | None:
         """The upstream link as the running publisher sees it now (None without one)."""
@@ -81,6 +84,12 @@ class RunningHub:
             refresh = getattr(source, "refresh_adoptions", None)
             if refresh is not None:
                 await refresh()
+
+    def forgetting(self, streams: Collection[str]) -> None:
+        """Every feature that learns in memory (``Forgets``) drops ``streams`` now."""
+        for feature in self._hub.features.values():
+            if isinstance(feature, Forgets):
+                feature.on_forget(streams)
 
     def live_sync(self) -> dict[str, Any] | None:
         """The publisher's link state, when the hub has an upstream."""

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -231,6 +231,14 @@ class Inference:
             if runner.last_error is not None:
                 return f"model {name} failed on its latest window: {runner.last_error}"
         return None
+
+    def on_forget(self, streams: Collection[str]) -> None:
+        """The owner forgets ``context.<model>``: its labels go, so the model classifies as shipped now."""
+        for name in streams:
+            device, _, model = name.partition(".")
+            runner = self.runners.get(model) if device == "context" else None
+            if runner is not None:
+                runner.use(0, None)
 
     async def run(self) -> None:
         """Run every runner until cancelled, then release the inference thread."""

@@ -82,3 +82,13 @@ def remove(conn: sqlite3.Connection, label_id: int) -> Label:
             raise LearningError(f"no label {label_id}", hint="hearth label list shows their ids")
         conn.execute("DELETE FROM labels WHERE id = ?", (label_id,))
     return Label(*row)
+
+
+def models(conn: sqlite3.Connection) -> list[str]:
+    """Every model the owner labelled."""
+    return [m for (m,) in conn.execute("SELECT DISTINCT model FROM labels ORDER BY model")]
+
+
+def erase(conn: sqlite3.Connection, model: str) -> int:
+    """Delete every label of ``model`` (in the caller's transaction); return how many there were."""
+    return conn.execute("DELETE FROM labels WHERE model = ?", (model,)).rowcount

@@ -53,6 +53,20 @@ def reset(conn: sqlite3.Connection, model: str, *, now: float) -> int:
     return before
 
 
+def models(conn: sqlite3.Connection) -> list[str]:
+    """Every model with an adaptation attempt or a running version on record."""
+    rows = conn.execute("SELECT model FROM model_versions UNION SELECT model FROM model_running ORDER BY 1")
+    return [m for (m,) in rows]
+
+
+def erase(conn: sqlite3.Connection, model: str, *, now: float) -> int:
+    """Delete every adaptation of ``model`` and run it as shipped (in the caller's transaction); return
+    how many attempts there were. Numbering starts again at 1: nothing of the erased ones is left."""
+    erased = conn.execute("DELETE FROM model_versions WHERE model = ?", (model,)).rowcount
+    _run(conn, model, SHIPPED, now)
+    return erased
+
+
 def running(conn: sqlite3.Connection, model: str) -> tuple[int, Head | None, dict[str, Any] | None]:
     """The version ``model`` runs, its head and card (None, None for the shipped model)."""
     version = _running(conn, model)

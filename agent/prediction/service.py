@@ -19,7 +19,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
@@ -165,9 +165,14 @@ class Battery:
 class Prediction:
     """The feature's object: forecasters by stream, batteries by device, and what it has done."""
 
-    def __init__(self, settings: Settings, sink: Sink | None) -> None:
+    def __init__(
+        self, settings: Settings, sink: Sink | None, stream_id: Callable[[str], int | None] = lambda _: None
+    ) -> None:
         self.settings = settings
         self.sink = sink
+        self._stream_id = stream_id  # the id the readings file records a stream under now (None: not)
+        # Streams the owner forgot, with the id they had: ignored until recorded again under a new one.
+        self._forgotten: dict[str, int | None] = {}
         self.streams: dict[str, Tracked] = {}
         self.batteries: dict[str, Battery] = {}
         self.ready = asyncio.Event()
@@ -201,6 +206,10 @@ class Prediction:
 
     def _take(self, reading: Reading) -> None:
         stream, ts, value = reading[0], reading[1], reading[2]
+        if stream in self._forgotten:
+            if self._stream_id(stream) in (None, self._forgotten[stream]):
+                return  # not recorded (a source goes on sending it): not learned either
+            del self._forgotten[stream]  # declared again after the forget: learned afresh
         role = self._role_of(stream)
         if role is None or not math.isfinite(value):
             return
@@ -247,6 +256,22 @@ class Prediction:
         tracked.unsaved += 1
         if tracked.unsaved >= SAVE_EVERY:
             self._dirty.set()
+
+    def on_forget(self, streams: Collection[str]) -> None:
+        """The owner forgets ``streams``: drop their forecasters and batteries, and learn them again only
+        once a source declares them anew (a prediction strand alone leaves its stream's forecaster)."""
+        for name in streams:
+            if strands.source_of(name) is not None:
+                continue
+            self._forgotten[name] = self._stream_id(name)
+            self._role.pop(name, None)
+            if self.streams.pop(name, None) is not None:
+                log.info("prediction: %s forgotten", name)
+            device = battery_device(name)
+            if device is not None:
+                self.batteries.pop(device, None)
+        if self._backlog:
+            self._backlog = deque((r for r in self._backlog if r[0] not in self._forgotten), maxlen=BACKLOG)
 
     # -- learning and what it sends --------------------------------------------------------------------
 
@@ -367,7 +392,7 @@ class Prediction:
         settings = self.settings
         fresh = []
         for name, unit in units.items():
-            if self._role_of(name) != "forecast":
+            if name in self._forgotten or self._role_of(name) != "forecast":
                 continue
             tracked = self._track(name, unit)
             data = saved.get(name)
@@ -386,6 +411,8 @@ class Prediction:
         """Learn each stream's history (``fit`` for a fresh one, step by step after a saved state)."""
         step = self.settings.step
         for name, cells in history.items():
+            if name in self._forgotten:
+                continue  # forgotten while the history loaded
             if self._role_of(name) == "battery":
                 device = battery_device(name)
                 assert device is not None
@@ -536,7 +563,7 @@ def setup(hub: Hub) -> Prediction | None:
         return None
     settings = Settings.of(hub.config)
     sink = hub.recorder.sink("prediction", "prediction", "drop_oldest", maxsize=4096)
-    prediction = Prediction(settings, sink)
+    prediction = Prediction(settings, sink, hub.store.stream_id)
     hub.recorder.listeners.append(prediction.on_readings)
 
     async def service() -> None:

@@ -85,6 +85,24 @@ def battery_strands(device: str) -> tuple[str, str]:
     return f"{BATTERY}.{device}.days_left", f"{BATTERY}.{device}.low"
 
 
+def source_of(strand: str) -> str | None:
+    """The stream a prediction strand is made from (``battery.porch.low`` → ``porch.battery``), or None.
+
+    Forgetting that stream forgets the strand too: it tells about the stream (a forecast of it, when it
+    went out of its range, when its battery runs out).
+    """
+    device, _, rest = strand.partition(".")
+    if device == FORECAST:
+        parsed = parse_forecast_strand(strand)
+        return None if parsed is None else parsed[0]
+    if device == ANOMALY:
+        return rest if "." in rest else None
+    if device == BATTERY:
+        owner, _, quantity = rest.rpartition(".")
+        return f"{owner}.battery" if owner and quantity in ("days_left", "low") else None
+    return None
+
+
 def _num(value: float) -> str:
     return f"{value:.6g}"
 

@@ -44,11 +44,8 @@ def saved_streams(conn: sqlite3.Connection) -> list[tuple[str, str, float]]:
 
 
 def delete_states(conn: sqlite3.Connection, streams: Collection[str]) -> int:
-    """Forget the saved states of ``streams``; return how many there were."""
-    with transaction(conn):
-        return sum(
-            conn.execute("DELETE FROM forecast_state WHERE stream = ?", (s,)).rowcount for s in streams
-        )
+    """Forget the saved states of ``streams`` (in the caller's transaction); return how many there were."""
+    return sum(conn.execute("DELETE FROM forecast_state WHERE stream = ?", (s,)).rowcount for s in streams)
 
 
 def stream_units(conn: sqlite3.Connection) -> dict[str, str]:

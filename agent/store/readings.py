@@ -191,15 +191,19 @@ class ReadingsStore:
         self._drop_cached(lambda stream: stream.startswith(f"{name}."))
         return erased
 
-    def forget_streams(self, names: Iterable[str]) -> tuple[int, int]:
+    def forget_streams(
+        self, names: Iterable[str], *, first: Callable[[sqlite3.Connection], None] | None = None
+    ) -> tuple[int, int]:
         """Erase the streams ``names`` with their readings and rollups; return (readings, rollups) erased.
 
         A device left without streams goes too. Like ``forget_device``, later readings of these streams
-        are not written until a source declares them again.
+        are not written until a source declares them again; ``first`` is as there (the forecasters' state).
         """
         wanted = set(names)
         readings = rollups = 0
         with self.writing(immediate=True, sync=True) as conn:
+            if first is not None:
+                first(conn)
             ids = [sid for sid, name in conn.execute("SELECT id, name FROM streams") if name in wanted]
             for sid in ids:
                 readings += conn.execute("DELETE FROM readings WHERE stream_id = ?", (sid,)).rowcount
@@ -222,6 +226,11 @@ class ReadingsStore:
             (*names, time_key(start), time_key(end)),
         )
         return [Reading(*row) for row in rows]
+
+    def stream_id(self, name: str) -> int | None:
+        """The id stream ``name`` is recorded under now, or None when it is not recorded (a new one after
+        a forget and a new declaration: ids are never reused)."""
+        return self._stream_ids.get(name)
 
     def stream_names(self) -> list[str]:
         """Every stream's name, sorted."""

@@ -44,3 +44,48 @@ def test_labels_and_model_versions_are_exported_without_the_binary_head(tmp_path
     assert "head" not in version
     assert json.loads(version["card"]) == {"kept": True, "labels": [1]}
     assert exported["model_running"][0]["version"] == 1
+
+
+def test_forgetting_a_context_strand_forgets_its_labels_and_adapted_versions(tmp_path: Path) -> None:
+    """``hearth forget context.appliance`` erases what the owner taught the model; it runs as shipped."""
+    from click.testing import CliRunner
+
+    from agent.cli import cli
+    from agent.readings import Reading, StreamInfo
+
+    data = tmp_path / "data"
+    config = tmp_path / "hearth.toml"
+    config.write_text(f'[hub]\nid = "h"\ndata_dir = "{data}"\n')
+    data.mkdir()
+    ledger = open_ledger(data)
+    store = open_readings(data)
+    info = StreamInfo("context.appliance", "context", "appliance", kind="context")
+    other = StreamInfo("context.occupancy", "context", "occupancy", kind="context")
+    store.write_batch(
+        [Reading(info.name, T0, 1.0, "heat_pump"), Reading(other.name, T0, 1.0, "home")],
+        [("inference", info), ("inference", other)],
+    )
+    store.close()
+    head = Head(
+        ("a", "heat_pump"),
+        np.zeros(2, np.float32),
+        np.ones(2, np.float32),
+        np.eye(2, dtype=np.float32),
+        np.zeros(2, np.float32),
+    )
+    labels.add(ledger, "appliance", T0, T0 + 3600, "heat_pump", now=T0)
+    labels.add(ledger, "appliance", T0 + 7200, T0 + 9000, "a", now=T0)
+    labels.add(ledger, "occupancy", T0, T0 + 3600, "away", now=T0)
+    versions.record(ledger, "appliance", {"labels": [1, 2]}, head, kept=True, now=T0 + 1)
+    versions.record(ledger, "occupancy", {"labels": [3]}, head, kept=True, now=T0 + 1)
+    ledger.close()
+
+    done = CliRunner().invoke(cli, ["forget", "-c", str(config), "context.appliance"])
+    assert done.exit_code == 0, done.output
+    assert "erased 2 labels of appliance" in done.output
+    ledger = open_ledger(data)
+    assert [label.model for label in labels.listed(ledger)] == ["occupancy"]
+    assert versions.history(ledger, "appliance") == []
+    assert versions.running(ledger, "appliance") == (versions.SHIPPED, None, None)
+    assert versions.running(ledger, "occupancy")[0] == 1  # another model's labels stay
+    ledger.close()

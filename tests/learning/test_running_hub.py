@@ -23,6 +23,7 @@ from agent.inference.pipeline import inference_of
 from agent.inference.windows import WindowAssembler
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
+from tests.conftest import eventually
 
 from .test_label_cli import INPUTS, record_cycling
 
@@ -127,3 +128,25 @@ async def test_a_version_learnt_over_another_model_file_is_dropped_and_says_why(
             assert inference is not None
             assert inference.runners["activity"].version == 0
     assert "adapted version 1 dropped: it was learnt over another model file" in caplog.text
+
+
+async def test_forgetting_the_context_strand_forgets_the_labels_and_runs_as_shipped_at_once(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    start = await adapted_hub(data_dir)
+
+    async with running(data_dir) as agent:
+        inference = inference_of(agent)
+        assert inference is not None
+        runner = inference.runners["activity"]
+        assert runner.classify(first_window(data_dir, start)).label == "cycling"
+        await eventually(lambda: agent.store.stream_id("context.activity") is not None, "a context reading")
+        forgot = await perform(RunningHub(agent), "forget", {"pattern": "context.activity"})
+        assert forgot["labels"] == {"activity": 1}
+        # The running hub drops the head the forgotten label taught: no window is cycling any more.
+        assert runner.version == 0
+        assert runner.classify(first_window(data_dir, start)).label != "cycling"
+        assert await perform(RunningHub(agent), "label.list", {}) == []
+        shown = await perform(RunningHub(agent), "model.versions", {"model": "activity"})
+        assert shown == {"model": "activity", "running": 0, "versions": []}
