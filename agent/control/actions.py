@@ -294,10 +294,18 @@ def _intent(intent: Any, *, now: float, offers: int) -> dict[str, Any]:
 
 
 async def _exchange(hub: OwnerHub, intent_id: str, via: str) -> str | None:
-    """One exchange with the intent's market; what went wrong, if something did (the ledger keeps all)."""
+    """One exchange with the intent's market; what went wrong, if something did (the ledger keeps all).
+
+    Where the hub runs the intent service, the service makes the exchange (one round over every intent):
+    a second connection with the intent's client id would take its session on the broker.
+    """
     from agent.errors import IntentError
     from agent.intents.market import end_due, exchange, market_for
 
+    service = hub.intents()
+    if service is not None:
+        await service.exchanged()
+        return service.problems.get(intent_id)
     try:
         await end_due(hub.ledger)
         await exchange(market_for(hub.config, via), hub.ledger, intent_id)
@@ -312,6 +320,11 @@ async def _settle_intents(hub: OwnerHub) -> list[str]:
     from agent.intents.market import end_due
 
     ended = await end_due(hub.ledger)
+    service = hub.intents()
+    if service is not None:
+        if ended:
+            await service.exchanged()
+        return ended
     for intent in await hub.ledger(intents_ledger.intents):
         if intent.ended_at is not None and intent.cleared_at is None:
             await _exchange(hub, intent.id, intent.via)
