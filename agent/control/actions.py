@@ -485,7 +485,9 @@ async def add_label(hub: OwnerHub, *, model: str, start_ts: float, end_ts: float
 
     labels.check(model, start_ts, end_ts, cls, known_models=[m.name for m in hub.config.models])
     made = await hub.ledger(labels.add, model, start_ts, end_ts, cls, now=time.time())
-    return {"label": _label(made), "adaptation": await service.adapt_model(hub, model)}
+    adaptation = await service.adapt_model(hub, model)
+    await hub.model_changed(model)
+    return {"label": _label(made), "adaptation": adaptation}
 
 
 @action("label.list")
@@ -509,6 +511,7 @@ async def remove_label(hub: OwnerHub, *, label_id: int) -> dict[str, Any]:
         before = await hub.ledger(versions.reset, removed.model, now=time.time())
         adaptation = {"model": removed.model, "adapted": False, "reason": "no labels left", "running": 0}
         adaptation["was_running"] = before
+    await hub.model_changed(removed.model)
     return {"label": _label(removed), "adaptation": adaptation}
 
 
@@ -537,4 +540,5 @@ async def reset_model(hub: OwnerHub, *, model: str) -> dict[str, Any]:
 
     service.model_entry(hub, model)
     before = await hub.ledger(versions.reset, model, now=time.time())
+    await hub.model_changed(model)
     return {"model": model, "was_running": before, "running": versions.SHIPPED}

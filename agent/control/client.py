@@ -130,6 +130,9 @@ class LocalHub:
         """No intent service runs: an intent action connects for the intent itself."""
         return None
 
+    async def model_changed(self, name: str) -> None:
+        """No model runs: a hub reads the version each model runs when it starts."""
+
     def __enter__(self) -> LocalHub:
         return self
 

@@ -60,6 +60,9 @@ class OwnerHub(Protocol):
     def intents(self) -> IntentExchanges | None:
         """The running intent service, which alone connects for an intent (None: the action connects)."""
 
+    async def model_changed(self, name: str) -> None:
+        """Make the running model ``name`` classify with the version the ledger says it runs."""
+
 
 class RunningHub:
     """``OwnerHub`` over a running hub: every change goes through the writer that owns its file."""
@@ -108,3 +111,15 @@ class RunningHub:
         """The intent service, when the hub runs one."""
         service = self._hub.features.get("intents")
         return service if isinstance(service, IntentExchanges) else None
+
+    async def model_changed(self, name: str) -> None:
+        """Switch the model's runner to the version it runs now (after a label or a reset), live."""
+        if self._hub.features.get("inference") is None:
+            return
+        from agent.inference.pipeline import inference_of
+        from agent.learning.service import running_version
+
+        inference = inference_of(self._hub)
+        runner = inference.runners.get(name) if inference is not None else None
+        if runner is not None:
+            runner.use(*await self.ledger(running_version, name, runner.model))

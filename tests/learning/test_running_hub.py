@@ -1,4 +1,4 @@
-"""Labels given to a running hub go through its writers; the adapted version runs after the hub's restart."""
+"""Labels on a running hub go through its writers; the adapted version runs at once and after restarts."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 from agent.config import config_from_mapping
+from agent.control import wire
 from agent.control.actions import perform
+from agent.control.client import ask_running_hub
 from agent.control.owner import RunningHub
 from agent.daemon import Agent
 from agent.inference.evaluate import load_test_split
@@ -23,6 +25,7 @@ from agent.inference.pipeline import inference_of
 from agent.inference.windows import WindowAssembler
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
+from tests.conftest import eventually
 
 from .test_label_cli import INPUTS, record_cycling
 
@@ -127,3 +130,36 @@ async def test_a_version_learnt_over_another_model_file_is_dropped_and_says_why(
             assert inference is not None
             assert inference.runners["activity"].version == 0
     assert "adapted version 1 dropped: it was learnt over another model file" in caplog.text
+
+
+async def over_the_socket(data_dir: Path, action: str, **params: Any) -> Any:
+    """``action`` as ``hearth label ...`` or ``hearth model ...`` sends it to a running hub."""
+    await eventually(lambda: wire.socket_path(data_dir).exists(), "the hub's control socket")
+    line = await asyncio.to_thread(ask_running_hub, data_dir, wire.Request(action, params))
+    assert line is not None, "no hub answered on the control socket"
+    return wire.result_of(line)
+
+
+async def test_a_running_hub_switches_to_the_adapted_version_without_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    start = round(time.time()) - 3600.0
+    record_cycling(data_dir, start, 50)
+    async with running(data_dir) as agent:
+        inference = inference_of(agent)
+        assert inference is not None
+        runner = inference.runners["activity"]
+        assert runner.version == 0
+        window = first_window(data_dir, start)
+        assert runner.classify(window).label != "cycling"
+
+        added = await over_the_socket(
+            data_dir, "label.add", model="activity", start_ts=start, end_ts=start + 50, cls="cycling"
+        )
+        assert added["adaptation"]["running"] == 1, added
+        assert runner.version == 1
+        assert runner.classify(window).label == "cycling"
+
+        reset = await over_the_socket(data_dir, "model.reset", model="activity")
+        assert reset["running"] == 0
+        assert runner.version == 0
+        assert runner.classify(window).label != "cycling"
