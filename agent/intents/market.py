@@ -257,7 +257,7 @@ class IntentService:
         self._wake = asyncio.Event()
         self._round_end = asyncio.Event()
         self._closed = False
-        self._running = False
+        self._stopped = False  # run() has returned (or was cancelled)
         self._failing: set[str] = set()
         # What went wrong in the latest exchange of each intent that failed (gone once one succeeds).
         self.problems: dict[str, str] = {}
@@ -275,15 +275,14 @@ class IntentService:
         self._round_end.set()
 
     async def exchanged(self) -> None:
-        """Wake the service and wait for a round that began after this call (at once if it is not running)."""
+        """Wake the service and wait for a round that began after this call (or for ``run`` to end)."""
         target = self.begun + 1
         self.wake()
-        while self._running and not self._closed and self.rounds < target:
+        while not self._stopped and not self._closed and self.rounds < target:
             await self._round_end.wait()
 
     async def run(self) -> None:
         """Exchange for every intent that is not cleared, every ``check_every``, until closed."""
-        self._running = True
         try:
             while not self._closed:
                 # Cleared before the round: a wake that comes during it makes the next one start at once.
@@ -293,7 +292,7 @@ class IntentService:
                     async with asyncio.timeout(every):
                         await self._wake.wait()
         finally:
-            self._running = False
+            self._stopped = True
             self._round_end.set()
 
     async def step(self) -> float:

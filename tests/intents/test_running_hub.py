@@ -218,3 +218,28 @@ async def test_owner_actions_on_a_running_hub_go_through_its_intent_service(
         agent.stop()
         await run
     assert "already connected" not in market.log.read_text(errors="replace")
+
+
+async def test_an_action_that_comes_before_the_service_starts_waits_for_its_first_round(
+    tmp_path: Path,
+) -> None:
+    config = config_from_mapping(
+        {
+            "hub": {"id": "h-early", "data_dir": str(tmp_path / "data")},
+            "market": {"host": "127.0.0.1", "port": 1, "tls": False, "check_every": "1h"},
+        }
+    )
+    with LocalHub(config) as hub:
+        service = IntentService(config, hub.ledger)
+        waiting = asyncio.create_task(service.exchanged())
+        await asyncio.sleep(0)  # let it wait: the service has not begun a round
+        assert not waiting.done()
+        runner = asyncio.create_task(service.run(), name="intents")
+        try:
+            await waiting
+            assert service.rounds == 1
+        finally:
+            service.close()
+            await runner
+        # Once the service has stopped, nobody waits for it.
+        await service.exchanged()
