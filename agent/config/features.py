@@ -77,6 +77,14 @@ FEATURES: tuple[Feature, ...] = (
     ),
     # Lazy: aiomqtt and paho bring http.client and email along.
     Feature("sync", "agent.sync.service", lambda c: c.upstream is not None, ("upstream",)),
+    # Lazy: aiomqtt and paho bring http.client and email along. On with [upstream] too (--via upstream).
+    Feature(
+        "intents",
+        "agent.intents.service",
+        lambda c: c.market is not None or c.upstream is not None,
+        ("market", "upstream"),
+        check="agent.intents.service:check_config",
+    ),
     # Lazy: aiomqtt, and cryptography for the signatures.
     Feature(
         "fleet",

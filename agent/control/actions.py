@@ -337,10 +337,18 @@ def _intent(intent: Any, *, now: float, offers: int) -> dict[str, Any]:
 
 
 async def _exchange(hub: OwnerHub, intent_id: str, via: str) -> str | None:
-    """One exchange with the intent's market; what went wrong, if something did (the ledger keeps all)."""
+    """One exchange with the intent's market; what went wrong, if something did (the ledger keeps all).
+
+    Where the hub runs the intent service, the service makes the exchange (one round over every intent):
+    a second connection with the intent's client id would take its session on the broker.
+    """
     from agent.errors import IntentError
     from agent.intents.market import end_due, exchange, market_for
 
+    service = hub.intents()
+    if service is not None:
+        await service.exchanged()
+        return service.problems.get(intent_id)
     try:
         await end_due(hub.ledger)
         await exchange(market_for(hub.config, via), hub.ledger, intent_id)
@@ -355,6 +363,11 @@ async def _settle_intents(hub: OwnerHub) -> list[str]:
     from agent.intents.market import end_due
 
     ended = await end_due(hub.ledger)
+    service = hub.intents()
+    if service is not None:
+        if ended:
+            await service.exchanged()
+        return ended
     for intent in await hub.ledger(intents_ledger.intents):
         if intent.ended_at is not None and intent.cleared_at is None:
             await _exchange(hub, intent.id, intent.via)
@@ -515,7 +528,9 @@ async def add_label(hub: OwnerHub, *, model: str, start_ts: float, end_ts: float
 
     labels.check(model, start_ts, end_ts, cls, known_models=[m.name for m in hub.config.models])
     made = await hub.ledger(labels.add, model, start_ts, end_ts, cls, now=time.time())
-    return {"label": _label(made), "adaptation": await service.adapt_model(hub, model)}
+    adaptation = await service.adapt_model(hub, model)
+    await hub.model_changed(model)
+    return {"label": _label(made), "adaptation": adaptation}
 
 
 @action("label.list")
@@ -539,6 +554,7 @@ async def remove_label(hub: OwnerHub, *, label_id: int) -> dict[str, Any]:
         before = await hub.ledger(versions.reset, removed.model, now=time.time())
         adaptation = {"model": removed.model, "adapted": False, "reason": "no labels left", "running": 0}
         adaptation["was_running"] = before
+    await hub.model_changed(removed.model)
     return {"label": _label(removed), "adaptation": adaptation}
 
 
@@ -567,4 +583,5 @@ async def reset_model(hub: OwnerHub, *, model: str) -> dict[str, Any]:
 
     service.model_entry(hub, model)
     before = await hub.ledger(versions.reset, model, now=time.time())
+    await hub.model_changed(model)
     return {"model": model, "was_running": before, "running": versions.SHIPPED}

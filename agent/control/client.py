@@ -18,6 +18,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from agent.config import Config
 from agent.control import wire
 from agent.control.actions import perform
+from agent.control.owner import IntentExchanges
 from agent.errors import AgentError
 from agent.store.ledger import open_ledger
 from agent.store.lock import DataLock
@@ -127,6 +128,13 @@ class LocalHub:
     def live_store(self) -> dict[str, Any] | None:
         """No hub runs, so nothing is recording."""
         return None
+
+    def intents(self) -> IntentExchanges | None:
+        """No intent service runs: an intent action connects for the intent itself."""
+        return None
+
+    async def model_changed(self, name: str) -> None:
+        """No model runs: a hub reads the version each model runs when it starts."""
 
     def __enter__(self) -> LocalHub:
         return self

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Collection
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 from agent.config import Config
 from agent.hub import Forgets, Hub, Live
@@ -16,6 +16,16 @@ from agent.store.readings import ReadingsStore
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+@runtime_checkable
+class IntentExchanges(Protocol):
+    """The running intent service as an owner action sees it (``agent.intents.market.IntentService``)."""
+
+    problems: dict[str, str]
+
+    async def exchanged(self) -> None:
+        """Wake the service and wait for a round over every intent that began after the call."""
 
 
 class OwnerHub(Protocol):
@@ -49,6 +59,12 @@ class OwnerHub(Protocol):
 
     def live_store(self) -> dict[str, Any] | None:
         """The running recorder's state now (None when no hub runs)."""
+
+    def intents(self) -> IntentExchanges | None:
+        """The running intent service, which alone connects for an intent (None: the action connects)."""
+
+    async def model_changed(self, name: str) -> None:
+        """Make the running model ``name`` classify with the version the ledger says it runs."""
 
 
 class RunningHub:
@@ -99,3 +115,20 @@ class RunningHub:
     def live_store(self) -> dict[str, Any] | None:
         """The recorder's live state (commits, backlog, drops, a disk that refuses writes)."""
         return self._hub.live_store()
+
+    def intents(self) -> IntentExchanges | None:
+        """The intent service, when the hub runs one."""
+        service = self._hub.features.get("intents")
+        return service if isinstance(service, IntentExchanges) else None
+
+    async def model_changed(self, name: str) -> None:
+        """Switch the model's runner to the version it runs now (after a label or a reset), live."""
+        if self._hub.features.get("inference") is None:
+            return
+        from agent.inference.pipeline import inference_of
+        from agent.learning.service import running_version
+
+        inference = inference_of(self._hub)
+        runner = inference.runners.get(name) if inference is not None else None
+        if runner is not None:
+            runner.use(*await self.ledger(running_version, name, runner.model))

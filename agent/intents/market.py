@@ -246,15 +246,22 @@ async def end_due(ledger: LedgerCall) -> list[str]:
 class IntentService:
     """Keeps every intent in step with the market: publish, collect offers, send answers, clear ended ones.
 
-    A hub feature owns it: ``run()`` until ``close()``; ``wake()`` makes it look now (after an owner action).
+    A hub feature owns it: ``run()`` until ``close()``; ``wake()`` makes it look now (after an owner action),
+    and ``exchanged()`` waits for that look. While it runs, it is the only one to connect for an intent:
+    two connections with the same client id would take the broker's session from each other.
     """
 
     def __init__(self, config: Config, ledger: LedgerCall) -> None:
         self._config = config
         self._ledger = ledger
         self._wake = asyncio.Event()
+        self._round_end = asyncio.Event()
         self._closed = False
+        self._stopped = False  # run() has returned (or was cancelled)
         self._failing: set[str] = set()
+        # What went wrong in the latest exchange of each intent that failed (gone once one succeeds).
+        self.problems: dict[str, str] = {}
+        self.begun = 0
         self.rounds = 0
 
     def wake(self) -> None:
@@ -265,18 +272,40 @@ class IntentService:
         """Stop ``run`` after the exchange in progress; safe to call twice."""
         self._closed = True
         self._wake.set()
+        self._round_end.set()
+
+    async def exchanged(self) -> None:
+        """Wake the service and wait for a round that began after this call (or for ``run`` to end)."""
+        target = self.begun + 1
+        self.wake()
+        while not self._stopped and not self._closed and self.rounds < target:
+            await self._round_end.wait()
 
     async def run(self) -> None:
         """Exchange for every intent that is not cleared, every ``check_every``, until closed."""
-        while not self._closed:
-            every = await self.step()
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(every):
-                    await self._wake.wait()
+        try:
+            while not self._closed:
+                # Cleared before the round: a wake that comes during it makes the next one start at once.
+                self._wake.clear()
+                every = await self.step()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(every):
+                        await self._wake.wait()
+        finally:
+            self._stopped = True
+            self._round_end.set()
 
     async def step(self) -> float:
         """One round over every intent; how long to wait before the next one."""
+        self.begun += 1
+        try:
+            return await self._round()
+        finally:
+            self.rounds += 1
+            ended, self._round_end = self._round_end, asyncio.Event()
+            ended.set()
+
+    async def _round(self) -> float:
         every = seconds((self._config.market or _DEFAULTS).check_every)
         await end_due(self._ledger)
         for intent in await self._ledger(intents_ledger.intents):
@@ -287,12 +316,13 @@ class IntentService:
                 every = min(every, market.check_every_s, max(1.0, intent.expires_at - time.time()))
                 await exchange(market, self._ledger, intent.id)
             except IntentError as exc:
+                self.problems[intent.id] = exc.message
                 if intent.id not in self._failing:
                     log.warning("intent %s: %s", intent.id, exc.message)
                     self._failing.add(intent.id)
                 continue
+            self.problems.pop(intent.id, None)
             if intent.id in self._failing:
                 log.info("intent %s: the market is reachable again", intent.id)
                 self._failing.discard(intent.id)
-        self.rounds += 1
         return every

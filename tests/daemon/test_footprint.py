@@ -61,6 +61,12 @@ def test_configured_models_still_load_the_runtime(tmp_path: Path) -> None:
     assert "inference" in result["services"]
 
 
+def test_a_market_starts_the_intent_service_and_only_then_loads_the_mqtt_client(tmp_path: Path) -> None:
+    result = attached(tmp_path, market={"host": "127.0.0.1", "tls": False})
+    assert result["loaded"] == ["aiomqtt"]
+    assert "intents" in result["services"]
+
+
 XIAOMI_PROGRAM = """
 import json, sys
 from agent.sources.ble.advert import Advert

@@ -6,7 +6,9 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from agent.cli import cli
 from tests.testbed.mosquitto import Mosquitto, free_port
 
 from .conftest import STREAM, Home, home_config, intent_id_of
@@ -103,3 +105,16 @@ def test_a_market_that_is_away_keeps_the_intent_for_later(tmp_path: Path) -> Non
         shown = home.cli("intent", "show", intent_id)
         assert shown.exit_code == 0, shown.output
         assert "(published)" in shown.output
+
+
+def test_a_market_on_mqtt_3_is_refused_when_the_config_loads(tmp_path: Path) -> None:
+    path = tmp_path / "hearth.toml"
+    path.write_text(
+        f'[hub]\nid = "h"\ndata_dir = "{tmp_path / "data"}"\n\n'
+        '[market]\nhost = "127.0.0.1"\ntls = false\nprotocol = "3.1.1"\n'
+    )
+    result = CliRunner().invoke(cli, ["config", "check", str(path)])
+    assert result.exit_code == 2, result.output
+    assert f"{path}: market: intents need MQTT 5" in result.output
+    assert 'hint: set market.protocol = "auto" or "5"' in result.output
+    assert "Traceback" not in result.output

@@ -1,4 +1,4 @@
-"""Labels given to a running hub go through its writers; the adapted version runs after the hub's restart."""
+"""Labels on a running hub go through its writers; the adapted version runs at once and after restarts."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 from agent.config import config_from_mapping
+from agent.control import wire
 from agent.control.actions import perform
+from agent.control.client import ask_running_hub
 from agent.control.owner import RunningHub
 from agent.daemon import Agent
 from agent.inference.evaluate import load_test_split
@@ -135,7 +137,6 @@ async def test_forgetting_the_context_strand_forgets_the_labels_and_runs_as_ship
 ) -> None:
     data_dir = tmp_path / "data"
     start = await adapted_hub(data_dir)
-
     async with running(data_dir) as agent:
         inference = inference_of(agent)
         assert inference is not None
@@ -150,3 +151,36 @@ async def test_forgetting_the_context_strand_forgets_the_labels_and_runs_as_ship
         assert await perform(RunningHub(agent), "label.list", {}) == []
         shown = await perform(RunningHub(agent), "model.versions", {"model": "activity"})
         assert shown == {"model": "activity", "running": 0, "versions": []}
+
+
+async def over_the_socket(data_dir: Path, action: str, **params: Any) -> Any:
+    """``action`` as ``hearth label ...`` or ``hearth model ...`` sends it to a running hub."""
+    await eventually(lambda: wire.socket_path(data_dir).exists(), "the hub's control socket")
+    line = await asyncio.to_thread(ask_running_hub, data_dir, wire.Request(action, params))
+    assert line is not None, "no hub answered on the control socket"
+    return wire.result_of(line)
+
+
+async def test_a_running_hub_switches_to_the_adapted_version_without_a_restart(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    start = round(time.time()) - 3600.0
+    record_cycling(data_dir, start, 50)
+    async with running(data_dir) as agent:
+        inference = inference_of(agent)
+        assert inference is not None
+        runner = inference.runners["activity"]
+        assert runner.version == 0
+        window = first_window(data_dir, start)
+        assert runner.classify(window).label != "cycling"
+
+        added = await over_the_socket(
+            data_dir, "label.add", model="activity", start_ts=start, end_ts=start + 50, cls="cycling"
+        )
+        assert added["adaptation"]["running"] == 1, added
+        assert runner.version == 1
+        assert runner.classify(window).label == "cycling"
+
+        reset = await over_the_socket(data_dir, "model.reset", model="activity")
+        assert reset["running"] == 0
+        assert runner.version == 0
+        assert runner.classify(window).label != "cycling"

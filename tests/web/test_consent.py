@@ -225,3 +225,20 @@ async def test_a_grant_form_mistake_is_named_on_the_page(tmp_path: Path) -> None
             assert "raw readings leave the home only when chosen explicitly" in unescape(await r.text())
         async with http.get(f"{served.url}/consent/g-000000000000/receipt") as r:
             assert r.status == 404
+
+
+async def test_the_audit_page_filters_intent_entries_by_kind(tmp_path: Path) -> None:
+    async with serve(tmp_path) as served, client() as http:
+        assert await login(http, served.url) == 303
+        token = await csrf_of(http, served.url)
+        await _give(http, served, token)
+        cleared = {"intent": "0" * 32, "topic": "intents/v1/intents/repairs/" + "0" * 32}
+        await served.agent.ledger.run(consent_ledger.append_audit, [(time.time(), "intent clear", cleared)])
+        async with http.get(f"{served.url}/audit") as response:
+            page = unescape(await response.text())
+        assert '<option value="intent clear">' in page
+        async with http.get(f"{served.url}/audit", params={"kind": "intent clear"}) as response:
+            page = unescape(await response.text())
+        assert '<option value="intent clear" selected>' in page
+        assert 'data-kind="intent clear"' in page
+        assert 'data-kind="grant"' not in page

@@ -39,6 +39,12 @@ KINDS = (
     "erasure request",
     "config",
     "destination",
+    "intent",
+    "intent publish",
+    "intent offer",
+    "intent answer",
+    "intent end",
+    "intent clear",
 )
 CHUNK = 256 * 1024
 
