@@ -166,13 +166,16 @@ class Publisher:
                 pending.append(row)
         while pending and not link.lost.is_set():
             free = await window.reserve()
-            if self.ledger.version() != checked:
-                checked = self.ledger.version()
+            # Check again until no commit landed while the check ran: one landing between the
+            # check's read and its answer reaching this task (a revocation, say) would go unseen.
+            while pending and (version := self.ledger.version()) != checked:
+                checked = version
                 sendable = await self.ledger.run(outbox.sendable, [r.seq for r in pending], now=self.clock())
                 pending = [r for r in pending if r.seq in sendable]
             chunk, pending = pending[:free], pending[free:]
             window.unreserve(free - len(chunk))
-            # No await from the check above to the last send: nothing can commit in between.
+            # No await from the last version check to the last send: every row sent was sendable in
+            # a snapshot no older than that check.
             for row in chunk:
                 if link.lost.is_set():
                     window.unreserve(1)
