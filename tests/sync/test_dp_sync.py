@@ -8,9 +8,14 @@ import json
 import math
 import statistics
 
+import pytest
+
 from agent.consent import budget, outbox
 from agent.consent.dp import DpPolicy
+from agent.consent.gate import Refused, admit
+from agent.consent.grants import new_grant
 from agent.consent.ledger import grants, receipt, revoke
+from agent.errors import ConsentError
 
 from .conftest import T0, Broker, Hub, Seen, run_publisher, stop_publisher
 
@@ -41,6 +46,42 @@ def test_a_noised_grant_keeps_its_policy_and_its_receipt_names_it(hub: Hub) -> N
     assert shown["epsilon"] == 0.5
     assert shown["bounds"] == [10.0, 35.0]
     assert (shown["cap"], shown["period_s"]) == (2.0, DAY)
+
+
+def test_the_gate_lets_nothing_but_noised_summaries_leave_under_a_noised_grant(hub: Hub) -> None:
+    grant = hub.grant("coop", [STREAM], "summary:10s", dp=policy())
+    plain = {"start": T0, "end": T0 + 10, "count": 10, "mean": 22.0, "min": 21.0, "max": 23.0, "unit": "C"}
+    verdict = admit(
+        grant,
+        revoked=False,
+        now=T0 + 20,
+        stream=STREAM,
+        kind="summary",
+        body=plain,
+        data_start=T0,
+        data_end=T0 + 10,
+        hub_id="h",
+        prefix="p",
+    )
+    assert verdict == Refused(f"grant {grant.id} lets only noisy summaries leave")
+
+
+@pytest.mark.parametrize(
+    ("recipient", "granularity", "message"),
+    [("coop", "events", "not events"), ("market", "summary:1d", "cannot go with them")],
+)
+def test_noise_is_refused_where_it_cannot_apply(recipient: str, granularity: str, message: str) -> None:
+    strand = "context.activity" if granularity == "events" else STREAM
+    with pytest.raises(ConsentError, match=message):
+        new_grant(
+            recipient=recipient,
+            purpose="test",
+            strands=[strand],
+            granularity=granularity,
+            precision=None,
+            now=T0,
+            dp=policy(),
+        )
 
 
 def test_past_the_cap_nothing_is_queued_and_the_audit_log_says_so(hub: Hub) -> None:
