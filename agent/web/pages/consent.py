@@ -20,6 +20,7 @@ from agent.config import seconds
 from agent.config.durations import PATTERN
 from agent.consent import ledger as consent_ledger
 from agent.consent.destination import hub_receipt
+from agent.consent.dp import DpPolicy, policy_from_options
 from agent.consent.grants import Grant, new_grant
 from agent.errors import AgentError, ConsentError
 from agent.store import queries
@@ -83,7 +84,9 @@ async def _render_list(
         states=states,
         error=error,
         notice=notice,
-        form={k: str(form.get(k, "")) for k in ("recipient", "purpose", "strands", "granularity")}
+        form={
+            k: str(form.get(k, "")) for k in ("recipient", "purpose", "strands", "granularity", *_DP_FIELDS)
+        }
         | {"precision": str(form.get("precision", "")), "expires": str(form.get("expires", ""))},
         granularities=GRANULARITIES,
         streams=await ctx.read(queries.stream_names),
@@ -109,6 +112,7 @@ def proposed(form: Mapping[str, Any], *, now: float, allow_raw: bool) -> Grant:
             raise ConsentError(f"invalid expiry {expires!r}", hint="a duration such as 30d or 12h")
         expires_at = now + seconds(expires)
     return new_grant(
+        dp=_policy(form),
         recipient=str(form.get("recipient", "")).strip(),
         purpose=str(form.get("purpose", "")),
         strands=strands,
@@ -117,6 +121,29 @@ def proposed(form: Mapping[str, Any], *, now: float, allow_raw: bool) -> Grant:
         now=now,
         expires_at=expires_at,
         allow_raw=allow_raw,
+    )
+
+
+_DP_FIELDS = ("dp", "dp_loss", "dp_bounds", "dp_budget")
+
+
+def _policy(form: Mapping[str, Any]) -> DpPolicy | None:
+    """The noise the form asks for (none unless a mechanism is chosen); ``ConsentError`` names the field."""
+    mechanism = str(form.get("dp", "")).strip()
+    if not mechanism:
+        return None
+    text = str(form.get("dp_loss", "")).strip()
+    try:
+        loss = float(text)
+    except ValueError:
+        raise ConsentError(f"privacy loss per message {text!r} is not a number", hint="0.5") from None
+    laplace = mechanism == "laplace"
+    return policy_from_options(
+        mechanism,
+        epsilon=loss if laplace else None,
+        rho=None if laplace else loss,
+        bounds=str(form.get("dp_bounds", "")).strip() or None,
+        budget=str(form.get("dp_budget", "")).strip() or None,
     )
 
 
