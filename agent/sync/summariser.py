@@ -159,11 +159,11 @@ class Summariser:
         until = closed_until(start, horizon, window_s, self.max_windows)
         noisy = NoisySummary(policy)
         named = describe(policy)
+        values = queries.window_values(self.readings, info.id, start=start, end=until, window_s=window_s)
         bodies = []
         for k in range(round((until - start) / window_s)):
             begin, end = start + k * window_s, start + (k + 1) * window_s
-            rows = queries.rows_between(self.readings, info.id, start=begin, end=end, limit=-1)
-            made = noisy.release([value for _, value, _ in rows])
+            made = noisy.release(values.get(round(begin / window_s), []))
             body = {
                 "start": begin,
                 "end": end,

@@ -84,6 +84,17 @@ def test_noise_is_refused_where_it_cannot_apply(recipient: str, granularity: str
         )
 
 
+def test_each_window_is_released_from_its_own_clamped_readings(hub: Hub) -> None:
+    """With next to no noise (a huge epsilon) the releases are the clamped windows' true count and mean."""
+    hub.grant("coop", [STREAM], "summary:10s", dp=policy(cap=1e9, epsilon=1e6))
+    hub.record(STREAM, [(T0 + i + 0.5, float(i)) for i in range(25)] + [(T0 + 35.0, 99.0)])
+    hub.summariser.step(T0 + 40)
+    got = [(b["start"] - T0, b["count"], b["mean"]) for b in _bodies(hub)]
+    assert [(start, count) for start, count, _ in got] == [(0, 10), (10, 10), (20, 5), (30, 1)]
+    means = [mean for _, _, mean in got]
+    assert means == pytest.approx([10.0, 14.5, 22.0, 35.0], abs=0.01)  # 0..9 clamped up to 10; 99 to 35
+
+
 def test_past_the_cap_nothing_is_queued_and_the_audit_log_says_so(hub: Hub) -> None:
     grant = hub.grant("coop", [STREAM], "summary:10s", dp=policy(cap=2.0, epsilon=0.5))
     hub.record(STREAM, [(T0 + i, 22.0) for i in range(100)])
