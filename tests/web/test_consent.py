@@ -259,6 +259,10 @@ async def test_a_noised_grant_previews_a_noisy_example_and_its_expected_error(tm
             finally:
                 ledger.close()
 
+        async with http.get(f"{served.url}/consent") as r:
+            listed = unescape(await r.text())
+        spent = r"noised \(laplace, epsilon 0.5 a message\): [0-9.e+-]+ of 500 spent this period"
+        assert re.search(spent, listed)
         state = await asyncio.to_thread(given)
         assert state.grant.dp is not None
         assert (state.grant.dp.cap, state.grant.dp.lower, state.grant.dp.upper) == (500.0, 0.0, 100.0)

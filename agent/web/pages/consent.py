@@ -9,6 +9,7 @@ transaction, and the publisher re-checks every grant before each send.
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from aiohttp import web
 
 from agent.config import seconds
 from agent.config.durations import PATTERN
+from agent.consent import budget
 from agent.consent import ledger as consent_ledger
 from agent.consent.destination import hub_receipt
 from agent.consent.dp import DpPolicy, policy_from_options
@@ -73,7 +75,7 @@ async def _render_list(
     request: web.Request, *, status: int = 200, error: str | None = None, notice: str | None = None
 ) -> web.Response:
     ctx = request.app[CTX]
-    states = await ctx.read_ledger(consent_ledger.grants, now=time.time())
+    states, budgets = await ctx.read_ledger(_grants_and_budgets, now=time.time())
     states.sort(key=lambda s: s.status != "active")
     form: Mapping[str, Any] = await request.post() if request.method == "POST" else request.query
     return ctx.render(
@@ -82,6 +84,7 @@ async def _render_list(
         status=status,
         title="Consent",
         states=states,
+        budgets=budgets,
         error=error,
         notice=notice,
         form={
@@ -93,6 +96,19 @@ async def _render_list(
         upstream=ctx.hub.config.upstream is not None,
         when=when,
     )
+
+
+def _grants_and_budgets(
+    conn: sqlite3.Connection, *, now: float
+) -> tuple[list[consent_ledger.GrantState], dict[str, budget.Standing]]:
+    """Every grant, and for each noised one its recipient's budget this period."""
+    states = consent_ledger.grants(conn, now=now)
+    budgets = {
+        s.grant.id: budget.standing(conn, s.grant.recipient, s.grant.dp, now=now)
+        for s in states
+        if s.grant.dp is not None
+    }
+    return states, budgets
 
 
 def proposed(form: Mapping[str, Any], *, now: float, allow_raw: bool) -> Grant:
