@@ -25,6 +25,16 @@ def when(ts: float | None) -> str:
     return "—" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def describe_policy(dp: dict[str, Any]) -> str:
+    """``laplace, epsilon 0.5 per release, values clamped to 10..35, at most 8 per day``."""
+    unit = "epsilon" if dp["mechanism"] == "laplace" else "rho"
+    period = {3600.0: "hour", 86400.0: "day", 604800.0: "week"}.get(dp["period_s"], f"{dp['period_s']:g} s")
+    return (
+        f"{dp['mechanism']}, {unit} {dp['per_release']:g} per release,"
+        f" values clamped to {dp['lower']:g}..{dp['upper']:g}, at most {dp['cap']:g} {unit} per {period}"
+    )
+
+
 @click.group()
 def consent() -> None:
     """Grant, list, show and revoke consent for data to leave the home."""
@@ -49,6 +59,17 @@ def consent() -> None:
 @click.option("--precision", type=int, default=None, help="Round values to this many decimal places.")
 @click.option("--expires", default=None, help="Duration until the grant ends (for example 30d).")
 @click.option("--allow-raw", is_flag=True, help="Confirm that every raw reading may leave the home.")
+@click.option(
+    "--dp",
+    "mechanism",
+    type=click.Choice(["laplace", "gaussian"]),
+    default=None,
+    help="Send summaries noised for differential privacy (see docs/privacy.md).",
+)
+@click.option("--epsilon", type=float, default=None, help="With --dp laplace: privacy loss per release.")
+@click.option("--rho", type=float, default=None, help="With --dp gaussian: zCDP loss (rho) per release.")
+@click.option("--bounds", default=None, help="With --dp: LO..HI, values are clamped to them (10..35).")
+@click.option("--budget", default=None, help="With --dp: cap on the loss per period (8/day, 2/hour, 4/12h).")
 def grant(
     *,
     config_path: Path,
@@ -59,15 +80,30 @@ def grant(
     precision: int | None,
     expires: str | None,
     allow_raw: bool,
+    mechanism: str | None,
+    epsilon: float | None,
+    rho: float | None,
+    bounds: str | None,
+    budget: str | None,
 ) -> None:
     """Allow RECIPIENT to receive STRANDs at GRANULARITY, and print the consent receipt's id.
 
     Example: hearth consent grant --recipient energy-coop --purpose "heating advice"
     --strand living_room.temperature --granularity summary:1h --precision 1 --expires 90d
+
+    Noised: add --dp laplace --epsilon 0.5 --bounds 10..35 --budget 8/day
     """
+    import msgspec
+
     from agent.config.durations import PATTERN, seconds
+    from agent.consent.dp import policy_from_options
     from agent.errors import ConsentError
 
+    policy = None
+    if mechanism is not None:
+        policy = policy_from_options(mechanism, epsilon=epsilon, rho=rho, bounds=bounds, budget=budget)
+    elif any(v is not None for v in (epsilon, rho, bounds, budget)):
+        raise ConsentError("--epsilon, --rho, --bounds and --budget go with --dp", hint="--dp laplace")
     if expires is not None and not re.match(PATTERN, expires):
         raise ConsentError(f"invalid --expires {expires!r}", hint="use a duration such as 30d or 12h")
     result = ask(
@@ -80,12 +116,15 @@ def grant(
         precision=precision,
         expires_s=None if expires is None else seconds(expires),
         allow_raw=allow_raw,
+        dp=None if policy is None else msgspec.to_builtins(policy),
     )
     made = result["grant"]
     click.echo(
         f"granted {made['id']}: {made['recipient']} receives {', '.join(made['strands'])}"
         f" as {made['granularity']}"
     )
+    if made.get("dp"):
+        click.echo(f"noised: {describe_policy(made['dp'])}")
     if not result["upstream"]:
         click.echo("note: no [upstream] broker is configured, so nothing is sent until one is")
     click.echo(f"receipt: hearth consent receipt {made['id']}")
@@ -151,6 +190,15 @@ def show(config_path: Path, grant_id: str) -> None:
         ("queued messages", state["queued"]),
     ):
         click.echo(f"{key:>16}: {value}")
+    if g.get("dp"):
+        b = state["budget"]
+        unit = b["unit"]
+        click.echo(f"{'noise':>16}: {describe_policy(g['dp'])}")
+        click.echo(
+            f"{'budget spent':>16}: {b['spent']:.4g} of {b['cap']:g} {unit} this period"
+            f" ({b['releases']} releases, {b['refused']} refused)"
+        )
+        click.echo(f"{'budget left':>16}: {b['left']:.4g} {unit}, renews {when(b['period_end'])}")
 
 
 @consent.command()

@@ -16,11 +16,13 @@ the Unix epoch, so a restart does not renew a budget early).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, NamedTuple
 
+from agent.config.durations import PATTERN, seconds
 from agent.errors import ConsentError
 
 Mechanism = Literal["laplace", "gaussian"]
@@ -58,6 +60,18 @@ class DpPolicy:
     def unit(self) -> str:
         """What the loss is measured in: epsilon (pure DP) or rho (zero-concentrated DP)."""
         return "epsilon" if self.mechanism == "laplace" else "rho"
+
+
+def describe(policy: DpPolicy) -> dict[str, Any]:
+    """The policy as every noisy message and receipt names it."""
+    return {
+        "mechanism": policy.mechanism,
+        policy.unit: policy.per_release,
+        "bounds": [policy.lower, policy.upper],
+        "cap": policy.cap,
+        "period_s": policy.period_s,
+        "composition": "basic (epsilons add up)" if policy.mechanism == "laplace" else "zCDP (rhos add up)",
+    }
 
 
 class Release(NamedTuple):
@@ -147,3 +161,49 @@ def charge(
     if spent + loss > cap * (1 + 1e-9):
         return Budget(start, spent), False
     return Budget(start, spent + loss), True
+
+
+# -- the owner's words -----------------------------------------------------------------------------
+
+_PERIODS = {"hour": 3600.0, "day": 86400.0, "week": 7 * 86400.0}
+
+
+def policy_from_options(
+    mechanism: str, *, epsilon: float | None, rho: float | None, bounds: str | None, budget: str | None
+) -> DpPolicy:
+    """The policy that ``--dp``, ``--epsilon``/``--rho``, ``--bounds LO..HI`` and ``--budget N/PERIOD``
+    describe; ``ConsentError`` naming the option that is wrong."""
+    if mechanism not in ("laplace", "gaussian"):
+        raise ConsentError(f"unknown --dp mechanism {mechanism!r}", hint="--dp laplace or --dp gaussian")
+    unit, given, other = ("epsilon", epsilon, rho) if mechanism == "laplace" else ("rho", rho, epsilon)
+    if given is None or other is not None:
+        raise ConsentError(
+            f"--dp {mechanism} takes its loss per release as --{unit}",
+            hint="--dp laplace --epsilon 0.5, or --dp gaussian --rho 0.05",
+        )
+    if bounds is None:
+        raise ConsentError("--dp needs --bounds LO..HI (values are clamped to them)", hint="--bounds 10..35")
+    lo_text, sep, hi_text = bounds.partition("..")
+    try:
+        lower, upper = float(lo_text), float(hi_text)
+    except ValueError:
+        lower = upper = math.nan
+    if not sep or math.isnan(lower) or math.isnan(upper):
+        raise ConsentError(f"invalid --bounds {bounds!r}", hint="two numbers joined by '..', as in 10..35")
+    if budget is None:
+        raise ConsentError(f"--dp needs --budget N/PERIOD, the cap on {unit}", hint="--budget 8/day")
+    cap_text, sep, period = budget.partition("/")
+    try:
+        cap = float(cap_text)
+    except ValueError:
+        cap = math.nan
+    period_s = _PERIODS.get(period)
+    if period_s is None and re.match(PATTERN, period):
+        period_s = seconds(period)
+    if not sep or math.isnan(cap) or period_s is None:
+        raise ConsentError(
+            f"invalid --budget {budget!r}", hint="a cap and a period: 8/day, 2/hour, 20/week or 4/12h"
+        )
+    policy = DpPolicy(mechanism, given, lower, upper, cap, period_s)  # type: ignore[arg-type]
+    policy.check()
+    return policy

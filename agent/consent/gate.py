@@ -72,6 +72,7 @@ def admit(
             and abs(body.get("end", 0) - body.get("start", 0) - (grain.window_s or 0)) > 1e-6,
             f"summary window does not match {grant.granularity}",
         ),
+        (grant.dp is not None and "dp" not in body, f"grant {grant.id} lets only noisy summaries leave"),
     )
     reason = next((why for failed, why in checks if failed), None)
     if reason is not None:

@@ -7,6 +7,7 @@ import secrets
 
 import msgspec
 
+from agent.consent.dp import DpPolicy
 from agent.consent.granularity import Granularity, parse_granularity
 from agent.consent.strands import check_pattern, covered, may_name_context
 from agent.errors import ConsentError
@@ -28,6 +29,7 @@ class Grant(msgspec.Struct, frozen=True, kw_only=True):
     precision: int | None = None
     created_at: float
     expires_at: float | None = None
+    dp: DpPolicy | None = None  # summaries leave noised under this policy (agent.consent.dp)
 
     @property
     def grain(self) -> Granularity:
@@ -53,6 +55,7 @@ def new_grant(
     now: float,
     expires_at: float | None = None,
     allow_raw: bool = False,
+    dp: DpPolicy | None = None,
 ) -> Grant:
     """Validate the owner's choices and return a new grant with a fresh id."""
     if not _RECIPIENT.match(recipient):
@@ -81,6 +84,18 @@ def new_grant(
                 )
     if precision is not None and not -6 <= precision <= 9:
         raise ConsentError(f"precision {precision} is out of range", hint="decimal places between -6 and 9")
+    if dp is not None:
+        if grain.kind != "summary":
+            raise ConsentError(
+                f"differential privacy noises window summaries, not {grain.kind}",
+                hint="use --granularity summary:<window> with --dp",
+            )
+        if recipient == MARKET:
+            raise ConsentError(
+                "intents show summaries as granted; noised summaries cannot go with them yet",
+                hint=f"give the {MARKET} grant without --dp, or a coarser window",
+            )
+        dp.check()
     if expires_at is not None and expires_at <= now:
         raise ConsentError("the grant would expire before it starts")
     return Grant(
@@ -92,4 +107,5 @@ def new_grant(
         precision=precision,
         created_at=now,
         expires_at=expires_at,
+        dp=dp,
     )

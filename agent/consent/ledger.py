@@ -10,7 +10,10 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
+import msgspec
+
 from agent.consent import audit
+from agent.consent.dp import DpPolicy
 from agent.consent.grants import Grant
 from agent.consent.receipts import dumps as receipt_json
 from agent.errors import ConsentError
@@ -144,7 +147,7 @@ def verify_audit(conn: sqlite3.Connection) -> list[str]:
 # -- grants -----------------------------------------------------------------------------------------
 
 
-def _grant(row: sqlite3.Row | tuple[Any, ...]) -> Grant:
+def _grant(row: sqlite3.Row | tuple[Any, ...], dp: str | None = None) -> Grant:
     gid, recipient, purpose, strands, granularity, precision, created_at, expires_at = row[:8]
     return Grant(
         id=gid,
@@ -155,6 +158,7 @@ def _grant(row: sqlite3.Row | tuple[Any, ...]) -> Grant:
         precision=precision,
         created_at=created_at,
         expires_at=expires_at,
+        dp=None if dp is None else msgspec.json.decode(dp, type=DpPolicy),
     )
 
 
@@ -163,7 +167,7 @@ def add_grant(conn: sqlite3.Connection, grant: Grant, receipt: dict[str, Any]) -
     with transaction(conn, immediate=True):
         conn.execute(
             "INSERT INTO grants (id, recipient, purpose, strands, granularity, precision, created_at,"
-            " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " expires_at, dp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 grant.id,
                 grant.recipient,
@@ -173,6 +177,7 @@ def add_grant(conn: sqlite3.Connection, grant: Grant, receipt: dict[str, Any]) -
                 grant.precision,
                 grant.created_at,
                 grant.expires_at,
+                None if grant.dp is None else msgspec.json.encode(grant.dp).decode(),
             ),
         )
         conn.execute(
@@ -193,6 +198,7 @@ def add_grant(conn: sqlite3.Connection, grant: Grant, receipt: dict[str, Any]) -
                         "granularity": grant.granularity,
                         "precision": grant.precision,
                         "expires_at": grant.expires_at,
+                        **({} if grant.dp is None else {"dp": msgspec.to_builtins(grant.dp)}),
                     },
                 )
             ],
@@ -204,12 +210,12 @@ def grants(conn: sqlite3.Connection, *, now: float) -> list[GrantState]:
     rows = conn.execute(
         "SELECT g.id, g.recipient, g.purpose, g.strands, g.granularity, g.precision, g.created_at,"
         " g.expires_at, r.revoked_at, g.ended_at,"
-        " (SELECT count(*) FROM outbox o WHERE o.grant_id = g.id)"
+        " (SELECT count(*) FROM outbox o WHERE o.grant_id = g.id), g.dp"
         " FROM grants g LEFT JOIN revocations r ON r.grant_id = g.id ORDER BY g.created_at DESC, g.id"
     ).fetchall()
     out = []
     for row in rows:
-        grant = _grant(row)
+        grant = _grant(row, row[11])
         revoked_at, ended_at, queued = row[8], row[9], row[10]
         if revoked_at is not None:
             status, ended = "revoked", revoked_at

@@ -49,6 +49,7 @@ _LEDGER_TABLES = (
     "labels",
     "model_versions",
     "model_running",
+    "dp_budget",
 )
 # Columns exported where not every one is: an adapted version's head is binary and follows from its labels.
 _LEDGER_COLUMNS = {"model_versions": "model, version, created_at, kept, card"}

@@ -11,6 +11,7 @@ import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from agent.consent.dp import DpPolicy, describe
 from agent.consent.grants import Grant
 
 if TYPE_CHECKING:
@@ -67,11 +68,22 @@ def receipt_for(
             "strands": list(grant.strands),
             "granularity": grant.granularity,
             "precision_decimal_places": grant.precision,
+            **({} if grant.dp is None else {"differential_privacy": _privacy(grant.dp, grant.recipient)}),
         },
         "destination": _destination(destination, grant.recipient),
         "event": {"state": "given", "time": _iso(grant.created_at), "expires": _iso(grant.expires_at)},
         "withdrawal": f"hearth consent revoke {grant.id}",
         "grantId": grant.id,
+    }
+
+
+def _privacy(policy: DpPolicy, recipient: str) -> dict[str, Any]:
+    """The noise policy in the receipt: mechanism, loss per release, bounds, and the cap per period."""
+    return {
+        **describe(policy),
+        "cap_applies_to": f"every noisy release to {recipient}, per period",
+        "privacy_unit": "one reading per window (one person contributing one reading to each window)",
+        "released": "noisy count and noisy mean of values clamped to the bounds; no min or max",
     }
 
 

@@ -16,9 +16,10 @@ from typing import Any
 import msgspec
 
 from agent.config import seconds
-from agent.consent import destination, outbox, passport
+from agent.consent import budget, destination, outbox, passport
 from agent.consent import ledger as consent_ledger
 from agent.consent.destination import hub_receipt
+from agent.consent.dp import DpPolicy
 from agent.consent.grants import new_grant
 from agent.consent.strands import CONTEXT, check_pattern, matches, may_name_context
 from agent.control.owner import OwnerHub
@@ -76,9 +77,14 @@ async def grant(
     precision: int | None = None,
     expires_s: float | None = None,
     allow_raw: bool = False,
+    dp: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Record a new grant with its receipt; returns the grant."""
     now = time.time()
+    try:
+        policy = None if dp is None else msgspec.convert(dp, DpPolicy)
+    except msgspec.ValidationError as exc:
+        raise AgentError(f"bad differential privacy policy: {exc}") from exc
     made = new_grant(
         recipient=recipient,
         purpose=purpose,
@@ -88,6 +94,7 @@ async def grant(
         now=now,
         expires_at=None if expires_s is None else now + expires_s,
         allow_raw=allow_raw,
+        dp=policy,
     )
     config = hub.config
     await hub.ledger(consent_ledger.add_grant, made, hub_receipt(made, config))
@@ -107,8 +114,19 @@ async def list_grants(hub: OwnerHub) -> dict[str, Any]:
 
 @action("consent.show")
 async def show_grant(hub: OwnerHub, *, grant_id: str) -> dict[str, Any]:
-    """One grant with its status."""
-    return _state(await hub.ledger(consent_ledger.get_grant, grant_id, now=time.time()))
+    """One grant with its status; for a noised grant, its recipient's budget this period."""
+
+    def read(conn: Any) -> dict[str, Any]:
+        now = time.time()
+        state = consent_ledger.get_grant(conn, grant_id, now=now)
+        shown = _state(state)
+        policy = state.grant.dp
+        if policy is not None:
+            standing = budget.standing(conn, state.grant.recipient, policy, now=now)
+            shown["budget"] = {**standing._asdict(), "left": standing.left}
+        return shown
+
+    return await hub.ledger(read)
 
 
 @action("consent.revoke")

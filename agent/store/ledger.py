@@ -182,6 +182,21 @@ MIGRATIONS: list[str] = [
         changed_at REAL NOT NULL
     );
     """,
+    # 7: differential privacy: a grant's noise policy (JSON, agent.consent.dp), and what each recipient's
+    # noisy releases spent per budget period (one row per recipient, unit and period; agent.consent.budget).
+    """
+    ALTER TABLE grants ADD COLUMN dp TEXT;
+    CREATE TABLE dp_budget (
+        recipient TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        period_start REAL NOT NULL,
+        period_s REAL NOT NULL,
+        spent REAL NOT NULL,
+        releases INTEGER NOT NULL,
+        refused INTEGER NOT NULL,
+        PRIMARY KEY (recipient, unit, period_start)
+    );
+    """,
 ]
 
 

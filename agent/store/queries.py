@@ -116,6 +116,22 @@ def rows_between(
     ).fetchall()
 
 
+def window_values(
+    conn: sqlite3.Connection, stream_id: int, *, start: float, end: float, window_s: float
+) -> dict[int, list[float]]:
+    """A stream's values in [start, end) by window index ``ts // window_s`` (windows without any absent).
+
+    Read on ``key``, so it costs the span asked for, not the table.
+    """
+    found: dict[int, list[float]] = {}
+    for ts, value in conn.execute(
+        "SELECT ts, value FROM readings WHERE key >= ? AND key < ? AND stream_id = ? ORDER BY key",
+        (time_key(start), time_key(end), stream_id),
+    ):
+        found.setdefault(int(ts // window_s), []).append(value)
+    return found
+
+
 def latest_values(conn: sqlite3.Connection, *, since: float) -> dict[int, Latest]:
     """Each stream's newest reading at or after ``since``, by stream id (streams without one are absent)."""
     # SQLite returns the other columns of the row that holds max(key): the newest reading.

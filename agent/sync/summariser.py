@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from agent.consent import budget, outbox
 from agent.consent import ledger as consent_ledger
-from agent.consent import outbox
+from agent.consent.dp import NoisySummary, describe
 from agent.consent.gate import Admitted, Refused, admit
 from agent.consent.grants import MARKET, Grant
 from agent.consent.granularity import Kind
@@ -35,6 +36,7 @@ class StepResult:
 
     queued: int = 0
     refused: int = 0
+    refused_budget: int = 0
     dropped_cap: int = 0
     dropped_ttl: int = 0
     ended: list[tuple[str, int]] = field(default_factory=list)
@@ -90,7 +92,8 @@ class Summariser:
                 return
             mark = _mark_of(self.ledger, grant.id, stream)
             grain = grant.grain
-            batch = _BATCHERS[grain.kind](self, grant, info, mark, horizon)
+            batcher = Summariser._noisy_summaries if grant.dp is not None else _BATCHERS[grain.kind]
+            batch = batcher(self, grant, info, mark, horizon)
             if batch is None:
                 return
             bodies, until, state = batch
@@ -122,6 +125,8 @@ class Summariser:
                     )
                 else:
                     admitted.append(verdict)
+            if grant.dp is not None:
+                admitted = self._within_budget(grant, stream, admitted, now, result)
             result.dropped_cap += outbox.enqueue(
                 self.ledger, admitted, hub_id=self.hub_id, now=now, ttl_s=self.ttl_s, cap=self.cap
             )
@@ -141,6 +146,53 @@ class Summariser:
             return None
         groups = queries.window_aggregates(self.readings, info.id, start=start, end=until, window_s=window_s)
         return _Batch([(b, b["start"], b["end"]) for b in summary_bodies(groups, window_s, info.unit)], until)
+
+    def _noisy_summaries(
+        self, grant: Grant, info: StreamRef, mark: _Mark | None, horizon: float
+    ) -> _Batch | None:
+        """A noisy count and mean (agent.consent.dp) of every window closed since the mark, empty ones
+        too: whether a window had readings is itself what the noise hides."""
+        window_s, policy = grant.grain.window_s, grant.dp
+        if window_s is None or policy is None:
+            return None
+        start = mark.until if mark else first_window(grant.created_at, window_s)
+        until = closed_until(start, horizon, window_s, self.max_windows)
+        noisy = NoisySummary(policy)
+        named = describe(policy)
+        values = queries.window_values(self.readings, info.id, start=start, end=until, window_s=window_s)
+        bodies = []
+        for k in range(round((until - start) / window_s)):
+            begin, end = start + k * window_s, start + (k + 1) * window_s
+            made = noisy.release(values.get(round(begin / window_s), []))
+            body = {
+                "start": begin,
+                "end": end,
+                "count": max(0, round(made.n)),
+                "mean": made.mean,
+                "unit": info.unit,
+                "dp": named,
+            }
+            bodies.append((body, begin, end))
+        return _Batch(bodies, until) if bodies else None
+
+    def _within_budget(
+        self, grant: Grant, stream: str, admitted: list[Admitted], now: float, result: StepResult
+    ) -> list[Admitted]:
+        """The noisy releases the recipient's budget allows, debited; the rest are audited, not sent."""
+        if grant.dp is None:
+            return admitted
+        allowed = budget.debit(
+            self.ledger,
+            grant_id=grant.id,
+            recipient=grant.recipient,
+            stream=stream,
+            policy=grant.dp,
+            loss=NoisySummary(grant.dp).loss,
+            windows=[(m.body["start"], m.body["end"]) for m in admitted],
+            now=now,
+        )
+        result.refused_budget += len(admitted) - allowed
+        return admitted[:allowed]
 
     def _rows(self, grant: Grant, info: StreamRef, mark: _Mark | None, horizon: float) -> _Rows | None:
         """The readings since the mark (at most ``max_windows * 10``) and where the next pass starts."""

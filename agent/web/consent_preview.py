@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from agent.consent import outbox
+from agent.consent.dp import DpPolicy, NoisySummary
 from agent.consent.grants import Grant
 from agent.consent.ledger import add_grant
 from agent.consent.receipts import receipt_for
@@ -39,11 +40,20 @@ class Preview:
     window: tuple[float, float]  # the span of data the example covers
     messages: list[dict[str, Any]]  # example payloads as the recipient would receive them
     topics: list[str]
+    # For a noised grant: how far off the first example's mean typically is (one standard deviation of
+    # the noise), and the number of readings that figure is for.
+    expected_error: float | None = None
+    error_readings: int = 0
 
 
 def how_often(grant: Grant) -> str:
     """When messages leave, in plain words."""
     grain = grant.grain
+    if grain.kind == "summary" and grain.window_s is not None and grant.dp is not None:
+        return (
+            f"one message per strand every {grant.granularity.partition(':')[2]}, with a noised count and "
+            f"mean ({describe_policy(grant.dp)})"
+        )
     if grain.kind == "summary" and grain.window_s is not None:
         return (
             f"one message per strand every {grant.granularity.partition(':')[2]}, with the count, mean, "
@@ -83,11 +93,30 @@ def preview(
     finally:
         scratch.close()
     streams = queries.stream_names(readings)
+    messages = [json.loads(payload) for _, payload in rows[:SHOWN_MESSAGES]]
+    expected, counted = None, 0
+    if grant.dp is not None and messages:
+        ref = queries.stream_named(readings, messages[0]["stream"])
+        if ref is not None:
+            counted = len(queries.rows_between(readings, ref.id, start=start, end=end, limit=-1))
+            expected = NoisySummary(grant.dp).typical_error(counted)
     return Preview(
         grant=grant,
         streams=[s for s in streams if grant.covers(s)],
         how_often=how_often(grant),
         window=(start, end),
-        messages=[json.loads(payload) for _, payload in rows[:SHOWN_MESSAGES]],
+        messages=messages,
         topics=sorted({topic for topic, _ in rows}),
+        expected_error=expected,
+        error_readings=counted,
+    )
+
+
+def describe_policy(policy: DpPolicy) -> str:
+    """The noise in plain words: mechanism, loss per message, bounds and the budget."""
+    period = {3600.0: "hour", 86400.0: "day", 604800.0: "week"}.get(policy.period_s, f"{policy.period_s:g} s")
+    return (
+        f"{policy.mechanism} noise, {policy.unit} {policy.per_release:g} per message, values clamped to"
+        f" {policy.lower:g}..{policy.upper:g}, at most {policy.cap:g} {policy.unit} per {period}"
+        " for this recipient"
     )

@@ -58,3 +58,19 @@ def test_every_message_kind_has_exactly_the_documented_fields(hub: Hub) -> None:
     topic, body = by_kind["erasure"]
     assert set(body) == _fields("### Erasure requests")
     assert topic == f"{PREFIX}/{HUB}/coop/_erasure"
+
+
+def test_a_noised_summary_has_exactly_the_documented_fields(hub: Hub) -> None:
+    from agent.consent.dp import DpPolicy
+
+    hub.record("living_room.temperature", [(T0 + i, 20.0 + i / 10) for i in range(30)])
+    hub.grant(
+        "coop", ["living_room.temperature"], "summary:10s", dp=DpPolicy("laplace", 1.0, 0.0, 40.0, cap=9.0)
+    )
+    hub.summariser.step(T0 + 60)
+    (row, *_) = outbox.next_batch(hub.ledger, after=0, limit=100, now=T0)
+    body = json.loads(row.payload)
+    assert set(body) == _fields("Fields of every data message") | _fields("### Noised `summary`")
+    documented = DOC.split("### Noised `summary`", 1)[1].split("###", 1)[0]
+    for key in body["dp"]:
+        assert f"`{key}`" in documented, key

@@ -242,3 +242,51 @@ async def test_the_audit_page_filters_intent_entries_by_kind(tmp_path: Path) -> 
         assert '<option value="intent clear" selected>' in page
         assert 'data-kind="intent clear"' in page
         assert 'data-kind="grant"' not in page
+
+
+async def test_a_noised_grant_previews_a_noisy_example_and_its_expected_error(tmp_path: Path) -> None:
+    async with serve(tmp_path) as served, client() as http:
+        data_dir = served.agent.data_dir
+
+        async def enough() -> bool:
+            return await _readings_span(data_dir) > 3.0
+
+        await eventually(enough, "three seconds of readings", 15, every=0.1)
+        assert await login(http, served.url) == 303
+        token = await csrf_of(http, served.url)
+        noise = {"dp": "laplace", "dp_loss": "0.5", "dp_bounds": "0..100", "dp_budget": "500/day"}
+        page, grant_id = await _give(http, served, token, **noise)
+        page = unescape(page)
+        assert "a noised count and mean (laplace noise, epsilon 0.5 per message" in page
+        match = re.search(r"typically off by about\s+<strong>([0-9.e+]+)", page)
+        assert match is not None, page
+        assert float(match.group(1)) > 10  # one or two readings a window: the noise dominates
+        examples = re.findall(r"<pre data-example>(.*?)</pre>", page, re.S)
+        assert examples
+        example = json.loads(examples[0])
+        assert "min" not in example
+        assert example["dp"]["epsilon"] == 0.5
+        assert example["dp"]["bounds"] == [0.0, 100.0]
+        assert example["mean"] is None or 0.0 <= example["mean"] <= 100.0
+
+        def given() -> consent_ledger.GrantState:
+            ledger = open_ledger(data_dir, read_only=True)
+            try:
+                return consent_ledger.get_grant(ledger, grant_id, now=time.time())
+            finally:
+                ledger.close()
+
+        async with http.get(f"{served.url}/consent") as r:
+            listed = unescape(await r.text())
+        spent = r"noised \(laplace, epsilon 0.5 a message\): [0-9.e+-]+ of 500 spent this period"
+        assert re.search(spent, listed)
+        state = await asyncio.to_thread(given)
+        assert state.grant.dp is not None
+        assert (state.grant.dp.cap, state.grant.dp.lower, state.grant.dp.upper) == (500.0, 0.0, 100.0)
+        async with http.post(
+            f"{served.url}/consent/preview",
+            data={**noise, "csrf": token, "recipient": "coop", "purpose": "x", "strands": "tank.level",
+                  "granularity": "summary:1s", "dp_bounds": "100..0"},
+        ) as r:  # fmt: skip
+            assert r.status == 400
+            assert "lower below upper" in unescape(await r.text())

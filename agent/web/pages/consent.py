@@ -9,6 +9,7 @@ transaction, and the publisher re-checks every grant before each send.
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -18,8 +19,10 @@ from aiohttp import web
 
 from agent.config import seconds
 from agent.config.durations import PATTERN
+from agent.consent import budget
 from agent.consent import ledger as consent_ledger
 from agent.consent.destination import hub_receipt
+from agent.consent.dp import DpPolicy, policy_from_options
 from agent.consent.grants import Grant, new_grant
 from agent.errors import AgentError, ConsentError
 from agent.store import queries
@@ -72,7 +75,7 @@ async def _render_list(
     request: web.Request, *, status: int = 200, error: str | None = None, notice: str | None = None
 ) -> web.Response:
     ctx = request.app[CTX]
-    states = await ctx.read_ledger(consent_ledger.grants, now=time.time())
+    states, budgets = await ctx.read_ledger(_grants_and_budgets, now=time.time())
     states.sort(key=lambda s: s.status != "active")
     form: Mapping[str, Any] = await request.post() if request.method == "POST" else request.query
     return ctx.render(
@@ -81,15 +84,31 @@ async def _render_list(
         status=status,
         title="Consent",
         states=states,
+        budgets=budgets,
         error=error,
         notice=notice,
-        form={k: str(form.get(k, "")) for k in ("recipient", "purpose", "strands", "granularity")}
+        form={
+            k: str(form.get(k, "")) for k in ("recipient", "purpose", "strands", "granularity", *_DP_FIELDS)
+        }
         | {"precision": str(form.get("precision", "")), "expires": str(form.get("expires", ""))},
         granularities=GRANULARITIES,
         streams=await ctx.read(queries.stream_names),
         upstream=ctx.hub.config.upstream is not None,
         when=when,
     )
+
+
+def _grants_and_budgets(
+    conn: sqlite3.Connection, *, now: float
+) -> tuple[list[consent_ledger.GrantState], dict[str, budget.Standing]]:
+    """Every grant, and for each noised one its recipient's budget this period."""
+    states = consent_ledger.grants(conn, now=now)
+    budgets = {
+        s.grant.id: budget.standing(conn, s.grant.recipient, s.grant.dp, now=now)
+        for s in states
+        if s.grant.dp is not None
+    }
+    return states, budgets
 
 
 def proposed(form: Mapping[str, Any], *, now: float, allow_raw: bool) -> Grant:
@@ -109,6 +128,7 @@ def proposed(form: Mapping[str, Any], *, now: float, allow_raw: bool) -> Grant:
             raise ConsentError(f"invalid expiry {expires!r}", hint="a duration such as 30d or 12h")
         expires_at = now + seconds(expires)
     return new_grant(
+        dp=_policy(form),
         recipient=str(form.get("recipient", "")).strip(),
         purpose=str(form.get("purpose", "")),
         strands=strands,
@@ -117,6 +137,29 @@ def proposed(form: Mapping[str, Any], *, now: float, allow_raw: bool) -> Grant:
         now=now,
         expires_at=expires_at,
         allow_raw=allow_raw,
+    )
+
+
+_DP_FIELDS = ("dp", "dp_loss", "dp_bounds", "dp_budget")
+
+
+def _policy(form: Mapping[str, Any]) -> DpPolicy | None:
+    """The noise the form asks for (none unless a mechanism is chosen); ``ConsentError`` names the field."""
+    mechanism = str(form.get("dp", "")).strip()
+    if not mechanism:
+        return None
+    text = str(form.get("dp_loss", "")).strip()
+    try:
+        loss = float(text)
+    except ValueError:
+        raise ConsentError(f"privacy loss per message {text!r} is not a number", hint="0.5") from None
+    laplace = mechanism == "laplace"
+    return policy_from_options(
+        mechanism,
+        epsilon=loss if laplace else None,
+        rho=None if laplace else loss,
+        bounds=str(form.get("dp_bounds", "")).strip() or None,
+        budget=str(form.get("dp_budget", "")).strip() or None,
     )
 
 
