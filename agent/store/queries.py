@@ -8,11 +8,12 @@ question allows, so a query costs the same on a hub that kept a year of data as 
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Collection
 from typing import Literal, NamedTuple
 
-from agent.store.readings import time_key
+from agent.store.readings import STREAM_BITS, time_key
 
 
 class StreamRef(NamedTuple):
@@ -97,11 +98,12 @@ def window_aggregates(
 
     Windows without readings are absent; the list is in window order.
     """
+    low, high = _key_span(start, end)
     return conn.execute(
         "SELECT CAST(ts / :w AS INTEGER) AS k, count(*), avg(value), min(value), max(value)"
-        " FROM readings WHERE stream_id = :sid AND ts >= :start AND ts < :end"
+        " FROM readings WHERE key >= :low AND key < :high AND stream_id = :sid AND ts >= :start AND ts < :end"
         " GROUP BY k ORDER BY k",
-        {"w": window_s, "sid": stream_id, "start": start, "end": end},
+        {"w": window_s, "sid": stream_id, "start": start, "end": end, "low": low, "high": high},
     ).fetchall()
 
 
@@ -109,11 +111,23 @@ def rows_between(
     conn: sqlite3.Connection, stream_id: int, *, start: float, end: float, limit: int
 ) -> list[tuple[float, float, str | None]]:
     """The first ``limit`` readings (ts, value, label) of a stream in [start, end), oldest first."""
+    low, high = _key_span(start, end)
     return conn.execute(
-        "SELECT ts, value, label FROM readings WHERE stream_id = ? AND ts >= ? AND ts < ?"
-        " ORDER BY ts LIMIT ?",
-        (stream_id, start, end, limit),
+        "SELECT ts, value, label FROM readings"
+        " WHERE key >= ? AND key < ? AND stream_id = ? AND ts >= ? AND ts < ? ORDER BY key LIMIT ?",
+        (low, high, stream_id, start, end, limit),
     ).fetchall()
+
+
+def _key_span(start: float, end: float) -> tuple[int, int]:
+    """Keys covering every reading with ``start <= ts < end`` (a little more at the edges).
+
+    ``ts`` and ``stream_id`` are generated from ``key``, and SQLite cannot turn a condition on them into a
+    range of the primary key: without this span a query reads the whole table.
+    """
+    low = math.floor(start * 1000) << STREAM_BITS if math.isfinite(start) else -(2**63)
+    high = math.ceil(end * 1000) << STREAM_BITS if math.isfinite(end) else 2**63 - 1
+    return max(low, -(2**63)), min(high, 2**63 - 1)
 
 
 def window_values(
