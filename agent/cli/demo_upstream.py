@@ -114,7 +114,10 @@ def show_side_by_side(config: Config, upstream: Upstream) -> None:
     console = Console()
     console.print(Columns([home, left]))
     total = sum(count for _, count, _ in kept)
+    data = sum(1 for topic, _ in upstream.messages if not topic.endswith("/status"))
+    status = len(upstream.messages) - data
     console.print(
-        f"{total} readings stayed in the home; {len(upstream.messages)} messages ({sent} bytes) left it,"
-        " each under the example grant (hearth consent list, hearth passport verify)."
+        f"{total} readings stayed in the home; {data} data messages left it, each under the example grant"
+        f" (hearth consent list, hearth passport verify), and {status} status messages (online/offline);"
+        f" {sent} bytes in all."
     )
