@@ -135,12 +135,14 @@ def window_values(
 ) -> dict[int, list[float]]:
     """A stream's values in [start, end) by window index ``ts // window_s`` (windows without any absent).
 
-    Read on ``key``, so it costs the span asked for, not the table.
+    Reads the same readings as ``window_aggregates`` (the key span, then the exact bounds).
     """
+    low, high = _key_span(start, end)
     found: dict[int, list[float]] = {}
     for ts, value in conn.execute(
-        "SELECT ts, value FROM readings WHERE key >= ? AND key < ? AND stream_id = ? ORDER BY key",
-        (time_key(start), time_key(end), stream_id),
+        "SELECT ts, value FROM readings"
+        " WHERE key >= ? AND key < ? AND stream_id = ? AND ts >= ? AND ts < ? ORDER BY key",
+        (low, high, stream_id, start, end),
     ):
         found.setdefault(int(ts // window_s), []).append(value)
     return found
