@@ -6,8 +6,6 @@ The board link itself (framed and text modes) is tested in ``tests/sources/test_
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,12 +27,8 @@ from firmware_bridge import (
 from firmware_bridge.messages import Message
 from tests.ble.conftest import FakeClock
 from tests.ble.test_gatt import FakeConnector, runner_for
+from tests.testbed.golden import GOLDEN
 from tests.testbed.wait import eventually
-
-VECTORS = json.loads(
-    (Path(__file__).resolve().parents[2] / "firmware_bridge" / "golden" / "vectors.json").read_text("utf-8")
-)
-GOLDEN = {v["name"]: bytes.fromhex(v["wire"]) for v in VECTORS["valid"] + VECTORS["malformed"]}
 
 
 def messages(data: bytes) -> list[Message]:

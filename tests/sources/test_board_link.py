@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from agent.errors import BoardCommandError
@@ -23,11 +20,8 @@ from firmware_bridge import (
     encode,
 )
 from firmware_bridge.messages import Message
+from tests.testbed.golden import GOLDEN
 
-VECTORS = json.loads(
-    (Path(__file__).resolve().parents[2] / "firmware_bridge" / "golden" / "vectors.json").read_text("utf-8")
-)
-GOLDEN = {v["name"]: bytes.fromhex(v["wire"]) for v in VECTORS["valid"] + VECTORS["malformed"]}
 NOW = 1_000_000.0
 TEMPERATURE = StreamInfo("board.temperature", "board", "temperature", "°C")
 HUMIDITY = StreamInfo("board.humidity", "board", "humidity", "%")
