@@ -35,6 +35,7 @@ class HeldLink:
         self.receive_maximum = inner.receive_maximum
         self.lost = inner.lost
         self.waiting: list[tuple[str, bytes, asyncio.Future[str | None]]] = []
+        self.unanswered = 0  # forwarded to the broker, PUBACK not yet back
 
     def send(self, topic: str, payload: bytes) -> asyncio.Future[str | None]:
         fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
@@ -48,6 +49,7 @@ class HeldLink:
         seq = json.loads(payload)["seq"]
 
         def relay(inner: asyncio.Future[str | None]) -> None:
+            self.unanswered -= 1
             if inner.exception() is not None:
                 fut.set_exception(inner.exception())  # type: ignore[arg-type]
                 return
@@ -55,6 +57,7 @@ class HeldLink:
                 self.gate.acked.add(seq)
             fut.set_result(inner.result())
 
+        self.unanswered += 1
         self.inner.send(topic, payload).add_done_callback(relay)
 
     def fail_waiting(self) -> None:
@@ -82,9 +85,13 @@ class GatedConnector:
         async with self.inner.connect() as link:
             held = HeldLink(link, self)
             self.links.append(held)
+            # A real link fails its unanswered publishes when the connection drops; so do the held ones.
+            lost = asyncio.create_task(link.lost.wait())
+            lost.add_done_callback(lambda _: held.fail_waiting())
             try:
                 yield held
             finally:
+                lost.cancel()
                 held.fail_waiting()
 
     def connect(self) -> AbstractAsyncContextManager[Link]:
@@ -123,11 +130,14 @@ async def test_broker_restarted_mid_drain(hub: Hub, broker: Broker, subscriber: 
     task = await run_publisher(publisher)
     try:
         await subscriber.until(lambda: len(subscriber.data()) >= 300)
-        # Stop the broker only once it has passed on everything it acknowledged: what a broker
-        # loses after its PUBACK is the broker's to keep, not the hub's.
+        # Stop the broker only once every publish already forwarded has its answer and the broker has
+        # passed on everything it acknowledged: what a broker loses after its PUBACK is the broker's
+        # to keep, not the hub's. (Checking the acknowledged ones alone raced a PUBACK still on its way.)
         gate.held = True
         gate.open.clear()
-        await subscriber.until(lambda: gate.acked <= subscriber.seqs)
+        await subscriber.until(
+            lambda: all(link.unanswered == 0 for link in gate.links) and gate.acked <= subscriber.seqs
+        )
         assert outbox.depth(hub.ledger) > 0  # stopped mid-drain
         broker.stop()
         await subscriber.until(lambda: not subscriber.ready.is_set() and not publisher.connected.is_set())
