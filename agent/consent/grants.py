@@ -80,7 +80,8 @@ def new_grant(
             if not may_name_context(pattern):
                 raise ConsentError(
                     f"events are changes of a context label, and {pattern!r} names no context strand",
-                    hint="give events on context.<model> (or context.*); summary:<window> or raw for sensors",
+                    hint="give events on context.<model> (or context.*, labels.*); summary:<window> or raw"
+                    " for sensors",
                 )
     if precision is not None and not -6 <= precision <= 9:
         raise ConsentError(f"precision {precision} is out of range", hint="decimal places between -6 and 9")

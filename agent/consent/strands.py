@@ -17,6 +17,7 @@ _PATTERN = re.compile(r"^[a-z0-9_*?\-]+(\.[a-z0-9_*?\-]+)*$")
 
 EVERY = "*"
 CONTEXT = "context"
+LABELS = "labels"
 
 
 def check_pattern(pattern: str) -> str:
@@ -51,5 +52,7 @@ def covered(patterns: tuple[str, ...] | list[str], stream: str) -> bool:
 
 
 def may_name_context(pattern: str) -> bool:
-    """True when ``pattern`` can name a context strand (``context.<model>``)."""
-    return pattern == EVERY or fnmatchcase(CONTEXT, pattern.split(".", 1)[0])
+    """True when ``pattern`` can name a context strand (``context.<model>``) or the owner's labels of one
+    (``labels.<model>``)."""
+    device = pattern.split(".", 1)[0]
+    return pattern == EVERY or fnmatchcase(CONTEXT, device) or fnmatchcase(LABELS, device)

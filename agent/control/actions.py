@@ -21,7 +21,7 @@ from agent.consent import ledger as consent_ledger
 from agent.consent.destination import hub_receipt
 from agent.consent.dp import DpPolicy
 from agent.consent.grants import new_grant
-from agent.consent.strands import CONTEXT, check_pattern, matches, may_name_context
+from agent.consent.strands import CONTEXT, LABELS, check_pattern, matches, may_name_context
 from agent.control.owner import OwnerHub
 from agent.errors import AgentError
 from agent.sources.ble.adoption import AdoptionError, AdoptionStore, parse_bindkey
@@ -180,14 +180,15 @@ async def forget(hub: OwnerHub, *, pattern: str) -> dict[str, Any]:
 
 
 def _forget_labels(conn: sqlite3.Connection, pattern: str, *, now: float) -> dict[str, int]:
-    """Forgetting ``context.<model>`` forgets what the owner taught it: its labels and the versions adapted
-    from them go, and it runs as shipped again. Labels erased, by model (only models that had any)."""
+    """Forgetting ``context.<model>`` (or ``labels.<model>``) forgets what the owner taught it: its labels
+    and the versions adapted from them go, and it runs as shipped again. Labels erased, by model (only
+    models that had any)."""
     from agent.learning import labels, versions
 
     erased = {}
     with transaction(conn, immediate=True):
         for model in sorted({*labels.models(conn), *versions.models(conn)}):
-            if matches(pattern, f"{CONTEXT}.{model}"):
+            if matches(pattern, f"{CONTEXT}.{model}") or matches(pattern, f"{LABELS}.{model}"):
                 count = labels.erase(conn, model)
                 if versions.erase(conn, model, now=now) or count:
                     erased[model] = count
@@ -539,13 +540,34 @@ def _label(label: Any) -> dict[str, Any]:
     return out
 
 
+def _audit_label(kind: str) -> Callable[[sqlite3.Connection, Any], None]:
+    """An audit entry for a label added or removed, written in the label's own transaction."""
+    from agent.learning import strand
+
+    def audit(conn: sqlite3.Connection, label: Any) -> None:
+        detail = {
+            "label": label.id,
+            "stream": strand.name(label.model),
+            "class": label.cls,
+            "from": label.start_ts,
+            "to": label.end_ts,
+        }
+        consent_ledger.append_audit(conn, [(time.time(), kind, detail)])
+
+    return audit
+
+
 @action("label.add")
 async def add_label(hub: OwnerHub, *, model: str, start_ts: float, end_ts: float, cls: str) -> dict[str, Any]:
-    """Store the owner's label on ``model``'s span, then adapt the model from every label it has."""
-    from agent.learning import labels, service
+    """Store the owner's label on ``model``'s span (audited, and on its strand ``labels.<model>``), then
+    adapt the model from every label it has."""
+    from agent.learning import labels, service, strand
 
     labels.check(model, start_ts, end_ts, cls, known_models=[m.name for m in hub.config.models])
-    made = await hub.ledger(labels.add, model, start_ts, end_ts, cls, now=time.time())
+    made = await hub.ledger(
+        labels.add, model, start_ts, end_ts, cls, now=time.time(), also=_audit_label("label")
+    )
+    await hub.readings(strand.record, made)
     adaptation = await service.adapt_model(hub, model)
     await hub.model_changed(model)
     return {"label": _label(made), "adaptation": adaptation}
@@ -561,10 +583,12 @@ async def list_labels(hub: OwnerHub, *, model: str | None = None) -> list[dict[s
 
 @action("label.remove")
 async def remove_label(hub: OwnerHub, *, label_id: int) -> dict[str, Any]:
-    """Delete a label, then adapt its model afresh from the labels left (as shipped if none are)."""
-    from agent.learning import labels, service, versions
+    """Delete a label (audited, and from its strand), then adapt its model afresh from the labels left (as
+    shipped if none are)."""
+    from agent.learning import labels, service, strand, versions
 
-    removed = await hub.ledger(labels.remove, label_id)
+    removed = await hub.ledger(labels.remove, label_id, also=_audit_label("label remove"))
+    await hub.readings(strand.unrecord, removed)
     left = await hub.ledger(labels.listed, removed.model)
     if left and removed.model in {m.name for m in hub.config.models}:
         adaptation = await service.adapt_model(hub, removed.model, from_shipped=True)

@@ -233,10 +233,11 @@ class Inference:
         return None
 
     def on_forget(self, streams: Collection[str]) -> None:
-        """The owner forgets ``context.<model>``: its labels go, so the model classifies as shipped now."""
+        """The owner forgets ``context.<model>`` or ``labels.<model>``: its labels go, so the model
+        classifies as shipped now."""
         for name in streams:
             device, _, model = name.partition(".")
-            runner = self.runners.get(model) if device == "context" else None
+            runner = self.runners.get(model) if device in ("context", "labels") else None
             if runner is not None:
                 runner.use(0, None)
 

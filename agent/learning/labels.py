@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Callable
 
 import msgspec
 
@@ -49,17 +50,30 @@ def check(model: str, start_ts: float, end_ts: float, cls: str, *, known_models:
         )
 
 
+Also = Callable[[sqlite3.Connection, Label], None]
+
+
 def add(
-    conn: sqlite3.Connection, model: str, start_ts: float, end_ts: float, cls: str, *, now: float
+    conn: sqlite3.Connection,
+    model: str,
+    start_ts: float,
+    end_ts: float,
+    cls: str,
+    *,
+    now: float,
+    also: Also | None = None,
 ) -> Label:
-    """Store a label and return it with its id."""
+    """Store a label and return it with its id; ``also`` runs in the same transaction (its audit entry)."""
     with transaction(conn, immediate=True):
         cursor = conn.execute(
             "INSERT INTO labels (model, start_ts, end_ts, class, created_at) VALUES (?, ?, ?, ?, ?)",
             (model, start_ts, end_ts, cls, now),
         )
-    assert cursor.lastrowid is not None
-    return Label(cursor.lastrowid, model, start_ts, end_ts, cls, now)
+        assert cursor.lastrowid is not None
+        made = Label(cursor.lastrowid, model, start_ts, end_ts, cls, now)
+        if also is not None:
+            also(conn, made)
+    return made
 
 
 def listed(conn: sqlite3.Connection, model: str | None = None) -> list[Label]:
@@ -72,8 +86,8 @@ def listed(conn: sqlite3.Connection, model: str | None = None) -> list[Label]:
     return [Label(*row) for row in conn.execute(sql + " ORDER BY model, start_ts, id", args)]
 
 
-def remove(conn: sqlite3.Connection, label_id: int) -> Label:
-    """Delete label ``label_id``; ``LearningError`` if there is none."""
+def remove(conn: sqlite3.Connection, label_id: int, *, also: Also | None = None) -> Label:
+    """Delete label ``label_id``; ``LearningError`` if there is none. ``also`` is as in ``add``."""
     with transaction(conn, immediate=True):
         row = conn.execute(
             "SELECT id, model, start_ts, end_ts, class, created_at FROM labels WHERE id = ?", (label_id,)
@@ -81,7 +95,10 @@ def remove(conn: sqlite3.Connection, label_id: int) -> Label:
         if row is None:
             raise LearningError(f"no label {label_id}", hint="hearth label list shows their ids")
         conn.execute("DELETE FROM labels WHERE id = ?", (label_id,))
-    return Label(*row)
+        removed = Label(*row)
+        if also is not None:
+            also(conn, removed)
+    return removed
 
 
 def models(conn: sqlite3.Connection) -> list[str]:

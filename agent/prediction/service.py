@@ -46,7 +46,7 @@ SAVE_EVERY = 6  # steps a stream learns between saves of its state
 MAX_FIT_STEPS = 2000  # steps of history a forecaster learns from at most when it starts afresh
 BATTERY_POINTS = 512  # points kept per battery; when full, every other one is dropped (the span stays)
 BACKLOG = 100_000  # readings kept while the history loads
-_IGNORED_DEVICES = {*strands.DEVICES, "context"}
+_IGNORED_DEVICES = {*strands.DEVICES, "context", strands.LABELS}
 
 
 @dataclass(frozen=True, slots=True)

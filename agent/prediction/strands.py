@@ -28,6 +28,7 @@ from typing import NamedTuple
 FORECAST = "forecast"
 ANOMALY = "anomaly"
 BATTERY = "battery"
+LABELS = "labels"  # the owner's labels of a model (agent.learning.strand)
 DEVICES = (FORECAST, ANOMALY, BATTERY)
 
 _INTERVAL = re.compile(r"^(\d+)% (-?[\d.e+-]+)\.\.(-?[\d.e+-]+)$")
@@ -86,7 +87,7 @@ def battery_strands(device: str) -> tuple[str, str]:
 
 
 def source_of(strand: str) -> str | None:
-    """The stream a prediction strand is made from (``battery.porch.low`` → ``porch.battery``), or None.
+    """The stream a derived strand is made from (``battery.porch.low`` → ``porch.battery``), or None.
 
     Forgetting that stream forgets the strand too: it tells about the stream (a forecast of it, when it
     went out of its range, when its battery runs out).
@@ -100,6 +101,9 @@ def source_of(strand: str) -> str | None:
     if device == BATTERY:
         owner, _, quantity = rest.rpartition(".")
         return f"{owner}.battery" if owner and quantity in ("days_left", "low") else None
+    if device == LABELS:
+        # The owner's labels of a model tell about its context strand (what was really going on).
+        return f"context.{rest}" if rest and "." not in rest else None
     return None
 
 

@@ -44,7 +44,8 @@ def _ble_strands(config: Config) -> Iterable[str]:
 
 
 def _model_strands(config: Config) -> Iterable[str]:
-    return [f"context.{m.name}" for m in config.models]
+    """Each model's context strand, and the strand of the owner's labels of it."""
+    return [name for m in config.models for name in (f"context.{m.name}", f"labels.{m.name}")]
 
 
 def _prediction_strands(config: Config) -> Iterable[str]:

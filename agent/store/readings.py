@@ -216,6 +216,15 @@ class ReadingsStore:
         self._drop_cached(wanted.__contains__)
         return readings, rollups
 
+    def erase_reading(self, stream: str, ts: float) -> int:
+        """Erase the one reading of ``stream`` at ``ts`` (the millisecond it was stored on); 0 or 1."""
+        sid = self._stream_ids.get(stream)
+        if sid is None:
+            return 0
+        with self.writing(immediate=True, sync=True) as conn:
+            key = (round(ts * 1000) << STREAM_BITS) | sid
+            return conn.execute("DELETE FROM readings WHERE key = ?", (key,)).rowcount
+
     def readings_between(self, streams: Iterable[str], start: float, end: float) -> list[Reading]:
         """Readings of ``streams`` with ``start <= ts < end``, in time order (labelled windows read these)."""
         names = list(streams)

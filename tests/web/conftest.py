@@ -52,6 +52,12 @@ def running_ble_hub(tmp_path: Path) -> Iterator[RunningHub]:
     yield from _run_hub(tmp_path, BLE_AND_CONTEXT)
 
 
+@pytest.fixture
+def running_context_hub(tmp_path: Path) -> Iterator[RunningHub]:
+    """``running_hub`` with a replayed wrist IMU and the activity model classifying it."""
+    yield from _run_hub(tmp_path, WRIST_ACTIVITY)
+
+
 def _run_hub(tmp_path: Path, extra: str = "") -> Iterator[RunningHub]:
     config = tmp_path / "hearth.toml"
     config.write_text(

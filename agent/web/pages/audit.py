@@ -45,6 +45,8 @@ KINDS = (
     "intent answer",
     "intent end",
     "intent clear",
+    "label",
+    "label remove",
 )
 CHUNK = 256 * 1024
 

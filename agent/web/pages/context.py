@@ -3,15 +3,24 @@
 Only switches are recorded (see ``agent.inference.pipeline``), so each reading of a ``context.*``
 stream is one change; the page draws them as coloured spans and lists them, newest first, and
 new switches arrive live as ``reading`` events.
+
+Under each model's timeline the owner labels a span of time (selected on the timeline, or typed into the
+from/to fields) with one of the model's classes or a new one, and removes labels. Both are the owner
+actions ``hearth label add`` / ``remove`` perform (audited; the running model adapts at once).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 
+from agent.errors import AgentError, LearningError
+from agent.learning import labels as label_store
 from agent.web import queries
 from agent.web.app import CTX, WebContext
 
@@ -39,8 +48,10 @@ class Span:
 
 
 def setup(app: web.Application, ctx: WebContext) -> None:
-    """Add ``/context``."""
+    """Add ``/context`` with its label and remove-label actions."""
     app.router.add_get("/context", timeline)
+    app.router.add_post("/context/labels", add_label)
+    app.router.add_post("/context/labels/{label}/remove", remove_label)
     ctx.nav.append(("/context", "Context"))
 
 
@@ -80,6 +91,22 @@ def spans(strand: queries.Strand, *, start: float, now: float) -> list[Span]:
 
 async def timeline(request: web.Request) -> web.StreamResponse:
     """Every context strand's label changes over the chosen window (``?window=hour|day``)."""
+    notice = None
+    if "labelled" in request.query:
+        notice = f"Saved label {request.query['labelled']}. {request.query.get('adapted', '')}"
+    elif "unlabelled" in request.query:
+        notice = f"Removed label {request.query['unlabelled']}. {request.query.get('adapted', '')}"
+    return await _render(request, notice=notice)
+
+
+async def _render(
+    request: web.Request,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    notice: str | None = None,
+    form: dict[str, str] | None = None,
+) -> web.Response:
     ctx = request.app[CTX]
     window = request.query.get("window", "hour")
     if window not in WINDOWS:
@@ -99,10 +126,20 @@ async def timeline(request: web.Request) -> web.StreamResponse:
         )
         for strand in strands
     ]
+    models = [m.name for m in ctx.hub.config.models]
+    owned = await ctx.read_ledger(label_store.listed)
     return ctx.render(
         request,
         "context.html",
+        status=status,
         title="Context",
+        error=error,
+        notice=notice,
+        form=form or {},
+        models=models,
+        labels={m: [x for x in owned if x.model == m] for m in models},
+        classes={m: classes_of(ctx, m, owned) for m in models},
+        moment=_moment,
         rows=rows,
         window=window,
         windows=list(WINDOWS),
@@ -117,3 +154,89 @@ async def timeline(request: web.Request) -> web.StreamResponse:
 
 def _clock(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+def _moment(ts: float) -> str:
+    """A time as the from/to fields take it (the hub's local time, to the second)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ts))
+
+
+def classes_of(ctx: WebContext, model: str, owned: list[label_store.Label]) -> list[str]:
+    """The classes the owner may pick for ``model``: the ones it ships with, then the owner's own."""
+    from agent.inference.pipeline import inference_of
+
+    inference = inference_of(ctx.hub)
+    runner = inference.runners.get(model) if inference is not None else None
+    shipped = list(runner.model.card.labels) if runner is not None else []
+    if runner is not None and runner.adapted is not None:
+        shipped += [c for c in runner.adapted[1].classes if c not in shipped]
+    return shipped + sorted({x.cls for x in owned if x.model == model} - set(shipped))
+
+
+def span_of(form: Any) -> tuple[float, float]:
+    """The span the form names: the timeline's selection (unix seconds) where it made one, else the
+    from/to fields (local time); ``LearningError`` naming the field that is not a time."""
+    found = []
+    for name in ("from", "to"):
+        picked = str(form.get(f"{name}_ts", "")).strip()
+        typed = str(form.get(name, "")).strip()
+        try:
+            value = float(picked) if picked else datetime.fromisoformat(typed).timestamp()
+        except ValueError:
+            raise LearningError(
+                f"{name} {typed!r} is not a time",
+                hint="select the span on the timeline, or type 2026-12-02T14:30:00",
+            ) from None
+        if not math.isfinite(value):
+            raise LearningError(f"{name} is not a time")
+        found.append(round(value, 3))
+    return found[0], found[1]
+
+
+async def add_label(request: web.Request) -> web.StreamResponse:
+    """Label the posted span of a model as the posted class, as ``hearth label add`` does."""
+    ctx = request.app[CTX]
+    form = await request.post()
+    values = {k: str(form.get(k, "")).strip() for k in ("model", "from", "to", "class")}
+    window = str(form.get("window", "hour"))
+    try:
+        start, end = span_of(form)
+        done = await ctx.hub.perform(
+            "label.add", {"model": values["model"], "start_ts": start, "end_ts": end, "cls": values["class"]}
+        )
+    except AgentError as exc:
+        return await _render(request, status=400, error=_message(exc), form=values)
+    query = {"window": window, "labelled": str(done["label"]["id"]), "adapted": _adapted(done["adaptation"])}
+    raise web.HTTPSeeOther(str(request.url.with_path("/context").with_query(query).relative()))
+
+
+async def remove_label(request: web.Request) -> web.StreamResponse:
+    """Remove a label, as ``hearth label remove`` does."""
+    ctx = request.app[CTX]
+    form = await request.post()
+    window = str(form.get("window", "hour"))
+    try:
+        label_id = int(request.match_info["label"])
+        done = await ctx.hub.perform("label.remove", {"label_id": label_id})
+    except ValueError:
+        raise web.HTTPNotFound(text="no such label") from None
+    except AgentError as exc:
+        return await _render(request, status=404, error=_message(exc))
+    query = {"window": window, "unlabelled": str(label_id), "adapted": _adapted(done["adaptation"])}
+    raise web.HTTPSeeOther(str(request.url.with_path("/context").with_query(query).relative()))
+
+
+def _adapted(adaptation: dict[str, Any]) -> str:
+    """One sentence on what the label did to the model."""
+    name = adaptation["model"]
+    if adaptation.get("card") is None:
+        return f"{name} was not adapted ({adaptation['reason']}); it runs version {adaptation['running']}."
+    verdict = "kept" if adaptation["adapted"] else "rejected"
+    return (
+        f"{name} v{adaptation['version']} {verdict}: {adaptation['card']['reason']}; "
+        f"it runs version {adaptation['running']} (0: as shipped)."
+    )
+
+
+def _message(exc: AgentError) -> str:
+    return exc.message + (f" ({exc.hint})" if exc.hint else "")

@@ -1,5 +1,71 @@
 // Live updates for the dashboard: one EventSource per page, fed by /events.
 "use strict";
+// Labelling on the context timeline: two clicks or a drag select a span, which fills the form's from/to.
+// The fields stay the way to type a span without a pointer; the selection also travels as unix seconds,
+// so a browser in another time zone than the hub labels the span it showed.
+(function () {
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function local(ts) {
+    var d = new Date(ts * 1000);
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" +
+      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+  }
+  document.querySelectorAll("form[data-label-form]").forEach(function (form) {
+    var box = form.closest("[data-stream]");
+    var bar = box && box.querySelector("svg.timeline");
+    if (!bar) return;
+    bar.setAttribute("data-selectable", "");
+    var start = Number(bar.getAttribute("data-start")), span = Number(bar.getAttribute("data-window"));
+    var mark = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+    mark.setAttribute("data-selection", "");
+    mark.setAttribute("y", "0");
+    mark.setAttribute("height", "24");
+    mark.setAttribute("visibility", "hidden");
+    bar.appendChild(mark);
+    function at(clientX) {
+      var r = bar.getBoundingClientRect();
+      return start + Math.max(0, Math.min(1, (clientX - r.left) / r.width)) * span;
+    }
+    function select(a, b) {
+      var lo = Math.floor(Math.min(a, b)), hi = Math.ceil(Math.max(a, b));
+      [["from", lo], ["to", hi]].forEach(function (f) {
+        form.querySelector("[data-ts=" + f[0] + "]").value = String(f[1]);
+        form.querySelector("[data-field=" + f[0] + "]").value = local(f[1]);
+      });
+      var x = (lo - start) / span * 1000;
+      mark.setAttribute("x", Math.max(0, x).toFixed(1));
+      mark.setAttribute("width", Math.max(2, (hi - lo) / span * 1000).toFixed(1));
+      mark.setAttribute("visibility", "visible");
+      bar.appendChild(mark);  // above spans that arrived live
+    }
+    var anchor = null, down = null, dragged = false;
+    bar.addEventListener("pointerdown", function (e) {
+      down = { x: e.clientX, ts: at(e.clientX) };
+      dragged = false;
+      bar.setPointerCapture(e.pointerId);
+      e.preventDefault();
+    });
+    bar.addEventListener("pointermove", function (e) {
+      if (!down) return;
+      if (Math.abs(e.clientX - down.x) > 4) dragged = true;
+      if (dragged) select(down.ts, at(e.clientX));
+    });
+    bar.addEventListener("pointerup", function (e) {
+      if (!down) return;
+      var ts = at(e.clientX);
+      if (dragged) { select(down.ts, ts); anchor = null; }
+      else if (anchor === null) { anchor = ts; select(ts, ts); }
+      else { select(anchor, ts); anchor = null; }
+      down = null;
+    });
+    form.querySelectorAll("[data-field]").forEach(function (field) {
+      field.addEventListener("input", function () {
+        form.querySelector("[data-ts=" + field.getAttribute("data-field") + "]").value = "";
+      });
+    });
+  });
+})();
+
 (function () {
   var pages = document.querySelectorAll("[data-stream]");
   var statsBox = document.querySelector("[data-live-stats]");
