@@ -51,8 +51,13 @@ def info(model: str) -> StreamInfo:
 
 def reading(label: Label) -> Reading:
     """The reading that stands for ``label`` on its strand."""
-    text = f"{label.cls} {_iso(label.start_ts)}..{_iso(label.end_ts)}"
+    text = reading_label(label.cls, label.start_ts, label.end_ts)
     return Reading(name(label.model), label.created_at, round(label.end_ts - label.start_ts, 3), text)
+
+
+def reading_label(cls: str, start_ts: float, end_ts: float) -> str:
+    """``"<class> <start>..<end>"``, the span in UTC to the second."""
+    return f"{cls} {_iso(start_ts)}..{_iso(end_ts)}"
 
 
 def parse(text: str) -> Span | None:

@@ -45,6 +45,15 @@ def record_cycling(data_dir: Path, start: float, seconds: int) -> None:
     store.close()
 
 
+def strand_readings(data_dir: Path) -> list[tuple[float, str | None]]:
+    """(value, label) of every reading of the owner's labels strand ``labels.activity``."""
+    store = open_readings(data_dir, read_only=True)
+    try:
+        return [(r.value, r.label) for r in store.readings_between(["labels.activity"], 0, 4e9)]
+    finally:
+        store.close()
+
+
 def hearth(config: Path, *args: str) -> Result:
     return CliRunner().invoke(cli, [*args[:2], "-c", str(config), *args[2:]])
 
@@ -89,7 +98,10 @@ def test_removing_the_last_label_returns_the_model_to_its_shipped_version(
         ).exit_code
         == 0
     )
+    spans = "cycling 2023-11-14T22:13:20Z..2023-11-14T22:14:00Z"
+    assert strand_readings(tmp_path / "data") == [(40.0, spans)]
     removed = hearth(config, "label", "remove", "1")
+    assert strand_readings(tmp_path / "data") == []
     assert removed.exit_code == 0, removed.output
     assert "removed label 1 (activity: cycling)" in removed.output
     assert "not adapted (no labels left)" in removed.output

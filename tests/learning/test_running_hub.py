@@ -145,6 +145,8 @@ async def test_forgetting_the_context_strand_forgets_the_labels_and_runs_as_ship
         await eventually(lambda: agent.store.stream_id("context.activity") is not None, "a context reading")
         forgot = await perform(RunningHub(agent), "forget", {"pattern": "context.activity"})
         assert forgot["labels"] == {"activity": 1}
+        # Its labels' strand goes with it: it tells what the context strand really was.
+        assert "labels.activity" in forgot["streams"]
         # The running hub drops the head the forgotten label taught: no window is cycling any more.
         assert runner.version == 0
         assert runner.classify(first_window(data_dir, start)).label != "cycling"
