@@ -27,13 +27,15 @@ class Reading(NamedTuple):
 
     ``stream`` is ``<device>.<quantity>`` (``kitchen_plug.power``); ``ts`` is wall-clock unix seconds;
     ``label`` carries the class of a context strand (``context.activity`` = ``walking``) with
-    ``value`` as its confidence.
+    ``value`` as its confidence, and ``version`` the version of the model that said so (0 as shipped,
+    else the owner's adaptation: ``agent.learning.versions``); other readings have no version.
     """
 
     stream: str
     ts: float
     value: float
     label: str | None = None
+    version: int | None = None
 
 
 class StreamInfo(msgspec.Struct, frozen=True):

@@ -6,7 +6,9 @@ which invokes the model on the inference thread so a slow model never stalls the
 passes the debouncer: a new label must win ``debounce`` windows in a row, each with at least
 ``min_confidence``, before ``context.<name>`` switches to it; only switches are recorded. Where the owner's
 labels adapted a model (``agent.learning``), the runner classifies with that version's head over the model's
-embedding; the shipped classifier runs otherwise.
+embedding; the shipped classifier runs otherwise. Every context reading names the version that made it;
+when the version changes, the next window that agrees with the current label states it again under the
+new version (a restatement, not a change: rules and ``events`` grants see no new label).
 """
 
 from __future__ import annotations
@@ -102,6 +104,8 @@ class ModelRunner:
         self._queue: deque[Window] = deque()
         # The owner's adapted version (number, head) this runner classifies with; None: as shipped.
         self.adapted: tuple[int, Head] | None = None
+        # The version changed since the current label was recorded: record it again under the new one.
+        self._restate = False
         self._ready = asyncio.Event()
         self._skipping = False
         # Why the latest classified window failed; None once a window succeeds again.
@@ -165,7 +169,9 @@ class ModelRunner:
             window = self._queue.popleft()
             assert window.data is not None
             try:
-                prediction = await loop.run_in_executor(self._executor, self.classify, window.data)
+                prediction, version = await loop.run_in_executor(
+                    self._executor, self.classify_versioned, window.data
+                )
             except (RuntimeError, ValueError) as exc:
                 self.stats["errors"] += 1
                 self.last_error = str(exc) or type(exc).__name__
@@ -173,7 +179,7 @@ class ModelRunner:
                     log.error("model %s: inference failed, skipping the window: %s", self.name, exc)
                 continue
             self.last_error = None
-            self.handle(window, prediction)
+            self.handle(window, prediction, version=version)
 
     @property
     def version(self) -> int:
@@ -182,28 +188,52 @@ class ModelRunner:
 
     def use(self, version: int, head: Head | None) -> None:
         """Classify with adapted ``version``'s head from the next window on (``head`` None: as shipped)."""
+        before = self.version
         self.adapted = None if head is None else (version, head)
+        if self.version != before:
+            self._restate = True
 
     def classify(self, data: np.ndarray) -> Prediction:
         """One window through the model, and through the adapted head where one runs (inference thread)."""
+        return self.classify_versioned(data)[0]
+
+    def classify_versioned(self, data: np.ndarray) -> tuple[Prediction, int]:
+        """``classify``, and the version that classified (read once: a switch meanwhile cannot mix them)."""
         prediction = self.model.classify(data)
         adapted = self.adapted
         if adapted is None:
-            return prediction
-        head = adapted[1]
+            return prediction, 0
+        version, head = adapted
         probabilities = head.probabilities(self.model.embedding()[None])[0]
         best = int(probabilities.argmax())
-        return Prediction(best, head.classes[best], float(probabilities[best]))
+        return Prediction(best, head.classes[best], float(probabilities[best])), version
 
-    def handle(self, window: Window, prediction: Prediction) -> None:
-        """Debounce one prediction; record a context reading when the label switches."""
+    def handle(self, window: Window, prediction: Prediction, *, version: int | None = None) -> None:
+        """Debounce one prediction; record a context reading, naming ``version`` (default: the running
+        one), when the label switches, or when a new version first agrees with the current label."""
         self.stats["inferences"] += 1
-        if self.debouncer.update(prediction.label, prediction.confidence):
+        version = self.version if version is None else version
+        switched = self.debouncer.update(prediction.label, prediction.confidence)
+        restated = (
+            not switched
+            and self._restate
+            and version == self.version
+            and prediction.label == self.debouncer.current
+            and prediction.confidence >= self.debouncer.min_confidence
+        )
+        if switched:
             self.stats["switches"] += 1
+        if switched or restated:
+            if version == self.version:
+                self._restate = False
             if self.sink is not None:
                 self.sink.put_nowait(
                     Reading(
-                        self.stream.name, window.end_ts, round(prediction.confidence, 4), prediction.label
+                        self.stream.name,
+                        window.end_ts,
+                        round(prediction.confidence, 4),
+                        prediction.label,
+                        version,
                     )
                 )
         result = WindowResult(window.start_ts, window.end_ts, prediction, self.debouncer.current)

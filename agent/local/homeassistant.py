@@ -265,11 +265,14 @@ class HomeAssistantBridge:
                     continue
                 if shown.state == "event":
                     continue
-                await self._send_state(self.topics.state(stream), state_payload(shown, *reading[2:]))
+                await self._send_state(
+                    self.topics.state(stream), state_payload(shown, reading[2], reading[3])
+                )
                 if shown.state == "label":
-                    await self._send_state(
-                        self.topics.attributes(stream), json.dumps({"confidence": reading[2]})
-                    )
+                    attributes: dict[str, Any] = {"confidence": reading[2]}
+                    if reading[4] is not None:
+                        attributes["model_version"] = reading[4]
+                    await self._send_state(self.topics.attributes(stream), json.dumps(attributes))
                 elif shown.state in ("forecast", "anomaly"):
                     found = prediction_attributes(stream, reading[3])
                     if found is not None:
@@ -288,7 +291,7 @@ class HomeAssistantBridge:
             while self._events:
                 reading = self._events.popleft()
                 shown = self.shown.get(reading[0])
-                payload = None if shown is None else state_payload(shown, *reading[2:])
+                payload = None if shown is None else state_payload(shown, reading[2], reading[3])
                 if payload is not None:
                     await self.broker.publish(self.topics.state(reading[0]), payload, qos=1)
 

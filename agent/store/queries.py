@@ -179,14 +179,15 @@ def context_streams(conn: sqlite3.Connection) -> dict[int, str]:
 
 def readings_since(
     conn: sqlite3.Connection, stream_ids: Collection[int], *, since: float
-) -> list[tuple[int, float, float, str | None]]:
-    """(stream id, ts, value, label) of the given streams' readings at or after ``since``, oldest first."""
+) -> list[tuple[int, float, float, str | None, int | None]]:
+    """(stream id, ts, value, label, model version) of the given streams' readings at or after ``since``,
+    oldest first."""
     if not stream_ids:
         return []
     marks = ",".join("?" * len(stream_ids))
     return conn.execute(
-        f"SELECT stream_id, ts, value, label FROM readings WHERE key >= ? AND stream_id IN ({marks}) "  # noqa: S608 - placeholders only
-        "ORDER BY key",
+        f"SELECT stream_id, ts, value, label, version FROM readings WHERE key >= ? AND stream_id IN ({marks})"  # noqa: S608 - placeholders only
+        " ORDER BY key",
         (time_key(since), *stream_ids),
     ).fetchall()
 
@@ -220,7 +221,7 @@ _EXPORTED_TABLES = ("devices", "streams", "source_health")
 # A LEFT JOIN, so that a reading whose stream was removed is exported too (as stream id only).
 _READINGS_CSV = """
     SELECT datetime(r.ts, 'unixepoch', 'subsec') AS time, r.ts AS ts, coalesce(s.name, '#' || r.stream_id)
-           AS stream, r.value, r.label, s.unit
+           AS stream, r.value, r.label, s.unit, r.version AS model_version
     FROM readings r LEFT JOIN streams s ON s.id = r.stream_id ORDER BY r.stream_id, r.ts
 """
 

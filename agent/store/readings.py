@@ -41,8 +41,10 @@ MAX_STREAMS = (1 << STREAM_BITS) - 1
 
 _INSERT = (
     "INSERT INTO readings (key, value, label) VALUES (?, ?, ?) "
-    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, label = excluded.label"
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, label = excluded.label, version = NULL"
 )
+# Only context readings carry a model version: a second statement for those few keeps the hot insert as is.
+_VERSION = "UPDATE readings SET version = ? WHERE key = ?"
 _ROLLUP = """
     INSERT INTO rollups (stream_id, period, start, count, sum, min, max)
     SELECT stream_id, :period, CAST(ts / :period AS INTEGER) * :period, count(*), sum(value),
@@ -144,6 +146,14 @@ class ReadingsStore:
                 rows = [((round(r[1] * 1000) << 20) | ids[r[0]], r[2], r[3]) for r in readings if r[0] in ids]
                 self._count_undeclared(r[0] for r in readings if r[0] not in ids)
             conn.executemany(_INSERT, rows)
+            # Hot sources hand over plain 4-tuples: only a longer one can carry a version.
+            versions = [
+                (r[4], (round(r[1] * 1000) << 20) | ids[r[0]])
+                for r in readings
+                if len(r) > 4 and r[4] is not None and r[0] in ids
+            ]
+            if versions:
+                conn.executemany(_VERSION, versions)
         return len(rows)
 
     def _count_undeclared(self, names: Iterable[str]) -> None:
@@ -230,7 +240,7 @@ class ReadingsStore:
         names = list(streams)
         marks = ", ".join("?" * len(names))
         rows = self.conn.execute(
-            f"SELECT s.name, r.ts, r.value, r.label FROM readings r JOIN streams s ON s.id = r.stream_id"  # noqa: S608 - placeholders only
+            f"SELECT s.name, r.ts, r.value, r.label, r.version FROM readings r JOIN streams s ON s.id = r.stream_id"  # noqa: S608, E501 - placeholders only
             f" WHERE s.name IN ({marks}) AND r.key >= ? AND r.key < ? ORDER BY r.key",
             (*names, time_key(start), time_key(end)),
         )

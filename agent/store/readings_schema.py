@@ -112,4 +112,10 @@ MIGRATIONS: list[str] = [
         saved_at REAL NOT NULL
     );
     """,
+    # 5: the model version that made a context reading (0: as shipped; agent.learning.versions). NULL for
+    # every other reading, and for context readings stored before versions were recorded. Adding a column
+    # rewrites nothing: old rows read it as NULL.
+    """
+    ALTER TABLE readings ADD COLUMN version INTEGER;
+    """,
 ]

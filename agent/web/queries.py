@@ -88,6 +88,7 @@ class Change:
     ts: float
     label: str
     confidence: float
+    version: int | None = None  # the model version that said so (None: stored before versions were)
 
 
 @dataclass(slots=True)
@@ -113,9 +114,9 @@ def context_strands(
         strands.setdefault(name, Strand(name))
     if ids:
         start = now - window_s
-        for sid, ts, value, label in queries.readings_since(conn, ids, since=start - lookback_s):
+        for sid, ts, value, label, version in queries.readings_since(conn, ids, since=start - lookback_s):
             strand = strands[ids[sid]]
-            change = Change(ts, label or "", value)
+            change = Change(ts, label or "", value, version)
             if ts < start:
                 strand.before = change
             else:

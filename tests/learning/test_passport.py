@@ -7,9 +7,11 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from agent.consent.passport import export, verify_archive
 from agent.learning import labels, versions
+from agent.learning import strand as strand_of_labels
 from agent.learning.head import Head
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
@@ -46,8 +48,12 @@ def test_labels_and_model_versions_are_exported_without_the_binary_head(tmp_path
     assert exported["model_running"][0]["version"] == 1
 
 
-def test_forgetting_a_context_strand_forgets_its_labels_and_adapted_versions(tmp_path: Path) -> None:
-    """``hearth forget context.appliance`` erases what the owner taught the model; it runs as shipped."""
+@pytest.mark.parametrize("strand", ["context.appliance", "labels.appliance"])
+def test_forgetting_a_context_strand_forgets_its_labels_and_adapted_versions(
+    tmp_path: Path, strand: str
+) -> None:
+    """``hearth forget context.appliance`` (or the labels' own strand) erases what the owner taught the model;
+    it runs as shipped."""
     from click.testing import CliRunner
 
     from agent.cli import cli
@@ -73,15 +79,27 @@ def test_forgetting_a_context_strand_forgets_its_labels_and_adapted_versions(tmp
         np.eye(2, dtype=np.float32),
         np.zeros(2, np.float32),
     )
-    labels.add(ledger, "appliance", T0, T0 + 3600, "heat_pump", now=T0)
-    labels.add(ledger, "appliance", T0 + 7200, T0 + 9000, "a", now=T0)
-    labels.add(ledger, "occupancy", T0, T0 + 3600, "away", now=T0)
+    made = [
+        labels.add(ledger, "appliance", T0, T0 + 3600, "heat_pump", now=T0),
+        labels.add(ledger, "appliance", T0 + 7200, T0 + 9000, "a", now=T0 + 1),
+        labels.add(ledger, "occupancy", T0, T0 + 3600, "away", now=T0),
+    ]
+    store = open_readings(data)
+    for label in made:
+        strand_of_labels.record(store, label)
+    store.close()
     versions.record(ledger, "appliance", {"labels": [1, 2]}, head, kept=True, now=T0 + 1)
     versions.record(ledger, "occupancy", {"labels": [3]}, head, kept=True, now=T0 + 1)
     ledger.close()
 
-    done = CliRunner().invoke(cli, ["forget", "-c", str(config), "context.appliance"])
+    done = CliRunner().invoke(cli, ["forget", "-c", str(config), strand, "--yes"])
     assert done.exit_code == 0, done.output
+    # The labels' strand goes either way; the context strand only when it is the one forgotten.
+    erased = {
+        "context.appliance": "context.appliance, labels.appliance: 3",
+        "labels.appliance": "labels.appliance: 2",
+    }
+    assert f"erased {erased[strand]} readings" in done.output
     assert "erased 2 labels of appliance" in done.output
     ledger = open_ledger(data)
     assert [label.model for label in labels.listed(ledger)] == ["occupancy"]

@@ -61,9 +61,11 @@ def first_window(data_dir: Path, start: float) -> np.ndarray:
 
 
 @asynccontextmanager
-async def running(data_dir: Path) -> AsyncIterator[Agent]:
-    """A hub running ``hub_config``, stopped however the block ends."""
-    agent = Agent(config_from_mapping(hub_config(data_dir)))
+async def running(data_dir: Path, **model: Any) -> AsyncIterator[Agent]:
+    """A hub running ``hub_config`` (with ``model``'s settings for the model), stopped however it ends."""
+    config = hub_config(data_dir)
+    config["models"][0].update(model)
+    agent = Agent(config_from_mapping(config))
     run = asyncio.create_task(agent.run())
     try:
         await agent.started.wait()
@@ -186,3 +188,41 @@ async def test_a_running_hub_switches_to_the_adapted_version_without_a_restart(t
         assert reset["running"] == 0
         assert runner.version == 0
         assert runner.classify(window).label != "cycling"
+
+
+def context_versions(data_dir: Path, after: float) -> list[int | None]:
+    """The model version each ``context.activity`` reading stamped after ``after`` names, in time order."""
+    store = open_readings(data_dir, read_only=True)
+    try:
+        return [r.version for r in store.readings_between(["context.activity"], after, after + 3600)]
+    finally:
+        store.close()
+
+
+async def test_context_readings_name_the_model_version_that_made_them(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    start = round(time.time()) - 3600.0
+    record_cycling(data_dir, start, 50)
+    # Every window (10 s) that wins is recorded: the test waits for windows, not for debouncing.
+    async with running(data_dir, debounce=1) as agent:
+        began = time.time()
+        await eventually(lambda: context_versions(data_dir, began), "a context reading as shipped", within=60)
+        assert set(context_versions(data_dir, began)) == {0}
+
+        added = await perform(
+            RunningHub(agent),
+            "label.add",
+            {"model": "activity", "start_ts": start, "end_ts": start + 50, "cls": "cycling"},
+        )
+        assert added["adaptation"]["running"] == 1, added
+        # Every window that ends from now on is classified by version 1, and the hub states the current
+        # label again under it (without waiting for the wearer to change activity). A window is stamped
+        # with its end, up to one sample (0.1 s) after its last reading: the second leaves room for that.
+        adapted = time.time() + 1
+        await eventually(lambda: context_versions(data_dir, adapted), "a context reading of v1", within=60)
+        assert set(context_versions(data_dir, adapted)) == {1}
+
+        await perform(RunningHub(agent), "model.reset", {"model": "activity"})
+        reset = time.time() + 1
+        await eventually(lambda: context_versions(data_dir, reset), "a reading as shipped again", within=60)
+        assert set(context_versions(data_dir, reset)) == {0}

@@ -28,7 +28,7 @@ def store(tmp_path: Path) -> Iterator[ReadingsStore]:
     readings += [Reading(HUM.name, T0 + 5, 40.0), Reading(HUM.name, T0 + 65, 42.0)]
     readings += [
         Reading(ACTIVITY.name, T0 + 1, 0.9, "sitting"),
-        Reading(ACTIVITY.name, T0 + 61, 0.8, "walking"),
+        Reading(ACTIVITY.name, T0 + 61, 0.8, "walking", 2),
     ]
     store.write_batch(readings, declarations)
     yield store
@@ -112,7 +112,8 @@ def test_context_reads(store: ReadingsStore) -> None:
     ids = queries.context_streams(store.conn)
     assert list(ids.values()) == [ACTIVITY.name]
     (sid,) = ids
-    assert queries.readings_since(store.conn, ids, since=T0 + 30) == [(sid, T0 + 61, 0.8, "walking")]
+    # A context reading names the model version that made it.
+    assert queries.readings_since(store.conn, ids, since=T0 + 30) == [(sid, T0 + 61, 0.8, "walking", 2)]
     assert queries.readings_since(store.conn, [], since=T0) == []
     assert queries.context_log(store.conn) == [
         (ACTIVITY.name, T0 + 1, 0.9, "sitting"),
