@@ -56,6 +56,8 @@ def test_owner_labels_a_span_of_the_timeline_with_a_new_class_and_removes_it(
     page.get_by_role("link", name="Context").click()
     strand = page.locator('[data-stream="context.activity"]')
     expect(strand.locator('[data-live="value"]')).to_have_text(re.compile(r"^[a-z_]+$"), timeout=30_000)
+    # The model has classified a window: the timeline drawn now ends after at least one window of data.
+    page.reload()
     form = strand.locator("form[data-label-form]")
     start, end = form.get_by_label("From"), form.get_by_label("To")
     bar = strand.locator("svg.timeline")
@@ -76,8 +78,9 @@ def test_owner_labels_a_span_of_the_timeline_with_a_new_class_and_removes_it(
     expect(start).to_have_value(clicked[0])
     assert _ledger(data_dir) == ([], [])
 
-    # A drag over the last minutes (all the hub has seen) selects them; a new class is typed and saved.
-    _drag(page, bar, 0.9, 0.999)
+    # A drag over the last minutes (all the hub has seen) selects them; a new class is typed and saved,
+    # and the running hub adapts the model from it at once.
+    _drag(page, bar, 0.9, 0.9999)
     selected = (start.input_value(), end.input_value())
     assert selected[0] < selected[1]
     assert selected != clicked
@@ -87,6 +90,7 @@ def test_owner_labels_a_span_of_the_timeline_with_a_new_class_and_removes_it(
     _shot(page, "40-label-selected")
     form.get_by_role("button", name="Save label").click()
     expect(page.get_by_role("status")).to_contain_text("Saved label 1.", timeout=30_000)
+    expect(page.get_by_role("status")).to_contain_text(re.compile(r"activity v1 (kept|rejected)"))
     listed = page.locator('[data-labels="activity"] li')
     expect(listed).to_have_count(1)
     expect(listed.first.locator('[data-f="class"]')).to_have_text("cycling")

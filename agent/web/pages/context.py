@@ -12,6 +12,7 @@ actions ``hearth label add`` / ``remove`` perform (audited; the running model ad
 from __future__ import annotations
 
 import math
+import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,7 @@ from aiohttp import web
 
 from agent.errors import AgentError, LearningError
 from agent.learning import labels as label_store
+from agent.learning import versions
 from agent.web import queries
 from agent.web.app import CTX, WebContext
 
@@ -91,11 +93,15 @@ def spans(strand: queries.Strand, *, start: float, now: float) -> list[Span]:
 
 async def timeline(request: web.Request) -> web.StreamResponse:
     """Every context strand's label changes over the chosen window (``?window=hour|day``)."""
+    ctx = request.app[CTX]
     notice = None
-    if "labelled" in request.query:
-        notice = f"Saved label {request.query['labelled']}. {request.query.get('adapted', '')}"
-    elif "unlabelled" in request.query:
-        notice = f"Removed label {request.query['unlabelled']}. {request.query.get('adapted', '')}"
+    model = request.query.get("model", "")
+    for key, done in (("labelled", "Saved"), ("unlabelled", "Removed")):
+        label_id = request.query.get(key, "")
+        if label_id.isdigit() and model in {m.name for m in ctx.hub.config.models}:
+            added = done == "Saved"
+            outcome = await ctx.read_ledger(_outcome, model=model, label_id=int(label_id), added=added)
+            notice = f"{done} label {label_id}. {outcome}"
     return await _render(request, notice=notice)
 
 
@@ -206,7 +212,7 @@ async def add_label(request: web.Request) -> web.StreamResponse:
         )
     except AgentError as exc:
         return await _render(request, status=400, error=_message(exc), form=values)
-    query = {"window": window, "labelled": str(done["label"]["id"]), "adapted": _adapted(done["adaptation"])}
+    query = {"window": window, "labelled": str(done["label"]["id"]), "model": values["model"]}
     raise web.HTTPSeeOther(str(request.url.with_path("/context").with_query(query).relative()))
 
 
@@ -222,20 +228,25 @@ async def remove_label(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="no such label") from None
     except AgentError as exc:
         return await _render(request, status=404, error=_message(exc))
-    query = {"window": window, "unlabelled": str(label_id), "adapted": _adapted(done["adaptation"])}
+    query = {"window": window, "unlabelled": str(label_id), "model": done["label"]["model"]}
     raise web.HTTPSeeOther(str(request.url.with_path("/context").with_query(query).relative()))
 
 
-def _adapted(adaptation: dict[str, Any]) -> str:
-    """One sentence on what the label did to the model."""
-    name = adaptation["model"]
-    if adaptation.get("card") is None:
-        return f"{name} was not adapted ({adaptation['reason']}); it runs version {adaptation['running']}."
-    verdict = "kept" if adaptation["adapted"] else "rejected"
-    return (
-        f"{name} v{adaptation['version']} {verdict}: {adaptation['card']['reason']}; "
-        f"it runs version {adaptation['running']} (0: as shipped)."
-    )
+def _outcome(conn: sqlite3.Connection, *, model: str, label_id: int, added: bool) -> str:
+    """What a label just added or removed did to ``model``, read from the ledger: the redirect carries ids.
+
+    An attempt is recorded whenever the labelled spans held a window; a label added without one is not.
+    """
+    running = versions.running(conn, model)[0]
+    history = versions.history(conn, model)
+    last = history[-1] if history else None
+    said = f"{model} runs version {running} (0: as shipped)."
+    if not added:
+        return said
+    if last is None or label_id not in last.card.get("labels", []):
+        return f"{model} was not adapted: the labelled spans hold no complete window of its inputs. {said}"
+    verdict = "kept" if last.kept else "rejected"
+    return f"{model} v{last.version} {verdict}: {last.card.get('reason', '')}. {said}"
 
 
 def _message(exc: AgentError) -> str:
