@@ -270,7 +270,7 @@ class HomeAssistantBridge:
                 )
                 if shown.state == "label":
                     attributes: dict[str, Any] = {"confidence": reading[2]}
-                    if reading[4] is not None:
+                    if len(reading) > 4 and reading[4] is not None:  # hot sources send 4-tuples
                         attributes["model_version"] = reading[4]
                     await self._send_state(self.topics.attributes(stream), json.dumps(attributes))
                 elif shown.state in ("forecast", "anomaly"):

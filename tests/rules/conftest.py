@@ -54,9 +54,16 @@ class HandSource:
         self.ready.set()
         await asyncio.Event().wait()
 
-    def feed(self, stream: str, value: float, label: str | None = None, ts: float | None = None) -> None:
+    def feed(
+        self,
+        stream: str,
+        value: float,
+        label: str | None = None,
+        ts: float | None = None,
+        version: int | None = None,
+    ) -> None:
         assert self.sink is not None
-        self.sink.put_nowait(Reading(stream, ts if ts is not None else _now(), value, label))
+        self.sink.put_nowait(Reading(stream, ts if ts is not None else _now(), value, label, version))
 
 
 def _now() -> float:

@@ -176,6 +176,12 @@ async def test_discovery_announces_every_stream_as_home_assistant_requires(
             await eventually(
                 lambda: json.loads(ha.last[attributes]) == {"confidence": 0.93}, "the label's confidence"
             )
+            # A label from a version the owner's labels adapted names that version.
+            context.feed("context.appliance", 0.88, "heat_pump", version=2)
+            await eventually(
+                lambda: json.loads(ha.last[attributes]) == {"confidence": 0.88, "model_version": 2},
+                "the model version as an attribute",
+            )
         # A graceful stop marks every entity unavailable.
         await eventually(lambda: ha.last.get(f"{BASE}/status") == b"offline", "the hub to say offline")
 
