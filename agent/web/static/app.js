@@ -126,12 +126,14 @@
           for (var i = 0; i < r.l.length; i++) h = (h * 31 + r.l.charCodeAt(i)) >>> 0;
           var start = Number(bar.getAttribute("data-start")), span = Number(bar.getAttribute("data-window"));
           var x = Math.max(0, Math.min(1000, (r.t - start) / span * 1000));
-          var last = bar.querySelector("rect:last-of-type");
+          var drawn = bar.querySelectorAll("rect:not([data-selection])"), last = drawn[drawn.length - 1];
           if (last) last.setAttribute("width", Math.max(0, x - Number(last.getAttribute("x"))).toFixed(1));
           var rect = document.createElementNS("http://www.w3.org/2000/svg", "rect");
           [["x", x.toFixed(1)], ["y", "0"], ["width", (1000 - x).toFixed(1)], ["height", "24"],
             ["fill", palette[h % palette.length]]].forEach(function (a) { rect.setAttribute(a[0], a[1]); });
           bar.appendChild(rect);
+          var mark = bar.querySelector("rect[data-selection]");
+          if (mark) bar.appendChild(mark);  // the owner's selection stays on top
         }
         changes.insertBefore(item, changes.firstChild);
         var empty = box.querySelector("[data-empty]");
