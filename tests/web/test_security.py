@@ -39,6 +39,7 @@ async def test_every_change_route_needs_a_session_and_its_csrf_token(tmp_path: P
             ("POST", "/consent/x/revoke"),
             ("POST", "/passport/export"),
         } <= set(routes)
+        assert {("POST", "/context/labels"), ("POST", "/context/labels/x/remove")} <= set(routes)
         assert served.server.ctx is not None
         public = [r for r in routes if r in served.server.ctx.public]
         assert public == [("POST", "/login")], "only the login form may change state without a session"

@@ -81,9 +81,14 @@ class Served:
 
 @asynccontextmanager
 async def serve(
-    tmp_path: Path, *, sources: Sequence[dict[str, Any]] = (), **web: str
+    tmp_path: Path,
+    *,
+    sources: Sequence[dict[str, Any]] = (),
+    models: Sequence[dict[str, Any]] = (),
+    **web: str,
 ) -> AsyncIterator[Served]:
-    """Run a hub (one simulated tank sensor, plus ``sources``) with the dashboard, password set."""
+    """Run a hub (one simulated tank sensor, plus ``sources`` and ``models``) with the dashboard, password
+    set."""
     data_dir = tmp_path / "data"
     config = config_from_mapping(
         {
@@ -98,6 +103,7 @@ async def serve(
                 },
                 *sources,
             ],
+            "models": list(models),
         }
     )
     data_dir.mkdir(parents=True, exist_ok=True)
