@@ -86,6 +86,7 @@ async def test_labels_reach_the_broker_only_under_a_grant_on_their_strand(
     async with running(data_dir, broker.port) as agent:
         # A grant on the wrist's sensors shows the hub publishing; it does not cover the labels.
         await grant(agent, ["wrist.acc_x"], "summary:1s")
+        await subscriber.until(lambda: bool(bodies(subscriber, "wrist.acc_x")))
         first = await label(agent, "cycling", start)
         # Wait for a summary of a window that closed after the label was stored: the summariser has
         # passed it, so had anything of the label been admitted it would have gone out before.
