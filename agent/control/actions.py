@@ -105,11 +105,23 @@ async def grant(
 async def list_grants(hub: OwnerHub) -> dict[str, Any]:
     """Every grant with its status, newest first; where consented data goes, and every audited change."""
 
-    def read(conn: Any) -> tuple[list[consent_ledger.GrantState], list[destination.Moved]]:
-        return consent_ledger.grants(conn, now=time.time()), destination.history(conn)
+    def read(conn: Any) -> tuple[list[dict[str, Any]], list[destination.Moved]]:
+        now = time.time()
+        shown = [_with_budget(conn, s, now=now) for s in consent_ledger.grants(conn, now=now)]
+        return shown, destination.history(conn)
 
-    states, moves = await hub.ledger(read)
-    return {"grants": [_state(s) for s in states], "destination": destination.lines(hub.config, moves)}
+    shown, moves = await hub.ledger(read)
+    return {"grants": shown, "destination": destination.lines(hub.config, moves)}
+
+
+def _with_budget(conn: sqlite3.Connection, state: consent_ledger.GrantState, *, now: float) -> dict[str, Any]:
+    """The grant as ``_state`` shows it; a noised one also with its recipient's budget this period."""
+    shown = _state(state)
+    policy = state.grant.dp
+    if policy is not None:
+        standing = budget.standing(conn, state.grant.recipient, policy, now=now)
+        shown["budget"] = {**standing._asdict(), "left": standing.left}
+    return shown
 
 
 @action("consent.show")
@@ -118,13 +130,7 @@ async def show_grant(hub: OwnerHub, *, grant_id: str) -> dict[str, Any]:
 
     def read(conn: Any) -> dict[str, Any]:
         now = time.time()
-        state = consent_ledger.get_grant(conn, grant_id, now=now)
-        shown = _state(state)
-        policy = state.grant.dp
-        if policy is not None:
-            standing = budget.standing(conn, state.grant.recipient, policy, now=now)
-            shown["budget"] = {**standing._asdict(), "left": standing.left}
-        return shown
+        return _with_budget(conn, consent_ledger.get_grant(conn, grant_id, now=now), now=now)
 
     return await hub.ledger(read)
 
