@@ -81,9 +81,13 @@ class Served:
 
 @asynccontextmanager
 async def serve(
-    tmp_path: Path, *, sources: Sequence[dict[str, Any]] = (), **web: str
+    tmp_path: Path,
+    *,
+    sources: Sequence[dict[str, Any]] = (),
+    sections: dict[str, Any] | None = None,
+    **web: str,
 ) -> AsyncIterator[Served]:
-    """Run a hub (one simulated tank sensor, plus ``sources``) with the dashboard, password set."""
+    """Run a hub (one simulated tank sensor, plus ``sources`` and config ``sections``) with the dashboard."""
     data_dir = tmp_path / "data"
     config = config_from_mapping(
         {
@@ -98,6 +102,7 @@ async def serve(
                 },
                 *sources,
             ],
+            **(sections or {}),
         }
     )
     data_dir.mkdir(parents=True, exist_ok=True)
