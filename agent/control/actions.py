@@ -436,9 +436,10 @@ async def create_intent(
     expires_at = now + lifetime_s
     data: list[dict[str, Any]] = []
     used: list[str] = []
+    charges: list[Any] = []
     if show:
         active = await hub.ledger(consent_ledger.active_grants, now=now)
-        data, used = await hub.readings(
+        data, used, charges = await hub.readings(
             lambda store: shown_data(
                 store.conn, active, strands=show, windows=windows, now=now, until=expires_at
             )
@@ -468,7 +469,7 @@ async def create_intent(
         created_at=now,
         expires_at=expires_at,
     )
-    await hub.ledger(intents_ledger.add_intent, intent, data)
+    await hub.ledger(intents_ledger.add_intent, intent, data, charges)
     return await _intent_view(hub, intent_id, await _exchange(hub, intent_id, via))
 
 
