@@ -73,6 +73,8 @@ def test_a_noised_market_grant_shows_noisy_windows_and_debits_the_budget(home: H
     assert spent == pytest.approx(1.5)  # three windows at epsilon 0.5
     assert made == 1
     assert kinds.index("dp-debit") < kinds.index("intent") < kinds.index("intent publish")
+    described = home.cli("intent", "show", intent_id[:8], "--no-fetch")
+    assert f"shows:     {STREAM} as summary:1h, 3 windows, noised (laplace)" in described.output
     shown = home.cli("consent", "show", grant.id)
     assert "budget spent: 1.5 of 8 epsilon this period (3 releases, 0 refused)" in shown.output
 

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 import paho.mqtt.client as paho
 
+from agent.consent.dp import policy_from_options
 from agent.consent.ledger import audit_entries
 from agent.intents import ledger as intents_ledger
 from agent.store.ledger import open_ledger
@@ -168,3 +170,31 @@ async def test_an_intent_form_mistake_is_named_on_the_page(tmp_path: Path, marke
             # The form keeps what the owner typed.
             assert f'value="{base["text"] if "text" not in changed else changed["text"]}"' in page
         assert await served.agent.perform("intent.list", {}) == []
+
+
+async def test_an_intent_under_a_noised_market_grant_says_so_and_the_budget_shows_what_it_cost(
+    tmp_path: Path, market_broker: Mosquitto
+) -> None:
+    policy = policy_from_options("laplace", epsilon=0.5, rho=None, bounds="0..100", budget="8/day")
+    async with serve(tmp_path, sections=_market(market_broker)) as served, client() as http:
+        assert await login(http, served.url) == 303
+        token = await csrf_of(http, served.url)
+        made = await served.agent.perform(
+            "consent.grant",
+            {
+                "recipient": "market",
+                "purpose": "intents",
+                "strands": ["tank.level"],
+                "granularity": "summary:1s",
+                "dp": msgspec.to_builtins(policy),
+            },
+        )
+        given = made["grant"]["created_at"]
+        await eventually(lambda: time.time() > given + 3, "closed windows after the grant")
+        form = {"category": "repairs", "text": "fix a door", "lifetime": "1h", "show": "tank.level"}
+        intent_id = await _create(http, served, {"csrf": token, **form, "windows": "2"})
+        async with http.get(f"{served.url}/intents/{intent_id}") as response:
+            assert "tank.level as summary:1s, 2 windows, noised (laplace)" in await response.text()
+        async with http.get(f"{served.url}/consent") as response:
+            page = unescape(await response.text())
+        assert "1 of 8 spent this period, 7 left" in page
