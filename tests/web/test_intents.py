@@ -134,6 +134,9 @@ async def test_the_page_publishes_shows_data_answers_and_withdraws_as_the_comman
         ) as response:
             assert response.status == 303
             assert response.headers["Location"] == f"/intents?withdrawn={intent_id}"
+        async with http.post(f"{served.url}/intents/{intent_id}/withdraw", data={"csrf": token}) as response:
+            assert response.status == 400
+            assert f"intent {intent_id} has already ended (withdrawn)" in await response.text()
         shown = await served.agent.perform("intent.show", {"intent_id": intent_id, "fetch": False})
         assert shown["status"] == "withdrawn"
         assert shown["cleared_at"] is not None
