@@ -18,13 +18,13 @@ from aiohttp import web
 
 from agent.config.durations import PATTERN, seconds
 from agent.consent import ledger as consent_ledger
+from agent.consent.grants import MARKET
 from agent.errors import AgentError, IntentError
 from agent.intents.model import CATEGORIES, MAX_ANSWER, MAX_TEXT
 from agent.store import queries
 from agent.web.app import CTX, WebContext
 from agent.web.pages.consent import when
 
-MARKET = "market"
 DEFAULT_LIFETIME = "14d"
 DEFAULT_WINDOWS = 24
 _FIELDS = ("category", "text", "lifetime", "show", "windows", "via")
@@ -93,8 +93,8 @@ def _create_params(form: Mapping[str, Any]) -> dict[str, Any]:
     windows_text = str(form.get("windows", "")).strip() or str(DEFAULT_WINDOWS)
     if not windows_text.isdigit() or int(windows_text) < 1:
         raise IntentError(f"windows {windows_text!r} is not a whole number above 0", hint="24")
-    via = str(form.get("via", "")).strip() or MARKET
-    if via not in (MARKET, "upstream"):
+    via = str(form.get("via", "")).strip() or "market"
+    if via not in ("market", "upstream"):
         raise IntentError(f"unknown broker {via!r}", hint="market or upstream")
     return {
         "category": str(form.get("category", "")).strip(),
