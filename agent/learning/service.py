@@ -214,9 +214,9 @@ async def adapt_model(hub: OwnerHub, name: str, *, from_shipped: bool = False) -
         if previous is None:
             guessed = [base.labels[i] for i in shipped]
         else:
-            guessed = [previous.classes[i] for i in previous.predict(x)]
+            guessed = [previous.classes[i] for i in previous.predict(x, shipped)]
         started = time.perf_counter()
-        outcome = adapt(base, Labelled(x, classes, guessed), running=previous)
+        outcome = adapt(base, Labelled(x, classes, guessed, shipped), running=previous)
         return outcome, (time.perf_counter() - started) * 1000
 
     outcome, fit_ms = await asyncio.to_thread(work)
