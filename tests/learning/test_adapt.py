@@ -160,3 +160,20 @@ def test_the_head_answers_only_for_the_classes_the_owner_taught() -> None:
     older = heads.Head.from_bytes(outcome.head._replace(taught=None).to_bytes())
     assert older.taught is None
     assert np.array_equal(older.predict(base.test_x, shipped), alone)
+
+
+def test_no_worse_than_the_running_version_is_refused_past_the_allowance_below_shipped() -> None:
+    # As if a version that cost the shipped classes more than the allowance were running (labels that call
+    # standing "resting"): the same candidate again is no worse than it, and is refused all the same.
+    base, centres, rng = make_base(seed=3)
+    owner = clusters(rng, centres[:1], 8)
+    labelled = Labelled(owner, ["resting"] * 8, shipped_guess(base, owner))
+    first = adapt(base, labelled, running=None)
+    assert first.head is not None
+    shipped_accuracy = float((base.test_predicted == base.test_y).mean())
+    assert first.test_accuracy < shipped_accuracy - tolerance(len(base.test_y))
+    guessed = [first.head.classes[i] for i in first.head.predict(owner)]
+    again = adapt(base, labelled._replace(predicted=guessed), running=first.head)
+    assert again.test_accuracy == again.running_test_accuracy == first.test_accuracy
+    assert not again.kept
+    assert f"{shipped_accuracy:.3f} as shipped" in again.reason
