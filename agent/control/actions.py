@@ -188,13 +188,14 @@ async def forget(hub: OwnerHub, *, pattern: str) -> dict[str, Any]:
 def _forget_labels(conn: sqlite3.Connection, pattern: str, *, now: float) -> dict[str, int]:
     """Forgetting ``context.<model>`` forgets what the owner taught it: its labels and the versions adapted
     from them go, and it runs as shipped again. Labels erased, by model (only models that had any)."""
-    from agent.learning import labels, versions
+    from agent.learning import examples, labels, versions
 
     erased = {}
     with transaction(conn, immediate=True):
         for model in sorted({*labels.models(conn), *versions.models(conn)}):
             if matches(pattern, f"{CONTEXT}.{model}"):
                 count = labels.erase(conn, model)
+                examples.erase(conn, model)
                 if versions.erase(conn, model, now=now) or count:
                     erased[model] = count
     return erased
@@ -569,9 +570,10 @@ async def list_labels(hub: OwnerHub, *, model: str | None = None) -> list[dict[s
 @action("label.remove")
 async def remove_label(hub: OwnerHub, *, label_id: int) -> dict[str, Any]:
     """Delete a label, then adapt its model afresh from the labels left (as shipped if none are)."""
-    from agent.learning import labels, service, versions
+    from agent.learning import examples, labels, service, versions
 
     removed = await hub.ledger(labels.remove, label_id)
+    await hub.ledger(examples.remove, label_id)
     left = await hub.ledger(labels.listed, removed.model)
     if left and removed.model in {m.name for m in hub.config.models}:
         adaptation = await service.adapt_model(hub, removed.model, from_shipped=True)

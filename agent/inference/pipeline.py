@@ -193,6 +193,8 @@ class ModelRunner:
         head = adapted[1]
         probabilities = head.probabilities(self.model.embedding()[None])[0]
         best = int(probabilities.argmax())
+        if not head.answers(best):
+            return prediction  # a class the owner did not teach: the shipped classifier's answer stands
         return Prediction(best, head.classes[best], float(probabilities[best]))
 
     def handle(self, window: Window, prediction: Prediction) -> None:
