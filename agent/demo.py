@@ -22,6 +22,17 @@ DEMO_BOARD_LINK = "workbench-board"
 
 SMART_PLUG_REPLAY_RATE = 292.0  # rows/s: one 1460-sample ACSF1 series every 5 s
 
+# The appliance the shipped model never saw, on a plug of its own with a model entry of its own: the demo
+# labels an earlier stretch of it before the hub starts, so the hub learns it and then recognises it live.
+UNKNOWN_PLUG = "garage_plug"
+UNKNOWN_MODEL = "garage"
+UNKNOWN_CLASS = "heat_pump"
+UNKNOWN_FILE = "builtin:heat_pump_plug.csv"
+# The file holds 12 of the model's windows (4 h each, at 0.1 Hz); the hub is taught with the last six,
+# and the live replay starts at the first, so what it recognises is not what it was taught with.
+UNKNOWN_WINDOW = 1460
+UNKNOWN_TAUGHT = 6
+
 # The example grant the demo gives before it starts: what the owner might share with a heating advisor.
 DEMO_GRANT = {
     "recipient": "energy-coop",
@@ -82,6 +93,13 @@ def demo_config(
                     "file": "builtin:smart_plug_test.csv",
                     "rate": SMART_PLUG_REPLAY_RATE,
                 },
+                # A heat pump, which the shipped appliance model never saw: the demo teaches it first.
+                {
+                    "kind": "simulated",
+                    "name": UNKNOWN_PLUG,
+                    "file": UNKNOWN_FILE,
+                    "rate": SMART_PLUG_REPLAY_RATE,
+                },
             ],
             "models": [
                 {
@@ -98,6 +116,13 @@ def demo_config(
                     "inputs": {"power": "smart_plug.power"},
                     "debounce": 1,
                     # The plug's 4-hour recordings are replayed 2920 times faster than real time.
+                    "input_rate": SMART_PLUG_REPLAY_RATE,
+                },
+                {
+                    "name": UNKNOWN_MODEL,
+                    "model": "builtin:appliance",
+                    "inputs": {"power": f"{UNKNOWN_PLUG}.power"},
+                    "debounce": 1,
                     "input_rate": SMART_PLUG_REPLAY_RATE,
                 },
             ],
@@ -154,3 +179,36 @@ def adopt_demo_ble(conn: sqlite3.Connection) -> list[str]:
 
     store = AdoptionStore(conn)
     return [store.adopt(d.address, d.suggested_name).name for d in DEMO_DEVICES]
+
+
+def seed_unknown_appliance(store: ReadingsStore, *, now: float) -> tuple[float, float] | None:
+    """Write the heat pump's last ``UNKNOWN_TAUGHT`` windows as the plug's history just before ``now``
+    (at the replay's rate); return their span, or None if the plug already has history."""
+    from agent.readings import Reading, StreamInfo
+    from agent.sources.simulated import load_table
+
+    stream = f"{UNKNOWN_PLUG}.power"
+    if store.count_readings(stream):
+        return None
+    rows = load_table(UNKNOWN_PLUG, UNKNOWN_FILE).rows[-UNKNOWN_TAUGHT * UNKNOWN_WINDOW :]
+    step = 1.0 / SMART_PLUG_REPLAY_RATE
+    start = now - 10.0 - len(rows) * step
+    readings = [Reading(stream, start + i * step, row[0]) for i, row in enumerate(rows)]
+    store.write_batch(readings, [("simulated", StreamInfo.of(UNKNOWN_PLUG, "power", "W"))])
+    return start, start + len(rows) * step
+
+
+async def teach_unknown_appliance(config: Config, *, now: float | None = None) -> dict[str, Any] | None:
+    """As the owner would with ``hearth label add``, before the hub starts: label the heat pump's history
+    on the plug's model entry, so the hub adapts it. The label action's answer; None if the data dir
+    already held the plug's history (a demo run again on the same folder keeps what it learnt)."""
+    from agent.control.actions import perform
+    from agent.control.client import LocalHub
+
+    with LocalHub(config) as hub:
+        span = await hub.readings(seed_unknown_appliance, now=time.time() if now is None else now)
+        if span is None:
+            return None
+        params = {"model": UNKNOWN_MODEL, "start_ts": span[0], "end_ts": span[1], "cls": UNKNOWN_CLASS}
+        result: dict[str, Any] = await perform(hub, "label.add", params)
+        return result

@@ -35,6 +35,14 @@ def describe_policy(dp: dict[str, Any]) -> str:
     )
 
 
+def describe_budget(dp: dict[str, Any], standing: dict[str, Any]) -> str:
+    """``laplace, epsilon 0.5 a release: 1.5 of 8 spent, 6.5 left`` (the recipient's budget this period)."""
+    return (
+        f"{dp['mechanism']}, {standing['unit']} {dp['per_release']:g} a release:"
+        f" {standing['spent']:.4g} of {standing['cap']:g} spent, {standing['left']:.4g} left"
+    )
+
+
 @click.group()
 def consent() -> None:
     """Grant, list, show and revoke consent for data to leave the home."""
@@ -138,6 +146,7 @@ def list_grants(config_path: Path) -> None:
     Example: hearth consent list
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     listed = ask(config_path, "consent.list")
@@ -148,19 +157,25 @@ def list_grants(config_path: Path) -> None:
     table.add_column("id", no_wrap=True, min_width=max((len(s["grant"]["id"]) for s in states), default=2))
     for column in ("recipient", "strands", "granularity", "status", "given", "ends", "queued"):
         table.add_column(column, overflow="fold")
+    noised = any(s["grant"].get("dp") for s in states)
+    if noised:
+        table.add_column("noise, budget this period", overflow="fold")
     for s in states:
         g = s["grant"]
         ends = s["ended_at"] if s["ended_at"] is not None else g["expires_at"]
-        table.add_row(
+        row = [
             g["id"],
-            g["recipient"],
-            ", ".join(g["strands"]),
+            escape(g["recipient"]),
+            escape(", ".join(g["strands"])),
             g["granularity"],
             s["status"],
             when(g["created_at"]),
             when(ends),
             str(s["queued"]),
-        )
+        ]
+        if noised:
+            row.append(escape(describe_budget(g["dp"], s["budget"])) if g.get("dp") else "exact")
+        table.add_row(*row)
     Console().print(table if states else "no grants: nothing leaves this hub")
     for line in listed["destination"]:
         click.echo(line)

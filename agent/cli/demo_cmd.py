@@ -7,7 +7,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -103,11 +103,13 @@ async def _run_demo(config: Config, duration: float) -> None:
 
     from agent.cli.status_cmd import print_status
     from agent.daemon import Agent
-    from agent.demo import adopt_demo_ble, demo_board, seed_history
+    from agent.demo import UNKNOWN_MODEL, adopt_demo_ble, demo_board, seed_history, teach_unknown_appliance
     from agent.store.readings import open_readings
 
     console = Console()
     console.print(f"[bold]Hearth demo[/bold]: hub {config.hub.id}, data in {config.hub.data_dir}")
+    if any(m.name == UNKNOWN_MODEL for m in config.models):
+        print_taught(await teach_unknown_appliance(config), console)
     board = demo_board(Path(config.hub.data_dir))
     await board.start()
     console.print(f"emulated serial board {board.board_id} on {board.tty_path}")
@@ -145,6 +147,35 @@ async def _run_demo(config: Config, duration: float) -> None:
             console.print(f"{store.file_bytes() / stored:.0f} bytes on disk per stored reading")
     finally:
         store.close()
+
+
+def print_taught(result: dict[str, Any] | None, console: Console) -> None:
+    """Say what the demo taught the hub before it started, and whether the hub kept what it learnt."""
+    from agent.demo import SMART_PLUG_REPLAY_RATE, UNKNOWN_CLASS, UNKNOWN_MODEL, UNKNOWN_PLUG
+
+    if result is None:
+        console.print(f"{UNKNOWN_PLUG} already has history here: the hub keeps what it learnt before")
+        return
+    label, adaptation = result["label"], result["adaptation"]
+    # The replay plays one 10 s sample of the plug every 1/SMART_PLUG_REPLAY_RATE s.
+    hours = (label["end_ts"] - label["start_ts"]) * SMART_PLUG_REPLAY_RATE * 10 / 3600
+    console.print(
+        f"taught the hub: label {label['id']}, {UNKNOWN_PLUG} was a {UNKNOWN_CLASS} for {hours:.0f} h"
+        " (replayed), an appliance the shipped model never saw"
+    )
+    card = adaptation.get("card")
+    if card is None:
+        console.print(f"  {UNKNOWN_MODEL}: not adapted ({adaptation['reason']})")
+        return
+    accuracy = card["accuracy"]
+    held = accuracy["held_out"]
+    console.print(
+        f"  {UNKNOWN_MODEL} v{adaptation['version']}: {'kept' if adaptation['adapted'] else 'rejected'}"
+        f" ({card['reason']}); held-out labels"
+        f" {'-' if held is None else f'{held:.2f}'} (shipped {accuracy['held_out_before'] or 0:.2f}),"
+        f" shipped test split {accuracy['test']:.2f} (shipped {accuracy['test_before']:.2f});"
+        f" learnt in {card['fit_ms']:.0f} ms"
+    )
 
 
 def print_context(store: ReadingsStore, console: Console) -> None:

@@ -134,9 +134,10 @@ def show(config_path: Path, intent_id: str, no_fetch: bool) -> None:
     )
     click.echo(f"  grants:    {', '.join(view['grants']) or 'none (no data shown)'}")
     for entry in view["data"]:
-        click.echo(
-            f"  shows:     {entry['stream']} as {entry['granularity']}, {len(entry['summaries'])} windows"
-        )
+        windows = entry["summaries"]
+        noised = next((f", noised ({w['dp']['mechanism']})" for w in windows if "dp" in w), "")
+        shown = f"{entry['stream']} as {entry['granularity']}, {len(windows)} windows{noised}"
+        click.echo(f"  shows:     {shown}")
     dropped = view["dropped"]
     click.echo(
         f"  offers:    {view['offers']} kept; dropped {dropped['size']} too large, {dropped['rate']} over the"

@@ -91,11 +91,6 @@ def new_grant(
                 f"differential privacy noises window summaries, not {grain.kind}",
                 hint="use --granularity summary:<window> with --dp",
             )
-        if recipient == MARKET:
-            raise ConsentError(
-                "intents show summaries as granted; noised summaries cannot go with them yet",
-                hint=f"give the {MARKET} grant without --dp, or a coarser window",
-            )
         dp.check()
     if expires_at is not None and expires_at <= now:
         raise ConsentError("the grant would expire before it starts")

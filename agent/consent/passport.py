@@ -47,12 +47,17 @@ _LEDGER_TABLES = (
     "intents",
     "intent_offers",
     "labels",
+    "label_examples",
     "model_versions",
     "model_running",
     "dp_budget",
 )
-# Columns exported where not every one is: an adapted version's head is binary and follows from its labels.
-_LEDGER_COLUMNS = {"model_versions": "model, version, created_at, kept, card"}
+# Columns exported where not every one is: an adapted version's head is binary and follows from its labels;
+# a label's windows are binary too, so they go as hex text (float32 little-endian, count x window x inputs).
+_LEDGER_COLUMNS = {
+    "model_versions": "model, version, created_at, kept, card",
+    "label_examples": "label_id, model, streams, rate, hop, window, inputs, count, starts, hex(data) AS data",
+}
 
 
 def _rows(conn: sqlite3.Connection, sql: str) -> Iterator[dict[str, Any]]:

@@ -105,11 +105,23 @@ async def grant(
 async def list_grants(hub: OwnerHub) -> dict[str, Any]:
     """Every grant with its status, newest first; where consented data goes, and every audited change."""
 
-    def read(conn: Any) -> tuple[list[consent_ledger.GrantState], list[destination.Moved]]:
-        return consent_ledger.grants(conn, now=time.time()), destination.history(conn)
+    def read(conn: Any) -> tuple[list[dict[str, Any]], list[destination.Moved]]:
+        now = time.time()
+        shown = [_with_budget(conn, s, now=now) for s in consent_ledger.grants(conn, now=now)]
+        return shown, destination.history(conn)
 
-    states, moves = await hub.ledger(read)
-    return {"grants": [_state(s) for s in states], "destination": destination.lines(hub.config, moves)}
+    shown, moves = await hub.ledger(read)
+    return {"grants": shown, "destination": destination.lines(hub.config, moves)}
+
+
+def _with_budget(conn: sqlite3.Connection, state: consent_ledger.GrantState, *, now: float) -> dict[str, Any]:
+    """The grant as ``_state`` shows it; a noised one also with its recipient's budget this period."""
+    shown = _state(state)
+    policy = state.grant.dp
+    if policy is not None:
+        standing = budget.standing(conn, state.grant.recipient, policy, now=now)
+        shown["budget"] = {**standing._asdict(), "left": standing.left}
+    return shown
 
 
 @action("consent.show")
@@ -118,13 +130,7 @@ async def show_grant(hub: OwnerHub, *, grant_id: str) -> dict[str, Any]:
 
     def read(conn: Any) -> dict[str, Any]:
         now = time.time()
-        state = consent_ledger.get_grant(conn, grant_id, now=now)
-        shown = _state(state)
-        policy = state.grant.dp
-        if policy is not None:
-            standing = budget.standing(conn, state.grant.recipient, policy, now=now)
-            shown["budget"] = {**standing._asdict(), "left": standing.left}
-        return shown
+        return _with_budget(conn, consent_ledger.get_grant(conn, grant_id, now=now), now=now)
 
     return await hub.ledger(read)
 
@@ -183,13 +189,14 @@ def _forget_labels(conn: sqlite3.Connection, pattern: str, *, now: float) -> dic
     """Forgetting ``context.<model>`` (or ``labels.<model>``) forgets what the owner taught it: its labels
     and the versions adapted from them go, and it runs as shipped again. Labels erased, by model (only
     models that had any)."""
-    from agent.learning import labels, versions
+    from agent.learning import examples, labels, versions
 
     erased = {}
     with transaction(conn, immediate=True):
         for model in sorted({*labels.models(conn), *versions.models(conn)}):
             if matches(pattern, f"{CONTEXT}.{model}") or matches(pattern, f"{LABELS}.{model}"):
                 count = labels.erase(conn, model)
+                examples.erase(conn, model)
                 if versions.erase(conn, model, now=now) or count:
                     erased[model] = count
     return erased
@@ -431,9 +438,10 @@ async def create_intent(
     expires_at = now + lifetime_s
     data: list[dict[str, Any]] = []
     used: list[str] = []
+    charges: list[Any] = []
     if show:
         active = await hub.ledger(consent_ledger.active_grants, now=now)
-        data, used = await hub.readings(
+        data, used, charges = await hub.readings(
             lambda store: shown_data(
                 store.conn, active, strands=show, windows=windows, now=now, until=expires_at
             )
@@ -463,7 +471,7 @@ async def create_intent(
         created_at=now,
         expires_at=expires_at,
     )
-    await hub.ledger(intents_ledger.add_intent, intent, data)
+    await hub.ledger(intents_ledger.add_intent, intent, data, charges)
     return await _intent_view(hub, intent_id, await _exchange(hub, intent_id, via))
 
 
@@ -585,9 +593,10 @@ async def list_labels(hub: OwnerHub, *, model: str | None = None) -> list[dict[s
 async def remove_label(hub: OwnerHub, *, label_id: int) -> dict[str, Any]:
     """Delete a label (audited, and from its strand), then adapt its model afresh from the labels left (as
     shipped if none are)."""
-    from agent.learning import labels, service, strand, versions
+    from agent.learning import examples, labels, service, strand, versions
 
     removed = await hub.ledger(labels.remove, label_id, also=_audit_label("label remove"))
+    await hub.ledger(examples.remove, label_id)
     await hub.readings(strand.unrecord, removed)
     left = await hub.ledger(labels.listed, removed.model)
     if left and removed.model in {m.name for m in hub.config.models}:

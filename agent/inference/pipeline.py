@@ -206,6 +206,9 @@ class ModelRunner:
         version, head = adapted
         probabilities = head.probabilities(self.model.embedding()[None])[0]
         best = int(probabilities.argmax())
+        if not head.answers(best):
+            # A class the owner did not teach: the shipped classifier's answer stands, as this version says.
+            return prediction, version
         return Prediction(best, head.classes[best], float(probabilities[best])), version
 
     def handle(self, window: Window, prediction: Prediction, *, version: int | None = None) -> None:

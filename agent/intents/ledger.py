@@ -12,14 +12,18 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import msgspec
 
+from agent.consent import budget
 from agent.consent.ledger import append_audit
 from agent.errors import IntentError
 from agent.intents.inbox import Dropped, Limits, intake
 from agent.intents.model import Answer, Offer, encode_answer
+from agent.intents.shown import Charge
 from agent.store.sqlite import transaction
 
 _COLUMNS = (
@@ -101,9 +105,14 @@ def _intent(row: tuple[Any, ...]) -> Intent:
     )
 
 
-def add_intent(conn: sqlite3.Connection, intent: Intent, data: list[dict[str, Any]]) -> None:
-    """Record a new intent and audit what it will publish, atomically."""
+def add_intent(
+    conn: sqlite3.Connection, intent: Intent, data: list[dict[str, Any]], charges: Sequence[Charge] = ()
+) -> None:
+    """Record a new intent and audit what it will publish, atomically, debiting the noised windows it shows
+    from the market's privacy budget; ``IntentError`` (and nothing recorded or debited) if it cannot pay."""
     with transaction(conn, immediate=True):
+        for charge in charges:
+            _debit(conn, charge, now=intent.created_at)
         conn.execute(
             f"INSERT INTO intents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"  # noqa: S608
             " 0, 0, 0, 0)",
@@ -122,6 +131,31 @@ def add_intent(conn: sqlite3.Connection, intent: Intent, data: list[dict[str, An
             "expires_at": intent.expires_at,
         }
         append_audit(conn, [(intent.created_at, "intent", detail)])
+
+
+def _debit(conn: sqlite3.Connection, charge: Charge, *, now: float) -> None:
+    """Charge the recipient's budget for every window of ``charge``, or refuse the whole intent."""
+    grant, policy = charge.grant, charge.grant.dp
+    assert policy is not None  # a Charge is made only under a noised grant
+    before = budget.standing(conn, grant.recipient, policy, now=now)
+    allowed = budget.debit(
+        conn,
+        grant_id=grant.id,
+        recipient=grant.recipient,
+        stream=charge.stream,
+        policy=policy,
+        loss=charge.loss,
+        windows=charge.windows,
+        now=now,
+    )
+    wanted = len(charge.windows)
+    if allowed < wanted:
+        renews = datetime.fromtimestamp(before.period_end, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        raise IntentError(
+            f"the {grant.recipient} privacy budget has {before.left:.3g} {policy.unit} left this period,"
+            f" and {wanted} noised windows of {charge.stream} cost {wanted * charge.loss:.3g}",
+            hint=f"show at most {allowed} windows, or wait until the budget renews at {renews}",
+        )
 
 
 def intents(conn: sqlite3.Connection) -> list[Intent]:

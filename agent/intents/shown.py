@@ -4,26 +4,41 @@ No second consent path: a strand goes with an intent only when an active grant t
 ``market`` covers it at a ``summary:<window>`` granularity, and every window passes ``consent.gate.admit``
 under that grant (so the grant's precision, start and end hold). The grant's id is left out of what is
 published, since one grant serves many intents and would link them.
+
+Under a noised grant each window is a noisy count and mean, as upstream, and what they cost is returned as
+a ``Charge``: the caller debits the market's privacy budget in the ledger transaction that records the
+intent, so nothing noised is published without being paid for, and an intent the budget cannot pay for is
+not made.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import Any, NamedTuple
 
+from agent.consent.dp import NoisySummary
 from agent.consent.gate import Refused, admit
 from agent.consent.grants import MARKET, Grant
 from agent.consent.strands import check_pattern
 from agent.errors import IntentError
 from agent.store import queries
 from agent.store.queries import StreamRef
-from agent.sync.summaries import closed_until, first_window, summary_bodies
+from agent.sync.summaries import closed_until, first_window, noisy_summary_bodies, summary_bodies
 
 AUDIENCE = MARKET
 MAX_WINDOWS = 500
 # Fields of an admitted body that stay home: the grant id (it would link intents) and the granularity
 # (said once per strand instead).
 _LEFT_OUT = ("grant", "granularity", "stream")
+
+
+class Charge(NamedTuple):
+    """Noised windows of ``stream`` an intent shows under ``grant``, ``loss`` each off the market's budget."""
+
+    grant: Grant
+    stream: str
+    loss: float
+    windows: list[tuple[float, float]]
 
 
 def market_grant(grants: list[Grant], stream: str) -> Grant | None:
@@ -42,8 +57,9 @@ def shown_data(
     windows: int,
     now: float,
     until: float,
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """The data entries for ``strands`` (the last ``windows`` closed windows each) and the grants used.
+) -> tuple[list[dict[str, Any]], list[str], list[Charge]]:
+    """The data entries for ``strands`` (the last ``windows`` closed windows each), the grants used, and
+    what the noised ones cost.
 
     ``grants`` are the active grants at ``now``; ``until`` is when the intent ends, which each grant
     must outlast.
@@ -52,6 +68,7 @@ def shown_data(
         raise IntentError(f"{windows} windows is out of range", hint=f"between 1 and {MAX_WINDOWS}")
     entries: list[dict[str, Any]] = []
     used: list[str] = []
+    charges: list[Charge] = []
     for strand in dict.fromkeys(strands):
         name = check_pattern(strand)
         if "*" in name:
@@ -71,9 +88,12 @@ def shown_data(
                 f"grant {grant.id} ends before the intent would",
                 hint="give the intent a shorter lifetime, or a longer grant",
             )
-        entries.append(_entry(readings, grant, stream, windows=windows, now=now))
+        entry, charge = _entry(readings, grant, stream, windows=windows, now=now)
+        entries.append(entry)
         used.append(grant.id)
-    return entries, sorted(set(used))
+        if charge is not None:
+            charges.append(charge)
+    return entries, sorted(set(used)), charges
 
 
 def _entry(
@@ -83,16 +103,24 @@ def _entry(
     *,
     windows: int,
     now: float,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Charge | None]:
     sid, name, unit = stream
     window_s = grant.grain.window_s
     assert window_s is not None
     mark = first_window(grant.created_at, window_s)
     end = closed_until(mark, now, window_s, 10**9)
     start = max(mark, end - windows * window_s)
-    groups = queries.window_aggregates(readings, sid, start=start, end=end, window_s=window_s)
+    loss = None
+    if grant.dp is None:
+        groups = queries.window_aggregates(readings, sid, start=start, end=end, window_s=window_s)
+        bodies = summary_bodies(groups, window_s, unit)
+    else:
+        noisy = NoisySummary(grant.dp)
+        values = queries.window_values(readings, sid, start=start, end=end, window_s=window_s)
+        bodies = noisy_summary_bodies(values, noisy, start=start, until=end, window_s=window_s, unit=unit)
+        loss = noisy.loss
     summaries = []
-    for body in summary_bodies(groups, window_s, unit):
+    for body in bodies:
         verdict = admit(
             grant,
             revoked=False,
@@ -108,4 +136,7 @@ def _entry(
         if isinstance(verdict, Refused):
             continue
         summaries.append({k: v for k, v in verdict.body.items() if k not in _LEFT_OUT})
-    return {"stream": name, "granularity": grant.granularity, "summaries": summaries}
+    entry = {"stream": name, "granularity": grant.granularity, "summaries": summaries}
+    if loss is None or not summaries:
+        return entry, None
+    return entry, Charge(grant, name, loss, [(b["start"], b["end"]) for b in summaries])

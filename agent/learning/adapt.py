@@ -1,8 +1,9 @@
 """One adaptation step, pure: fit a candidate head on the owner's labelled windows, measure, keep or not.
 
 The rule that makes it safe: a candidate is kept only if it is not worse than what runs now (the shipped
-classifier or the previous adaptation) on a held-out share of the owner's labelled windows, and not worse
-by more than ``TOLERANCE`` on the shipped test split. Otherwise what runs now keeps running.
+classifier or the previous adaptation) on a held-out share of the owner's labelled windows, and on the
+shipped test split not worse by more than ``TOLERANCE`` than what runs now nor than the shipped model
+(so successive adaptations cannot spend the allowance twice). Otherwise what runs now keeps running.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import numpy as np
 from agent.learning import head as heads
 from agent.learning.head import Head
 
-# Accuracy on the shipped test split a candidate may lose: two windows in a hundred, or one window where
-# the split is smaller than fifty (one window of the activity split is 0.025). More, and it is rejected.
-TOLERANCE = 0.02
+# Accuracy on the shipped test split a candidate may lose, the bound the owner is promised for the classes
+# they did not label (0.05), or one window where the split is smaller than twenty. A tighter bound is below
+# what the split can resolve: on the appliance split (90-100 windows) a head disagrees with the shipped
+# classifier on about twelve windows, so its measured change has a spread of about 0.04 even when it is no
+# worse; 0.02 refused a fifth of such candidates for that noise alone (docs/learning.md).
+TOLERANCE = 0.05
 # Each class keeps one labelled window in every ``HOLD_OUT_EVERY`` out of the fit, to measure it with.
 HOLD_OUT_EVERY = 4
 
@@ -40,6 +44,7 @@ class Labelled(NamedTuple):
     x: np.ndarray
     classes: Sequence[str]
     predicted: Sequence[str]
+    shipped: np.ndarray | None = None  # the shipped classifier's class index of every window
 
 
 class Outcome(NamedTuple):
@@ -85,11 +90,13 @@ def adapt(base: Base, labelled: Labelled, *, running: Head | None, steps: int = 
     candidate = heads.fit(classes, x, y, owner, mean=mean, scale=scale, steps=steps)
 
     running_test = _running_test_accuracy(base, running)
-    test_accuracy = float((candidate.predict(base.test_x) == base.test_y).mean())
+    shipped_test = float((base.test_predicted == base.test_y).mean())
+    test_accuracy = float((candidate.predict(base.test_x, base.test_predicted) == base.test_y).mean())
     held_acc = running_held = None
     if held.any():
         truth = [names[int(i)] for i in np.flatnonzero(held)]
-        guessed = [classes[i] for i in candidate.predict(owner_x[held])]
+        shipped = None if labelled.shipped is None else np.asarray(labelled.shipped)[held]
+        guessed = [classes[i] for i in candidate.predict(owner_x[held], shipped)]
         held_acc = _agree(guessed, truth)
         running_held = _agree([labelled.predicted[int(i)] for i in np.flatnonzero(held)], truth)
     kept, reason = True, "not worse on the held-out labels and the shipped test split"
@@ -98,10 +105,13 @@ def adapt(base: Base, labelled: Labelled, *, running: Head | None, steps: int = 
             False,
             (f"worse on the held-out labels ({held_acc:.3f} against {running_held:.3f} now)"),
         )
-    elif test_accuracy < running_test - tolerance(len(base.test_y)) - 1e-9:
+    elif test_accuracy < max(running_test, shipped_test) - tolerance(len(base.test_y)) - 1e-9:
         kept, reason = (
             False,
-            (f"worse on the shipped test split ({test_accuracy:.3f} against {running_test:.3f} now)"),
+            (
+                f"worse on the shipped test split ({test_accuracy:.3f} against {running_test:.3f} now,"
+                f" {shipped_test:.3f} as shipped)"
+            ),
         )
     elif held_acc is None:
         reason = "not worse on the shipped test split; too few labels to hold any out (4 per class needed)"
@@ -129,7 +139,7 @@ def _running_test_accuracy(base: Base, running: Head | None) -> float:
     if running is None:
         return float((base.test_predicted == base.test_y).mean())
     # A previous head may have classes of its own; the shipped test split only has the shipped ones.
-    predicted = [running.classes[i] for i in running.predict(base.test_x)]
+    predicted = [running.classes[i] for i in running.predict(base.test_x, base.test_predicted)]
     return _agree(predicted, [base.labels[i] for i in base.test_y])
 
 

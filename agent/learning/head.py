@@ -1,5 +1,10 @@
 """A light classifier head over a model's embedding: cosine prototypes, refined by a few softmax steps.
 
+The head answers only for the classes the owner taught (labelled); where it picks any other class, the
+shipped classifier's answer stands (``predict`` with ``shipped``, and the runner). The shipped classifier
+was trained on far more windows of its classes than a head on their embeddings could match, so it stays
+the prior: an adaptation changes the answer only where the owner's examples say so.
+
 Pure NumPy, no I/O. Embeddings are standardised by the spread *within* the shipped training split's classes
 (so the directions that tell classes apart count most) and put on the unit sphere. Each class starts as the
 mean direction of its examples (a nearest-prototype classifier, which one example already defines); a few
@@ -12,7 +17,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,13 +28,19 @@ OWNER_WEIGHT = 4.0
 
 
 class Head(NamedTuple):
-    """Class names, standardisation (``mean``, ``scale``), unit-norm class weights and biases."""
+    """Class names, standardisation (``mean``, ``scale``), class weights and biases, and which classes the
+    owner taught (None: the head answers for every class, as heads stored before this did)."""
 
     classes: tuple[str, ...]
     mean: np.ndarray
     scale: np.ndarray
     weights: np.ndarray
     bias: np.ndarray
+    taught: np.ndarray | None = None
+
+    def answers(self, index: int) -> bool:
+        """True if the head's answer stands when it picks class ``index``; else the shipped one does."""
+        return self.taught is None or bool(self.taught[index])
 
     def features(self, embeddings: np.ndarray) -> np.ndarray:
         """Standardised embeddings on the unit sphere (rows)."""
@@ -41,21 +52,27 @@ class Head(NamedTuple):
         """Class probabilities (n x classes) of embeddings (n x size)."""
         return _softmax(self.features(embeddings) @ self.weights.T + self.bias)
 
-    def predict(self, embeddings: np.ndarray) -> np.ndarray:
-        """The winning class index of every embedding."""
-        return np.asarray(self.probabilities(embeddings).argmax(axis=1), dtype=np.int64)
+    def predict(self, embeddings: np.ndarray, shipped: np.ndarray | None = None) -> np.ndarray:
+        """The class index of every embedding: the head's winner, or, given the shipped classifier's
+        index of each (``shipped``), that where the head's winner is a class the owner did not teach."""
+        best = np.asarray(self.probabilities(embeddings).argmax(axis=1), dtype=np.int64)
+        if shipped is None or self.taught is None:
+            return best
+        return np.where(self.taught[best], best, np.asarray(shipped, dtype=np.int64))
 
     def to_bytes(self) -> bytes:
         """The head as a NumPy ``.npz`` archive (no pickles)."""
         out = io.BytesIO()
-        np.savez(
-            out,
-            classes=np.array(self.classes, dtype=np.str_),
-            mean=self.mean,
-            scale=self.scale,
-            weights=self.weights,
-            bias=self.bias,
-        )
+        arrays: dict[str, Any] = {
+            "classes": np.array(self.classes, dtype=np.str_),
+            "mean": self.mean,
+            "scale": self.scale,
+            "weights": self.weights,
+            "bias": self.bias,
+        }
+        if self.taught is not None:
+            arrays["taught"] = self.taught
+        np.savez(out, **arrays)
         return out.getvalue()
 
     @classmethod
@@ -68,6 +85,7 @@ class Head(NamedTuple):
                 arrays["scale"].astype(np.float32),
                 arrays["weights"].astype(np.float32),
                 arrays["bias"].astype(np.float32),
+                arrays["taught"].astype(bool) if "taught" in arrays.files else None,
             )
 
 
@@ -134,4 +152,5 @@ def fit(
         g = (_softmax(f @ weights.T + bias) - onehot) * w[:, None]
         weights -= learning_rate * (g.T @ f + pull * (weights - init))
         bias -= 2 * learning_rate * g.sum(axis=0)
-    return head._replace(weights=weights.astype(np.float32), bias=bias.astype(np.float32))
+    taught = np.bincount(y[np.asarray(owner, dtype=bool)], minlength=k) > 0
+    return head._replace(weights=weights.astype(np.float32), bias=bias.astype(np.float32), taught=taught)

@@ -22,11 +22,10 @@ from agent.errors import LearningError, ModelError
 from agent.inference.evaluate import load_test_split
 from agent.inference.runtime import Model
 from agent.inference.windows import WindowAssembler
+from agent.learning import examples, versions
 from agent.learning import labels as label_store
-from agent.learning import versions
 from agent.learning.adapt import Base, Labelled, Outcome, adapt
 from agent.learning.head import Head
-from agent.readings import Reading
 from agent.store.readings import ReadingsStore
 
 if TYPE_CHECKING:
@@ -82,28 +81,53 @@ def embed(model: Model, windows: Sequence[np.ndarray] | np.ndarray) -> tuple[np.
     return out, predicted
 
 
-def cut_windows(
-    readings: Sequence[Reading], streams: Sequence[str], *, rate: float, window: int, hop: int
-) -> list[np.ndarray]:
-    """The complete windows in one labelled span's readings (windows with a missing input are left out)."""
-    assembler = WindowAssembler(streams, rate=rate, window=window, hop=hop)
-    return [w.data for w in assembler.feed(readings) if w.data is not None]
+async def keep_examples(
+    hub: OwnerHub, entry: ModelConfig, model: Model, label: label_store.Label
+) -> examples.Examples | None:
+    """Cut the model's windows out of ``label``'s span in the readings file and keep them in the ledger
+    beside the label (None, and nothing kept, if the span holds no complete window)."""
+    card = model.card
+    streams = [entry.inputs[i.name] for i in card.inputs]
+    rate = entry.input_rate or card.rate_hz
+    readings = await hub.readings(ReadingsStore.readings_between, streams, label.start_ts, label.end_ts)
+    assembler = WindowAssembler(streams, rate=rate, window=card.window, hop=card.hop)
+    cut = [w for w in assembler.feed(readings) if w.data is not None]
+    if not cut:
+        return None
+    chosen = [cut[int(i)] for i in examples.spread(len(cut))]
+    kept = examples.Examples(
+        label.id,
+        label.model,
+        tuple(streams),
+        rate,
+        card.hop,
+        tuple(w.start_ts for w in chosen),
+        np.stack([w.data for w in chosen if w.data is not None]),
+    )
+    await hub.ledger(examples.keep, kept)
+    return kept
 
 
 async def labelled_windows(
     hub: OwnerHub, entry: ModelConfig, model: Model, labels: Sequence[label_store.Label]
 ) -> tuple[list[np.ndarray], list[str]]:
-    """Every complete window inside the owner's labelled spans, with its class, in time order."""
+    """The windows every label taught, with its class, in time order.
+
+    They come from the ledger, where each label keeps its windows; a label that has none kept yet (given
+    before windows were kept, or whose span held none then) has them cut from the readings file now.
+    """
     card = model.card
-    streams = [entry.inputs[i.name] for i in card.inputs]
-    rate = entry.input_rate or card.rate_hz
+    kept = await hub.ledger(examples.of, [label.id for label in labels])
     windows: list[np.ndarray] = []
     classes: list[str] = []
     for label in labels:
-        readings = await hub.readings(ReadingsStore.readings_between, streams, label.start_ts, label.end_ts)
-        cut = cut_windows(readings, streams, rate=rate, window=card.window, hop=card.hop)
-        windows += cut
-        classes += [label.cls] * len(cut)
+        got = kept.get(label.id)
+        if got is None or not got.fits(card.window, len(card.inputs)):
+            got = await keep_examples(hub, entry, model, label)
+        if got is None:
+            continue
+        windows += list(got.data)
+        classes += [label.cls] * len(got.data)
     return windows, classes
 
 
@@ -190,9 +214,9 @@ async def adapt_model(hub: OwnerHub, name: str, *, from_shipped: bool = False) -
         if previous is None:
             guessed = [base.labels[i] for i in shipped]
         else:
-            guessed = [previous.classes[i] for i in previous.predict(x)]
+            guessed = [previous.classes[i] for i in previous.predict(x, shipped)]
         started = time.perf_counter()
-        outcome = adapt(base, Labelled(x, classes, guessed), running=previous)
+        outcome = adapt(base, Labelled(x, classes, guessed, shipped), running=previous)
         return outcome, (time.perf_counter() - started) * 1000
 
     outcome, fit_ms = await asyncio.to_thread(work)

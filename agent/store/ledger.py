@@ -1,7 +1,7 @@
 """The ledger file: what must survive a power cut (WAL, synchronous=FULL).
 
-Grants, receipts, the audit log, the outbox, config history, the owner's intents, labels and adapted model
-versions live here, each added by a migration.
+Grants, receipts, the audit log, the outbox, config history, the owner's intents, labels (with the windows
+they taught) and adapted model versions live here, each added by a migration.
 """
 
 from __future__ import annotations
@@ -196,6 +196,23 @@ MIGRATIONS: list[str] = [
         refused INTEGER NOT NULL,
         PRIMARY KEY (recipient, unit, period_start)
     );
+    """,
+    # 8: the windows each label taught, kept beside it so the readings file's retention cannot take them
+    # (float32 little-endian, count x window x inputs; agent.learning.examples).
+    """
+    CREATE TABLE label_examples (
+        label_id INTEGER PRIMARY KEY,
+        model TEXT NOT NULL,
+        streams TEXT NOT NULL,
+        rate REAL NOT NULL,
+        hop INTEGER NOT NULL,
+        window INTEGER NOT NULL,
+        inputs INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        starts TEXT NOT NULL,
+        data BLOB NOT NULL
+    );
+    CREATE INDEX label_examples_by_model ON label_examples (model);
     """,
 ]
 

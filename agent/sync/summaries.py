@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from agent.consent.dp import NoisySummary, describe
 
 
 def first_window(created_at: float, window_s: float) -> float:
@@ -34,6 +36,37 @@ def summary_bodies(
         }
         for k, count, mean, lo, hi in groups
     ]
+
+
+def noisy_summary_bodies(
+    values: Mapping[int, list[float]],
+    noisy: NoisySummary,
+    *,
+    start: float,
+    until: float,
+    window_s: float,
+    unit: str,
+) -> list[dict[str, Any]]:
+    """A noisy count and mean of every window in [start, until), empty ones too (``values`` by window index).
+
+    Whether a window had readings is itself what the noise hides; there is no min or max (single readings).
+    """
+    named = describe(noisy.policy)
+    bodies = []
+    for k in range(round((until - start) / window_s)):
+        begin = start + k * window_s
+        made = noisy.release(values.get(round(begin / window_s), []))
+        bodies.append(
+            {
+                "start": begin,
+                "end": start + (k + 1) * window_s,
+                "count": max(0, round(made.n)),
+                "mean": made.mean,
+                "unit": unit,
+                "dp": named,
+            }
+        )
+    return bodies
 
 
 def label_changes(

@@ -16,14 +16,20 @@ from typing import Any, NamedTuple
 
 from agent.consent import budget, outbox
 from agent.consent import ledger as consent_ledger
-from agent.consent.dp import NoisySummary, describe
+from agent.consent.dp import NoisySummary
 from agent.consent.gate import Admitted, Refused, admit
 from agent.consent.grants import MARKET, Grant
 from agent.consent.granularity import Kind
 from agent.store import queries
 from agent.store.queries import StreamRef
 from agent.store.sqlite import transaction
-from agent.sync.summaries import closed_until, first_window, label_changes, summary_bodies
+from agent.sync.summaries import (
+    closed_until,
+    first_window,
+    label_changes,
+    noisy_summary_bodies,
+    summary_bodies,
+)
 
 log = logging.getLogger(__name__)
 
@@ -157,22 +163,11 @@ class Summariser:
             return None
         start = mark.until if mark else first_window(grant.created_at, window_s)
         until = closed_until(start, horizon, window_s, self.max_windows)
-        noisy = NoisySummary(policy)
-        named = describe(policy)
         values = queries.window_values(self.readings, info.id, start=start, end=until, window_s=window_s)
-        bodies = []
-        for k in range(round((until - start) / window_s)):
-            begin, end = start + k * window_s, start + (k + 1) * window_s
-            made = noisy.release(values.get(round(begin / window_s), []))
-            body = {
-                "start": begin,
-                "end": end,
-                "count": max(0, round(made.n)),
-                "mean": made.mean,
-                "unit": info.unit,
-                "dp": named,
-            }
-            bodies.append((body, begin, end))
+        made = noisy_summary_bodies(
+            values, NoisySummary(policy), start=start, until=until, window_s=window_s, unit=info.unit
+        )
+        bodies = [(body, body["start"], body["end"]) for body in made]
         return _Batch(bodies, until) if bodies else None
 
     def _within_budget(

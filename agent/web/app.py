@@ -50,6 +50,7 @@ PAGE_MODULES: tuple[str, ...] = (
     "agent.web.pages.context",
     "agent.web.pages.ble",
     "agent.web.pages.consent",
+    "agent.web.pages.intents",
     "agent.web.pages.audit",
     "agent.web.pages.events",
 )

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from agent.cli import cli
+from agent.consent import budget
+from agent.consent.ledger import get_grant
+from agent.store.ledger import open_ledger
+from agent.store.sqlite import transaction
 
 from .conftest import T0, LocalHub
 
@@ -55,6 +60,48 @@ def test_a_noised_grant_from_the_command_line_and_its_budget_in_show(tmp_path: P
     assert "budget left: 8 epsilon, renews" in shown.output
     receipt = CliRunner().invoke(cli, ["consent", "receipt", "-c", str(config), grant_id])
     assert '"differential_privacy"' in receipt.output
+
+
+def test_consent_list_flags_noised_grants_with_the_budget_spent_and_left(tmp_path: Path) -> None:
+    config = tmp_path / "hearth.toml"
+    config.write_text(f'[hub]\nid = "cli-hub"\ndata_dir = "{tmp_path / "data"}"\n')
+    base = ["consent", "grant", "-c", str(config), "--purpose", "heating advice"]
+    strand = ["--strand", "living_room.temperature", "--granularity", "summary:1h"]
+    dp = ["--dp", "laplace", "--epsilon", "0.5", "--bounds", "10..35", "--budget", "8/day"]
+    noised = CliRunner().invoke(cli, [*base, "--recipient", "coop", *strand, *dp])
+    exact = CliRunner().invoke(cli, [*base, "--recipient", "utility", *strand])
+    assert noised.exit_code == 0, noised.output
+    assert exact.exit_code == 0, exact.output
+    noised_id = noised.output.split()[1].rstrip(":")
+    exact_id = exact.output.split()[1].rstrip(":")
+    # Three releases spent as the summariser spends them: 1.5 of the 8 epsilon a day.
+    ledger = open_ledger(tmp_path / "data")
+    try:
+        now = time.time()
+        grant = get_grant(ledger, noised_id, now=now).grant
+        assert grant.dp is not None
+        with transaction(ledger, immediate=True):
+            budget.debit(
+                ledger,
+                grant_id=grant.id,
+                recipient="coop",
+                stream="living_room.temperature",
+                policy=grant.dp,
+                loss=0.5,
+                windows=[(now - 3600 * k, now - 3600 * (k - 1)) for k in (3, 2, 1)],
+                now=now,
+            )
+    finally:
+        ledger.close()
+
+    listed = CliRunner().invoke(cli, ["consent", "list", "-c", str(config)], env={"COLUMNS": "250"})
+    assert listed.exit_code == 0, listed.output
+    rows = {line.split()[1]: line for line in listed.output.splitlines() if "g-" in line}
+    assert "laplace, epsilon 0.5 a release: 1.5 of 8 spent, 6.5 left" in rows[noised_id]
+    assert "exact" in rows[exact_id]
+    assert "spent" not in rows[exact_id]
+    shown = CliRunner().invoke(cli, ["consent", "show", "-c", str(config), noised_id])
+    assert "budget spent: 1.5 of 8 epsilon this period (3 releases, 0 refused)" in shown.output
 
 
 @pytest.mark.parametrize(

@@ -150,4 +150,4 @@ def test_demo_config_loads_both_models(tmp_path: Path) -> None:
     from agent.demo import demo_config
 
     models = load_models(demo_config(tmp_path))
-    assert [m.name for m in models] == ["activity", "appliance"]
+    assert [m.name for m in models] == ["activity", "appliance", "appliance"]  # the garage plug: appliance

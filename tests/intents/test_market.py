@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import queue
 import re
-import subprocess
-import sys
-import threading
 import time
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import paho.mqtt.client as paho
 
@@ -19,6 +14,7 @@ from agent.consent.ledger import audit_entries
 from agent.intents import ledger as intents_ledger
 from tests.conftest import wait_until
 from tests.testbed.mosquitto import Mosquitto
+from tests.testbed.vendor import Vendor
 
 from .conftest import HUB_ID, OWNER, STREAM, Home, Spy, home_config, intent_id_of, retained
 
@@ -201,42 +197,6 @@ def publish_all(port: int, topic: str, payloads: list[bytes]) -> None:
     finally:
         client.loop_stop()
         client.disconnect()
-
-
-class Vendor:
-    """examples/vendor.py as a vendor runs it, its JSON lines read as they come."""
-
-    def __init__(self, port: int, *args: str) -> None:
-        script = Path(__file__).parents[2] / "examples" / "vendor.py"
-        self.proc = subprocess.Popen(
-            [sys.executable, str(script), "--host", "127.0.0.1", "--port", str(port), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(json.loads(line))
-
-    def next(self, event: str) -> dict[str, Any]:
-        while True:
-            try:
-                got = self.lines.get(timeout=15)
-            except queue.Empty:
-                raise AssertionError(f"the vendor printed no {event!r} event") from None
-            if got["event"] == event:
-                return got
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        self.proc.wait(10)
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
 
 
 def test_the_example_vendor_offers_and_gets_only_the_owners_answer(home: Home, spy: Spy) -> None:

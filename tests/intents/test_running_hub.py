@@ -19,9 +19,10 @@ from agent.intents.market import IntentService
 from agent.store.ledger import open_ledger
 from tests.conftest import eventually
 from tests.testbed.mosquitto import Mosquitto
+from tests.testbed.vendor import Vendor
 
 from .conftest import Spy, retained
-from .test_market import Vendor, publish_all
+from .test_market import publish_all
 
 
 async def test_revoking_a_market_grant_takes_the_intents_that_showed_it_off_the_market_at_once(

@@ -68,7 +68,7 @@ def test_the_gate_lets_nothing_but_noised_summaries_leave_under_a_noised_grant(h
 
 @pytest.mark.parametrize(
     ("recipient", "granularity", "message"),
-    [("coop", "events", "not events"), ("market", "summary:1d", "cannot go with them")],
+    [("coop", "events", "not events")],
 )
 def test_noise_is_refused_where_it_cannot_apply(recipient: str, granularity: str, message: str) -> None:
     strand = "context.activity" if granularity == "events" else STREAM

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import REPO, hearth
 from tests.testbed.dashboard import CHROMIUM, CHROMIUM_ARGS, WRIST_ACTIVITY
-from tests.testbed.mosquitto import free_port
+from tests.testbed.mosquitto import MOSQUITTO, Mosquitto, free_port
 from tests.testbed.wait import wait_until
 from tests.web.web_support import ARTIFACTS, PASSWORD, RunningHub, ramp_csv
 
@@ -56,6 +56,30 @@ def running_ble_hub(tmp_path: Path) -> Iterator[RunningHub]:
 def running_context_hub(tmp_path: Path) -> Iterator[RunningHub]:
     """``running_hub`` with a replayed wrist IMU and the activity model classifying it."""
     yield from _run_hub(tmp_path, WRIST_ACTIVITY)
+
+
+@pytest.fixture
+def market_broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A real Mosquitto for intents: the market broker vendors read."""
+    if not Path(MOSQUITTO).exists():
+        pytest.fail(f"{MOSQUITTO} is missing: run scripts/system-deps")
+    folder = tmp_path / "market"
+    folder.mkdir()
+    with Mosquitto(folder) as broker:
+        yield broker
+
+
+@pytest.fixture
+def running_market_hub(tmp_path: Path, market_broker: Mosquitto) -> Iterator[RunningHub]:
+    """``running_hub`` that publishes intents on ``market_broker`` and looks for offers every second."""
+    market = f"""
+[market]
+host = "127.0.0.1"
+port = {market_broker.port}
+tls = false
+check_every = "1s"
+"""
+    yield from _run_hub(tmp_path, market)
 
 
 def _run_hub(tmp_path: Path, extra: str = "") -> Iterator[RunningHub]:

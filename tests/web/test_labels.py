@@ -28,7 +28,7 @@ def stored(data_dir: Path) -> list[tuple[str, float, float, str]]:
 async def test_a_span_typed_without_the_timeline_is_labelled_and_refusals_name_the_field(
     tmp_path: Path,
 ) -> None:
-    async with serve(tmp_path, sources=[WRIST], models=[ACTIVITY]) as served, client() as http:
+    async with serve(tmp_path, sources=[WRIST], sections={"models": [ACTIVITY]}) as served, client() as http:
         url = served.url
         assert await login(http, url) == 303
         csrf = await csrf_of(http, url)

@@ -84,11 +84,10 @@ async def serve(
     tmp_path: Path,
     *,
     sources: Sequence[dict[str, Any]] = (),
-    models: Sequence[dict[str, Any]] = (),
+    sections: dict[str, Any] | None = None,
     **web: str,
 ) -> AsyncIterator[Served]:
-    """Run a hub (one simulated tank sensor, plus ``sources`` and ``models``) with the dashboard, password
-    set."""
+    """Run a hub (one simulated tank sensor, plus ``sources`` and config ``sections``) with the dashboard."""
     data_dir = tmp_path / "data"
     config = config_from_mapping(
         {
@@ -103,7 +102,7 @@ async def serve(
                 },
                 *sources,
             ],
-            "models": list(models),
+            **(sections or {}),
         }
     )
     data_dir.mkdir(parents=True, exist_ok=True)
