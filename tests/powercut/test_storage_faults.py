@@ -83,7 +83,7 @@ class Hub:
 
     def _collect(self) -> None:
         # Read at once, as systemd does: a unix datagram queue holds only ~10 messages, and a hub whose
-        # notifications are not read blocks in sendto.
+        # notifications are not read drops the rest (tests/daemon/test_notify.py).
         self.notify.sock.setblocking(True)
         while True:
             try:
