@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -52,6 +53,8 @@ HUB = "apply-cut-hub"
 MOMENTS = ("apply", "rollback", "export")
 # Old readings for the export to write: enough that it takes a while, so cuts land inside it.
 EXPORT_ROWS = 400_000
+# Changes in the config folder of an install and its rollback (tests/powercut/test_files.py counts them).
+STEPS = 11
 
 
 def _plug(rate: int) -> str:
@@ -70,6 +73,8 @@ class Figures:
     settled: dict[str, int] = field(default_factory=dict)
     # Each export cut: "absent", "complete" (and valid), or "finished" (the command had returned).
     exports: dict[str, int] = field(default_factory=dict)
+    # Cuts armed just before the n-th change in the config folder, by n.
+    steps: dict[int, int] = field(default_factory=dict)
 
 
 class ApplyAndExportCuts:
@@ -205,6 +210,29 @@ class ApplyAndExportCuts:
         payload = document(self.key, body, version=version, target=f"hub:{HUB}")
         self.pushed = digest(payload)
         self.next_version += 1
+        if self.rng.random() < 0.5:
+            # Just before one of the config folder's changes: each step of the install (9 changes) and of
+            # a rollback (2 more), or, past them, once the push is settled.
+            step = self.rng.randint(1, STEPS + 1)
+            self.figures.steps[step] = self.figures.steps.get(step, 0) + 1
+            self.rig.arm("/etc", step)
+            self._publish(payload)
+            ended = re.compile(rf"config v{version} applied|rolling back config v{version}:")
+            wait_until(
+                lambda: self.rig.frozen() or ended.search(self.log.read_text(errors="replace")) is not None,
+                f"the cut or the end of v{version} {self.where()}",
+            )
+            return
+        self._publish(payload)
+        wait_until(
+            lambda: f"applying config v{version}" in self.log.read_text(errors="replace"),
+            f"the hub to begin applying v{version} {self.where()}",
+        )
+        # The random moment of the cut, not synchronisation: the apply, its confirmation window, the
+        # rollback (at once for a bad live push; after a restart for a bad restart push) or after all.
+        time.sleep(self.rng.uniform(0.0, 1.6 if good else 0.6))
+
+    def _publish(self, payload: bytes) -> None:
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="apply-cut-pusher")
         client.connect("127.0.0.1", self.broker.port)
         client.loop_start()
@@ -214,13 +242,6 @@ class ApplyAndExportCuts:
         finally:
             client.loop_stop()
             client.disconnect()
-        wait_until(
-            lambda: f"applying config v{version}" in self.log.read_text(errors="replace"),
-            f"the hub to begin applying v{version} {self.where()}",
-        )
-        # The random moment of the cut, not synchronisation: the apply, its confirmation window, the
-        # rollback (at once for a bad live push; after a restart for a bad restart push) or after all.
-        time.sleep(self.rng.uniform(0.0, 1.6 if good else 0.6))
 
     def _export(self) -> bool:
         """Start ``hearth passport export``; cut at a random moment; True if it returned first."""
@@ -341,7 +362,8 @@ def run_cuts(tmp_path: Path, rig: LazyMount, broker: Broker, cuts: int) -> Figur
     print(
         f"{cuts} cuts {figures.cuts}, {figures.torn} torn writes; config file right after a push's cut:"
         f" {figures.config_at_cut} (all whole); pushes settled by the next start: {figures.settled};"
-        f" exports at the cut: {figures.exports}"
+        f" exports at the cut: {figures.exports}; push cuts armed before config-folder change n:"
+        f" {dict(sorted(figures.steps.items()))}"
     )
     return figures
 
