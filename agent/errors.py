@@ -4,7 +4,8 @@
     ├── ConfigError             a config file or document is wrong (exit 2); names the file and key path
     │   └── RestartNeededError       a valid change the running agent applies only by restarting
     ├── StoreError              a data file cannot be opened, migrated or written
-    │   └── SchemaVersionError  the data file was written by a newer release
+    │   ├── SchemaVersionError  the data file was written by a newer release
+    │   └── ReadOnlyDataError   the data folder is on a read-only mount (a failing SD card)
     ├── SourceError             a source failed; the supervisor restarts it with backoff
     │   └── BoardCommandError   a serial or BLE UART board did not carry out a command (no link, no ACK, NACK)
     ├── ConsentError            a grant, strand or granularity the owner gave is not valid
@@ -67,6 +68,10 @@ class StoreError(AgentError):
 
 class SchemaVersionError(StoreError):
     """A data file's schema is newer than this release understands."""
+
+
+class ReadOnlyDataError(StoreError):
+    """The data folder is on a read-only filesystem (the kernel remounts a failing SD card so)."""
 
 
 class SourceError(AgentError):

@@ -26,7 +26,8 @@ def status(config_path: Path) -> None:
     from agent.store.readings import open_readings
 
     cfg = load_config(config_path)
-    print_live(live_store(Path(cfg.hub.data_dir)))
+    data_dir = Path(cfg.hub.data_dir)
+    print_live(live_store(data_dir), data_dir)
     store = open_readings(Path(cfg.hub.data_dir), read_only=True)
     try:
         print_status(store, hub_id=cfg.hub.id)
@@ -46,11 +47,21 @@ def live_store(data_dir: Path) -> dict[str, Any] | None:
     return live
 
 
-def print_live(live: dict[str, Any] | None) -> None:
+def print_live(live: dict[str, Any] | None, data_dir: Path) -> None:
     """One line on the running hub's recorder: committing, or why not (a full or read-only disk)."""
     from rich.console import Console
 
+    from agent.store.lock import read_only
+    from agent.store.sqlite import read_only_problem
+
     console = Console()
+    if live is None and read_only(data_dir):
+        # A hub started here cannot even make its control socket: it waits, and says so to systemd.
+        console.print(
+            f"[bold red]NOT RECORDING: {read_only_problem(data_dir)}.[/] A hub started on it waits and"
+            " starts recording by itself once the folder is writable again (journalctl -u hearth)."
+        )
+        return
     if live is None:
         console.print("no hub is running on this data folder")
         return

@@ -8,11 +8,17 @@ the push or rolls it back. A pushed config that cannot even start is rolled back
 previous file started instead (``agent.fleet.startup``). If the stop before a restart had to abandon a
 task that ignored its cancellation, the restart is not made next to it: the process replaces itself
 (``exec``) with a fresh ``hearth run`` instead, same PID, so systemd still sees one service.
+
+A data folder on a read-only mount (the kernel remounts a failing SD card read-only) is not a reason to
+exit: systemd would only start the hub again and again. The runner says why in the log and in systemd's
+STATUS=, keeps pinging the watchdog (a restart cannot help), and tries again every ``storage_retry``
+seconds, starting the hub as soon as the folder is writable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -22,9 +28,14 @@ from pathlib import Path
 
 from agent.config import Config, load_config
 from agent.daemon.agent import Agent
+from agent.daemon.systemd import SystemdNotifier
+from agent.errors import ReadOnlyDataError
 from agent.fleet import startup
 
 log = logging.getLogger(__name__)
+
+# How often a hub whose data folder is read-only tries to start again.
+STORAGE_RETRY = 5.0
 
 
 class HubRunner:
@@ -37,6 +48,8 @@ class HubRunner:
         on_config: Callable[[Config], None] | None = None,
         on_agent: Callable[[Agent], None] | None = None,
         replace_process: Callable[[], None] = lambda: None,
+        notifier: SystemdNotifier | None = None,
+        storage_retry: float = STORAGE_RETRY,
     ) -> None:
         self.path = path
         self.on_config = on_config  # each config loaded (the CLI sets up logging from it)
@@ -45,6 +58,11 @@ class HubRunner:
         self.replace_process = replace_process
         self.agent: Agent | None = None
         self.starts = 0
+        # systemd hears from the runner only while no agent can start (the agent has its own notifier).
+        self.notifier = notifier or SystemdNotifier()
+        self.storage_retry = storage_retry
+        # Why no agent can start now (the data folder is read-only), or None.
+        self.waiting: str | None = None
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -55,8 +73,21 @@ class HubRunner:
 
     async def run(self) -> None:
         """Start the agent, and again after each restart it asks for, until ``stop()``."""
+        try:
+            await self._run()
+        finally:
+            self.notifier.close()
+
+    async def _run(self) -> None:
         while not self._stopping.is_set():
-            agent = await self._build()
+            try:
+                agent = await self._build()
+            except ReadOnlyDataError as exc:
+                await self._wait_for_storage(exc)
+                continue
+            if self.waiting is not None:
+                log.warning("the data folder is writable again: starting")
+                self.waiting = None
             if agent is None:
                 continue  # a pushed config was rolled back: load the file again
             self.agent = agent
@@ -85,6 +116,8 @@ class HubRunner:
             if await asyncio.to_thread(startup.count_start, config, self.path):
                 return None
             agent = Agent(config, config_path=self.path)
+        except ReadOnlyDataError:
+            raise  # the disk's fault, not the config's: nothing to roll back
         except Exception as exc:  # any failure to build a pushed config rolls it back, not only ours
             if await self._rolled_back(exc):
                 return None
@@ -92,6 +125,24 @@ class HubRunner:
         if self.on_agent is not None:
             self.on_agent(agent)
         return agent
+
+    async def _wait_for_storage(self, error: ReadOnlyDataError) -> None:
+        """Say why no agent can start; wait ``storage_retry`` s (or until ``stop()``) pinging the watchdog."""
+        if self.waiting is None:
+            log.error("cannot start: %s; trying again every %g s", error.message, self.storage_retry)
+            # Started as far as systemd goes: else its start timeout kills the service and Restart= loops.
+            self.notifier.ready()
+        self.waiting = error.message
+        self.notifier.status(f"not recording: {error.message}; trying again every {self.storage_retry:g} s")
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self.storage_retry
+        ping = self.notifier.watchdog_interval or self.storage_retry
+        while not self._stopping.is_set() and (left := until - loop.time()) > 0:
+            self.notifier.watchdog()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), min(ping, left))
+        if self._stopping.is_set():
+            self.notifier.stopping()
 
     async def _rolled_back(self, exc: BaseException) -> bool:
         """Roll back an unconfirmed pushed config that failed with ``exc``; True if that happened."""

@@ -1,6 +1,8 @@
 """sd_notify: tell systemd we are ready, stopping, and still making progress.
 
-The protocol is one datagram to ``$NOTIFY_SOCKET``; it is small enough to speak directly.
+The protocol is one datagram to ``$NOTIFY_SOCKET``; it is small enough to speak directly. The socket is
+non-blocking: a manager that stops reading it (a full queue) must not stall the event loop, and with it the
+pipeline and the watchdog logic, so a message that does not fit is dropped and counted instead.
 """
 
 from __future__ import annotations
@@ -29,21 +31,38 @@ class SystemdNotifier:
             # Ping at half the deadline so one late ping is not fatal.
             self.watchdog_interval = int(usec) / 1_000_000 / 2
         self._sock: socket.socket | None = None
+        # Messages dropped because the socket's queue was full (nobody reads it), and whether that lasts.
+        self.dropped = 0
+        self._failing = False
 
     @property
     def enabled(self) -> bool:
         return self._address is not None
 
     def notify(self, message: str) -> None:
-        """Send one sd_notify message; errors are logged, never raised."""
+        """Send one sd_notify message without ever waiting; a failure is counted and logged, never raised."""
         if self._address is None:
             return
         try:
             if self._sock is None:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                kind = socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
+                self._sock = socket.socket(socket.AF_UNIX, kind)
             self._sock.sendto(message.encode(), self._address)
         except OSError as exc:
-            log.warning("sd_notify to %s failed: %s", self._address, exc)
+            self.dropped += 1
+            # Once when it starts failing and once when it recovers, not at every message.
+            if not self._failing:
+                full = isinstance(exc, BlockingIOError)
+                log.warning(
+                    "sd_notify to %s failed, dropping messages until it works again: %s",
+                    self._address,
+                    "its queue is full (nobody reads it)" if full else exc,
+                )
+            self._failing = True
+            return
+        if self._failing:
+            log.info("sd_notify works again; %d messages dropped so far", self.dropped)
+            self._failing = False
 
     def ready(self) -> None:
         self.notify("READY=1")

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from agent.errors import StoreError
-from agent.store.sqlite import ensure_private_dir
+from agent.errors import ReadOnlyDataError, StoreError
+from agent.store.sqlite import ensure_private_dir, read_only_problem
 
 LOCK_FILE = "hearth.lock"
 
@@ -37,6 +37,8 @@ class DataLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
+            if exc.errno == errno.EROFS:
+                raise ReadOnlyDataError(read_only_problem(self.path.parent)) from exc
             raise StoreError(f"cannot open {self.path}: {exc.strerror}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -77,3 +79,16 @@ class DataLock:
         self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
     ) -> None:
         self.release()
+
+
+def read_only(data_dir: Path) -> bool:
+    """True when ``data_dir`` is on a read-only mount (what the kernel makes of a failing SD card)."""
+    try:
+        if os.statvfs(data_dir).f_flag & os.ST_RDONLY:
+            return True
+        # Opening the lock file for writing changes nothing, and names the error (os.access does not).
+        fd = os.open(data_dir / LOCK_FILE, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        return exc.errno == errno.EROFS
+    os.close(fd)
+    return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sqlite3
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from agent.errors import SchemaVersionError, StoreError
+from agent.errors import ReadOnlyDataError, SchemaVersionError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ def ensure_private_dir(path: Path) -> None:
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
+        if exc.errno == errno.EROFS:
+            raise ReadOnlyDataError(read_only_problem(path)) from exc
         raise StoreError(
             f"cannot create data folder {path}: {exc.strerror}",
             hint="set hub.data_dir to a folder the agent's user may write",
@@ -103,15 +106,20 @@ def storage_problem(exc: sqlite3.Error, folder: Path | None = None) -> str | Non
     if code == _SQLITE_FULL:
         return "the disk is full"
     if code in (_SQLITE_READONLY, _SQLITE_IOERR) and folder is not None and not os.access(folder, os.W_OK):
-        return (
-            f"the data folder {folder} is read-only (a disk the kernel remounted read-only after write"
-            " errors is failing: replace the SD card)"
-        )
+        return read_only_problem(folder)
     if code == _SQLITE_READONLY:
         return f"a data file is read-only ({exc})"
     if code == _SQLITE_IOERR:
         return f"the disk fails to write ({exc})"
     return None
+
+
+def read_only_problem(folder: Path) -> str:
+    """What to tell the owner when the data folder ``folder`` is on a read-only mount."""
+    return (
+        f"the data folder {folder} is read-only (a disk the kernel remounted read-only after write"
+        " errors is failing: replace the SD card)"
+    )
 
 
 @contextmanager

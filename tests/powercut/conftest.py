@@ -1,4 +1,4 @@
-"""The power-cut rig (tests.testbed.lazyfs) mounted under tmp_path; skipped where FUSE cannot mount."""
+"""The power-cut rig (tests.testbed.lazyfs) under tmp_path, skipped where FUSE cannot mount; a broker."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.sync.conftest import Broker
 from tests.testbed.lazyfs import LazyMount
 
 
@@ -19,3 +20,13 @@ def rig(tmp_path: Path) -> Iterator[LazyMount]:
     mount.mount()
     yield mount
     mount.unmount()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    made = Broker(folder)
+    made.start()
+    yield made
+    made.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import random
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from agent.fleet import files
 from agent.readings import Reading, StreamInfo
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
+from agent.store.sqlite import ensure_private_dir
 from tests.conftest import REPO
 from tests.testbed.lazyfs import LazyMount
 
@@ -86,3 +88,45 @@ def test_a_config_swap_cut_at_any_moment_leaves_the_new_file_whole(tmp_path: Pat
         if prev.exists():
             _version(prev.read_text())
         start = version + 1
+
+
+def test_a_config_swap_and_its_rollback_cut_before_each_step_leave_a_whole_file(
+    tmp_path: Path, rig: LazyMount
+) -> None:
+    """Every step of a push's install and of its rollback, cut in turn: the old or the new file, whole."""
+    folder = rig.mountpoint / "etc"
+    ensure_private_dir(folder)
+    config = folder / "hearth.toml"
+    old, new = "# version 1\n" + "key = 1\n" * 500, "# version 2\n" + "key = 2\n" * 500
+    files.install(config, old)
+    outcomes: list[str] = []
+    for step in range(1, 100):
+        rig.arm("/etc", step)
+        installed = False
+        try:
+            files.install(config, new)
+            installed = True
+            files.restore_previous(config)
+        except OSError as exc:
+            refused = exc.errno
+        else:  # past the last step: the install and the rollback both returned, and hold
+            rig.cut(tear_seed=step)
+            rig.mount()
+            assert files.read(config) == old, "a rollback that returned was lost at a cut"
+            break
+        assert refused == errno.EIO
+        assert rig.frozen()
+        rig.cut(tear_seed=step)
+        rig.mount()
+        text = files.read(config)
+        assert text in (old, new), f"a torn config file after a cut before change {step}"
+        prev = files.sibling(config, ".prev")
+        if prev.exists():
+            assert files.read(prev) in (old, new), f"a torn .prev after a cut before change {step}"
+        if installed:  # cut in the rollback: until it returns, the install that returned holds
+            assert text == new, f"an install that returned was lost at a cut before change {step}"
+        outcomes.append("new" if text == new else "old")
+        files.install(config, old)  # the next round starts from the old file again
+    print(f"cut before each of {len(outcomes)} changes: {' '.join(outcomes)}")
+    assert outcomes[0] == "old"
+    assert "new" in outcomes

@@ -28,7 +28,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -322,16 +321,6 @@ class PowerCuts:
             return int(conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
         finally:
             conn.close()
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    folder = tmp_path / "broker"
-    folder.mkdir()
-    made = Broker(folder)
-    made.start()
-    yield made
-    made.stop()
 
 
 def run_cuts(tmp_path: Path, rig: LazyMount, broker: Broker, cuts: int) -> Figures:

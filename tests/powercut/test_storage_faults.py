@@ -7,7 +7,6 @@ happens on the power-cut rig, since a real ``remount,ro`` is refused while files
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import signal
@@ -83,7 +82,7 @@ class Hub:
 
     def _collect(self) -> None:
         # Read at once, as systemd does: a unix datagram queue holds only ~10 messages, and a hub whose
-        # notifications are not read blocks in sendto.
+        # notifications are not read drops the rest (tests/daemon/test_notify.py).
         self.notify.sock.setblocking(True)
         while True:
             try:
@@ -195,22 +194,50 @@ def test_a_read_only_remount_is_reported_and_survived(tmp_path: Path, rig: LazyM
     assert "Traceback" not in hub.log.read_text()
 
 
-def test_a_hub_cannot_start_on_a_read_only_folder_and_says_why(tmp_path: Path, rig: LazyMount) -> None:
+def test_a_hub_started_on_a_read_only_folder_waits_says_why_and_starts_when_writable(
+    tmp_path: Path, rig: LazyMount
+) -> None:
     data_dir = rig.mountpoint / "data"
-    data_dir.mkdir()
     config = _config(tmp_path / "hearth.toml", data_dir)
+    (tmp_path / "first").mkdir()
+    first = Hub(config, tmp_path / "first")
+    try:
+        wait_until(lambda: "hub running" in first.status(), "the hub to record")
+    finally:
+        first.stop()
+    # The kernel remounted the card read-only, and the box rebooted: systemd starts the hub on it.
     rig.set_readonly(True)
-    done = subprocess.run(
-        [sys.executable, "-m", "agent", "run", "-c", str(config)],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 1
-    assert "Traceback" not in done.stderr
-    assert os.strerror(errno.EROFS) in done.stderr
+    hub = Hub(config, tmp_path)
+    try:
+        wait_until(lambda: "is read-only" in hub.systemd_status(), "STATUS= to say why")
+        assert f"not recording: the data folder {data_dir} is read-only" in hub.systemd_status()
+        with hub._lock:
+            assert "READY=1" in hub.messages  # started, as systemd sees it: no start timeout, no restart
+        pinged = hub.pings()
+        wait_until(lambda: hub.pings() > pinged, "the watchdog to be pinged while it waits")
+        wait_until(lambda: hub.systemd_status() and len(_statuses(hub)) >= 2, "a second try")
+        assert hub.proc.poll() is None
+        done = hub.cli("status")
+        assert f"NOT RECORDING: the data folder {data_dir} is read-only" in " ".join(done.stdout.split())
+        assert "Traceback" not in done.stderr
+        refused = hub.cli(*GRANT)
+        assert refused.returncode == 1
+        assert "is read-only" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        rig.set_readonly(False)
+        wait_until(lambda: "hub running" in hub.status(), "the hub to start by itself")
+        wait_until(lambda: "readings committed" in hub.systemd_status(), "STATUS= to say it records")
+    finally:
+        hub.stop()
+    log = hub.log.read_text()
+    assert "Traceback" not in log
+    assert log.count("cannot start: the data folder") == 1, log  # logged once, not at every try
+    assert "writable again: starting" in log
+
+
+def _statuses(hub: Hub) -> list[str]:
+    with hub._lock:
+        return [m for m in hub.messages if m.startswith("STATUS=")]
 
 
 async def test_the_dashboard_says_readings_are_not_stored_while_the_disk_is_full(small_disk: Path) -> None:

@@ -99,6 +99,9 @@ class LazyModel:
         self.frozen = False
         # The kernel remounted the disk read-only (after write errors): reads work, writes fail with EROFS.
         self.readonly = False
+        # A cut armed to come just before the n-th change (write, sync, create, rename, unlink...) of a
+        # path under a prefix: (prefix, n), so that a test can cut at each step of a short sequence.
+        self.armed: tuple[str, int] | None = None
         # The last write not yet synced: (ino, offset, bytes), for a torn write at the cut.
         self.last_unsynced: tuple[int, int, bytes] | None = None
         (backing / BLOBS).mkdir(parents=True, exist_ok=True)
@@ -230,10 +233,20 @@ class LazyModel:
         if self.frozen:
             raise OSError(errno.EIO, "the power is off")
 
-    def _check_write(self) -> None:
+    def _check_write(self, path: str | None = None) -> None:
+        """Before a change: EIO once the power is off, EROFS on a read-only mount; an armed cut comes here."""
         self._check()
         if self.readonly:
             raise OSError(errno.EROFS, "read-only file system")
+        if self.armed is not None and path is not None:
+            prefix, left = self.armed
+            if any(p.startswith(prefix) for p in path.split("\0")):
+                if left <= 1:
+                    # The power goes just before this change: it and everything after it never happen.
+                    self.armed = None
+                    self.frozen = True
+                    raise OSError(errno.EIO, "the power is off")
+                self.armed = (prefix, left - 1)
 
     def lookup(self, path: str) -> Node:
         node = self.nodes[ROOT_INO]
@@ -335,19 +348,19 @@ def _operations(model: LazyModel) -> Any:
 
         def mkdir(self, path: str, mode: int) -> int:
             with model.lock:
-                model._check_write()
+                model._check_write(path)
                 self._new(path, stat.S_IFDIR | (mode & 0o7777))
             return 0
 
         def mknod(self, path: str, mode: int, dev: int) -> int:
             with model.lock:
-                model._check_write()
+                model._check_write(path)
                 self._new(path, mode)
             return 0
 
         def create(self, path: str, mode: int, flags: int = 0) -> int:
             with model.lock:
-                model._check_write()
+                model._check_write(path)
                 node = self._new(path, stat.S_IFREG | (mode & 0o7777))
                 open_count[node.ino] = open_count.get(node.ino, 0) + 1
                 return node.ino
@@ -378,18 +391,18 @@ def _operations(model: LazyModel) -> Any:
 
         def write(self, path: str | None, data: bytes, offset: int, fh: int) -> int:
             with model.lock:
-                model._check_write()
+                model._check_write(path)
                 return model.write(self._node(path, fh), data, offset)
 
         def truncate(self, path: str | None, length: int, fh: int | None = None) -> int:
             with model.lock:
-                model._check_write()
+                model._check_write(path)
                 model.truncate(self._node(path, fh), length)
             return 0
 
         def fsync(self, path: str | None, datasync: int, fh: int) -> int:
             with model.lock:
-                model._check_write()
+                model._check_write(path)
                 node = self._node(path, fh)
                 model.fsync(node.ino, (path or "").rpartition("/")[2])
             return 0
@@ -403,13 +416,13 @@ def _operations(model: LazyModel) -> Any:
 
         def fsyncdir(self, path: str | None, datasync: int, fh: int) -> int:
             with model.lock:
-                model._check_write()
+                model._check_write(path)
                 model.fsyncdir(self._node(path, fh).ino)
             return 0
 
         def unlink(self, path: str) -> int:
             with model.lock:
-                model._check_write()
+                model._check_write(path)
                 parent, name = model.parent(path)
                 ino = parent.entries.pop(name)
                 model._forget_if_unlinked(ino, is_open)
@@ -417,7 +430,7 @@ def _operations(model: LazyModel) -> Any:
 
         def rmdir(self, path: str) -> int:
             with model.lock:
-                model._check_write()
+                model._check_write(path)
                 parent, name = model.parent(path)
                 if model.nodes[parent.entries[name]].entries:
                     raise OSError(errno.ENOTEMPTY, path)
@@ -426,7 +439,7 @@ def _operations(model: LazyModel) -> Any:
 
         def rename(self, old: str, new: str) -> int:
             with model.lock:
-                model._check_write()
+                model._check_write(old + "\0" + new)
                 src, src_name = model.parent(old)
                 dst, dst_name = model.parent(new)
                 ino = src.entries.pop(src_name)
@@ -474,7 +487,7 @@ def _operations(model: LazyModel) -> Any:
 
 
 def _serve_control(model: LazyModel, path: Path) -> None:
-    """Answer a JSON line a request on ``path``: stats, writeback, readonly on|off, cut [SEED]."""
+    """Answer a JSON line a request on ``path``: stats, writeback, readonly on|off, arm PREFIX N, cut [N]."""
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
     server.listen(4)
@@ -488,13 +501,17 @@ def _serve_control(model: LazyModel, path: Path) -> None:
                 with model.lock:
                     model.readonly = words[1] == "on"
                     reply = model.counters.as_dict()
+            elif words and words[0] == "arm":
+                with model.lock:
+                    model.armed = (words[1], int(words[2]))
+                    reply = model.counters.as_dict()
             elif words and words[0] == "writeback":
                 model.writeback()
                 with model.lock:
                     reply = model.counters.as_dict()
             else:
                 with model.lock:
-                    reply = model.counters.as_dict()
+                    reply = {**model.counters.as_dict(), "frozen": model.frozen}
             stream.write(json.dumps(reply).encode() + b"\n")
 
 
@@ -570,6 +587,15 @@ class LazyMount:
     def set_readonly(self, readonly: bool) -> None:
         """Fail every write from now on with EROFS (as the kernel after disk errors), or stop doing so."""
         self._ask("readonly on" if readonly else "readonly off")
+
+    def arm(self, prefix: str, changes: int) -> None:
+        """Cut the power just before the ``changes``-th change of a path under ``prefix`` (from the mount's
+        root, e.g. ``/etc/``); ``frozen()`` says when it came. Then ``cut()`` as after any other cut."""
+        self._ask(f"arm {prefix} {changes}")
+
+    def frozen(self) -> bool:
+        """True once the power is off (an armed cut came)."""
+        return bool(self._ask("stats")["frozen"])
 
     def freeze(self, tear_seed: int | None = None) -> dict[str, Any]:
         """Cut the power but stay mounted (every call fails with EIO); return the counters and the tear."""
