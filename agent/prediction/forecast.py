@@ -52,9 +52,13 @@ class Season:
 
     def slot(self, ts: float) -> int:
         """The slot of unix time ``ts`` by the local wall clock."""
+        return self.local(ts)[1]
+
+    def local(self, ts: float) -> tuple[int, int]:
+        """(the local date's ordinal, the slot) of unix time ``ts`` by the local wall clock."""
         local = datetime.fromtimestamp(ts, UTC).astimezone(ZoneInfo(self.tz))
         seconds = local.hour * 3600 + local.minute * 60 + local.second
-        return int(seconds // self.step_s) % self.slots
+        return local.toordinal(), int(seconds // self.step_s) % self.slots
 
 
 @dataclass(frozen=True, slots=True)
