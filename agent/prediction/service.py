@@ -21,6 +21,7 @@ import asyncio
 import logging
 import math
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from agent.store.readings import ReadingsStore
 
 log = logging.getLogger(__name__)
+
+History = tuple["array[int]", "array[float]"]  # a stream's step indices with values, and their means
 
 SAVE_EVERY = 6  # steps a stream learns between saves of its state
 MAX_FIT_STEPS = 2000  # steps of history a forecaster learns from at most when it starts afresh
@@ -505,49 +508,42 @@ class Prediction:
             fresh.append(name)
         return fresh
 
-    def learn_history(self, history: dict[str, dict[int, tuple[float, int]]], fresh: Sequence[str]) -> None:
+    def learn_history(self, history: dict[str, History], fresh: Sequence[str]) -> None:
         """Learn each stream's history (``fit`` for a fresh one, step by step after a saved state)."""
         step = self.settings.step
-        for name, cells in history.items():
+        for name, (indices, means) in history.items():
             if name in self._forgotten:
                 continue  # forgotten while the history loaded
             if self._role_of(name) == "battery":
                 device = battery_device(name)
                 assert device is not None
                 battery = self.batteries.setdefault(device, Battery(device))
-                for index in sorted(cells):
-                    total, count = cells[index]
-                    battery.add((index + 0.5) * step, total / count)
+                for index, mean in zip(indices, means, strict=True):
+                    battery.add((index + 0.5) * step, mean)
                 continue
             tracked = self.streams.get(name)
-            if tracked is None or not cells:
+            if tracked is None or not indices:
                 continue
-            indices = sorted(cells)
-            if name in fresh:
-                indices = indices[-MAX_FIT_STEPS:]
-                # The weights are fitted on all but the last day, which is then learned step by step and
-                # checked against what was expected, so a fault in the hours before the start is reported.
-                # (Only with three days to fit on: with less the daily pattern is not known well enough.)
-                slots = self.settings.season.slots
-                checked = indices[-slots:] if len(indices) >= 4 * slots else []
-                fitted = indices[: len(indices) - len(checked)]
-                grid = np.arange(fitted[0], fitted[-1] + 1)
-                values = np.full(len(grid), np.nan)
-                for index in fitted:
-                    total, count = cells[index]
-                    values[index - fitted[0]] = total / count
-                tracked.model.fit((grid * step).astype(np.float64), values)
-                for index in fitted:  # the days before, for the day pattern to compare with
-                    total, count = cells[index]
-                    tracked.pattern.step(index * step, total / count)
-                self.stats["steps"] += len(fitted)
-                for index in checked:
-                    total, count = cells[index]
-                    self.learn(tracked, index * step, total / count, live=False)
-            else:
-                for index in indices:
-                    total, count = cells[index]
-                    self.learn(tracked, index * step, total / count, live=False)
+            if name not in fresh:
+                for index, mean in zip(indices, means, strict=True):
+                    self.learn(tracked, index * step, mean, live=False)
+                continue
+            first = max(0, len(indices) - MAX_FIT_STEPS)
+            # The weights are fitted on all but the last day, which is then learned step by step and
+            # checked against what was expected, so a fault in the hours before the start is reported.
+            # (Only with three days to fit on: with less the daily pattern is not known well enough.)
+            slots = self.settings.season.slots
+            split = len(indices) - slots if len(indices) - first >= 4 * slots else len(indices)
+            fitted = np.asarray(indices[first:split], dtype=np.int64)
+            values = np.full(int(fitted[-1] - fitted[0]) + 1, np.nan)
+            values[fitted - fitted[0]] = means[first:split]
+            grid = np.arange(fitted[0], fitted[-1] + 1, dtype=np.float64)
+            tracked.model.fit(grid * step, values)
+            for index, mean in zip(indices[first:split], means[first:split], strict=True):
+                tracked.pattern.step(index * step, mean)  # the days before, for the day pattern
+            self.stats["steps"] += len(fitted)
+            for index, mean in zip(indices[split:], means[split:], strict=True):
+                self.learn(tracked, index * step, mean, live=False)
 
     def start_live(self) -> None:
         """History is learned: send the current forecasts, then take the readings that waited."""
@@ -632,19 +628,24 @@ class Prediction:
 
     async def _history(
         self, hub: Hub, names: list[str], starts: dict[str, float], oldest: float, end: float
-    ) -> dict[str, dict[int, tuple[float, int]]]:
+    ) -> dict[str, History]:
         """Step means of ``names`` from ``starts`` (else ``oldest``) to ``end``, a day per call on the
-        writer so that commits go on between them."""
+        writer so that commits go on between them; in flat arrays (a dict of tuples holds ten times more,
+        and a process does not give that memory back once it has grown for it)."""
         step = self.settings.step
         start = min([*starts.values(), oldest])
-        history: dict[str, dict[int, tuple[float, int]]] = {name: {} for name in names}
+        history = {name: (array("q"), array("d")) for name in names}
         day = 86400.0
         cursor = start
         while cursor < end:
             chunk = await hub.readings(_step_means, names, cursor, min(end, cursor + day), step)
-            for name, cells in chunk.items():
+            for name, (indices, means) in chunk.items():
                 floor = starts.get(name, oldest)
-                history[name].update({i: c for i, c in cells.items() if i * step >= floor})
+                kept_indices, kept_means = history[name]
+                for index, mean in zip(indices, means, strict=True):
+                    if index * step >= floor:
+                        kept_indices.append(index)
+                        kept_means.append(mean)
             cursor += day
         return history
 
@@ -685,8 +686,8 @@ def _states_and_units(readings: ReadingsStore, fingerprint: str) -> tuple[dict[s
 
 def _step_means(
     readings: ReadingsStore, names: list[str], start: float, end: float, step: float
-) -> dict[str, dict[int, tuple[float, int]]]:
-    return store.step_means(readings.conn, names, start=start, end=end, step=step)
+) -> dict[str, History]:
+    return store.step_mean_arrays(readings.conn, names, start=start, end=end, step=step)
 
 
 def _save(readings: ReadingsStore, fingerprint: str, states: dict[str, bytes]) -> None:
