@@ -90,10 +90,11 @@ def smooth(level: float, trend: float, seasonal: float, y: float, w: Weights) ->
 
 
 class Ring:
-    """The last ``size`` floats appended, in one NumPy array (a deque of floats costs ~4x the memory)."""
+    """The last ``size`` floats appended, in one float32 NumPy array (the precision an error needs, and
+    the one it is saved in; a deque of floats costs ~8x the memory)."""
 
     def __init__(self, size: int) -> None:
-        self._data = np.empty(size)
+        self._data = np.empty(size, dtype=np.float32)
         self._next = 0
         self._count = 0
 
@@ -103,7 +104,7 @@ class Ring:
         self._next = (self._next + 1) % len(self._data)
         self._count = min(self._count + 1, len(self._data))
 
-    def values(self) -> Floats:
+    def values(self) -> npt.NDArray[np.float32]:
         """What is kept (in no particular order)."""
         return self._data[: self._count]
 
