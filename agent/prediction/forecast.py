@@ -24,6 +24,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from agent.prediction.stats import median, quantiles
+
 Floats = npt.NDArray[np.float64]
 
 # (alpha, beta, gamma) candidates for level, trend and season; PHI damps the trend so that long
@@ -202,7 +204,7 @@ class Forecaster:
         a fault or an outlier does not drag level and season along with it; it is still scored in full."""
         if len(self._abs_errors) < 24:
             return y
-        spread = 1.4826 * float(np.median(self._abs_errors.values()))
+        spread = 1.4826 * median(self._abs_errors.values())
         bound = HUBER_K * spread
         if spread <= 0 or abs(y - predicted) <= bound:
             return y
@@ -263,7 +265,7 @@ class Forecaster:
             point = self._point(h)
             errors = self._errors_at(h)
             if errors is not None and len(errors) >= 10:
-                lo_e, hi_e = np.quantile(errors.values(), (lo_q, hi_q))
+                lo_e, hi_e = quantiles(errors.values(), (lo_q, hi_q))
             else:  # too few errors seen yet: a wide band from the one-step errors, growing with h
                 spread = float(np.std(self._abs_errors.values())) if len(self._abs_errors) else 0.0
                 lo_e, hi_e = -2 * spread * math.sqrt(h), 2 * spread * math.sqrt(h)

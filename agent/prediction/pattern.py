@@ -21,6 +21,7 @@ import msgspec
 import numpy as np
 
 from agent.prediction.forecast import Season
+from agent.prediction.stats import median
 
 K = 5.0  # robust spreads (1.4826 x MAD ~ one standard deviation) from the median that count as out
 MIN_DAYS = 7  # comparable days needed before a part is judged at all
@@ -115,9 +116,9 @@ class DayPattern:
         seen = seen[np.isfinite(seen)]
         if len(seen) < self.min_days:
             return None
-        median = float(np.median(seen))
-        spread = max(1.4826 * float(np.median(np.abs(seen - median))), REL_FLOOR * abs(median), 1e-9)
-        low, high = median - self.k * spread, median + self.k * spread
+        middle = median(seen)
+        spread = max(1.4826 * median(np.abs(seen - middle)), REL_FLOOR * abs(middle), 1e-9)
+        low, high = middle - self.k * spread, middle + self.k * spread
         usual = seen[(seen >= low) & (seen <= high)]  # never narrower than the days that were usual
         low, high = min(low, float(usual.min(initial=low))), max(high, float(usual.max(initial=high)))
         half = (high - low) / 2
