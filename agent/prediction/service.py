@@ -568,7 +568,8 @@ class Prediction:
                 strands.horizon_name(h * settings.step): tracked.model.recent_error(h)
                 for h in settings.horizons
             }
-            entry: dict[str, Any] = {"ready": tracked.model.ready, "anomalous": tracked.anomalous}
+            out_now = tracked.anomalous or tracked.pattern_out  # either kind of anomaly
+            entry: dict[str, Any] = {"ready": tracked.model.ready, "anomalous": out_now}
             entry["recent_mae"] = errors
             if tracked.last_forecast is not None:
                 at, mean, lower, upper = tracked.last_forecast
