@@ -4,9 +4,10 @@ The hub is the idle benchmark's (20 simulated sensors at 1 Hz). With ``[predicti
 20 streams on a one-minute grid (one update per stream per minute, horizons 5, 15 and 60 minutes) after
 learning from a day of history already in its readings file; without, the same hub and the same file.
 Reports both hubs' share of a core and RSS over the same span (after a minute's start, which includes
-learning the history) and the difference.
+learning the history) and the difference. With ``--models`` both hubs also run the two shipped models and a
+BLE source (the idle benchmark's full hub): LiteRT needs NumPy, so there the feature's NumPy is already paid.
 
-    python benchmarks/prediction_hub.py [--quick]
+    python benchmarks/prediction_hub.py [--quick] [--models]
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import report
-from idle import hearth_run, hub_config, measure
+from idle import MODELS_AND_BLE, hearth_run, hub_config, measure
 
 PREDICTION = """[prediction]
 streams = ["room*.temperature", "room*.humidity"]
@@ -31,8 +32,10 @@ history = "1d"
 """
 
 
-def with_history(folder: Path) -> Path:
-    """The idle hub's config in ``folder`` with a day of minute readings of its 20 streams on file."""
+def with_history(folder: Path, *, models: bool = False) -> Path:
+    """The idle hub's config in ``folder`` with a day of minute readings of its 20 streams on file (and
+    with ``models``, the shipped models and a BLE source with the demo's sensors adopted)."""
+    from agent.demo import adopt_demo_ble
     from agent.readings import Reading, StreamInfo
     from agent.store.readings import open_readings
 
@@ -54,6 +57,9 @@ def with_history(folder: Path) -> Path:
                 Reading(f"room{room}.humidity", ts, 50 - 5 * day),
             ]
     store.write_batch(readings, declared)
+    if models:
+        adopt_demo_ble(store.conn)
+        config.write_text(config.read_text() + MODELS_AND_BLE)
     store.close()
     return config
 
@@ -61,18 +67,21 @@ def with_history(folder: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a CI-sized run")
+    parser.add_argument("--models", action="store_true", help="both hubs run the shipped models and BLE too")
     args = parser.parse_args()
     seconds = 30.0 if args.quick else 180.0
     # Learning a day of history for 20 streams (no saved state yet) takes the first tens of seconds;
     # that start is left out of both measurements, which are of the hub running on.
     warmup = 60.0
     with tempfile.TemporaryDirectory() as tmp:
-        config = with_history(Path(tmp))
+        config = with_history(Path(tmp), models=args.models)
         plain_share, plain_rss = measure(hearth_run(config), warmup, seconds)
     with tempfile.TemporaryDirectory() as tmp:
-        config = with_history(Path(tmp))
+        config = with_history(Path(tmp), models=args.models)
         config.write_text(config.read_text() + PREDICTION)
         share, rss = measure(hearth_run(config), warmup, seconds)
+    if args.models:
+        print("both hubs run the two shipped models (LiteRT, so NumPy too) and a BLE source")
     print(f"hub without [prediction]: {plain_share * 100:6.3f} % of a core, {plain_rss:5.1f} MB RSS")
     print(f"hub forecasting 20 streams at 1 update/min: {share * 100:6.3f} % of a core, {rss:5.1f} MB RSS")
     added = (share - plain_share) * 100
@@ -81,7 +90,7 @@ def main() -> None:
     report(
         "prediction_hub",
         share * 100,
-        "% of a core (20 forecast streams)",
+        "% of a core (20 forecast streams" + (", models and BLE too)" if args.models else ")"),
         baseline=plain_share * 100,
         ratio=None,
         target="<= +1 % of a core, <= +10 MB RSS",

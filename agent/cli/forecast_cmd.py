@@ -115,8 +115,7 @@ def show(config_path: Path, stream: str) -> None:
     from rich.table import Table
 
     from agent.errors import ConfigError
-    from agent.prediction.forecast import from_bytes
-    from agent.prediction.service import Settings
+    from agent.prediction.service import Settings, decode_state
     from agent.prediction.strands import anomaly_strand, forecast_strand, parse_interval
     from agent.store.forecasts import latest_of, saved_state
 
@@ -135,9 +134,7 @@ def show(config_path: Path, stream: str) -> None:
     model = None
     if saved is not None and saved[0] == settings.fingerprint:
         try:
-            model = from_bytes(
-                saved[1], season=settings.season, max_horizon=settings.max_horizon, scored=settings.scored
-            )
+            model = decode_state(saved[1], settings)[0]
         except ValueError:
             model = None
     table = Table(title=f"{stream}: forecasts ({round(settings.level * 100)} % interval)")

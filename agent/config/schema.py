@@ -288,6 +288,9 @@ class PredictionConfig(_Section, frozen=True):
     level: Annotated[float, msgspec.Meta(ge=0.5, le=0.99)] = 0.8
     # How long a value must stay outside the expected range before it is an anomaly.
     anomaly_min_duration: Duration = "2h"
+    # Each part of the day (night, morning, afternoon, evening) is compared with the same part on this
+    # many days before it; an ``anomaly.<stream>`` event when it is far out of their usual range.
+    anomaly_days: Annotated[int, msgspec.Meta(ge=7, le=366)] = 28
     # How much history the forecasters learn from when they have no saved state.
     history: Duration = "28d"
     # Battery estimates for every stream whose quantity is ``battery``; a warning under this many days.

@@ -1,7 +1,8 @@
 """The data passport: export everything the hub holds as an open archive, verify it, forget a strand.
 
 Forgetting a stream forgets what the hub made from it too: its forecasts, anomalies and battery
-estimates (``agent.prediction.strands.source_of``) and the forecaster's saved state.
+estimates (``agent.prediction.strands.source_of``) and the forecaster's saved state. Forgetting only a
+strand made from a stream erases that stream's forecaster state too (it is learned again from its history).
 
 An export is a zip of JSON Lines and CSV files plus ``manifest.json`` listing each file's sha256
 and row count and the audit log's head, so the owner (or any tool) can check it without Hearth.
@@ -261,9 +262,11 @@ def received_strands(ledger: sqlite3.Connection, pattern: str) -> set[tuple[str,
 
 
 def erase_streams(store: ReadingsStore, names: list[str]) -> tuple[int, int]:
-    """The local half of forgetting: ``names`` with their readings, rollups and forecasters' saved state,
-    in one transaction; return (readings, rollups) erased."""
-    return store.forget_streams(names, first=lambda conn: _delete_states(conn, names))
+    """The local half of forgetting: ``names`` with their readings, rollups and the forecasters' saved
+    state of them and of the streams the derived ones among them were made from (a forecaster holds
+    its forecasts' errors), in one transaction; return (readings, rollups) erased."""
+    states = sorted({*names, *filter(None, map(source_of, names))})
+    return store.forget_streams(names, first=lambda conn: _delete_states(conn, states))
 
 
 def _delete_states(conn: sqlite3.Connection, names: list[str]) -> None:

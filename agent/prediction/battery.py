@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agent.prediction.stats import median
+
 # z for a central 80 % interval.
 _Z80 = 1.2815515655446004
 # A rise of this many units (percent points) between readings means a new battery.
@@ -57,14 +59,14 @@ def estimate(
     slopes = np.sort((ys[j] - ys[i])[usable] / dt[usable])
     if not len(slopes):
         return None
-    slope = float(np.median(slopes))
+    slope = median(slopes)
     # Sen's interval: ranks of the ordered slopes around the median, from the variance of Kendall's S.
     c = _Z80 * math.sqrt(n * (n - 1) * (2 * n + 5) / 18)
     m = len(slopes)
     lower_slope = float(slopes[max(0, math.floor((m - c) / 2))])
     upper_slope = float(slopes[min(m - 1, math.ceil((m + c) / 2))])
     # The line through the median point with the median slope (Theil-Sen's intercept).
-    t0, y0 = float(np.median(ts)), float(np.median(ys))
+    t0, y0 = median(ts), median(ys)
     last = float(ts[-1])
     level_now = y0 + slope * (last - t0)
 

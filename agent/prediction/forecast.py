@@ -24,6 +24,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from agent.prediction.stats import median, quantiles
+
 Floats = npt.NDArray[np.float64]
 
 # (alpha, beta, gamma) candidates for level, trend and season; PHI damps the trend so that long
@@ -52,9 +54,13 @@ class Season:
 
     def slot(self, ts: float) -> int:
         """The slot of unix time ``ts`` by the local wall clock."""
+        return self.local(ts)[1]
+
+    def local(self, ts: float) -> tuple[int, int]:
+        """(the local date's ordinal, the slot) of unix time ``ts`` by the local wall clock."""
         local = datetime.fromtimestamp(ts, UTC).astimezone(ZoneInfo(self.tz))
         seconds = local.hour * 3600 + local.minute * 60 + local.second
-        return int(seconds // self.step_s) % self.slots
+        return local.toordinal(), int(seconds // self.step_s) % self.slots
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +92,11 @@ def smooth(level: float, trend: float, seasonal: float, y: float, w: Weights) ->
 
 
 class Ring:
-    """The last ``size`` floats appended, in one NumPy array (a deque of floats costs ~4x the memory)."""
+    """The last ``size`` floats appended, in one float32 NumPy array (the precision an error needs, and
+    the one it is saved in; a deque of floats costs ~8x the memory)."""
 
     def __init__(self, size: int) -> None:
-        self._data = np.empty(size)
+        self._data = np.empty(size, dtype=np.float32)
         self._next = 0
         self._count = 0
 
@@ -99,7 +106,7 @@ class Ring:
         self._next = (self._next + 1) % len(self._data)
         self._count = min(self._count + 1, len(self._data))
 
-    def values(self) -> Floats:
+    def values(self) -> npt.NDArray[np.float32]:
         """What is kept (in no particular order)."""
         return self._data[: self._count]
 
@@ -197,7 +204,7 @@ class Forecaster:
         a fault or an outlier does not drag level and season along with it; it is still scored in full."""
         if len(self._abs_errors) < 24:
             return y
-        spread = 1.4826 * float(np.median(self._abs_errors.values()))
+        spread = 1.4826 * median(self._abs_errors.values())
         bound = HUBER_K * spread
         if spread <= 0 or abs(y - predicted) <= bound:
             return y
@@ -258,7 +265,7 @@ class Forecaster:
             point = self._point(h)
             errors = self._errors_at(h)
             if errors is not None and len(errors) >= 10:
-                lo_e, hi_e = np.quantile(errors.values(), (lo_q, hi_q))
+                lo_e, hi_e = quantiles(errors.values(), (lo_q, hi_q))
             else:  # too few errors seen yet: a wide band from the one-step errors, growing with h
                 spread = float(np.std(self._abs_errors.values())) if len(self._abs_errors) else 0.0
                 lo_e, hi_e = -2 * spread * math.sqrt(h), 2 * spread * math.sqrt(h)

@@ -2,14 +2,17 @@
 
 For every stream ``[prediction] streams`` names, the listener folds the readings of each ``step`` into
 one mean; when a step is over, its forecaster learns it (Holt-Winters, ``forecast.py``), the anomaly
-detector compares it with the range the forecaster expected for it (``anomaly.py``), and the new
-forecasts go out as ``forecast.<stream>.<horizon>`` strands through the feature's own sink. Battery
+detector compares it with the range the forecaster expected for it (``anomaly.py``), the day pattern
+compares each finished part of the day with the same part of the days before (``pattern.py``), and the
+new forecasts go out as ``forecast.<stream>.<horizon>`` strands through the feature's own sink. Battery
 streams (quantity ``battery``) are kept one point per step and estimated (``battery.py``). The strand
 format is described in ``agent.prediction.strands``.
 
 At start the service reads the forecasters' saved state from the readings file and the history after it
 (raw readings and rollups); a stream without a saved state (or one saved with other settings) is learned
 afresh from ``history``. State is saved every ``SAVE_EVERY`` steps and when the hub closes its files.
+Forgetting a stream drops what was learned of it; forgetting only a strand made from it (a forecast, its
+anomalies, a battery estimate) drops it too, and it is learned afresh from the stream's history.
 """
 
 from __future__ import annotations
@@ -18,19 +21,23 @@ import asyncio
 import logging
 import math
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import numpy as np
 
 from agent.config.durations import seconds
+from agent.prediction import pattern as day_pattern
 from agent.prediction import strands
 from agent.prediction.anomaly import AnomalyDetector
 from agent.prediction.battery import estimate
 from agent.prediction.forecast import Forecaster, Season, from_bytes, to_bytes
+from agent.prediction.pattern import DayPattern, PartVerdict
 from agent.readings import Reading, StreamInfo
 from agent.store import forecasts as store
 
@@ -41,6 +48,8 @@ if TYPE_CHECKING:
     from agent.store.readings import ReadingsStore
 
 log = logging.getLogger(__name__)
+
+History = tuple["array[int]", "array[float]"]  # a stream's step indices with values, and their means
 
 SAVE_EVERY = 6  # steps a stream learns between saves of its state
 MAX_FIT_STEPS = 2000  # steps of history a forecaster learns from at most when it starts afresh
@@ -62,6 +71,7 @@ class Settings:
     battery: bool
     warning_days: float
     tz: str
+    pattern_days: int = 28
 
     @classmethod
     def of(cls, config: Config) -> Settings:
@@ -79,6 +89,7 @@ class Settings:
             battery=section.battery,
             warning_days=section.battery_warning_days,
             tz=config.hub.timezone,
+            pattern_days=section.anomaly_days,
         )
 
     @property
@@ -95,7 +106,7 @@ class Settings:
     def fingerprint(self) -> str:
         """What a saved state depends on: it is rebuilt from history when this changes."""
         kept = ",".join(str(h) for h in self.scored)
-        return f"hw2 step={self.step:g} horizons={kept} tz={self.tz}"
+        return f"hw3 step={self.step:g} horizons={kept} tz={self.tz} days={self.pattern_days}"
 
     @property
     def season(self) -> Season:
@@ -125,16 +136,18 @@ def battery_device(stream: str) -> str | None:
 
 @dataclass(slots=True)
 class Tracked:
-    """One forecast stream: its forecaster, anomaly detector and the step being filled."""
+    """One forecast stream: its forecaster, anomaly detector, day pattern and the step being filled."""
 
     name: str
     model: Forecaster
     detector: AnomalyDetector
+    pattern: DayPattern
     unit: str = ""
     step: int | None = None
     total: float = 0.0
     count: int = 0
-    anomalous: bool = False
+    anomalous: bool = False  # a run of steps outside the forecast interval is in progress
+    pattern_out: bool = False  # the last part of the day judged was out of its usual range
     unsaved: int = 0
     declared: bool = False
     last_forecast: tuple[float, tuple[float, ...], tuple[float, ...], tuple[float, ...]] | None = None
@@ -162,6 +175,15 @@ class Battery:
             self.times, self.levels = self.times[::2], self.levels[::2]
 
 
+@dataclass(slots=True)
+class Relearning:
+    """A stream being learned afresh: its unit, whether its strands were declared, its held readings."""
+
+    unit: str
+    declared: bool
+    held: list[Reading] = field(default_factory=list)
+
+
 class Prediction:
     """The feature's object: forecasters by stream, batteries by device, and what it has done."""
 
@@ -173,6 +195,9 @@ class Prediction:
         self._stream_id = stream_id  # the id the readings file records a stream under now (None: not)
         # Streams the owner forgot, with the id they had: ignored until recorded again under a new one.
         self._forgotten: dict[str, int | None] = {}
+        # Streams whose derived strands the owner forgot: learned afresh from their history, and their
+        # live readings held until that is done.
+        self._relearning: dict[str, Relearning] = {}
         self.streams: dict[str, Tracked] = {}
         self.batteries: dict[str, Battery] = {}
         self.ready = asyncio.Event()
@@ -181,7 +206,14 @@ class Prediction:
         self._role: dict[str, str | None] = {}
         self._backlog: deque[Reading] = deque(maxlen=BACKLOG)
         self._dirty = asyncio.Event()
-        self.stats = {"steps": 0, "forecasts": 0, "anomalies": 0, "battery_estimates": 0, "saves": 0}
+        self.stats = {
+            "steps": 0,
+            "forecasts": 0,
+            "anomalies": 0,
+            "pattern_anomalies": 0,
+            "battery_estimates": 0,
+            "saves": 0,
+        }
 
     # -- the live feed ---------------------------------------------------------------------------------
 
@@ -206,6 +238,10 @@ class Prediction:
 
     def _take(self, reading: Reading) -> None:
         stream, ts, value = reading[0], reading[1], reading[2]
+        relearning = self._relearning.get(stream)
+        if relearning is not None:
+            relearning.held.append(reading)
+            return
         if stream in self._forgotten:
             if self._stream_id(stream) in (None, self._forgotten[stream]):
                 return  # not recorded (a source goes on sending it): not learned either
@@ -242,6 +278,7 @@ class Prediction:
             stream,
             Forecaster(season=settings.season, max_horizon=settings.max_horizon, scored=settings.scored),
             AnomalyDetector(settings.min_steps),
+            DayPattern(settings.season, settings.pattern_days),
             unit,
         )
         self.streams[stream] = tracked
@@ -259,9 +296,14 @@ class Prediction:
 
     def on_forget(self, streams: Collection[str]) -> None:
         """The owner forgets ``streams``: drop their forecasters and batteries, and learn them again only
-        once a source declares them anew (a prediction strand alone leaves its stream's forecaster)."""
+        once a source declares them anew. A strand made from a stream that is kept (a forecast, its
+        anomalies, a battery estimate) drops what was learned of that stream too: it is learned afresh
+        from the stream's history, as at a start without a saved state."""
         for name in streams:
-            if strands.source_of(name) is not None:
+            source = strands.source_of(name)
+            if source is not None:
+                if source not in streams:
+                    self._relearn(source)
                 continue
             self._forgotten[name] = self._stream_id(name)
             self._role.pop(name, None)
@@ -272,6 +314,45 @@ class Prediction:
                 self.batteries.pop(device, None)
         if self._backlog:
             self._backlog = deque((r for r in self._backlog if r[0] not in self._forgotten), maxlen=BACKLOG)
+
+    def _relearn(self, stream: str) -> None:
+        if stream in self._relearning or stream in self._forgotten:
+            return
+        tracked = self.streams.pop(stream, None)
+        device = battery_device(stream)
+        battery = None if device is None else self.batteries.pop(device, None)
+        if tracked is None and battery is None:
+            return
+        log.info("prediction: what was learned of %s is forgotten; learning it afresh", stream)
+        # Its strands stay declared as they were: a forgotten one is not recorded again until a restart.
+        declared = (tracked is not None and tracked.declared) or (battery is not None and battery.declared)
+        self._relearning[stream] = Relearning("" if tracked is None else tracked.unit, declared)
+        self._dirty.set()
+
+    async def relearn(self, hub: Hub) -> None:
+        """Learn the streams whose derived strands were forgotten afresh from their history, then take
+        their readings that waited."""
+        relearning = dict(self._relearning)
+        settings = self.settings
+        end = math.floor(time.time() / settings.step) * settings.step
+        for name, again in relearning.items():
+            if self._role_of(name) == "forecast":
+                self._track(name, again.unit).declared = again.declared
+            elif (device := battery_device(name)) is not None:
+                self.batteries[device] = Battery(device, declared=again.declared)
+        history = await self._history(hub, list(relearning), {}, end - settings.history_s, end)
+        await asyncio.to_thread(self.learn_history, history, list(relearning))
+        for name, again in relearning.items():
+            del self._relearning[name]
+            tracked = self.streams.get(name)
+            if tracked is not None:
+                self.emit_forecast(tracked)
+            device = battery_device(name)
+            battery = None if device is None else self.batteries.get(device)
+            if battery is not None and battery.times:
+                self._estimate(battery, battery.times[-1])
+            for reading in again.held:
+                self._take(reading)
 
     # -- learning and what it sends --------------------------------------------------------------------
 
@@ -287,6 +368,8 @@ class Prediction:
                 expected = model.forecast([ahead], self.settings.level)
                 self._check(tracked, ts, value, expected.lower[0], expected.upper[0], live=live)
         model.update(ts, value)
+        for verdict in tracked.pattern.step(ts, value):
+            self._judged(tracked, verdict, live=live)
         self.stats["steps"] += 1
 
     def _check(
@@ -312,12 +395,32 @@ class Prediction:
             )
         elif tracked.anomalous and running is None:
             tracked.anomalous = False
+            if tracked.pattern_out:
+                return  # the strand stays out while the day pattern is
             self._send(
                 tracked,
                 Reading(
                     strands.anomaly_strand(tracked.name), at, 0.0, strands.expected_label(low, high, value)
                 ),
             )
+
+    def _judged(self, tracked: Tracked, verdict: PartVerdict, *, live: bool) -> None:
+        """A part of the day was judged against the same part of the days before: an event when it is
+        out, and one when the next part judged is usual again (unless steps are out then)."""
+        label = strands.pattern_label(
+            verdict.expected_low, verdict.expected_high, verdict.mean, verdict.part, verdict.days
+        )
+        strand = strands.anomaly_strand(tracked.name)
+        if verdict.score > 0:
+            tracked.pattern_out = True
+            self.stats["pattern_anomalies"] += 1
+            if live:
+                log.info("anomaly on %s: its %s, score %.2f", tracked.name, verdict.part, verdict.score)
+            self._send(tracked, Reading(strand, verdict.end, verdict.score, label))
+        elif tracked.pattern_out:
+            tracked.pattern_out = False
+            if not tracked.anomalous:
+                self._send(tracked, Reading(strand, verdict.end, 0.0, label))
 
     def emit_forecast(self, tracked: Tracked) -> None:
         """Send the forecasts from the forecaster's latest step, one strand per horizon."""
@@ -383,7 +486,7 @@ class Prediction:
         out = {}
         for name, tracked in self.streams.items():
             if tracked.model.ready and (tracked.unsaved or not only_unsaved):
-                out[name] = to_bytes(tracked.model)
+                out[name] = encode_state(tracked.model, tracked.pattern)
                 tracked.unsaved = 0
         return out
 
@@ -398,55 +501,49 @@ class Prediction:
             data = saved.get(name)
             if data is not None:
                 try:
-                    tracked.model = from_bytes(
-                        data, season=settings.season, max_horizon=settings.max_horizon, scored=settings.scored
-                    )
+                    tracked.model, tracked.pattern = decode_state(data, settings)
                     continue
                 except ValueError as exc:
                     log.warning("forecast state of %s cannot be used (%s): learning it afresh", name, exc)
             fresh.append(name)
         return fresh
 
-    def learn_history(self, history: dict[str, dict[int, tuple[float, int]]], fresh: Sequence[str]) -> None:
+    def learn_history(self, history: dict[str, History], fresh: Sequence[str]) -> None:
         """Learn each stream's history (``fit`` for a fresh one, step by step after a saved state)."""
         step = self.settings.step
-        for name, cells in history.items():
+        for name, (indices, means) in history.items():
             if name in self._forgotten:
                 continue  # forgotten while the history loaded
             if self._role_of(name) == "battery":
                 device = battery_device(name)
                 assert device is not None
                 battery = self.batteries.setdefault(device, Battery(device))
-                for index in sorted(cells):
-                    total, count = cells[index]
-                    battery.add((index + 0.5) * step, total / count)
+                for index, mean in zip(indices, means, strict=True):
+                    battery.add((index + 0.5) * step, mean)
                 continue
             tracked = self.streams.get(name)
-            if tracked is None or not cells:
+            if tracked is None or not indices:
                 continue
-            indices = sorted(cells)
-            if name in fresh:
-                indices = indices[-MAX_FIT_STEPS:]
-                # The weights are fitted on all but the last day, which is then learned step by step and
-                # checked against what was expected, so a fault in the hours before the start is reported.
-                # (Only with three days to fit on: with less the daily pattern is not known well enough.)
-                slots = self.settings.season.slots
-                checked = indices[-slots:] if len(indices) >= 4 * slots else []
-                fitted = indices[: len(indices) - len(checked)]
-                grid = np.arange(fitted[0], fitted[-1] + 1)
-                values = np.full(len(grid), np.nan)
-                for index in fitted:
-                    total, count = cells[index]
-                    values[index - fitted[0]] = total / count
-                tracked.model.fit((grid * step).astype(np.float64), values)
-                self.stats["steps"] += len(fitted)
-                for index in checked:
-                    total, count = cells[index]
-                    self.learn(tracked, index * step, total / count, live=False)
-            else:
-                for index in indices:
-                    total, count = cells[index]
-                    self.learn(tracked, index * step, total / count, live=False)
+            if name not in fresh:
+                for index, mean in zip(indices, means, strict=True):
+                    self.learn(tracked, index * step, mean, live=False)
+                continue
+            first = max(0, len(indices) - MAX_FIT_STEPS)
+            # The weights are fitted on all but the last day, which is then learned step by step and
+            # checked against what was expected, so a fault in the hours before the start is reported.
+            # (Only with three days to fit on: with less the daily pattern is not known well enough.)
+            slots = self.settings.season.slots
+            split = len(indices) - slots if len(indices) - first >= 4 * slots else len(indices)
+            fitted = np.asarray(indices[first:split], dtype=np.int64)
+            values = np.full(int(fitted[-1] - fitted[0]) + 1, np.nan)
+            values[fitted - fitted[0]] = means[first:split]
+            grid = np.arange(fitted[0], fitted[-1] + 1, dtype=np.float64)
+            tracked.model.fit(grid * step, values)
+            for index, mean in zip(indices[first:split], means[first:split], strict=True):
+                tracked.pattern.step(index * step, mean)  # the days before, for the day pattern
+            self.stats["steps"] += len(fitted)
+            for index, mean in zip(indices[split:], means[split:], strict=True):
+                self.learn(tracked, index * step, mean, live=False)
 
     def start_live(self) -> None:
         """History is learned: send the current forecasts, then take the readings that waited."""
@@ -471,7 +568,8 @@ class Prediction:
                 strands.horizon_name(h * settings.step): tracked.model.recent_error(h)
                 for h in settings.horizons
             }
-            entry: dict[str, Any] = {"ready": tracked.model.ready, "anomalous": tracked.anomalous}
+            out_now = tracked.anomalous or tracked.pattern_out  # either kind of anomaly
+            entry: dict[str, Any] = {"ready": tracked.model.ready, "anomalous": out_now}
             entry["recent_mae"] = errors
             if tracked.last_forecast is not None:
                 at, mean, lower, upper = tracked.last_forecast
@@ -493,6 +591,8 @@ class Prediction:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
+            if self._relearning:
+                await self.relearn(hub)
             states = self.states(only_unsaved=True)
             if states:
                 await hub.readings(_save, self.settings.fingerprint, states)
@@ -517,16 +617,7 @@ class Prediction:
             )
             for name, tracked in self.streams.items()
         }
-        start = min([*starts.values(), oldest]) if starts else oldest
-        history: dict[str, dict[int, tuple[float, int]]] = {name: {} for name in wanted}
-        day = 86400.0
-        cursor = start
-        while cursor < end:
-            chunk = await hub.readings(_step_means, wanted, cursor, min(end, cursor + day), settings.step)
-            for name, cells in chunk.items():
-                floor = starts.get(name, oldest)
-                history[name].update({i: c for i, c in cells.items() if i * settings.step >= floor})
-            cursor += day
+        history = await self._history(hub, wanted, starts, oldest, end)
         await asyncio.to_thread(self.learn_history, history, fresh)
         log.info(
             "prediction: %d streams (%d learned afresh), %d batteries",
@@ -536,11 +627,58 @@ class Prediction:
         )
         self.start_live()
 
+    async def _history(
+        self, hub: Hub, names: list[str], starts: dict[str, float], oldest: float, end: float
+    ) -> dict[str, History]:
+        """Step means of ``names`` from ``starts`` (else ``oldest``) to ``end``, a day per call on the
+        writer so that commits go on between them; in flat arrays (a dict of tuples holds ten times more,
+        and a process does not give that memory back once it has grown for it)."""
+        step = self.settings.step
+        start = min([*starts.values(), oldest])
+        history = {name: (array("q"), array("d")) for name in names}
+        day = 86400.0
+        cursor = start
+        while cursor < end:
+            chunk = await hub.readings(_step_means, names, cursor, min(end, cursor + day), step)
+            for name, (indices, means) in chunk.items():
+                floor = starts.get(name, oldest)
+                kept_indices, kept_means = history[name]
+                for index, mean in zip(indices, means, strict=True):
+                    if index * step >= floor:
+                        kept_indices.append(index)
+                        kept_means.append(mean)
+            cursor += day
+        return history
+
     def close(self, hub: Hub) -> None:
         """Save every learned state (the hub's close hook: the writer thread has finished)."""
         states = self.states(only_unsaved=False)
         if states and self.ready.is_set():
             _save(hub.store, self.settings.fingerprint, states)
+
+
+class _State(msgspec.Struct, array_like=True):
+    """One stream's saved state: its forecaster's and its day pattern's."""
+
+    forecaster: bytes
+    pattern: bytes
+
+
+def encode_state(model: Forecaster, pattern: DayPattern) -> bytes:
+    """What a forecast stream has learned, to keep in ``forecast_state``."""
+    return msgspec.msgpack.encode(_State(to_bytes(model), day_pattern.to_bytes(pattern)))
+
+
+def decode_state(data: bytes, settings: Settings) -> tuple[Forecaster, DayPattern]:
+    """A forecast stream's forecaster and day pattern as ``encode_state`` kept them (ValueError: unusable)."""
+    try:
+        saved = msgspec.msgpack.decode(data, type=_State)
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"not a saved forecast state: {exc}") from None
+    model = from_bytes(
+        saved.forecaster, season=settings.season, max_horizon=settings.max_horizon, scored=settings.scored
+    )
+    return model, day_pattern.from_bytes(saved.pattern, season=settings.season, days=settings.pattern_days)
 
 
 def _states_and_units(readings: ReadingsStore, fingerprint: str) -> tuple[dict[str, bytes], dict[str, str]]:
@@ -549,8 +687,8 @@ def _states_and_units(readings: ReadingsStore, fingerprint: str) -> tuple[dict[s
 
 def _step_means(
     readings: ReadingsStore, names: list[str], start: float, end: float, step: float
-) -> dict[str, dict[int, tuple[float, int]]]:
-    return store.step_means(readings.conn, names, start=start, end=end, step=step)
+) -> dict[str, History]:
+    return store.step_mean_arrays(readings.conn, names, start=start, end=end, step=step)
 
 
 def _save(readings: ReadingsStore, fingerprint: str, states: dict[str, bytes]) -> None:

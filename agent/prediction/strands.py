@@ -8,8 +8,11 @@ A ``Reading`` is (stream, ts, value, label); the prediction feature's strands us
     after ``ts``; ``label`` the prediction interval, ``"80% 17.1..18.9"``.
 ``anomaly.<stream>`` (``anomaly.freezer.power``)
     an event when the stream leaves, or comes back into, its expected range: ``value`` is the score (how
-    far out it went, in half-widths of the interval; 0 = back to normal), ``label`` the expected range
-    and the value seen, ``"expected 3.1..5.2, saw 9.4"``.
+    far out it went, in half-widths of the range; 0 = back to normal), ``label`` the expected range
+    and the value seen. Two kinds share the strand: a run of steps outside the forecast interval
+    (``"expected 3.1..5.2, saw 9.4"``), and a part of the day whose mean is out of the range the same
+    part had on the days before (``"expected 61..70, saw 83; evening against 28 days"``). The strand is
+    0 again only when neither kind is out.
 ``battery.<device>.days_left`` (``battery.porch.days_left``)
     the days until the device's battery is empty; ``label`` the 80 % interval, ``"80% 9.5..14.2"``.
 ``battery.<device>.low``
@@ -33,6 +36,8 @@ DEVICES = (FORECAST, ANOMALY, BATTERY)
 
 _INTERVAL = re.compile(r"^(\d+)% (-?[\d.e+-]+)\.\.(-?[\d.e+-]+)$")
 _EXPECTED = re.compile(r"^expected (-?[\d.e+-]+)\.\.(-?[\d.e+-]+)")
+_PART = re.compile(r"; ([\w-]+) against (\d+) days$")
+STEPS = "steps"  # the kind of an anomaly of steps outside the forecast interval
 _HORIZON = re.compile(r"^(\d+)([smhd])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -132,6 +137,17 @@ def expected_label(low: float, high: float, value: float) -> str:
     return f"expected {_num(low)}..{_num(high)}, saw {_num(value)}"
 
 
+def pattern_label(low: float, high: float, mean: float, part: str, days: int) -> str:
+    """``"expected 61..70, saw 83; evening against 28 days"``: a part of the day out of its usual range."""
+    return f"{expected_label(low, high, mean)}; {part} against {days} days"
+
+
+def anomaly_kind(label: str | None) -> str:
+    """What an anomaly event is about: the part of the day it judged (``evening``), or ``steps``."""
+    match = _PART.search(label or "")
+    return STEPS if match is None else match.group(1)
+
+
 def parse_expected(label: str | None) -> tuple[float, float] | None:
     """The expected range an anomaly event's label carries, or None."""
     match = _EXPECTED.match(label or "")
@@ -143,11 +159,14 @@ def parse_expected(label: str | None) -> tuple[float, float] | None:
         return None
 
 
-def attributes(strand: str, label: str | None) -> dict[str, float] | None:
-    """The interval or expected range of a prediction strand's reading, as attributes (None: none)."""
+def attributes(strand: str, label: str | None) -> dict[str, float | str] | None:
+    """The interval or expected range (and an anomaly's kind) of a prediction strand's reading, as
+    attributes (None: none)."""
     if strand.startswith(f"{ANOMALY}."):
         expected = parse_expected(label)
-        return None if expected is None else {"expected_low": expected[0], "expected_high": expected[1]}
+        if expected is None:
+            return None
+        return {"expected_low": expected[0], "expected_high": expected[1], "kind": anomaly_kind(label)}
     interval = parse_interval(label)
     if interval is None:
         return None

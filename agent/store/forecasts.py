@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Collection
+from array import array
+from collections.abc import Collection, Iterator
 
 from agent.store.readings import time_key
 from agent.store.sqlite import transaction
@@ -61,37 +62,54 @@ def step_means(
     Raw readings and rollups are disjoint (retention deletes what it rolled up), so both are added. The
     rollups read are the coarsest period that divides ``step`` (hours for an hourly grid), else minutes.
     """
+    out: dict[str, dict[int, tuple[float, int]]] = {}
+    for name, index, total, count in _step_sums(conn, streams, start, end, step):
+        out.setdefault(name, {})[index] = (total, count)
+    return out
+
+
+def step_mean_arrays(
+    conn: sqlite3.Connection, streams: Collection[str], *, start: float, end: float, step: float
+) -> dict[str, tuple[array[int], array[float]]]:
+    """Per stream, the step indices in [start, end) that have values and the mean of each, in order: what
+    ``step_means`` gives, in two flat arrays (16 bytes a step instead of ~160 in dicts and tuples)."""
+    out: dict[str, tuple[array[int], array[float]]] = {}
+    for name, index, total, count in _step_sums(conn, streams, start, end, step):
+        indices, means = out.get(name) or out.setdefault(name, (array("q"), array("d")))
+        indices.append(index)
+        means.append(total / count)
+    return out
+
+
+def _step_sums(
+    conn: sqlite3.Connection, streams: Collection[str], start: float, end: float, step: float
+) -> Iterator[tuple[str, int, float, int]]:
+    """(stream, step index, sum, count) of raw readings and rollups together, by stream and index."""
     ids = {
         sid: name
         for sid, name in conn.execute("SELECT id, name FROM streams")
         if name in streams  # streams is small: filtered here rather than with a placeholder list
     }
-    out: dict[str, dict[int, tuple[float, int]]] = {name: {} for name in ids.values()}
     if not ids:
-        return out
+        return
     period = 3600 if step % 3600 == 0 else 60
-
-    def add(sid: int, index: int, total: float, count: int) -> None:
-        cells = out[ids[sid]]
-        old_total, old_count = cells.get(index, (0.0, 0))
-        cells[index] = (old_total + total, old_count + count)
-
-    for sid in ids:
-        for index, total, count in conn.execute(
-            "SELECT CAST(start / ? AS INTEGER), sum(sum), sum(count) FROM rollups"
-            " WHERE stream_id = ? AND period = ? AND start >= ? AND start < ? GROUP BY 1",
-            (step, sid, period, start, end),
-        ):
-            add(sid, index, total, count)
-    # One pass over the raw readings of the range for every stream (they are keyed by time, not stream).
-    for sid, index, total, count in conn.execute(
-        "SELECT stream_id, CAST(ts / ? AS INTEGER), sum(value), count(*) FROM readings"
-        " WHERE key >= ? AND key < ? GROUP BY 1, 2",
-        (step, time_key(start), time_key(end)),
-    ):
-        if sid in ids:
-            add(sid, index, total, count)
-    return out
+    # The raw readings of the range are read in one pass for every stream (they are keyed by time, not
+    # stream, so their stream filter is left to the loop below); the rollups of the streams wanted are
+    # read on their key. SQLite adds the two and orders the sums, so no row is held here.
+    wanted = ",".join("?" * len(ids))
+    query = (
+        "SELECT stream_id, idx, sum(total), sum(n) FROM ("  # noqa: S608 - formatted with ?s only
+        " SELECT stream_id, CAST(start / ? AS INTEGER) AS idx, sum AS total, count AS n FROM rollups"
+        f"  WHERE stream_id IN ({wanted}) AND period = ? AND start >= ? AND start < ?"
+        " UNION ALL"
+        " SELECT stream_id, CAST(ts / ? AS INTEGER), value, 1 FROM readings WHERE key >= ? AND key < ?"
+        ") GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    rows = conn.execute(query, (step, *ids, period, start, end, step, time_key(start), time_key(end)))
+    for sid, index, total, count in rows:
+        name = ids.get(sid)
+        if name is not None and count:
+            yield name, index, total, count
 
 
 def latest_of(conn: sqlite3.Connection, names: Collection[str]) -> dict[str, tuple[float, float, str | None]]:

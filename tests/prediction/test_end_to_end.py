@@ -3,8 +3,9 @@
 Ten days of history are in the readings file when the hub starts; then its sources feed the next hours
 (stamped hour by hour, faster than real time). The hub must: warn to pre-heat while the bedroom is still
 warm because its forecast goes below 18 °C within 2 h; report a freezer fault as an anomaly and act on
-it; estimate the porch sensor's battery and say it is low; show all of it to Home Assistant on the local
-broker; and send none of it upstream, where nothing is granted.
+it, first as hours outside the forecast interval, then as a part of the day unlike the same part of
+the days before; estimate the porch sensor's battery and say it is low; show all of it to Home
+Assistant on the local broker; and send none of it upstream, where nothing is granted.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 from agent.prediction.service import Prediction
+from agent.prediction.strands import STEPS, anomaly_kind, parse_expected
 from agent.readings import Reading, StreamInfo
 from agent.store.readings import open_readings
 from tests.conftest import eventually
@@ -39,6 +41,18 @@ def bedroom(ts: float) -> float:
 
 def freezer(ts: float) -> float:
     return 80.0 + 4.0 * math.cos(2 * math.pi * (ts - NOW) / 86400)
+
+
+def anomaly_events(data: Path) -> list[tuple[float, float, str]]:
+    """(ts, score, label) of the freezer's anomaly events on file."""
+    store = open_readings(data, read_only=True)
+    try:
+        return store.conn.execute(
+            "SELECT r.ts, r.value, r.label FROM readings r JOIN streams s ON s.id = r.stream_id"
+            " WHERE s.name = 'anomaly.freezer.power' ORDER BY r.key"
+        ).fetchall()
+    finally:
+        store.close()
 
 
 def fill_history(data: Path, days: int = 10) -> None:
@@ -120,6 +134,14 @@ async def test_forecast_rule_fires_before_the_fact_and_nothing_goes_upstream(
                 home.feed("freezer.power", freezer(ts) + fault, ts=ts)
         await eventually(lambda: "home/bedroom/preheat" in broker.last, "the pre-heat warning", within=20)
         await eventually(lambda: "home/freezer/alert" in broker.last, "the freezer alert", within=20)
+        anomaly_attributes = f"{BASE}/state/anomaly.freezer.power/attributes"
+
+        def part_kinds() -> list[str]:
+            found = [json.loads(p) for t, p in broker.history if t == anomaly_attributes]
+            return [attributes["kind"] for attributes in found if attributes["kind"] != STEPS]
+
+        # Home Assistant sees the part of the day that was out, with its kind.
+        await eventually(part_kinds, "the day-pattern anomaly's kind as an attribute", within=20)
         forecast_config = "homeassistant/sensor/test-hub/forecast_bedroom_temperature_2h/config"
         attributes = f"{BASE}/state/forecast.bedroom.temperature.2h/attributes"
         await eventually(lambda: forecast_config in broker.last, "the forecast sensor's discovery")
@@ -137,9 +159,23 @@ async def test_forecast_rule_fires_before_the_fact_and_nothing_goes_upstream(
     assert float(fired_value) < 18
     assert all(value >= 18.3 for ts, value in fed if ts <= float(fired_ts))
 
-    alert_ts, label = broker.last["home/freezer/alert"].decode().split(" ", 1)
+    alerts = [p.decode().split(" ", 1) for t, p in broker.history if t == "home/freezer/alert"]
+    alert_ts, label = alerts[0]
     assert NOW + 4 * HOUR <= float(alert_ts) <= NOW + 6 * HOUR  # two faulty hours after it began
     assert label.startswith("expected ")
+    assert anomaly_kind(label) == STEPS
+    # A part of the day with the open door, against the same part of the days before, once it ended (the
+    # rule does not fire again for it while the steps' anomaly is still on: it fires when it turns on).
+    parts_out = [row for row in anomaly_events(data) if row[1] > 0 and anomaly_kind(row[2]) != STEPS]
+    assert set(part_kinds()) <= {anomaly_kind(label) for _, _, label in parts_out}
+    part_end, _score, part_label = parts_out[0]
+    assert NOW + 4 * HOUR <= part_end <= NOW + 13 * HOUR
+    assert anomaly_kind(part_label) in ("night", "morning", "afternoon", "evening")
+    # Ten days on file; the first one's part may have been seen too little to count.
+    assert part_label.endswith((" against 9 days", " against 10 days"))
+    expected_low, expected_high = parse_expected(part_label) or (0, 0)
+    usual = sum(freezer(part_end - 6 * HOUR + i * 1200) for i in range(18)) / 18  # that part on other days
+    assert usual - 5 < expected_low < usual < expected_high < usual + 5
 
     sensor = json.loads(broker.last[forecast_config])
     assert sensor["unit_of_measurement"] == "°C"

@@ -17,7 +17,7 @@ import pytest
 
 from agent.config.schema import PredictionConfig
 from agent.prediction.service import Prediction
-from agent.prediction.strands import parse_expected, parse_interval
+from agent.prediction.strands import STEPS, anomaly_kind, parse_expected, parse_interval
 from agent.readings import Reading, StreamInfo
 from agent.store import forecasts
 from agent.store.readings import open_readings
@@ -86,8 +86,10 @@ async def test_forecasts_anomalies_and_battery_from_history_and_the_live_feed(tm
     async with running(hub):
         await eventually(prediction.ready.is_set, "the history to be learned")
         assert prediction.fresh == ["bedroom.temperature"]
-        # Live: the hour in progress, then five hours of a heater stuck on (+8 °C), then normal again.
-        for hour in range(9):
+        steps = prediction.stats["steps"]
+        # Live: the hour in progress, then five hours of a heater stuck on (+8 °C), then normal again
+        # (long enough for a part of the day after the fault to be judged usual too).
+        for hour in range(20):
             ts = NOW + hour * HOUR
             fault = 8.0 if 1 <= hour <= 5 else 0.0
             for minute in (0, 20, 40):
@@ -96,6 +98,7 @@ async def test_forecasts_anomalies_and_battery_from_history_and_the_live_feed(tm
         await eventually(
             lambda: not prediction.streams["bedroom.temperature"].anomalous, "the anomaly to end"
         )
+        await eventually(lambda: prediction.stats["steps"] >= steps + 19, "the hours fed to be learned")
         live = prediction.live()
     two_hours = latest(hub.data_dir, "forecast.bedroom.temperature.2h")
     assert len(two_hours) >= 2
@@ -108,11 +111,18 @@ async def test_forecasts_anomalies_and_battery_from_history_and_the_live_feed(tm
     # The forecaster learned the daily cycle: its 2-hour forecast is within the interval of the truth.
     assert abs(value - temperature(NOW + HOUR)) < 1.0
     events = latest(hub.data_dir, "anomaly.bedroom.temperature")
-    assert [v > 0 for _, v, _ in events] == [True, False]
-    expected = parse_expected(events[0][2])
+    # Hours outside the forecast interval: one event when the run is long enough.
+    steps_out = [(ts, label) for ts, v, label in events if v > 0 and anomaly_kind(label) == STEPS]
+    assert len(steps_out) == 1
+    at, label = steps_out[0]
+    expected = parse_expected(label)
     assert expected is not None
     assert expected[1] < temperature(NOW + 2 * HOUR) + 8
-    assert events[0][0] == NOW + 3 * HOUR  # two faulty hours (the minimum duration) after it began
+    assert at == NOW + 3 * HOUR  # two faulty hours (the minimum duration) after it began
+    # The parts of the day with the fault in them, against the same parts of the ten days before.
+    parts_out = [anomaly_kind(label) for _, v, label in events if v > 0 and anomaly_kind(label) != STEPS]
+    assert 1 <= len(parts_out) <= 2
+    assert events[-1][1] == 0  # back to normal: neither kind is out any more
     days_left = latest(hub.data_dir, "battery.porch.days_left")
     assert days_left
     assert 18 < days_left[-1][1] < 22  # 40 % left at 2 %/day

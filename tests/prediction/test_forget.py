@@ -193,3 +193,77 @@ def test_hearth_forget_shows_what_was_made_from_the_stream_and_erases_it(tmp_pat
     assert "3 readings" in done.output
     assert recorded(data) == {}
     assert saved_states(data) == []
+
+
+async def test_forgetting_only_a_derived_strand_drops_what_was_learned_of_its_stream_at_once(
+    tmp_path: Path,
+) -> None:
+    """A forecast, anomaly or battery strand forgotten beside a running hub: the stream's forecaster, anomaly
+    and day-pattern state (or battery estimate) go at once with the saved state, and are learned afresh
+    from the stream's history, which is kept; the forgotten strand is not recorded again, the others are."""
+    data = tmp_path / "data"
+    data.mkdir()
+    fill_history(data)
+    home = HandSource("home", [BEDROOM, PORCH])
+    async with running(hub_config(data, prediction=config()), home) as agent:
+        prediction = agent.features["prediction"]
+        assert isinstance(prediction, Prediction)
+        hub = RunningHub(agent)
+        await home.ready.wait()
+        await eventually(prediction.ready.is_set, "the history to be learned")
+        hour = 0
+
+        def feed(hours: int) -> None:
+            nonlocal hour
+            for _ in range(hours):
+                ts = NOW + hour * HOUR
+                for minute in (0, 20, 40):
+                    home.feed("bedroom.temperature", temperature(ts), ts=ts + minute * 60)
+                    home.feed("porch.battery", 20.0 - hour / 24, ts=ts + minute * 60)
+                hour += 1
+
+        feed(8)
+        await eventually(lambda: "bedroom.temperature" in saved_states(data), "the forecaster's state saved")
+        await eventually(lambda: len(made_from(data, "bedroom.")) == 4, "three forecasts and the anomaly")
+        await eventually(lambda: len(made_from(data, "porch.")) == 2, "the battery's days left and low")
+        learned = prediction.streams["bedroom.temperature"]
+        battery = prediction.batteries["porch"]
+        bedroom_readings = recorded(data)["bedroom.temperature"]
+
+        forgot = await perform(hub, "forget", {"pattern": "forecast.bedroom.temperature.2h"})
+        assert forgot["streams"] == ["forecast.bedroom.temperature.2h"]
+        # At once: the forecaster, its anomaly detector and day pattern are gone, and so is their saved state.
+        assert prediction.streams.get("bedroom.temperature") is not learned
+        assert saved_states(data) == []
+        # Learned afresh from the stream's history, which is kept (so it forecasts with an interval at once).
+        await eventually(lambda: "bedroom.temperature" in prediction.streams, "the stream learned afresh")
+        relearned = prediction.streams["bedroom.temperature"]
+        await eventually(lambda: relearned.last_forecast is not None, "the history learned, forecasts made")
+        assert relearned is not learned
+        assert relearned.model.recent_error(1) is not None
+        assert recorded(data)["bedroom.temperature"] >= bedroom_readings
+
+        forgot = await perform(hub, "forget", {"pattern": "anomaly.bedroom.temperature"})
+        assert forgot["streams"] == ["anomaly.bedroom.temperature"]
+        assert prediction.streams.get("bedroom.temperature") is not relearned
+
+        forgot = await perform(hub, "forget", {"pattern": "battery.porch.days_left"})
+        assert forgot["streams"] == ["battery.porch.days_left"]
+        assert prediction.batteries.get("porch") is not battery
+        await eventually(lambda: "porch" in prediction.batteries, "the battery learned afresh")
+        await eventually(lambda: prediction.batteries["porch"].days_left is not None, "its estimate again")
+
+        # The stream goes on: its other forecasts are made and recorded; the forgotten strands are not.
+        one_hour = recorded(data)["forecast.bedroom.temperature.1h"]
+        feed(4)
+        await eventually(
+            lambda: recorded(data).get("forecast.bedroom.temperature.1h", 0) > one_hour, "forecasts again"
+        )
+        await eventually(lambda: prediction.streams["bedroom.temperature"].unsaved >= 3, "live hours learned")
+        on_file = recorded(data)
+        assert "forecast.bedroom.temperature.2h" not in on_file
+        assert "anomaly.bedroom.temperature" not in on_file
+        assert "battery.porch.days_left" not in on_file
+        assert on_file["bedroom.temperature"] > bedroom_readings
+    # Stopping saves the state learned afresh.
+    assert saved_states(data) == ["bedroom.temperature"]

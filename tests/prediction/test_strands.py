@@ -44,7 +44,21 @@ def test_interval_labels_round_trip(low: float, high: float, level: float) -> No
 def test_anomaly_labels_carry_the_expected_range() -> None:
     label = strands.expected_label(3.25, 5.5, 9.0)
     assert label == "expected 3.25..5.5, saw 9"
-    assert strands.attributes("anomaly.freezer.power", label) == {"expected_low": 3.25, "expected_high": 5.5}
+    assert strands.attributes("anomaly.freezer.power", label) == {
+        "expected_low": 3.25,
+        "expected_high": 5.5,
+        "kind": "steps",
+    }
+    part = strands.pattern_label(61.25, 70.5, 83.0, "evening", 28)
+    assert part == "expected 61.25..70.5, saw 83; evening against 28 days"
+    assert strands.parse_expected(part) == (61.25, 70.5)
+    assert strands.anomaly_kind(part) == "evening"
+    assert strands.anomaly_kind(strands.pattern_label(1, 2, 3, "16-24h", 9)) == "16-24h"
+    assert strands.attributes("anomaly.freezer.power", part) == {
+        "expected_low": 61.25,
+        "expected_high": 70.5,
+        "kind": "evening",
+    }
     assert strands.attributes("forecast.a.b.1h", "80% -1..2") == {"level": 0.8, "low": -1.0, "high": 2.0}
     assert strands.attributes("forecast.a.b.1h", None) is None
 
