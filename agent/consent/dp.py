@@ -113,7 +113,13 @@ def _measurement(
     mechanism: Mechanism, loss: float, lower: float, upper: float
 ) -> tuple[Any, float, tuple[float, float]]:
     """The composed OpenDP measurement with half of ``loss`` on the count and half on the clamped sum."""
-    import opendp.prelude
+    try:
+        import opendp.prelude
+    except ImportError as exc:  # an optional extra: absent on 32-bit systems, where it has no build
+        raise ConsentError(
+            f"noised grants need OpenDP, which is not installed here ({exc})",
+            hint="pip install 'hearth-agent[dp]' (scripts/install-service does on 64-bit systems)",
+        ) from None
 
     dp: Any = opendp.prelude  # partly typed: its combinators are used as the library documents them
     dp.enable_features("contrib")

@@ -7,7 +7,7 @@ import secrets
 
 import msgspec
 
-from agent.consent.dp import DpPolicy
+from agent.consent.dp import DpPolicy, NoisySummary
 from agent.consent.granularity import Granularity, parse_granularity
 from agent.consent.strands import check_pattern, covered, may_name_context
 from agent.errors import ConsentError
@@ -92,6 +92,7 @@ def new_grant(
                 hint="use --granularity summary:<window> with --dp",
             )
         dp.check()
+        NoisySummary(dp)  # the measurement builds here, or the grant is refused (OpenDP missing, say)
     if expires_at is not None and expires_at <= now:
         raise ConsentError("the grant would expire before it starts")
     return Grant(

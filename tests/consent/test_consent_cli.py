@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -135,3 +137,26 @@ def test_a_bad_noise_policy_is_refused_with_what_is_wrong(
     assert result.exit_code != 0
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_noised_grant_without_opendp_installed_is_refused_naming_the_extra(tmp_path: Path) -> None:
+    """OpenDP is an extra (32-bit systems have no build): without it the grant is refused, cleanly."""
+    config = tmp_path / "hearth.toml"
+    config.write_text(f'[hub]\nid = "cli-hub"\ndata_dir = "{tmp_path / "data"}"\n')
+    args = [
+        "consent", "grant", "-c", str(config), "--recipient", "coop", "--purpose", "heating advice",
+        "--strand", "living_room.temperature", "--granularity", "summary:1h",
+        "--dp", "laplace", "--epsilon", "0.5", "--bounds", "10..35", "--budget", "8/day",
+    ]  # fmt: skip
+    # A None entry in sys.modules makes ``import opendp`` fail as it does where the package is absent.
+    absent = "import sys; sys.modules['opendp'] = None; from agent.cli import main; main()"
+    result = subprocess.run(
+        [sys.executable, "-c", absent, *args], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "noised grants need OpenDP" in result.stderr
+    assert "hearth-agent[dp]" in result.stderr
+    assert "Traceback" not in result.stderr
+    listed = CliRunner().invoke(cli, ["consent", "list", "-c", str(config)])
+    assert listed.exit_code == 0, listed.output
+    assert "coop" not in listed.output  # nothing was granted
