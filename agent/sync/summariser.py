@@ -20,6 +20,7 @@ from agent.consent.dp import NoisySummary
 from agent.consent.gate import Admitted, Refused, admit
 from agent.consent.grants import MARKET, Grant
 from agent.consent.granularity import Kind
+from agent.errors import ConsentError
 from agent.store import queries
 from agent.store.queries import StreamRef
 from agent.store.sqlite import transaction
@@ -71,6 +72,7 @@ class Summariser:
         self.cap = cap
         self.lag_s = lag_s
         self.max_windows = max_windows
+        self._held: set[str] = set()  # noised grants whose mechanism cannot be built here, warned of once
 
     def step(self, now: float) -> StepResult:
         """One pass: end expired grants, drop expired messages, then summarise every closed window."""
@@ -163,9 +165,20 @@ class Summariser:
             return None
         start = mark.until if mark else first_window(grant.created_at, window_s)
         until = closed_until(start, horizon, window_s, self.max_windows)
+        try:
+            noise = NoisySummary(policy)
+        except ConsentError as exc:
+            # Made where OpenDP was installed, run where it is not: hold the grant (its windows leave once
+            # it is back) rather than stop the hub, and say so once.
+            if grant.id not in self._held:
+                self._held.add(grant.id)
+                log.warning(
+                    "grant %s is held, nothing of it is sent: %s (%s)", grant.id, exc.message, exc.hint
+                )
+            return None
         values = queries.window_values(self.readings, info.id, start=start, end=until, window_s=window_s)
         made = noisy_summary_bodies(
-            values, NoisySummary(policy), start=start, until=until, window_s=window_s, unit=info.unit
+            values, noise, start=start, until=until, window_s=window_s, unit=info.unit
         )
         bodies = [(body, body["start"], body["end"]) for body in made]
         return _Batch(bodies, until) if bodies else None

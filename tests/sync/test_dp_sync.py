@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -16,8 +21,9 @@ from agent.consent.gate import Refused, admit
 from agent.consent.grants import new_grant
 from agent.consent.ledger import grants, receipt, revoke
 from agent.errors import ConsentError
+from tests.testbed.processes import stop, traced_env
 
-from .conftest import T0, Broker, Hub, Seen, run_publisher, stop_publisher
+from .conftest import HUB, T0, Broker, Hub, Seen, run_publisher, stop_publisher
 
 DAY = 86400.0
 STREAM = "living_room.temperature"
@@ -190,3 +196,47 @@ async def test_a_subscriber_receives_noisy_means_within_the_bounds_naming_their_
             differs += 1
         assert abs(message["count"] - len(window)) < 60  # noised, yet about the window's count
     assert differs == 10
+
+
+def _start_without_opendp(config: Path, log: Path) -> subprocess.Popen[str]:
+    """``hearth run -c config`` where ``import opendp`` fails, as it does where the package is absent."""
+    absent = "import sys; sys.modules['opendp'] = None; from agent.cli import main; main()"
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-c", absent, "run", "-c", str(config)],
+            stdout=out,
+            stderr=out,
+            text=True,
+            env=traced_env(),
+        )
+
+
+async def test_a_hub_without_opendp_holds_a_noised_grant_and_keeps_sending_the_others(
+    tmp_path: Path, broker: Broker, subscriber: Seen
+) -> None:
+    """A noised grant made where OpenDP was installed, on a hub run where it is not: the hub runs on,
+    the exact grant's summaries leave, the noised one is held and the log says why, once."""
+    now = time.time()
+    hub = Hub(tmp_path / "data")
+    hub.record(STREAM, [(now - 120 + i, 21.0) for i in range(115)])
+    hub.grant("plain", [STREAM], "summary:10s", now=now - 130)
+    held = hub.grant("noised", [STREAM], "summary:10s", now=now - 130, dp=policy())
+    hub.close()
+    config = tmp_path / "hearth.toml"
+    config.write_text(
+        f'[hub]\nid = "{HUB}"\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[upstream]\nhost = "127.0.0.1"\nport = {broker.port}\ntls = false\n'
+        'summarise_interval = "1s"\nsummary_lag = "1s"\n'
+    )
+    agent = _start_without_opendp(config, tmp_path / "agent.log")
+    try:
+        await subscriber.until(lambda: any("/plain/" in t for t, _, _ in subscriber.messages), limit=60)
+        assert agent.poll() is None, "the hub stopped"
+    finally:
+        stop(agent, signal.SIGTERM)
+    out = (tmp_path / "agent.log").read_text()
+    assert agent.returncode == 0, out
+    assert not [t for t, _, _ in subscriber.messages if "/noised/" in t]
+    assert out.count(f"grant {held.id} is held") == 1, out
+    assert "hearth-agent[dp]" in out
+    assert "Traceback" not in out
