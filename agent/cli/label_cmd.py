@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,15 @@ class Moment(click.ParamType):  # type: ignore[type-arg]
             return value
         text = str(value).strip()
         try:
-            return float(text)
+            seconds = float(text)
         except ValueError:
-            pass
-        try:
-            return datetime.fromisoformat(text).timestamp()
-        except ValueError:
+            try:
+                seconds = datetime.fromisoformat(text).timestamp()
+            except ValueError:
+                seconds = math.nan
+        if not math.isfinite(seconds):  # float() takes nan and inf too
             self.fail(f"{text!r} is not a time: use 2026-12-02T14:30 (local) or unix seconds", param, ctx)
+        return seconds
 
 
 def describe(adaptation: dict[str, Any]) -> list[str]:

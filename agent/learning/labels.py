@@ -5,6 +5,7 @@ SQL on the ``labels`` table lives here and nowhere else.
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 from collections.abc import Callable
@@ -41,11 +42,15 @@ def check(model: str, start_ts: float, end_ts: float, cls: str, *, known_models:
             f"invalid class name {cls!r}",
             hint="lower-case letters, digits, _ and -, up to 40 characters (for example heat_pump)",
         )
+    if not (math.isfinite(start_ts) and math.isfinite(end_ts)):
+        raise LearningError(
+            "a label's --from and --to must be times", hint="2026-12-02T14:30 or unix seconds"
+        )
     if end_ts <= start_ts:
         raise LearningError("a label's --to must come after its --from")
     if end_ts - start_ts > MAX_SPAN_S:
         raise LearningError(
-            f"a label spans at most 7 days; this one spans {(end_ts - start_ts) / 86400:.1f}",
+            f"a label spans at most 7 days; this one spans {(end_ts - start_ts) / 86400:.1f} days",
             hint="label the span the class really lasted",
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -48,9 +49,11 @@ def test_labels_are_stored_listed_in_time_order_and_removed(tmp_path: Path) -> N
         ("appliance", T0, T0 + 1, "Heat Pump", "invalid class name 'Heat Pump'"),
         ("appliance", T0, T0 + 1, "context.*", "invalid class name"),
         ("appliance", T0 + 1, T0, "heat_pump", "--to must come after its --from"),
-        ("appliance", T0, T0 + 8 * 86400, "heat_pump", "spans at most 7 days"),
+        ("appliance", T0, T0 + 8 * 86400, "heat_pump", "spans at most 7 days; this one spans 8.0 days"),
+        ("appliance", math.nan, T0, "heat_pump", "--from and --to must be times"),
+        ("appliance", T0, math.inf, "heat_pump", "--from and --to must be times"),
     ],
-    ids=["unknown-model", "spaces", "glob", "backwards", "too-long"],
+    ids=["unknown-model", "spaces", "glob", "backwards", "too-long", "nan", "infinite"],
 )
 def test_a_bad_label_is_refused_with_what_is_wrong(
     model: str, start: float, end: float, cls: str, message: str
