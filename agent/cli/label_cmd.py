@@ -78,6 +78,12 @@ def add(config_path: Path, model: str, cls: str, start: float, end: float) -> No
     result = ask(config_path, "label.add", model=model, start_ts=start, end_ts=end, cls=cls)
     made = result["label"]
     click.echo(f"label {made['id']}: {made['model']} was {made['class']} from {when(start)} to {when(end)}")
+    if result["windows"] == 0:
+        click.echo(
+            f"  no complete window of {made['model']}'s inputs was recorded in its span,"
+            " so it teaches nothing now",
+            err=True,
+        )
     for line in describe(result["adaptation"]):
         click.echo(line)
 

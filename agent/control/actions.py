@@ -569,7 +569,7 @@ def _audit_label(kind: str) -> Callable[[sqlite3.Connection, Any], None]:
 async def add_label(hub: OwnerHub, *, model: str, start_ts: float, end_ts: float, cls: str) -> dict[str, Any]:
     """Store the owner's label on ``model``'s span (audited, and on its strand ``labels.<model>``), then
     adapt the model from every label it has."""
-    from agent.learning import labels, service, strand
+    from agent.learning import examples, labels, service, strand
 
     labels.check(model, start_ts, end_ts, cls, known_models=[m.name for m in hub.config.models])
     made = await hub.ledger(
@@ -578,7 +578,11 @@ async def add_label(hub: OwnerHub, *, model: str, start_ts: float, end_ts: float
     await hub.readings(strand.record, made)
     adaptation = await service.adapt_model(hub, model)
     await hub.model_changed(model)
-    return {"label": _label(made), "adaptation": adaptation}
+    # The adaptation learns from every label: say how much of it came from this one (none, for a span
+    # without readings: one in the future, or before the hub recorded the model's inputs).
+    kept = (await hub.ledger(examples.of, [made.id])).get(made.id)
+    windows = 0 if kept is None else len(kept.data)
+    return {"label": _label(made), "windows": windows, "adaptation": adaptation}
 
 
 @action("label.list")

@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from click.testing import CliRunner, Result
 
+from agent.cli import cli
 from agent.config import config_from_mapping
 from agent.control import wire
 from agent.control.actions import perform
@@ -226,3 +228,42 @@ async def test_context_readings_name_the_model_version_that_made_them(tmp_path: 
         reset = time.time() + 1
         await eventually(lambda: context_versions(data_dir, reset), "a reading as shipped again", within=60)
         assert set(context_versions(data_dir, reset)) == {0}
+
+
+async def test_hearth_label_add_beside_a_running_hub_says_when_its_span_taught_nothing(
+    tmp_path: Path,
+) -> None:
+    """A span with no readings of the model's inputs (in the future, or before they were recorded) is
+    kept as a label, and the command says it teaches nothing, although the adaptation from the other
+    labels is kept."""
+    data_dir = tmp_path / "data"
+    start = round(time.time()) - 3600.0
+    record_cycling(data_dir, start, 50)
+    config = tmp_path / "hearth.toml"
+    config.write_text(f'[hub]\nid = "h"\ndata_dir = "{data_dir}"\n')
+
+    def label(begin: float, end: float) -> Result:
+        args = [
+            "label",
+            "add",
+            "-c",
+            str(config),
+            "activity",
+            "cycling",
+            "--from",
+            str(begin),
+            "--to",
+            str(end),
+        ]
+        return CliRunner().invoke(cli, args)
+
+    async with running(data_dir):
+        taught = await asyncio.to_thread(label, start, start + 50)
+        assert taught.exit_code == 0, taught.output
+        assert "teaches nothing" not in taught.output
+        ahead = time.time() + 3600
+        empty = await asyncio.to_thread(label, ahead, ahead + 60)
+    assert empty.exit_code == 0, empty.output
+    assert "label 2: activity was cycling" in empty.output
+    assert "no complete window of activity's inputs was recorded in its span" in empty.output
+    assert "activity v2: kept" in empty.output
