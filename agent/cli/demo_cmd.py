@@ -211,7 +211,7 @@ def print_predictions(store: ReadingsStore, console: Console, config: Config) ->
     latest = latest_of(store.conn, [n for n in names if n.startswith(f"{FORECAST}.")])
     table = Table(title="Forecasts (from the hub's own history)")
     for column in ("strand", "made at", "forecast", "interval"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold" if column == "strand" else "ellipsis")
     for strand, (ts, value, label) in sorted(latest.items()):
         interval = parse_interval(label)
         band = "" if interval is None else f"{interval.low:.1f} .. {interval.high:.1f} ({interval.level:.0%})"
@@ -219,7 +219,7 @@ def print_predictions(store: ReadingsStore, console: Console, config: Config) ->
     console.print(table)
     anomalies = Table(title="Anomalies")
     for column in ("strand", "time", "score", "what"):
-        anomalies.add_column(column)
+        anomalies.add_column(column, overflow="fold" if column == "strand" else "ellipsis")
     for strand in sorted(n for n in names if n.startswith(f"{ANOMALY}.")):
         for ts, value, label in readings_of(store.conn, strand, since=0):
             state = f"{value:.2f}" if value else "back to normal"

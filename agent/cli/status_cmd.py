@@ -91,7 +91,10 @@ def print_status(store: ReadingsStore, *, hub_id: str, rate_window_s: float = 60
     sources = Table(title=f"Sources of hub {hub_id}")
     for column in ("source", "kind", "state", "accepted", "dropped", "restarts", "last error"):
         sources.add_column(
-            column, justify="right" if column in {"accepted", "dropped", "restarts"} else "left"
+            column,
+            justify="right" if column in {"accepted", "dropped", "restarts"} else "left",
+            # On a narrow terminal a name wraps rather than losing its end: kitchen_p… and kitchen_pu… differ.
+            overflow="fold" if column == "source" else "ellipsis",
         )
     for row in store.source_health():
         sources.add_row(
@@ -110,7 +113,7 @@ def print_status(store: ReadingsStore, *, hub_id: str, rate_window_s: float = 60
             console.print(f"{row['name']}: {counters}")
     streams = Table(title="Streams")
     for column in ("stream", "device", "last value", "unit", "last seen", "readings/s"):
-        streams.add_column(column)
+        streams.add_column(column, overflow="fold" if column == "stream" else "ellipsis")
     for row in store.stream_overview(now=now, rate_window_s=rate_window_s):
         value = "" if row["last_value"] is None else f"{row['last_value']:.4g}"
         if row["last_label"]:

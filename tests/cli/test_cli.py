@@ -49,3 +49,26 @@ def test_status_after_a_run_shows_sources_streams_and_size(tmp_path: Path) -> No
     assert "Sources of hub demo-hub" in result.stdout
     assert "kitchen_plug.power" in result.stdout
     assert "raw readings; readings file" in result.stdout
+
+
+def first_column(output: str, title: str) -> str:
+    """The first column's text of the table titled ``title`` in ``output``, its cells' lines joined."""
+    table = output[output.index(title) :]
+    table = table[table.index("┡") : table.index("└")]
+    return "".join(line.split("│")[1].strip() for line in table.splitlines() if line.startswith("│"))
+
+
+def test_status_on_a_narrow_terminal_shows_whole_names(tmp_path: Path) -> None:
+    """At 80 columns (a pipe, a small terminal) long names wrap instead of ending in '…', where
+    balcony.acceleration_x and balcony.acceleration_y would both read balcony.acc…."""
+    data = tmp_path / "demo"
+    assert hearth("demo", "--duration", "2", "--data-dir", str(data)).returncode == 0
+    config = tmp_path / "hub.toml"
+    config.write_text(f'[hub]\nid = "demo-hub"\ndata_dir = "{data}"\n')
+    result = hearth("status", "-c", str(config), env_extra={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    streams = first_column(result.stdout, "Streams")
+    assert "…" not in streams
+    for name in ("balcony.acceleration_x", "balcony.acceleration_y", "forecast.living_room.temperature.6h"):
+        assert name in streams
+    assert "kitchen_plug" in first_column(result.stdout, "Sources of hub demo-hub")
