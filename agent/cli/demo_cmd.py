@@ -55,6 +55,8 @@ def demo(duration: float, data_dir: Path | None) -> None:
             setup_logging(demo_config(Path(tmp)).log.level, "console")
             show_rules()
             asyncio.run(_with_broker(Path(tmp), duration))
+        # The summary named files in it: say that they are gone, and how to keep them.
+        click.echo(f"removed the demo's data folder {tmp}; keep it with --data-dir DIR")
     else:
         from agent.store.sqlite import ensure_private_dir
 

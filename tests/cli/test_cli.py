@@ -72,3 +72,13 @@ def test_status_on_a_narrow_terminal_shows_whole_names(tmp_path: Path) -> None:
     for name in ("balcony.acceleration_x", "balcony.acceleration_y", "forecast.living_room.temperature.6h"):
         assert name in streams
     assert "kitchen_plug" in first_column(result.stdout, "Sources of hub demo-hub")
+
+
+def test_the_demo_says_its_temporary_data_folder_is_gone(tmp_path: Path) -> None:
+    """The summary names the readings file; without --data-dir that file is removed at the end."""
+    result = hearth("demo", "--duration", "2", env_extra={"COLUMNS": "200", "TMPDIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    (named,) = {word for word in result.stdout.split() if word.endswith("/readings.db")}
+    assert not Path(named).exists()
+    folder = str(Path(named).parent)
+    assert f"removed the demo's data folder {folder}; keep it with --data-dir DIR" in result.stdout
