@@ -93,7 +93,7 @@ def print_status(store: ReadingsStore, *, hub_id: str, rate_window_s: float = 60
         sources.add_column(
             column,
             justify="right" if column in {"accepted", "dropped", "restarts"} else "left",
-            # On a narrow terminal a name wraps rather than losing its end: kitchen_p… and kitchen_pu… differ.
+            # On a narrow terminal a name wraps rather than losing the end that tells it from the others.
             overflow="fold" if column == "source" else "ellipsis",
         )
     for row in store.source_health():
