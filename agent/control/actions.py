@@ -23,7 +23,7 @@ from agent.consent.dp import DpPolicy
 from agent.consent.grants import new_grant
 from agent.consent.strands import CONTEXT, LABELS, check_pattern, matches, may_name_context
 from agent.control.owner import OwnerHub
-from agent.errors import AgentError
+from agent.errors import AgentError, LearningError
 from agent.sources.ble.adoption import AdoptionError, AdoptionStore, parse_bindkey
 from agent.store.readings import ReadingsStore
 from agent.store.sqlite import transaction
@@ -590,7 +590,12 @@ async def list_labels(hub: OwnerHub, *, model: str | None = None) -> list[dict[s
     """The owner's labels in time order, of one model or all."""
     from agent.learning import labels
 
-    return [_label(made) for made in await hub.ledger(labels.listed, model)]
+    listed = [_label(made) for made in await hub.ledger(labels.listed, model)]
+    known = [m.name for m in hub.config.models]
+    if model is not None and not listed and model not in known:
+        # Labels of a model since taken out of the config are still listed; a typo is not "no labels".
+        raise LearningError(f"no model {model!r} on this hub", hint=f"models: {', '.join(known) or 'none'}")
+    return listed
 
 
 @action("label.remove")
