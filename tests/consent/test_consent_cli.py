@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -160,3 +161,35 @@ def test_a_noised_grant_without_opendp_installed_is_refused_naming_the_extra(tmp
     listed = CliRunner().invoke(cli, ["consent", "list", "-c", str(config)])
     assert listed.exit_code == 0, listed.output
     assert "coop" not in listed.output  # nothing was granted
+
+
+def test_consent_list_and_show_say_a_noised_grant_is_held_where_opendp_is_missing(tmp_path: Path) -> None:
+    """A noised grant made where OpenDP was installed, looked at where it is not: held, and why."""
+    config = tmp_path / "hearth.toml"
+    config.write_text(f'[hub]\nid = "cli-hub"\ndata_dir = "{tmp_path / "data"}"\n')
+    given = CliRunner().invoke(
+        cli,
+        [
+            "consent", "grant", "-c", str(config), "--recipient", "coop", "--purpose", "heating advice",
+            "--strand", "living_room.temperature", "--granularity", "summary:1h",
+            "--dp", "laplace", "--epsilon", "0.5", "--bounds", "10..35", "--budget", "8/day",
+        ],
+    )  # fmt: skip
+    assert given.exit_code == 0, given.output
+    grant_id = given.output.split()[1].rstrip(":")
+    absent = "import sys; sys.modules['opendp'] = None; from agent.cli import main; main()"
+    for command in (["list"], ["show", grant_id]):
+        result = subprocess.run(
+            [sys.executable, "-c", absent, "consent", *command, "-c", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "COLUMNS": "300"},
+        )
+        assert result.returncode == 0, result.stderr
+        assert (
+            "OpenDP is not installed (pip install 'hearth-agent[dp]'), nothing of it leaves" in result.stdout
+        )
+    installed = CliRunner().invoke(cli, ["consent", "show", "-c", str(config), grant_id])
+    assert "OpenDP is not installed" not in installed.output
