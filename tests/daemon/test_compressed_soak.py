@@ -32,7 +32,6 @@ import json
 import math
 import os
 import random
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -52,7 +51,7 @@ from agent.pipeline.sink import OverflowPolicy, Sink
 from agent.readings import Reading, StreamInfo
 from agent.store.ledger import open_ledger
 from agent.sync.service import SyncService
-from tests.testbed.hub import rss_mb
+from tests.testbed.hub import open_fds, rss_mb, threads
 from tests.testbed.mosquitto import MOSQUITTO, Mosquitto
 from tests.testbed.wait import eventually
 
@@ -182,14 +181,6 @@ def _files(data: Path, name: str) -> tuple[int, int]:
     return (data / name).stat().st_size, wal.stat().st_size if wal.exists() else 0
 
 
-def _threads() -> int:
-    return threading.active_count()
-
-
-def _fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 async def _sample(agent: Agent, clock: FastClock) -> Sample:
     def store_counts(store: Any) -> tuple[int, int]:
         raw = store.conn.execute("SELECT count(*) FROM readings").fetchone()[0]
@@ -201,11 +192,12 @@ async def _sample(agent: Agent, clock: FastClock) -> Sample:
     audit = await agent.ledger.run(audit_count)
     db, wal = _files(agent.data_dir, "readings.db")
     ledger, ledger_wal = _files(agent.data_dir, "ledger.db")
+    pid = os.getpid()
     return Sample(
         hour=clock.hours(),
-        rss_mb=rss_mb(os.getpid()),
-        fds=_fds(),
-        threads=_threads(),
+        rss_mb=rss_mb(pid),
+        fds=open_fds(pid),
+        threads=threads(pid),
         readings_bytes=db,
         readings_wal=wal,
         ledger_bytes=ledger + ledger_wal,
