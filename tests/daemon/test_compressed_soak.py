@@ -5,20 +5,23 @@ What runs on a fast clock and what runs for real:
 - The hub is the daemon's own ``Agent`` in this process (the object ``hearth run`` drives), with its recorder,
   writer thread, retention loop, control socket, summariser and publisher, and a real Mosquitto upstream under
   a ``summary:1h`` grant for every stream. Its wall clock (``Agent.clock``, ``SyncService.clock``) runs
-  ``SPEED`` times faster than real time: readings are stamped from it, retention cuts and summary windows
+  ``speed`` times faster than real time: readings are stamped from it, retention cuts and summary windows
   are reckoned on it, so an hour of the hub's life passes in a second (short form) or two (long form).
 - Real time still drives everything the monotonic clock times: commit batching (``flush_interval``), the
   store's WAL syncs, loop sleeps (``check_every``, ``summarise_interval``), MQTT keepalive and backoff. Those
   run at their real rates; set short so that each runs many times per simulated hour.
 - ``tests/daemon/test_soak.py`` runs a real ``hearth run`` subprocess at a high reading rate on the real clock
-  for what a separate process shows (its RSS at 1,000 readings/s).
+  for what only a separate process shows: its own RSS, descriptors, threads and WAL at 1,000 readings/s.
+- Each sample asks the running hub for ``sync.status`` and ``store.status`` over its control socket, as the
+  owner's commands and the dashboard do.
 
 The hub keeps two hours of raw readings, six of minute rollups and twelve of hour rollups, so by twelve
 simulated hours every table is at its steady size; from then on the test asserts, over every sample:
 RSS within a few MB of its level then, with a least-squares slope under ``RSS_SLOPE_MB_PER_DAY``; the
 readings file no larger than then (SQLite reuses freed pages) and its WAL bounded; raw rows within the
 retention window; the outbox drained; the ledger growing only by its audit entries (each publish is audited,
-by design, and the audit log is never trimmed); open descriptors and threads as many as then.
+by design, and the audit log is never trimmed); open descriptors and threads as many as then (one or
+two more at a sample, an answer on the control socket or a worker thread, but none that stay).
 
 Short form (24 simulated hours) in the default suite; a simulated week in about six minutes:
 ``scripts/test -m slow tests/daemon/test_compressed_soak.py -s``.
@@ -95,13 +98,14 @@ class Sensors:
         self.count = count
         self.period = period
         self.rng = random.Random(seed)
+        self.first = math.inf  # the time of the first reading, once there is one
 
     async def run(self, sink: Sink) -> None:
         """Put every reading due by the clock's time, then wait a real 10 ms, until cancelled."""
         infos = [StreamInfo.of(self.name, f"t{i}", "C") for i in range(self.count)]
         for info in infos:
             sink.declare(info)
-        due = math.ceil(self.clock() / self.period) * self.period
+        due = self.first = math.ceil(self.clock() / self.period) * self.period
         while True:
             now = self.clock()
             while due <= now:
@@ -134,14 +138,16 @@ class Upstream:
     that did not count a whole hour of readings (the first few; the test process keeps no more, its
     memory is the hub's)."""
 
+    sensors: Sensors
     received: int = 0
     wrong: list[dict[str, Any]] = field(default_factory=list)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def add(self, body: dict[str, Any]) -> None:
         self.received += 1
-        # Every window is whole: the grant's first one starts after the first reading.
-        if body["count"] != HOUR / PERIOD_S and len(self.wrong) < 10:
+        # The hub starts its sensors a while (of simulated time) after the grant: its first window is short.
+        whole = body["start"] >= self.sensors.first
+        if whole and body["count"] != HOUR / PERIOD_S and len(self.wrong) < 10:
             self.wrong.append(body)
 
 
@@ -171,9 +177,9 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
 
 
 @contextlib.asynccontextmanager
-async def _upstream(port: int) -> AsyncIterator[Upstream]:
+async def _upstream(port: int, sensors: Sensors) -> AsyncIterator[Upstream]:
     """A subscriber on the hub's topics, ready when entered."""
-    seen = Upstream()
+    seen = Upstream(sensors)
     task = asyncio.create_task(_subscribe(port, seen))
     try:
         await eventually(seen.ready.is_set, "the upstream subscriber", within=10)
@@ -209,6 +215,9 @@ async def _sample(agent: Agent, clock: FastClock) -> Sample:
         rollups = store.conn.execute("SELECT count(*) FROM rollups").fetchone()[0]
         return raw, rollups
 
+    pid = os.getpid()
+    # Before the control socket's connections below, whose server ends close a moment after the replies.
+    fds, tasks = open_fds(pid), threads(pid)
     raw, rollups = await agent.readings(store_counts)
     # As the owner's status commands (and a dashboard) ask it, over the control socket.
     depth = (await _ask(agent.data_dir, "sync.status"))["depth"]
@@ -216,12 +225,11 @@ async def _sample(agent: Agent, clock: FastClock) -> Sample:
     audit = await agent.ledger.run(audit_count)
     db, wal = _files(agent.data_dir, "readings.db")
     ledger, ledger_wal = _files(agent.data_dir, "ledger.db")
-    pid = os.getpid()
     return Sample(
         hour=clock.hours(),
         rss_mb=rss_mb(pid),
-        fds=open_fds(pid),
-        threads=threads(pid),
+        fds=fds,
+        threads=tasks,
         readings_bytes=db,
         readings_wal=wal,
         ledger_bytes=ledger + ledger_wal,
@@ -250,8 +258,10 @@ def _config(data: Path, port: int, raw: str) -> Any:
                 "port": port,
                 "tls": False,
                 "summarise_interval": "100ms",
-                # Simulated time: an hour's window is summarised once the recorder surely committed it.
-                "summary_lag": "30m",
+                # Simulated time (0.75 s real in the short form): long enough for the recorder to have
+                # committed a window's readings, short enough that retention keeps them until then
+                # (it cuts at the hour before now - raw).
+                "summary_lag": "45m",
                 "message_ttl": "7d",
             },
             "log": {"level": "warning"},
@@ -290,8 +300,8 @@ async def _soak(tmp_path: Path, port: int, *, hours: float, speed: float, raw: s
     data.mkdir()
     clock = FastClock(time.time(), speed)
     _grant(data, clock.start)
-    async with _upstream(port) as seen:
-        sensors = Sensors("room", clock, count=SENSORS, period=PERIOD_S, seed=16)
+    sensors = Sensors("room", clock, count=SENSORS, period=PERIOD_S, seed=16)
+    async with _upstream(port, sensors) as seen:
         agent = Agent(_config(data, port, raw), sources=[sensors], clock=clock)
         sync = agent.features["sync"]
         assert isinstance(sync, SyncService)
@@ -319,6 +329,10 @@ def _slope(points: list[tuple[float, float]]) -> float:
     return sum((x - mx) * (y - my) for x, y in points) / sxx
 
 
+def _spread(values: list[int]) -> tuple[int, int, int, int]:
+    return values[0], min(values), max(values), min(values[-(len(values) // 4) :])
+
+
 def _report(soak: Soak) -> dict[str, Any]:
     """The figures of a soak, asserting nothing (printed by the tests, read in the failure)."""
     steady = [s for s in soak.samples if s.hour >= WARM_UP_H]
@@ -330,8 +344,9 @@ def _report(soak: Soak) -> dict[str, Any]:
         "samples": len(soak.samples),
         "rss_mb": (round(base.rss_mb, 1), round(max(s.rss_mb for s in steady), 1), round(last.rss_mb, 1)),
         "rss_slope_mb_per_day": round(_slope([(s.hour / 24, s.rss_mb) for s in steady]), 2),
-        "fds": (base.fds, min(s.fds for s in steady), max(s.fds for s in steady)),
-        "threads": (base.threads, min(s.threads for s in steady), max(s.threads for s in steady)),
+        # After the warm-up, fewest and most since, and the fewest in the last quarter.
+        "fds": _spread([s.fds for s in steady]),
+        "threads": _spread([s.threads for s in steady]),
         "readings_db": (base.readings_bytes, max(s.readings_bytes for s in steady)),
         "readings_wal_max": max(s.readings_wal for s in soak.samples),
         "raw_rows_max": max(s.raw_rows for s in steady),
@@ -363,8 +378,9 @@ def _check(soak: Soak) -> dict[str, Any]:
         assert s.readings_bytes <= base.readings_bytes * 1.05 + 65536, (s, figures)
         assert s.readings_wal <= 16 * 2**20, (s, figures)
         assert s.rss_mb - base.rss_mb <= RSS_RISE_MB, (s, figures)
-        assert s.fds <= base.fds, (s, figures)
-        assert s.threads <= base.threads, (s, figures)
+        # A connection or a worker thread may be open at a sample; a leak stays (below).
+        assert s.fds <= base.fds + 2, (s, figures)
+        assert s.threads <= base.threads + 2, (s, figures)
         # Drained as it is filled: at most a few summary windows of every stream wait.
         assert s.outbox <= 3 * SENSORS, (s, figures)
         assert s.ledger_bytes - base.ledger_bytes <= (s.audit - base.audit) * AUDIT_ENTRY_BYTES + 65536, (
@@ -372,6 +388,10 @@ def _check(soak: Soak) -> dict[str, Any]:
             figures,
         )
     assert _slope([(s.hour / 24, s.rss_mb) for s in steady]) <= RSS_SLOPE_MB_PER_DAY, figures
+    quarter = len(steady) // 4
+    first, last = steady[:quarter], steady[-quarter:]
+    assert min(s.fds for s in last) <= min(s.fds for s in first), figures
+    assert min(s.threads for s in last) <= min(s.threads for s in first), figures
     # The upstream got every closed hour of every sensor (but the last ones), each of a whole hour's readings.
     assert soak.upstream.received >= SENSORS * (int(soak.hours) - 2), figures
     assert not soak.upstream.wrong, figures
