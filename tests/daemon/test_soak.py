@@ -84,6 +84,7 @@ def test_memory_is_flat_short(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ten minutes of soak; the suite's 120 s limit would stop it
 def test_memory_is_flat_over_ten_minutes(tmp_path: Path) -> None:
     print("600 s at 1,000 readings/s")
     _soak(tmp_path, seconds=600, rate=50.0).check()
