@@ -65,8 +65,12 @@ class Agent:
         sources: Sequence[Source] | None = None,
         notifier: SystemdNotifier | None = None,
         health_every: float = 5.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
+        # Wall-clock time for what is stored (retention's cut-off, summary windows): a test runs days of it
+        # in minutes. Staleness and stop deadlines stay on the monotonic clock.
+        self.clock = clock
         self.config_path = config_path
         self.data_dir = Path(config.hub.data_dir)
         self.notifier = notifier or SystemdNotifier()
@@ -355,7 +359,7 @@ class Agent:
                 result = await self.recorder.in_writer(
                     functools.partial(
                         self.store.apply_retention,
-                        now=time.time(),
+                        now=self.clock(),
                         raw_s=seconds(retention.raw),
                         minute_s=seconds(retention.minute_rollups),
                         hour_s=seconds(retention.hour_rollups),

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +53,9 @@ def mqtt_settings(config: Config) -> MqttSettings:
 class SyncService:
     """The summariser loop and the publisher, sharing one ledger thread."""
 
-    def __init__(self, config: Config, data_dir: Path, worker: LedgerWorker) -> None:
+    def __init__(
+        self, config: Config, data_dir: Path, worker: LedgerWorker, *, clock: Callable[[], float] = time.time
+    ) -> None:
         up = config.upstream
         assert up is not None
         self.interval = seconds(up.summarise_interval)
@@ -68,7 +71,11 @@ class SyncService:
             lag_s=seconds(up.summary_lag),
         )
         self.settings = mqtt_settings(config)
-        self.publisher = Publisher(self.worker, MqttConnector(self.settings), max_inflight=up.max_inflight)
+        self.publisher = Publisher(
+            self.worker, MqttConnector(self.settings), max_inflight=up.max_inflight, clock=clock
+        )
+        # Wall-clock time for summary windows, grant expiry and message TTLs (the publisher's too).
+        self.clock = clock
 
     async def health(self) -> str | None:
         """None when the publisher has its CONNACK from the upstream broker, else why not."""
@@ -83,7 +90,7 @@ class SyncService:
         """Summarise every ``summarise_interval``, waking the publisher when rows were queued."""
         while True:
             try:
-                result = await self.worker.run(lambda _conn: self.summariser.step(time.time()))
+                result = await self.worker.run(lambda _conn: self.summariser.step(self.clock()))
             except sqlite3.OperationalError as exc:
                 # Locked past the busy timeout: the watermarks did not move, so the next pass catches up.
                 log.error("summarising skipped this time, a data file is busy: %s", exc)
