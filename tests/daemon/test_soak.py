@@ -41,8 +41,9 @@ class Soaked:
         assert self.returncode == 0
         assert self.peak - self.start < 5.0
         assert self.peak < 80.0
-        assert self.fds[1] <= self.fds[0]
-        assert self.threads[1] <= self.threads[0]
+        # A descriptor or a lazily started worker thread may be open at one sample; a leak keeps growing.
+        assert self.fds[1] <= self.fds[0] + 2
+        assert self.threads[1] <= self.threads[0] + 2
         # SQLite checkpoints at 1,000 pages (4 MB) and then writes the WAL from its start again.
         assert self.wal <= 16 * 2**20
 
