@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import time
 from pathlib import Path
 
@@ -21,10 +22,10 @@ BUILTIN_DIR = Path(__file__).parent / "sim_data"
 
 
 class SimulatedTable(msgspec.Struct, frozen=True):
-    """A replayable table: one StreamInfo per column, rows of floats."""
+    """A replayable table: one StreamInfo per column, rows of floats (shared between tables of one file)."""
 
     streams: list[StreamInfo]
-    rows: list[list[float]]
+    rows: tuple[tuple[float, ...], ...]
 
 
 def resolve_data_file(file: str) -> Path:
@@ -38,25 +39,35 @@ def load_table(device: str, file: str) -> SimulatedTable:
     """Read and check a simulation CSV; raise ``ConfigError`` naming the file, row and column."""
     path = resolve_data_file(file)
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            lines = list(csv.reader(handle))
+        stat = path.stat()
+        header, rows = _read(str(path), stat.st_mtime_ns, stat.st_size)
     except OSError as exc:
         raise ConfigError(f"cannot read simulation data: {exc.strerror}", source=str(path)) from exc
+    return SimulatedTable([_parse_header(device, cell, str(path)) for cell in header], rows)
+
+
+# Sources replaying one file share its rows: a hub of twenty rooms replaying the same climate file
+# holds it once, not twenty times (~3.5 MB). Keyed by modification time and size, so an edited file is
+# read again; errors are raised each time, not kept.
+@functools.lru_cache(maxsize=8)
+def _read(path: str, _mtime_ns: int, _size: int) -> tuple[tuple[str, ...], tuple[tuple[float, ...], ...]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        lines = list(csv.reader(handle))
     if len(lines) < 2:
-        raise ConfigError("needs a header row and at least one data row", source=str(path))
-    streams = [_parse_header(device, cell, str(path)) for cell in lines[0]]
-    rows: list[list[float]] = []
+        raise ConfigError("needs a header row and at least one data row", source=path)
+    header = tuple(lines[0])
+    rows: list[tuple[float, ...]] = []
     for number, line in enumerate(lines[1:], start=2):
-        if len(line) != len(streams):
+        if len(line) != len(header):
             raise ConfigError(
-                f"row {number} has {len(line)} values, the header names {len(streams)}",
-                source=str(path),
+                f"row {number} has {len(line)} values, the header names {len(header)}",
+                source=path,
             )
         try:
-            rows.append([float(cell) for cell in line])
+            rows.append(tuple([float(cell) for cell in line]))
         except ValueError as exc:
-            raise ConfigError(f"row {number}: {exc}", source=str(path)) from None
-    return SimulatedTable(streams, rows)
+            raise ConfigError(f"row {number}: {exc}", source=path) from None
+    return header, tuple(rows)
 
 
 def _parse_header(device: str, cell: str, source: str) -> StreamInfo:
