@@ -10,7 +10,10 @@ import asyncio
 import csv
 import functools
 import time
+from array import array
+from collections.abc import Sequence
 from pathlib import Path
+from typing import overload
 
 import msgspec
 
@@ -21,11 +24,41 @@ from agent.readings import Reading, StreamInfo
 BUILTIN_DIR = Path(__file__).parent / "sim_data"
 
 
+class Rows(Sequence[tuple[float, ...]]):
+    """A table's rows, read-only, stored as one packed array of doubles (8 bytes a value, not ~40 as
+    float objects in tuples: the demo plug's 14,600 rows take 0.1 MB instead of 1.2 MB)."""
+
+    __slots__ = ("_count", "_values", "_width")
+
+    def __init__(self, values: array[float], width: int, count: int) -> None:
+        self._values = values
+        self._width = width
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[float, ...]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[float, ...]]: ...
+    def __getitem__(self, index: int | slice) -> tuple[float, ...] | list[tuple[float, ...]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        count = self._count
+        if index < 0:
+            index += count
+        if not 0 <= index < count:
+            raise IndexError("row index out of range")
+        start = index * self._width
+        return tuple(self._values[start : start + self._width])
+
+
 class SimulatedTable(msgspec.Struct, frozen=True):
     """A replayable table: one StreamInfo per column, rows of floats (shared between tables of one file)."""
 
     streams: list[StreamInfo]
-    rows: tuple[tuple[float, ...], ...]
+    rows: Rows
 
 
 def resolve_data_file(file: str) -> Path:
@@ -50,13 +83,13 @@ def load_table(device: str, file: str) -> SimulatedTable:
 # holds it once, not twenty times (~3.5 MB). Keyed by modification time and size, so an edited file is
 # read again; errors are raised each time, not kept.
 @functools.lru_cache(maxsize=8)
-def _read(path: str, _mtime_ns: int, _size: int) -> tuple[tuple[str, ...], tuple[tuple[float, ...], ...]]:
+def _read(path: str, _mtime_ns: int, _size: int) -> tuple[tuple[str, ...], Rows]:
     with open(path, newline="", encoding="utf-8") as handle:
         lines = list(csv.reader(handle))
     if len(lines) < 2:
         raise ConfigError("needs a header row and at least one data row", source=path)
     header = tuple(lines[0])
-    rows: list[tuple[float, ...]] = []
+    values = array("d")
     for number, line in enumerate(lines[1:], start=2):
         if len(line) != len(header):
             raise ConfigError(
@@ -64,10 +97,10 @@ def _read(path: str, _mtime_ns: int, _size: int) -> tuple[tuple[str, ...], tuple
                 source=path,
             )
         try:
-            rows.append(tuple([float(cell) for cell in line]))
+            values.extend([float(cell) for cell in line])
         except ValueError as exc:
             raise ConfigError(f"row {number}: {exc}", source=path) from None
-    return header, tuple(rows)
+    return header, Rows(values, len(header), len(lines) - 1)
 
 
 def _parse_header(device: str, cell: str, source: str) -> StreamInfo:
