@@ -220,7 +220,10 @@ class Prediction:
     def on_readings(self, readings: Sequence[Reading]) -> None:
         """Recorder listener: fold readings into steps; a finished step is learned at once."""
         if not self.ready.is_set():
-            self._backlog.extend(readings)
+            # Only what ``_take`` would use waits: a hub with a 300 Hz plug and an IMU beside its
+            # forecast rooms would otherwise hold every one of their readings while the history loads.
+            role, forgotten = self._role_of, self._forgotten
+            self._backlog.extend(r for r in readings if role(r[0]) is not None or r[0] in forgotten)
             return
         for reading in readings:
             self._take(reading)

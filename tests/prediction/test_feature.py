@@ -15,8 +15,9 @@ from typing import Any
 import msgspec
 import pytest
 
+from agent.config.loader import config_from_mapping
 from agent.config.schema import PredictionConfig
-from agent.prediction.service import Prediction
+from agent.prediction.service import BACKLOG, Prediction, Settings
 from agent.prediction.strands import STEPS, anomaly_kind, parse_expected, parse_interval
 from agent.readings import Reading, StreamInfo
 from agent.store import forecasts
@@ -170,3 +171,15 @@ async def test_settings_that_changed_rebuild_from_history(tmp_path: Path) -> Non
     async with running(longer):
         await eventually(rebuilt.ready.is_set, "the history to be learned")
     assert rebuilt.fresh == ["bedroom.temperature"]
+
+
+def test_readings_of_other_streams_do_not_crowd_out_the_forecast_streams_while_the_history_loads(
+    tmp_path: Path,
+) -> None:
+    mapping = {"hub": {"id": "backlog", "data_dir": str(tmp_path)}, "prediction": config()}
+    prediction = Prediction(Settings.of(config_from_mapping(mapping, source="test")), None)
+    prediction.on_readings([Reading("bedroom.temperature", NOW + 1, 20.5)])
+    # A busy plug sends more readings than the backlog holds before the history is learned.
+    prediction.on_readings([Reading("plug.power", NOW + i / 300, 5.0) for i in range(BACKLOG + 1)])
+    prediction.start_live()
+    assert list(prediction.streams) == ["bedroom.temperature"]
