@@ -4,8 +4,9 @@ Each intent has its own MQTT 5 connection: a random client id made for it alone,
 unless ``[market]`` sets one, and a persistent session that lasts as long as the intent, so the broker
 keeps offers (QoS 1) while the hub is not connected. One ``exchange`` connects, publishes the intent
 retained with a message expiry of its remaining lifetime (once), sends the owner's pending answers,
-collects the offers queued for it up to a barrier, and disconnects. An intent that ended is cleared (an
-empty retained message) over a clean session that ends with the connection.
+collects the offers queued for it up to a barrier (and any that reach it before the broker sees it go),
+and disconnects. An intent that ended is cleared (an empty retained message) over a clean session that
+ends with the connection.
 
 ``IntentService`` runs exchanges for every intent every ``check_every``: a hub feature owns it.
 """
@@ -208,6 +209,9 @@ async def exchange(market: Market, ledger: LedgerCall, intent_id: str) -> Exchan
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
+    # An offer that reached the client after the barrier, before the broker saw the disconnect, was
+    # acknowledged all the same: the broker will not send it again, so it is taken here, not dropped.
+    collected += _unread(client, intent.reply_topic)
     counts = await ledger(
         intents_ledger.record_offers,
         intent_id,
@@ -229,6 +233,17 @@ async def _collect(
             return
         if topic == reply_topic:
             into.append(payload)
+
+
+def _unread(client: aiomqtt.Client, reply_topic: str) -> list[bytes]:
+    """Payloads on ``reply_topic`` that the client received, and so acknowledged, but nobody read."""
+    queue = client._queue  # aiomqtt has no public way to read its queue once the connection is closed
+    unread = []
+    while not queue.empty():
+        message = queue.get_nowait()
+        if message.topic.value == reply_topic:
+            unread.append(message.payload if isinstance(message.payload, bytes) else b"")
+    return unread
 
 
 async def end_due(ledger: LedgerCall) -> list[str]:

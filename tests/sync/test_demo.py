@@ -18,7 +18,10 @@ from tests.testbed.wait import wait_until
 
 
 def test_demo_shows_what_left_the_home() -> None:
-    result = CliRunner().invoke(cli, ["demo", "--duration", "22"], env={"COLUMNS": "200"})
+    # The first summary covers the first whole 10 s window after the grant, on the wall-clock grid: up to
+    # 10 s to the next boundary, the window itself, then the summary lag (1 s) and tick (2 s). 22 s missed
+    # it whenever the grant came just after a boundary; 30 s covers that, with the rest left for the work.
+    result = CliRunner().invoke(cli, ["demo", "--duration", "30"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     out = result.output
     assert "example grant" in out
