@@ -237,8 +237,12 @@ async def _collect(
 
 def _unread(client: aiomqtt.Client, reply_topic: str) -> list[bytes]:
     """Payloads on ``reply_topic`` that the client received, and so acknowledged, but nobody read."""
-    queue = client._queue  # aiomqtt has no public way to read its queue once the connection is closed
-    unread = []
+    # aiomqtt (2.x, as pinned) has no public way to read its queue once the connection is closed; if a
+    # release renames it, offers in this gap are lost as before rather than the exchange failing.
+    queue = getattr(client, "_queue", None)
+    unread: list[bytes] = []
+    if queue is None:
+        return unread
     while not queue.empty():
         message = queue.get_nowait()
         if message.topic.value == reply_topic:
