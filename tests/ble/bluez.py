@@ -65,6 +65,22 @@ class FakeBluez:
             raise RuntimeError(f"{member} failed: {reply.error_name} {reply.body}")
         return reply.body[0] if reply.body else None
 
+    async def discovering(self, adapter: str = "hci0") -> bool:
+        """Whether the adapter is scanning (bluetoothd's ``Discovering`` property, set by StartDiscovery)."""
+        reply = await self.bus.call(
+            Message(
+                destination="org.bluez",
+                path=f"/org/bluez/{adapter}",
+                interface="org.freedesktop.DBus.Properties",
+                member="Get",
+                signature="ss",
+                body=["org.bluez.Adapter1", "Discovering"],
+            )
+        )
+        assert reply is not None
+        assert reply.message_type != MessageType.ERROR, reply.body
+        return bool(reply.body[0].value)
+
     async def add_adapter(self, name: str = "hci0") -> None:
         await self.call("AddAdapter", "ss", [name, "hearth-test"])
 

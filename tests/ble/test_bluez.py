@@ -121,7 +121,7 @@ async def test_adopted_bthome_device_is_stored_and_a_neighbour_leaves_no_trace(
 async def test_discovery_lists_candidates_and_stores_nothing(bluez: FakeBluez, tmp_path: Path) -> None:
     scanner = BleakAdvertScanner("hci0", "active")
     task = asyncio.create_task(discover(scanner, 1.0))
-    await asyncio.sleep(0.3)  # let the scan start before the devices advertise
+    await eventually(bluez.discovering, "the scan to start before the devices advertise")
     await bluez.advertise(p.RUUVI_ADDRESS, "Ruuvi EFAF", company=0x0499, mdata=p.RUUVI_V5)
     await bluez.advertise(NEIGHBOUR, NEIGHBOUR_NAME, company=0x004C, mdata=b"\x10\x05\x01")
     candidates = {c.address: c for c in await task}
