@@ -20,6 +20,15 @@ from agent.store.sqlite import transaction
 from .conftest import T0, LocalHub
 
 
+def noised_grant(config: Path) -> list[str]:
+    """``hearth consent grant`` arguments for hourly Laplace-noised summaries to ``coop``."""
+    return [
+        "consent", "grant", "-c", str(config), "--recipient", "coop", "--purpose", "heating advice",
+        "--strand", "living_room.temperature", "--granularity", "summary:1h",
+        "--dp", "laplace", "--epsilon", "0.5", "--bounds", "10..35", "--budget", "8/day",
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("columns", [80, 60])
 def test_consent_list_never_cuts_a_grant_id(tmp_path: Path, columns: int) -> None:
     config = tmp_path / "hearth.toml"
@@ -46,14 +55,7 @@ def test_consent_list_never_cuts_a_grant_id(tmp_path: Path, columns: int) -> Non
 def test_a_noised_grant_from_the_command_line_and_its_budget_in_show(tmp_path: Path) -> None:
     config = tmp_path / "hearth.toml"
     config.write_text(f'[hub]\nid = "cli-hub"\ndata_dir = "{tmp_path / "data"}"\n')
-    given = CliRunner().invoke(
-        cli,
-        [
-            "consent", "grant", "-c", str(config), "--recipient", "coop", "--purpose", "heating advice",
-            "--strand", "living_room.temperature", "--granularity", "summary:1h",
-            "--dp", "laplace", "--epsilon", "0.5", "--bounds", "10..35", "--budget", "8/day",
-        ],
-    )  # fmt: skip
+    given = CliRunner().invoke(cli, noised_grant(config))
     assert given.exit_code == 0, given.output
     assert "epsilon 0.5 per release, values clamped to 10..35, at most 8 epsilon per day" in given.output
     grant_id = given.output.split()[1].rstrip(":")
@@ -144,11 +146,7 @@ def test_a_noised_grant_without_opendp_installed_is_refused_naming_the_extra(tmp
     """OpenDP is an extra (32-bit systems have no build): without it the grant is refused, cleanly."""
     config = tmp_path / "hearth.toml"
     config.write_text(f'[hub]\nid = "cli-hub"\ndata_dir = "{tmp_path / "data"}"\n')
-    args = [
-        "consent", "grant", "-c", str(config), "--recipient", "coop", "--purpose", "heating advice",
-        "--strand", "living_room.temperature", "--granularity", "summary:1h",
-        "--dp", "laplace", "--epsilon", "0.5", "--bounds", "10..35", "--budget", "8/day",
-    ]  # fmt: skip
+    args = noised_grant(config)
     # A None entry in sys.modules makes ``import opendp`` fail as it does where the package is absent.
     absent = "import sys; sys.modules['opendp'] = None; from agent.cli import main; main()"
     result = subprocess.run(
@@ -167,14 +165,7 @@ def test_consent_list_and_show_say_a_noised_grant_is_held_where_opendp_is_missin
     """A noised grant made where OpenDP was installed, looked at where it is not: held, and why."""
     config = tmp_path / "hearth.toml"
     config.write_text(f'[hub]\nid = "cli-hub"\ndata_dir = "{tmp_path / "data"}"\n')
-    given = CliRunner().invoke(
-        cli,
-        [
-            "consent", "grant", "-c", str(config), "--recipient", "coop", "--purpose", "heating advice",
-            "--strand", "living_room.temperature", "--granularity", "summary:1h",
-            "--dp", "laplace", "--epsilon", "0.5", "--bounds", "10..35", "--budget", "8/day",
-        ],
-    )  # fmt: skip
+    given = CliRunner().invoke(cli, noised_grant(config))
     assert given.exit_code == 0, given.output
     grant_id = given.output.split()[1].rstrip(":")
     absent = "import sys; sys.modules['opendp'] = None; from agent.cli import main; main()"
