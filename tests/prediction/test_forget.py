@@ -71,6 +71,29 @@ def test_prediction_strands_name_the_stream_they_are_made_from() -> None:
         assert source_of(strand) is None, strand
 
 
+class HourlyFeed:
+    """Feeds ``home`` hour after hour from NOW: the bedroom's daily cycle and a porch battery running down."""
+
+    def __init__(self, home: HandSource) -> None:
+        self.home = home
+        self.hour = 0
+
+    def __call__(self, hours: int) -> None:
+        for _ in range(hours):
+            ts = NOW + self.hour * HOUR
+            for minute in (0, 20, 40):
+                self.home.feed("bedroom.temperature", temperature(ts), ts=ts + minute * 60)
+                self.home.feed("porch.battery", 20.0 - self.hour / 24, ts=ts + minute * 60)
+            self.hour += 1
+
+
+async def learned_and_saved(data: Path) -> None:
+    """Until the forecaster's state is saved and its strands and the battery's are on file."""
+    await eventually(lambda: "bedroom.temperature" in saved_states(data), "the forecaster's state saved")
+    await eventually(lambda: len(made_from(data, "bedroom.")) == 4, "three forecasts and the anomaly")
+    await eventually(lambda: len(made_from(data, "porch.")) == 2, "the battery's days left and low")
+
+
 async def test_forget_erases_forecasts_anomalies_batteries_and_state_on_a_running_hub(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -85,22 +108,10 @@ async def test_forget_erases_forecasts_anomalies_batteries_and_state_on_a_runnin
         hub = RunningHub(agent)
         await home.ready.wait()
         await eventually(prediction.ready.is_set, "the history to be learned")
-        hour = 0
-
-        def feed(hours: int) -> None:
-            nonlocal hour
-            for _ in range(hours):
-                ts = NOW + hour * HOUR
-                for minute in (0, 20, 40):
-                    home.feed("bedroom.temperature", temperature(ts), ts=ts + minute * 60)
-                    home.feed("porch.battery", 20.0 - hour / 24, ts=ts + minute * 60)
-                hour += 1
-
+        feed = HourlyFeed(home)
         # Live hours until the forecaster's state is saved.
         feed(8)
-        await eventually(lambda: "bedroom.temperature" in saved_states(data), "the forecaster's state saved")
-        await eventually(lambda: len(made_from(data, "bedroom.")) == 4, "three forecasts and the anomaly")
-        await eventually(lambda: len(made_from(data, "porch.")) == 2, "the battery's days left and low")
+        await learned_and_saved(data)
 
         # A recipient received one forecast and the battery estimate under a grant.
         def published(conn: sqlite3.Connection) -> None:
@@ -211,21 +222,9 @@ async def test_forgetting_only_a_derived_strand_drops_what_was_learned_of_its_st
         hub = RunningHub(agent)
         await home.ready.wait()
         await eventually(prediction.ready.is_set, "the history to be learned")
-        hour = 0
-
-        def feed(hours: int) -> None:
-            nonlocal hour
-            for _ in range(hours):
-                ts = NOW + hour * HOUR
-                for minute in (0, 20, 40):
-                    home.feed("bedroom.temperature", temperature(ts), ts=ts + minute * 60)
-                    home.feed("porch.battery", 20.0 - hour / 24, ts=ts + minute * 60)
-                hour += 1
-
+        feed = HourlyFeed(home)
         feed(8)
-        await eventually(lambda: "bedroom.temperature" in saved_states(data), "the forecaster's state saved")
-        await eventually(lambda: len(made_from(data, "bedroom.")) == 4, "three forecasts and the anomaly")
-        await eventually(lambda: len(made_from(data, "porch.")) == 2, "the battery's days left and low")
+        await learned_and_saved(data)
         learned = prediction.streams["bedroom.temperature"]
         battery = prediction.batteries["porch"]
         bedroom_readings = recorded(data)["bedroom.temperature"]
