@@ -7,6 +7,7 @@ another one, so a time typed or shown in the process's zone would land half a da
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from datetime import datetime
@@ -15,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from agent.cli.logs import setup_logging
+from agent.config import HubClock
 from agent.learning import labels
 from agent.store.ledger import open_ledger
 from tests.conftest import hearth
@@ -106,3 +109,18 @@ def test_consent_and_status_show_the_hubs_time_and_name_its_zone(
     assert "Streams (times in Pacific/Auckland)" in status.stdout
     row = next(line for line in status.stdout.splitlines() if "kitchen.temperature" in line)
     assert datetime.fromtimestamp(recent, AUCKLAND).strftime("%Y-%m-%d %H:%M:%S") in row
+
+
+def test_console_log_lines_carry_the_hubs_time(capsys: pytest.CaptureFixture[str]) -> None:
+    """``hearth run`` on a terminal stamps its log lines on the hub's clock once the config is read."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        setup_logging("info", "console", HubClock(AUCKLAND))
+        record = logging.LogRecord("agent.test", logging.INFO, __file__, 1, "recording", None, None)
+        record.created = T
+        root.handlers[0].handle(record)
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    assert capsys.readouterr().err == "14:30:05 INFO    agent.test: recording\n"
