@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from agent.cli.options import config_option
+
+if TYPE_CHECKING:
+    from agent.config import HubClock
 
 
 def ask(config_path: Path, action: str, **params: Any) -> Any:
@@ -20,9 +22,11 @@ def ask(config_path: Path, action: str, **params: Any) -> Any:
     return call(load_config(config_path), action, **params)
 
 
-def when(ts: float | None) -> str:
-    """A local time for tables, or an em dash."""
-    return "—" if ts is None else datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+def clock_of(config_path: Path) -> HubClock:
+    """The clock of the hub ``config_path`` configures: times shown and typed are in its ``hub.timezone``."""
+    from agent.config import HubClock, load_config
+
+    return HubClock.of(load_config(config_path))
 
 
 def describe_policy(dp: dict[str, Any]) -> str:
@@ -159,8 +163,9 @@ def list_grants(config_path: Path) -> None:
     from rich.table import Table
 
     listed = ask(config_path, "consent.list")
+    clock = clock_of(config_path)
     states = listed["grants"]
-    table = Table(title="Consent grants")
+    table = Table(title=f"Consent grants (times in {clock.name})")
     # The id is what revoke, show and receipt take: it is never cut, whatever the terminal's width;
     # the other columns wrap instead of ending in an ellipsis (``show`` has every detail in full).
     table.add_column("id", no_wrap=True, min_width=max((len(s["grant"]["id"]) for s in states), default=2))
@@ -179,8 +184,8 @@ def list_grants(config_path: Path) -> None:
             escape(", ".join(g["strands"])),
             g["granularity"],
             s["status"],
-            when(g["created_at"]),
-            when(ends),
+            clock.when(g["created_at"]),
+            clock.when(ends),
             str(s["queued"]),
         ]
         if noised:
@@ -201,6 +206,7 @@ def show(config_path: Path, grant_id: str) -> None:
     Example: hearth consent show g-1a2b3c4d5e6f
     """
     state = ask(config_path, "consent.show", grant_id=grant_id)
+    clock = clock_of(config_path)
     g = state["grant"]
     for key, value in (
         ("id", g["id"]),
@@ -209,10 +215,10 @@ def show(config_path: Path, grant_id: str) -> None:
         ("strands", ", ".join(g["strands"])),
         ("granularity", g["granularity"]),
         ("precision", "as measured" if g["precision"] is None else f"{g['precision']} decimal places"),
-        ("given", when(g["created_at"])),
-        ("expires", when(g["expires_at"])),
+        ("given", clock.stamp(g["created_at"])),
+        ("expires", clock.stamp(g["expires_at"])),
         ("status", state["status"]),
-        ("ended", when(state["ended_at"])),
+        ("ended", clock.stamp(state["ended_at"])),
         ("queued messages", state["queued"]),
     ):
         click.echo(f"{key:>16}: {value}")
@@ -224,7 +230,7 @@ def show(config_path: Path, grant_id: str) -> None:
             f"{'budget spent':>16}: {b['spent']:.4g} of {b['cap']:g} {unit} this period"
             f" ({b['releases']} releases, {b['refused']} refused)"
         )
-        click.echo(f"{'budget left':>16}: {b['left']:.4g} {unit}, renews {when(b['period_end'])}")
+        click.echo(f"{'budget left':>16}: {b['left']:.4g} {unit}, renews {clock.stamp(b['period_end'])}")
         if held := held_without_opendp():
             click.echo(f"{'held':>16}: {held.removeprefix('held: ')}")
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from agent.config import Config
+from agent.config import Config, HubClock
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -141,8 +141,9 @@ async def _run_demo(config: Config, duration: float) -> None:
     await board.stop()
     store = open_readings(Path(config.hub.data_dir), read_only=True)
     try:
-        print_status(store, hub_id=config.hub.id, rate_window_s=min(60.0, duration))
-        print_context(store, console)
+        clock = HubClock.of(config)
+        print_status(store, hub_id=config.hub.id, clock=clock, rate_window_s=min(60.0, duration))
+        print_context(store, console, clock)
         print_predictions(store, console, config)
         stored = store.count_readings()
         if stored:
@@ -180,28 +181,24 @@ def print_taught(result: dict[str, Any] | None, console: Console) -> None:
     )
 
 
-def print_context(store: ReadingsStore, console: Console) -> None:
+def print_context(store: ReadingsStore, console: Console, clock: HubClock) -> None:
     """Show every context switch the on-device models recorded during the demo."""
-    from datetime import datetime
-
     from rich.table import Table
 
     from agent.store import queries
 
     rows = queries.context_log(store.conn)
-    table = Table(title="Context from on-device models")
+    table = Table(title=f"Context from on-device models (times in {clock.name})")
     for column in ("time", "strand", "label", "confidence"):
         table.add_column(column)
     for stream, ts, confidence, label in rows:
-        when = datetime.fromtimestamp(ts).strftime("%H:%M:%S.%f")[:-4]
+        when = clock.format(ts, "%H:%M:%S.%f")[:-4]
         table.add_row(when, stream, label or "", f"{confidence:.2f}")
     console.print(table)
 
 
 def print_predictions(store: ReadingsStore, console: Console, config: Config) -> None:
     """Show the latest forecasts of each horizon, and the anomalies, the prediction layer recorded."""
-    from datetime import datetime
-
     from rich.table import Table
 
     from agent.prediction.strands import ANOMALY, FORECAST, parse_interval
@@ -209,21 +206,22 @@ def print_predictions(store: ReadingsStore, console: Console, config: Config) ->
 
     if config.prediction is None:
         return
+    clock = HubClock.of(config)
     names = stream_units(store.conn)
     latest = latest_of(store.conn, [n for n in names if n.startswith(f"{FORECAST}.")])
-    table = Table(title="Forecasts (from the hub's own history)")
+    table = Table(title=f"Forecasts (from the hub's own history; times in {clock.name})")
     for column in ("strand", "made at", "forecast", "interval"):
         table.add_column(column, overflow="fold" if column == "strand" else "ellipsis")
     for strand, (ts, value, label) in sorted(latest.items()):
         interval = parse_interval(label)
         band = "" if interval is None else f"{interval.low:.1f} .. {interval.high:.1f} ({interval.level:.0%})"
-        table.add_row(strand, datetime.fromtimestamp(ts).strftime("%H:%M"), f"{value:.1f}", band)
+        table.add_row(strand, clock.format(ts, "%H:%M"), f"{value:.1f}", band)
     console.print(table)
-    anomalies = Table(title="Anomalies")
+    anomalies = Table(title=f"Anomalies (times in {clock.name})")
     for column in ("strand", "time", "score", "what"):
         anomalies.add_column(column, overflow="fold" if column == "strand" else "ellipsis")
     for strand in sorted(n for n in names if n.startswith(f"{ANOMALY}.")):
         for ts, value, label in readings_of(store.conn, strand, since=0):
             state = f"{value:.2f}" if value else "back to normal"
-            anomalies.add_row(strand, datetime.fromtimestamp(ts).strftime("%H:%M"), state, label or "")
+            anomalies.add_row(strand, clock.format(ts, "%H:%M"), state, label or "")
     console.print(anomalies)

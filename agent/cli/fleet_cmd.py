@@ -387,19 +387,20 @@ def history(config_path: Path, limit: int) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from agent.cli.consent_cmd import ask, when
+    from agent.cli.consent_cmd import ask, clock_of
 
     found = ask(config_path, "fleet.history", limit=limit)
+    clock = clock_of(config_path)
     rows, running = found["rows"], found["running"]
     if not rows:
         Console().print("no fleet documents received: the hub runs its provisioned config")
         return
-    table = Table(title=f"Fleet documents (running v{running})")
+    table = Table(title=f"Fleet documents (running v{running}; times in {clock.name})")
     for column in ("received", "version", "outcome", "reason"):
         table.add_column(column)
     for at, version, outcome, reason in rows:
         # A reason quotes config sections ("[local_mqtt] added"), which rich would take for markup.
-        table.add_row(when(at), "-" if version is None else f"v{version}", outcome, escape(reason))
+        table.add_row(clock.when(at), "-" if version is None else f"v{version}", outcome, escape(reason))
     Console().print(table)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,9 +42,9 @@ def _forecast_streams(config: Config, store: ReadingsStore) -> list[str]:
 
 
 def _time(ts: float, config: Config) -> str:
-    from zoneinfo import ZoneInfo
+    from agent.config import HubClock
 
-    return datetime.fromtimestamp(ts, ZoneInfo(config.hub.timezone)).strftime("%Y-%m-%d %H:%M")
+    return HubClock.of(config).format(ts, "%Y-%m-%d %H:%M")
 
 
 @forecast.command("list")
@@ -70,7 +69,10 @@ def list_forecasts(config_path: Path) -> None:
         latest = latest_of(store.conn, names | {anomaly_strand(s) for s in streams})
     finally:
         store.close()
-    table = Table(title=f"forecasts of hub {config.hub.id} ({round(settings.level * 100)} % intervals)")
+    table = Table(
+        title=f"forecasts of hub {config.hub.id} ({round(settings.level * 100)} % intervals;"
+        f" times in {config.hub.timezone})"
+    )
     table.add_column("stream")
     table.add_column("made")
     for h in settings.horizons:
@@ -137,7 +139,10 @@ def show(config_path: Path, stream: str) -> None:
             model = decode_state(saved[1], settings)[0]
         except ValueError:
             model = None
-    table = Table(title=f"{stream}: forecasts ({round(settings.level * 100)} % interval)")
+    table = Table(
+        title=f"{stream}: forecasts ({round(settings.level * 100)} % interval;"
+        f" times in {config.hub.timezone})"
+    )
     for column in ("horizon", "for the step ending", "forecast", "interval", "recent mean abs. error"):
         table.add_column(column)
     for name, h in names.items():
@@ -159,7 +164,7 @@ def show(config_path: Path, stream: str) -> None:
     else:
         state = "anomalous" if anomaly[1] else "normal again"
         console.print(
-            f"latest anomaly event {_time(anomaly[0], config)}: {state}"
+            f"latest anomaly event {_time(anomaly[0], config)} {config.hub.timezone}: {state}"
             f" (score {anomaly[1]:.3g}; {anomaly[2]})"
         )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from agent.cli.consent_cmd import ask, when
+from agent.cli.consent_cmd import ask, clock_of
 from agent.cli.options import config_option
 
 
@@ -77,8 +77,9 @@ def create(
         windows=windows,
         via=via,
     )
+    until = clock_of(config_path).stamp(view["expires_at"])
     click.echo(f"intent {view['id']}: {view['category']} — {view['text']}")
-    click.echo(f"  {view['status']} on {view['broker']} at {view['topic']} until {when(view['expires_at'])}")
+    click.echo(f"  {view['status']} on {view['broker']} at {view['topic']} until {until}")
     shown = ", ".join(d["stream"] for d in view["data"]) or "no data"
     click.echo(f"  shows {shown}; offers come back on {view['reply_topic']}")
     _problem(view)
@@ -96,7 +97,8 @@ def list_intents(config_path: Path) -> None:
     from rich.table import Table
 
     views = ask(config_path, "intent.list")
-    table = Table(title="Intents")
+    clock = clock_of(config_path)
+    table = Table(title=f"Intents (times in {clock.name})")
     # The first 12 characters of an id: every intent command takes them (or any unambiguous start).
     for column in ("id", "category", "status", "until", "offers"):
         table.add_column(column, no_wrap=True)
@@ -107,7 +109,7 @@ def list_intents(config_path: Path) -> None:
             v["id"][:12],
             v["category"],
             v["status"],
-            when(v["ended_at"] or v["expires_at"])[:16],
+            clock.when(v["ended_at"] or v["expires_at"])[:16],
             f"{v['offers']}" + (f" (+{dropped} dropped)" if dropped else ""),
             escape(v["text"]),
         )
@@ -124,6 +126,7 @@ def show(config_path: Path, intent_id: str, no_fetch: bool) -> None:
     Offers are shown as text: links are never opened. Example: hearth intent show 3f2a
     """
     view = ask(config_path, "intent.show", intent_id=intent_id, fetch=not no_fetch)
+    when = clock_of(config_path).stamp
     click.echo(f"intent {view['id']} ({view['status']})")
     click.echo(f"  category:  {view['category']}")
     click.echo(f"  text:      {view['text']}")

@@ -5,33 +5,47 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from agent.cli.consent_cmd import ask, when
+from agent.cli.consent_cmd import ask, clock_of
 from agent.cli.options import config_option
+
+if TYPE_CHECKING:
+    from agent.config import HubClock
 
 
 class Moment(click.ParamType):  # type: ignore[type-arg]
-    """A point in time: ISO 8601 (``2026-12-02T14:30``, local time unless it names a zone) or unix seconds."""
+    """A point in time: ISO 8601 (``2026-12-02T14:30``, in ``hub.timezone`` unless it names a zone) or unix
+    seconds. It converts to unix seconds, or to a datetime that ``seconds_of`` places once the config is read
+    (a naive one is the hub's time)."""
 
     name = "time"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        if isinstance(value, float):
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float | datetime:
+        if isinstance(value, float | datetime):
             return value
         text = str(value).strip()
         try:
             seconds = float(text)
         except ValueError:
             try:
-                seconds = datetime.fromisoformat(text).timestamp()
+                return datetime.fromisoformat(text)
             except ValueError:
                 seconds = math.nan
         if not math.isfinite(seconds):  # float() takes nan and inf too
-            self.fail(f"{text!r} is not a time: use 2026-12-02T14:30 (local) or unix seconds", param, ctx)
+            self.fail(
+                f"{text!r} is not a time: use 2026-12-02T14:30 (hub.timezone) or unix seconds", param, ctx
+            )
         return seconds
+
+
+def seconds_of(moment: float | datetime, clock: HubClock) -> float:
+    """Unix seconds of what ``Moment`` read; a time without a zone is in ``clock``'s zone."""
+    return moment if isinstance(moment, float) else clock.instant(moment)
 
 
 def describe(adaptation: dict[str, Any]) -> list[str]:
@@ -68,16 +82,31 @@ def label() -> None:
 @config_option
 @click.argument("model")
 @click.argument("cls", metavar="CLASS")
-@click.option("--from", "start", type=Moment(), required=True, help="Start of the span (ISO time or unix s).")
-@click.option("--to", "end", type=Moment(), required=True, help="End of the span (ISO time or unix s).")
-def add(config_path: Path, model: str, cls: str, start: float, end: float) -> None:
+@click.option(
+    "--from",
+    "start",
+    type=Moment(),
+    required=True,
+    help="Start of the span (ISO time, hub's zone; or unix s).",
+)
+@click.option(
+    "--to", "end", type=Moment(), required=True, help="End of the span (ISO time, hub's zone; or unix s)."
+)
+def add(config_path: Path, model: str, cls: str, start: float | datetime, end: float | datetime) -> None:
     """Label a span of time as CLASS (known to MODEL or new), then adapt MODEL from every label.
+
+    Times without a zone are in the hub's time zone (hub.timezone), whatever the machine's own zone is.
 
     Example: hearth label add appliance heat_pump --from 2026-12-02T14:00 --to 2026-12-02T18:00
     """
-    result = ask(config_path, "label.add", model=model, start_ts=start, end_ts=end, cls=cls)
+    clock = clock_of(config_path)
+    start_ts, end_ts = seconds_of(start, clock), seconds_of(end, clock)
+    result = ask(config_path, "label.add", model=model, start_ts=start_ts, end_ts=end_ts, cls=cls)
     made = result["label"]
-    click.echo(f"label {made['id']}: {made['model']} was {made['class']} from {when(start)} to {when(end)}")
+    click.echo(
+        f"label {made['id']}: {made['model']} was {made['class']}"
+        f" from {clock.stamp(start_ts)} to {clock.stamp(end_ts)}"
+    )
     if result["windows"] == 0:
         click.echo(
             f"  no complete window of {made['model']}'s inputs was recorded in its span,"
@@ -97,12 +126,13 @@ def list_labels(config_path: Path, model: str | None) -> None:
     Example: hearth label list --model activity
     """
     listed = ask(config_path, "label.list", model=model)
+    clock = clock_of(config_path)
     if not listed:
         click.echo("no labels")
     for made in listed:
         click.echo(
-            f"{made['id']:>5}  {made['model']:<12} {made['class']:<20} {when(made['start_ts'])} .. "
-            f"{when(made['end_ts'])}"
+            f"{made['id']:>5}  {made['model']:<12} {made['class']:<20} {clock.stamp(made['start_ts'])} .. "
+            f"{clock.stamp(made['end_ts'])}"
         )
 
 

@@ -7,7 +7,11 @@ import logging
 import os
 import sys
 import time
-from typing import Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from agent.config import HubClock
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,8 +29,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def setup_logging(level: str = "info", fmt: Literal["auto", "console", "json"] = "auto") -> None:
-    """Send the agent's logs to stderr at ``level``; ``auto`` picks JSON when not on a terminal."""
+def setup_logging(
+    level: str = "info", fmt: Literal["auto", "console", "json"] = "auto", clock: HubClock | None = None
+) -> None:
+    """Send the agent's logs to stderr at ``level``; ``auto`` picks JSON when not on a terminal. Console
+    lines carry ``clock``'s time (the hub's), or the process's until the config is read."""
     if fmt == "auto":
         under_systemd = "JOURNAL_STREAM" in os.environ or "INVOCATION_ID" in os.environ
         fmt = "json" if under_systemd or not sys.stderr.isatty() else "console"
@@ -35,7 +42,15 @@ def setup_logging(level: str = "info", fmt: Literal["auto", "console", "json"] =
         handler.setFormatter(JsonFormatter())
     else:
         formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
-        formatter.converter = time.localtime
+        if clock is None:
+            formatter.converter = time.localtime
+        else:
+            zone = clock.zone
+
+            def hub_time(ts: float | None) -> time.struct_time:
+                return datetime.fromtimestamp(time.time() if ts is None else ts, zone).timetuple()
+
+            formatter.converter = hub_time
         handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

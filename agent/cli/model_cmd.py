@@ -166,9 +166,10 @@ def versions(config_path: Path, name: str) -> None:
 
     Example: hearth model versions appliance
     """
-    from agent.cli.consent_cmd import ask, when
+    from agent.cli.consent_cmd import ask, clock_of
 
     result = ask(config_path, "model.versions", model=name)
+    when = clock_of(config_path).stamp
     running = result["running"]
     click.echo(f"{'*' if running == 0 else ' '} v0  as shipped")
     for v in result["versions"]:

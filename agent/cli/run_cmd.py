@@ -22,10 +22,11 @@ def run(config_path: Path) -> None:
     Example: hearth run -c /etc/hearth/hearth.toml
     """
     from agent.cli.logs import setup_logging
+    from agent.config import HubClock
     from agent.daemon.lifecycle import run_hub
 
     def configure(config: Config) -> None:
-        setup_logging(config.log.level, config.log.format)
+        setup_logging(config.log.level, config.log.format, HubClock.of(config))
 
     setup_logging()  # until the config says otherwise
     os.umask(0o077)  # every file the agent creates is the owner's alone

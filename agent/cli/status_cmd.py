@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +11,7 @@ import click
 from agent.cli.options import config_option
 
 if TYPE_CHECKING:
+    from agent.config import HubClock
     from agent.store.readings import ReadingsStore
 
 
@@ -22,15 +22,16 @@ def status(config_path: Path) -> None:
 
     Example: hearth status -c /etc/hearth/hearth.toml
     """
-    from agent.config import load_config
+    from agent.config import HubClock, load_config
     from agent.store.readings import open_readings
 
     cfg = load_config(config_path)
+    clock = HubClock.of(cfg)
     data_dir = Path(cfg.hub.data_dir)
-    print_live(live_store(data_dir), data_dir)
+    print_live(live_store(data_dir), data_dir, clock)
     store = open_readings(Path(cfg.hub.data_dir), read_only=True)
     try:
-        print_status(store, hub_id=cfg.hub.id)
+        print_status(store, hub_id=cfg.hub.id, clock=clock)
     finally:
         store.close()
 
@@ -47,7 +48,7 @@ def live_store(data_dir: Path) -> dict[str, Any] | None:
     return live
 
 
-def print_live(live: dict[str, Any] | None, data_dir: Path) -> None:
+def print_live(live: dict[str, Any] | None, data_dir: Path, clock: HubClock) -> None:
     """One line on the running hub's recorder: committing, or why not (a full or read-only disk)."""
     from rich.console import Console
 
@@ -72,7 +73,7 @@ def print_live(live: dict[str, Any] | None, data_dir: Path) -> None:
             f" {live['queued']} waiting, {dropped} dropped"
         )
         return
-    since = datetime.fromtimestamp(live["since"]).strftime("%Y-%m-%d %H:%M:%S")
+    since = clock.stamp(live["since"])
     by_source = ", ".join(f"{name} {n}" for name, n in live["dropped"].items() if n)
     console.print(
         f"[bold red]NOT COMMITTING READINGS since {since}: {live['error']}.[/] {live['queued']} readings"
@@ -81,7 +82,7 @@ def print_live(live: dict[str, Any] | None, data_dir: Path) -> None:
     )
 
 
-def print_status(store: ReadingsStore, *, hub_id: str, rate_window_s: float = 60.0) -> None:
+def print_status(store: ReadingsStore, *, hub_id: str, clock: HubClock, rate_window_s: float = 60.0) -> None:
     """Render the status tables for ``store``."""
     from rich.console import Console
     from rich.table import Table
@@ -111,18 +112,14 @@ def print_status(store: ReadingsStore, *, hub_id: str, rate_window_s: float = 60
         counters = ", ".join(f"{key} {value}" for key, value in row["stats"].items() if value)
         if counters:
             console.print(f"{row['name']}: {counters}")
-    streams = Table(title="Streams")
+    streams = Table(title=f"Streams (times in {clock.name})")
     for column in ("stream", "device", "last value", "unit", "last seen", "readings/s"):
         streams.add_column(column, overflow="fold" if column == "stream" else "ellipsis")
     for row in store.stream_overview(now=now, rate_window_s=rate_window_s):
         value = "" if row["last_value"] is None else f"{row['last_value']:.4g}"
         if row["last_label"]:
             value = f"{row['last_label']} ({value})"
-        seen = (
-            ""
-            if row["last_ts"] is None
-            else datetime.fromtimestamp(row["last_ts"]).strftime("%Y-%m-%d %H:%M:%S")
-        )
+        seen = "" if row["last_ts"] is None else clock.when(row["last_ts"])
         streams.add_row(row["stream"], row["device"], value, row["unit"], seen, f"{row['rate']:.2f}")
     console.print(streams)
     size_mb = store.file_bytes() / 1e6

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from agent.cli.consent_cmd import when
 from agent.cli.options import config_option
 
 
@@ -22,12 +21,13 @@ def status(config_path: Path) -> None:
 
     Example: hearth sync status
     """
-    from agent.config import load_config
+    from agent.config import HubClock, load_config
     from agent.connection import port_of
     from agent.control.client import call
 
     config = load_config(config_path)
     status = call(config, "sync.status")
+    when = HubClock.of(config).stamp
     state = status["state"]
     up = config.upstream
     broker = f"{up.host}:{port_of(up)}" if up else "none configured (nothing leaves this hub)"

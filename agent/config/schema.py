@@ -38,7 +38,13 @@ class HubConfig(_Section, frozen=True):
     id: Name
     name: str = ""
     data_dir: str = "/var/lib/hearth"
-    timezone: str = "UTC"
+    timezone: Annotated[
+        str,
+        msgspec.Meta(
+            description="IANA zone (Europe/Berlin) of every time the hub shows or reads: rules, forecasts,"
+            " the command line and the dashboard"
+        ),
+    ] = "UTC"
     groups: list[Name] = []
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
 from typing import Any, NamedTuple
 
+from agent.config.clock import HubClock
 from agent.config.schema import Config
 from agent.connection import port_of
 from agent.consent.grants import Grant
@@ -91,8 +91,9 @@ def lines(config: Config, moves: list[Moved]) -> list[str]:
         if where is not None
         else "no upstream broker is configured: nothing leaves this hub"
     ]
+    clock = HubClock.of(config)
     for move in moves:
-        at = datetime.fromtimestamp(move.ts).strftime("%Y-%m-%d %H:%M:%S")
+        at = clock.stamp(move.ts)
         change = f"{move.key}: {_shown(move.before)} -> {_shown(move.after)}"
         if move.refused:
             out.append(f"  {at} fleet push v{move.version} tried to change {change} (refused: not allowed)")

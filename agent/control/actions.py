@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from agent.config import seconds
+from agent.config import HubClock, seconds
 from agent.consent import budget, destination, outbox, passport
 from agent.consent import ledger as consent_ledger
 from agent.consent.destination import hub_receipt
@@ -471,7 +471,7 @@ async def create_intent(
         created_at=now,
         expires_at=expires_at,
     )
-    await hub.ledger(intents_ledger.add_intent, intent, data, charges)
+    await hub.ledger(intents_ledger.add_intent, intent, data, charges, clock=HubClock.of(config))
     return await _intent_view(hub, intent_id, await _exchange(hub, intent_id, via))
 
 

@@ -13,11 +13,11 @@ import json
 import re
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import msgspec
 
+from agent.config import HubClock
 from agent.consent import budget
 from agent.consent.ledger import append_audit
 from agent.errors import IntentError
@@ -106,13 +106,19 @@ def _intent(row: tuple[Any, ...]) -> Intent:
 
 
 def add_intent(
-    conn: sqlite3.Connection, intent: Intent, data: list[dict[str, Any]], charges: Sequence[Charge] = ()
+    conn: sqlite3.Connection,
+    intent: Intent,
+    data: list[dict[str, Any]],
+    charges: Sequence[Charge] = (),
+    *,
+    clock: HubClock,
 ) -> None:
     """Record a new intent and audit what it will publish, atomically, debiting the noised windows it shows
-    from the market's privacy budget; ``IntentError`` (and nothing recorded or debited) if it cannot pay."""
+    from the market's privacy budget; ``IntentError`` (and nothing recorded or debited) if it cannot pay,
+    saying on ``clock`` when the budget renews."""
     with transaction(conn, immediate=True):
         for charge in charges:
-            _debit(conn, charge, now=intent.created_at)
+            _debit(conn, charge, now=intent.created_at, clock=clock)
         conn.execute(
             f"INSERT INTO intents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"  # noqa: S608
             " 0, 0, 0, 0)",
@@ -133,7 +139,7 @@ def add_intent(
         append_audit(conn, [(intent.created_at, "intent", detail)])
 
 
-def _debit(conn: sqlite3.Connection, charge: Charge, *, now: float) -> None:
+def _debit(conn: sqlite3.Connection, charge: Charge, *, now: float, clock: HubClock) -> None:
     """Charge the recipient's budget for every window of ``charge``, or refuse the whole intent."""
     grant, policy = charge.grant, charge.grant.dp
     assert policy is not None  # a Charge is made only under a noised grant
@@ -150,7 +156,7 @@ def _debit(conn: sqlite3.Connection, charge: Charge, *, now: float) -> None:
     )
     wanted = len(charge.windows)
     if allowed < wanted:
-        renews = datetime.fromtimestamp(before.period_end, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        renews = clock.format(before.period_end, "%Y-%m-%d %H:%M %Z")
         raise IntentError(
             f"the {grant.recipient} privacy budget has {before.left:.3g} {policy.unit} left this period,"
             f" and {wanted} noised windows of {charge.stream} cost {wanted * charge.loss:.3g}",

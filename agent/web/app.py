@@ -30,6 +30,7 @@ import jinja2
 from aiohttp import web
 
 from agent import __version__
+from agent.config import HubClock
 from agent.web.auth import LoginLimiter, Session, Sessions, same_token
 from agent.web.live import LiveFeed
 
@@ -103,6 +104,11 @@ class WebContext:
             spark=sparkline_points, asset=_asset_url(), version=__version__, nav=self.nav
         )
 
+    @property
+    def clock(self) -> HubClock:
+        """The hub's clock: pages show and forms read times in ``hub.timezone``, not the browser's zone."""
+        return HubClock.of(self.hub.config)
+
     async def read(self, fn: Callable[..., T], **kwargs: Any) -> T:
         """Run ``fn(self.reader, **kwargs)`` on the dashboard's reader thread."""
         loop = asyncio.get_running_loop()
@@ -116,10 +122,15 @@ class WebContext:
     def render(
         self, request: web.Request, template: str, *, status: int = 200, **values: Any
     ) -> web.Response:
-        """Render ``template`` as the response, with the session's CSRF token and the current path."""
+        """Render ``template`` as the response, with the session's CSRF token, the current path and the
+        hub's clock (``clock.stamp(ts)`` in a template; app.js formats live times in ``clock.name``)."""
         session = session_of(request)
         html = self.templates.get_template(template).render(
-            csrf=session.csrf if session else "", path=request.path, hub=self.hub.config.hub, **values
+            csrf=session.csrf if session else "",
+            path=request.path,
+            hub=self.hub.config.hub,
+            clock=self.clock,
+            **values,
         )
         return web.Response(text=html, content_type="text/html", status=status)
 

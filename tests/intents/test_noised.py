@@ -4,6 +4,7 @@ for from the market's privacy budget in the transaction that records the intent,
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -85,6 +86,8 @@ def test_an_intent_the_budget_cannot_pay_for_is_not_made_and_costs_nothing(home:
     assert code != 0
     assert "the market privacy budget has 1 epsilon left this period, and 3 noised windows" in output
     assert "show at most 2 windows" in output
+    # On the hub's clock (UTC here): a day's budget renews at its midnight.
+    assert re.search(r"wait until the budget renews at \d{4}-\d\d-\d\d 00:00 UTC", output)
     assert "Traceback" not in output
     spent, kinds, made = _ledger(home, grant)
     assert (spent, made) == (0.0, 0)

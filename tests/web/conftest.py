@@ -59,6 +59,12 @@ def running_context_hub(tmp_path: Path) -> Iterator[RunningHub]:
 
 
 @pytest.fixture
+def running_far_hub(tmp_path: Path) -> Iterator[RunningHub]:
+    """``running_context_hub`` on Pacific/Auckland (hub.timezone) in a process whose own zone is UTC."""
+    yield from _run_hub(tmp_path, WRIST_ACTIVITY, timezone="Pacific/Auckland", env={"TZ": "UTC"})
+
+
+@pytest.fixture
 def market_broker(tmp_path: Path) -> Iterator[Mosquitto]:
     """A real Mosquitto for intents: the market broker vendors read."""
     if not Path(MOSQUITTO).exists():
@@ -82,7 +88,9 @@ check_every = "1s"
     yield from _run_hub(tmp_path, market)
 
 
-def _run_hub(tmp_path: Path, extra: str = "") -> Iterator[RunningHub]:
+def _run_hub(
+    tmp_path: Path, extra: str = "", *, timezone: str = "UTC", env: dict[str, str] | None = None
+) -> Iterator[RunningHub]:
     config = tmp_path / "hearth.toml"
     config.write_text(
         f"""
@@ -90,6 +98,7 @@ def _run_hub(tmp_path: Path, extra: str = "") -> Iterator[RunningHub]:
 id = "e2e-hub"
 name = "Test flat"
 data_dir = "{tmp_path / "data"}"
+timezone = "{timezone}"
 
 [store]
 flush_interval = "100ms"
@@ -116,7 +125,7 @@ live_interval = "250ms"
         cwd=REPO,
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     try:
         wait_until(lambda: process.poll() is not None or _answers(url), "the dashboard to answer")

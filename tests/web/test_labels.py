@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from agent.learning import labels
 from agent.store.ledger import open_ledger
@@ -28,23 +29,40 @@ def stored(data_dir: Path) -> list[tuple[str, float, float, str]]:
 async def test_a_span_typed_without_the_timeline_is_labelled_and_refusals_name_the_field(
     tmp_path: Path,
 ) -> None:
-    async with serve(tmp_path, sources=[WRIST], sections={"models": [ACTIVITY]}) as served, client() as http:
+    # The hub's clock is not the test process's: typed times are the hub's, whatever the process's zone.
+    hub = {"id": "web-hub", "data_dir": str(tmp_path / "data"), "timezone": "Pacific/Auckland"}
+    sections = {"hub": hub, "models": [ACTIVITY]}
+    async with serve(tmp_path, sources=[WRIST], sections=sections) as served, client() as http:
         url = served.url
         assert await login(http, url) == 303
         csrf = await csrf_of(http, url)
         form = {"csrf": csrf, "model": "activity", "class": "cycling", "window": "day"}
         typed = {"from": "2026-12-01T08:00:00", "to": "2026-12-01T08:30:00"}
 
-        # The hub reads typed times as its local time, as ``hearth label add`` does.
+        # The hub reads typed times on its clock (hub.timezone), as ``hearth label add`` does.
         async with http.post(f"{url}/context/labels", data=form | typed, allow_redirects=False) as response:
             assert response.status == 303
             assert response.headers["Location"] == "/context?window=day&labelled=1&model=activity"
-        start, end = (datetime.fromisoformat(typed[k]).timestamp() for k in ("from", "to"))
+        auckland = ZoneInfo("Pacific/Auckland")
+        start, end = (
+            datetime.fromisoformat(typed[k]).replace(tzinfo=auckland).timestamp() for k in ("from", "to")
+        )
         assert stored(served.agent.data_dir) == [("activity", start, end, "cycling")]
         async with http.get(f"{url}/context?labelled=1&model=activity") as response:
             page = await response.text()
         assert "Saved label 1. activity was not adapted" in page
         assert re.search(r'data-f="class">cycling<', page)
+        # Listed as typed, on the hub's clock, and the fields say whose clock that is.
+        assert 'data-f="from">2026-12-01T08:00:00<' in page
+        assert "From (Pacific/Auckland)" in page
+
+        # The audit filter reads typed times on the hub's clock too: from half an hour ago finds the label.
+        since = (datetime.now(auckland) - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")
+        async with http.get(f"{url}/audit", params={"kind": "label", "since": since}) as response:
+            audit = await response.text()
+        assert "1 matching entries" in audit
+        assert "To (Pacific/Auckland)" in audit
+        assert re.search(r'data-label="When">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d NZDT<', audit)
 
         refusals = [
             (typed | {"from": "yesterday"}, "from &#39;yesterday&#39; is not a time"),

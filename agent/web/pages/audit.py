@@ -14,19 +14,18 @@ import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from agent.config import HubClock
 from agent.consent import outbox
 from agent.consent.ledger import audit_count, audit_matching, verify_audit
 from agent.consent.passport import export
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
 from agent.web.app import CTX, WebContext
-from agent.web.pages.consent import when
 
 PAGE_SIZE = 50
 KINDS = (
@@ -65,7 +64,7 @@ class Filters:
     kind: str = ""
     who: str = ""  # a grant id or a recipient
     strand: str = ""
-    since: str = ""  # YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC
+    since: str = ""  # YYYY-MM-DD or YYYY-MM-DDTHH:MM, in hub.timezone unless it names a zone
     until: str = ""
     page: int = 1
 
@@ -80,12 +79,13 @@ class Row:
     detail: dict[str, Any]
 
 
-def parse_time(text: str) -> float | None:
-    """Unix seconds of a UTC date or date-time from a filter field; None when empty or unreadable."""
+def parse_time(text: str, clock: HubClock) -> float | None:
+    """Unix seconds of a date or date-time from a filter field (the hub's time unless it names a zone);
+    None when empty or unreadable."""
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+        return clock.parse(text)
     except ValueError:
         return None
 
@@ -102,23 +102,23 @@ def upstream_state(conn: sqlite3.Connection) -> dict[str, Any]:
     }
 
 
-def entries(conn: sqlite3.Connection, *, filters: Filters) -> tuple[list[Row], int]:
+def entries(conn: sqlite3.Connection, *, filters: Filters, clock: HubClock) -> tuple[list[Row], int]:
     """One page of audit entries (newest first) matching ``filters``, and how many match in all."""
     found, total = audit_matching(
         conn,
         kind=filters.kind,
         who=filters.who,
         strand=filters.strand,
-        since=parse_time(filters.since),
-        until=parse_time(filters.until),
+        since=parse_time(filters.since, clock),
+        until=parse_time(filters.until, clock),
         limit=PAGE_SIZE,
         offset=(filters.page - 1) * PAGE_SIZE,
     )
     return [Row(seq, ts, kind, json.loads(detail)) for seq, ts, kind, detail in found], total
 
 
-def _audit_view(conn: sqlite3.Connection, *, filters: Filters) -> dict[str, Any]:
-    rows, total = entries(conn, filters=filters)
+def _audit_view(conn: sqlite3.Connection, *, filters: Filters, clock: HubClock) -> dict[str, Any]:
+    rows, total = entries(conn, filters=filters, clock=clock)
     return {
         "rows": rows,
         "total": total,
@@ -144,7 +144,7 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     """The audit log with its verification result, the outbox and the broker link, and the export."""
     ctx = request.app[CTX]
     filters = _filters(request.query)
-    view = await ctx.read_ledger(_audit_view, filters=filters)
+    view = await ctx.read_ledger(_audit_view, filters=filters, clock=ctx.clock)
     query = {k: v for k, v in vars(filters).items() if v and k != "page"}
     return ctx.render(
         request,
@@ -155,7 +155,6 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
         query=query,
         pages=max(1, -(-view["total"] // PAGE_SIZE)),
         configured=ctx.hub.config.upstream is not None,
-        when=when,
         **view,
     )
 

@@ -12,7 +12,6 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -45,11 +44,6 @@ def setup(app: web.Application, ctx: WebContext) -> None:
     app.router.add_get("/consent/{grant}/receipt", show_receipt)
     app.router.add_get("/consent/{grant}/receipt.json", download_receipt)
     ctx.nav.append(("/consent", "Consent"))
-
-
-def when(ts: float | None) -> str:
-    """A UTC time as pages show it, or an em dash."""
-    return "—" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 async def in_ledger(ctx: WebContext, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -94,7 +88,6 @@ async def _render_list(
         granularities=GRANULARITIES,
         streams=await ctx.read(queries.stream_names),
         upstream=ctx.hub.config.upstream is not None,
-        when=when,
     )
 
 
@@ -189,7 +182,6 @@ async def preview_grant(request: web.Request) -> web.StreamResponse:
         form={k: str(v) for k, v in form.items() if k != "csrf"},
         raw=grant.grain.kind == "raw",
         upstream=up is not None,
-        when=when,
     )
 
 
@@ -238,7 +230,6 @@ async def show_receipt(request: web.Request) -> web.StreamResponse:
         title=f"Receipt {grant_id}",
         state=state,
         document=document,
-        when=when,
     )
 
 

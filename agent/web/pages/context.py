@@ -15,11 +15,11 @@ import math
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
+from agent.config.clock import TYPED, HubClock
 from agent.errors import AgentError, LearningError
 from agent.learning import labels as label_store
 from agent.learning import versions
@@ -134,6 +134,7 @@ async def _render(
     ]
     models = [m.name for m in ctx.hub.config.models]
     owned = await ctx.read_ledger(label_store.listed)
+    clock = ctx.clock
     return ctx.render(
         request,
         "context.html",
@@ -145,7 +146,7 @@ async def _render(
         models=models,
         labels={m: [x for x in owned if x.model == m] for m in models},
         classes={m: classes_of(ctx, m, owned) for m in models},
-        moment=_moment,
+        moment=lambda ts: clock.format(ts, TYPED),
         rows=rows,
         window=window,
         windows=list(WINDOWS),
@@ -154,17 +155,7 @@ async def _render(
         start=now - window_s,
         window_s=window_s,
         width=WIDTH,
-        clock=_clock,
     )
-
-
-def _clock(ts: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(ts))
-
-
-def _moment(ts: float) -> str:
-    """A time as the from/to fields take it (the hub's local time, to the second)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ts))
 
 
 def classes_of(ctx: WebContext, model: str, owned: list[label_store.Label]) -> list[str]:
@@ -179,15 +170,15 @@ def classes_of(ctx: WebContext, model: str, owned: list[label_store.Label]) -> l
     return shipped + sorted({x.cls for x in owned if x.model == model} - set(shipped))
 
 
-def span_of(form: Any) -> tuple[float, float]:
+def span_of(form: Any, clock: HubClock) -> tuple[float, float]:
     """The span the form names: the timeline's selection (unix seconds) where it made one, else the
-    from/to fields (local time); ``LearningError`` naming the field that is not a time."""
+    from/to fields (the hub's time); ``LearningError`` naming the field that is not a time."""
     found = []
     for name in ("from", "to"):
         picked = str(form.get(f"{name}_ts", "")).strip()
         typed = str(form.get(name, "")).strip()
         try:
-            value = float(picked) if picked else datetime.fromisoformat(typed).timestamp()
+            value = float(picked) if picked else clock.parse(typed)
         except ValueError:
             raise LearningError(
                 f"{name} {typed!r} is not a time",
@@ -206,7 +197,7 @@ async def add_label(request: web.Request) -> web.StreamResponse:
     values = {k: str(form.get(k, "")).strip() for k in ("model", "from", "to", "class")}
     window = str(form.get("window", "hour"))
     try:
-        start, end = span_of(form)
+        start, end = span_of(form, ctx.clock)
         done = await ctx.hub.perform(
             "label.add", {"model": values["model"], "start_ts": start, "end_ts": end, "cls": values["class"]}
         )

@@ -23,7 +23,6 @@ from agent.errors import AgentError, IntentError
 from agent.intents.model import CATEGORIES, MAX_ANSWER, MAX_TEXT
 from agent.store import queries
 from agent.web.app import CTX, WebContext
-from agent.web.pages.consent import when
 
 DEFAULT_LIFETIME = "14d"
 DEFAULT_WINDOWS = 24
@@ -74,7 +73,6 @@ async def _render_list(
         max_text=MAX_TEXT,
         default_lifetime=DEFAULT_LIFETIME,
         default_windows=DEFAULT_WINDOWS,
-        when=when,
     )
 
 
@@ -164,7 +162,6 @@ def _render_intent(
         notice=notice,
         answers=answers or {},
         max_answer=MAX_ANSWER,
-        when=when,
     )
 
 

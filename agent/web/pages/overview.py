@@ -4,7 +4,6 @@ the upstream broker link, file sizes."""
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,6 @@ from aiohttp import web
 
 from agent.web.app import CTX, WebContext
 from agent.web.pages.audit import upstream_state
-from agent.web.pages.consent import when
 
 
 def setup(app: web.Application, ctx: WebContext) -> None:
@@ -26,7 +24,7 @@ def hub_stats(ctx: WebContext) -> dict[str, Any]:
     recorder = ctx.hub.recorder
     storing = "yes"
     if recorder.store_error is not None and recorder.store_error_since is not None:
-        since = datetime.fromtimestamp(recorder.store_error_since).strftime("%H:%M:%S")
+        since = ctx.clock.format(recorder.store_error_since, "%H:%M:%S %Z")
         storing = f"NO, since {since}: {recorder.store_error}; retrying"
     return {
         "uptime": int(time.monotonic() - ctx.started),
@@ -57,6 +55,5 @@ async def overview(request: web.Request) -> web.StreamResponse:
         files=file_sizes(ctx.hub.data_dir),
         upstream=await ctx.read_ledger(upstream_state),
         configured=ctx.hub.config.upstream is not None,
-        when=when,
         title="Overview",
     )

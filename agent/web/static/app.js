@@ -1,15 +1,35 @@
 // Live updates for the dashboard: one EventSource per page, fed by /events.
 "use strict";
-// Labelling on the context timeline: two clicks or a drag select a span, which fills the form's from/to.
-// The fields stay the way to type a span without a pointer; the selection also travels as unix seconds,
-// so a browser in another time zone than the hub labels the span it showed.
-(function () {
-  function pad(n) { return (n < 10 ? "0" : "") + n; }
-  function local(ts) {
-    var d = new Date(ts * 1000);
-    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" +
-      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+// Times are the hub's (hub.timezone, which the page names on <body data-timezone>), never the browser's
+// own zone: what the page shows and what the owner types mean the same wall clock as the command line.
+var hubTime = (function () {
+  var zone = document.body.getAttribute("data-timezone") || "UTC";
+  var format = new Intl.DateTimeFormat("en-GB", {
+    timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit"
+  });
+  function parts(ts) {
+    var out = {};
+    format.formatToParts(new Date(ts * 1000)).forEach(function (p) { out[p.type] = p.value; });
+    return out;
   }
+  return {
+    // 2026-12-02T14:30:00, as a datetime-local field takes it and the hub reads it back.
+    typed: function (ts) {
+      var p = parts(ts);
+      return p.year + "-" + p.month + "-" + p.day + "T" + p.hour + ":" + p.minute + ":" + p.second;
+    },
+    // 14:30:00, as the pages list times.
+    clock: function (ts) {
+      var p = parts(ts);
+      return p.hour + ":" + p.minute + ":" + p.second;
+    }
+  };
+})();
+
+// Labelling on the context timeline: two clicks or a drag select a span, which fills the form's from/to.
+// The fields stay the way to type a span without a pointer; the selection also travels as unix seconds.
+(function () {
   document.querySelectorAll("form[data-label-form]").forEach(function (form) {
     var box = form.closest("[data-stream]");
     var bar = box && box.querySelector("svg.timeline");
@@ -30,7 +50,7 @@
       var lo = Math.floor(Math.min(a, b)), hi = Math.ceil(Math.max(a, b));
       [["from", lo], ["to", hi]].forEach(function (f) {
         form.querySelector("[data-ts=" + f[0] + "]").value = String(f[1]);
-        form.querySelector("[data-field=" + f[0] + "]").value = local(f[1]);
+        form.querySelector("[data-field=" + f[0] + "]").value = hubTime.typed(f[1]);
       });
       var x = (lo - start) / span * 1000;
       mark.setAttribute("x", Math.max(0, x).toFixed(1));
@@ -107,14 +127,14 @@
       var value = box.querySelector("[data-live=value]");
       if (value) value.textContent = r.l || fmt(r.v);
       var time = box.querySelector("[data-live=time]");
-      if (time) time.textContent = new Date(r.t * 1000).toLocaleTimeString();
+      if (time) time.textContent = hubTime.clock(r.t);
       var sure = box.querySelector("[data-live=confidence]");
       if (sure && r.v !== null) sure.textContent = Math.round(r.v * 100) + " % sure";
       var changes = box.querySelector("ol[data-changes]");
       if (changes && r.l) {
         var item = document.createElement("li"), when = document.createElement("time");
         var label = document.createElement("strong"), pct = document.createElement("span");
-        when.textContent = new Date(r.t * 1000).toLocaleTimeString();
+        when.textContent = hubTime.clock(r.t);
         label.textContent = r.l;
         pct.className = "muted";
         pct.textContent = r.v === null ? "" : Math.round(r.v * 100) + " %";
@@ -189,7 +209,7 @@
     row.querySelector("[data-f=name]").textContent = c.name || "";
     row.querySelector("[data-f=kind]").textContent = c.kind || "";
     row.querySelector("[data-f=rssi]").textContent = c.rssi + " dBm";
-    row.querySelector("[data-f=seen]").textContent = new Date(c.seen * 1000).toLocaleTimeString();
+    row.querySelector("[data-f=seen]").textContent = hubTime.clock(c.seen);
   });
   source.addEventListener("stats", function (e) {
     var s = JSON.parse(e.data);
