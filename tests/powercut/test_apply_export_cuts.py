@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -45,6 +44,7 @@ from agent.store.readings import open_readings
 from agent.store.sqlite import ensure_private_dir
 from tests.conftest import REPO
 from tests.fleet.fleet_support import document
+from tests.powercut.rig_hub import RigHub
 from tests.sync.conftest import Broker
 from tests.testbed.lazyfs import LazyMount
 from tests.testbed.wait import wait_until
@@ -77,7 +77,7 @@ class Figures:
     steps: dict[int, int] = field(default_factory=dict)
 
 
-class ApplyAndExportCuts:
+class ApplyAndExportCuts(RigHub):
     """A fleet-managed hub on the rig, cut during pushes and exports at seeded random moments."""
 
     def __init__(self, root: Path, rig: LazyMount, broker: Broker, seed: int) -> None:
@@ -127,23 +127,6 @@ class ApplyAndExportCuts:
             store.close()
 
     # -- the hub -------------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        (self.data / "control.sock").unlink(missing_ok=True)
-        with self.log.open("ab") as out:
-            self.hub = subprocess.Popen(
-                [sys.executable, "-m", "agent", "run", "-c", str(self.config)],
-                stdout=out,
-                stderr=out,
-                cwd=REPO,
-            )
-        wait_until((self.data / "control.sock").exists, f"the hub to listen {self.where()}")
-
-    def stop(self) -> None:
-        assert self.hub is not None
-        self.hub.send_signal(signal.SIGTERM)
-        assert self.hub.wait(30) == 0, f"the hub did not stop cleanly {self.where()}"
-        self.hub = None
 
     def cut(self) -> None:
         """Kill the hub (and an export in progress) where they stand, then cut the power."""

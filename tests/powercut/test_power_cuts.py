@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from agent.consent.ledger import verify_audit
 from agent.readings import Reading, StreamInfo
 from agent.store.readings import ReadingsStore, time_key
 from tests.conftest import REPO
+from tests.powercut.rig_hub import RigHub
 from tests.sync.conftest import Broker
 from tests.testbed.hub import climate_rooms
 from tests.testbed.lazyfs import LazyMount
@@ -98,7 +98,7 @@ class Figures:
     pages: int = 0
 
 
-class PowerCuts:
+class PowerCuts(RigHub):
     """A hub on the rig, cut at seeded random moments, checked after each cut."""
 
     def __init__(self, root: Path, rig: LazyMount, broker: Broker, seed: int) -> None:
@@ -131,17 +131,6 @@ class PowerCuts:
 
     # -- the hub -------------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        (self.data / "control.sock").unlink(missing_ok=True)
-        with self.log.open("ab") as out:
-            self.hub = subprocess.Popen(
-                [sys.executable, "-m", "agent", "run", "-c", str(self.config)],
-                stdout=out,
-                stderr=out,
-                cwd=REPO,
-            )
-        wait_until((self.data / "control.sock").exists, f"the hub to listen {self.where()}")
-
     def cli(self, *args: str) -> str:
         done = subprocess.run(
             [sys.executable, "-m", "agent", *args, "-c", str(self.config)],
@@ -153,12 +142,6 @@ class PowerCuts:
         )
         assert done.returncode == 0, f"hearth {args[:2]} failed {self.where()}: {done.stderr}"
         return done.stdout
-
-    def stop(self) -> None:
-        assert self.hub is not None
-        self.hub.send_signal(signal.SIGTERM)
-        assert self.hub.wait(30) == 0, f"the hub did not stop cleanly {self.where()}"
-        self.hub = None
 
     def cut(self) -> None:
         """Kill the hub where it stands, then cut the power (half the time tearing the last write)."""
