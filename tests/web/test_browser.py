@@ -5,15 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
-from tests.web.web_support import ARTIFACTS, PASSWORD, RunningHub
+from tests.web.browser_support import shot
+from tests.web.web_support import PASSWORD, RunningHub
 
 PHONE = {"width": 390, "height": 844}
-
-
-def _shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def test_owner_logs_in_watches_a_live_value_and_logs_out(running_hub: RunningHub, chromium: Any) -> None:
@@ -35,7 +32,7 @@ def test_owner_logs_in_watches_a_live_value_and_logs_out(running_hub: RunningHub
     page.goto(running_hub.url)
     expect(page).to_have_url(running_hub.url + "login")
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
-    _shot(page, "01-login")
+    shot(page, "01-login")
 
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Log in").click()
@@ -51,13 +48,13 @@ def test_owner_logs_in_watches_a_live_value_and_logs_out(running_hub: RunningHub
     first = committed.inner_text()
     expect(committed).not_to_have_text(first, timeout=10_000)
     expect(page.locator("#live")).to_be_visible()
-    _shot(page, "02-overview")
+    shot(page, "02-overview")
 
     page.get_by_role("link", name="Streams").click()
     expect(page.get_by_role("heading", name="Devices and streams")).to_be_visible()
     drawn = re.compile(r"^[\d.]+,[\d.]+ [\d.]+,[\d.]+")
     expect(page.locator('[data-stream="tank.level"] polyline')).to_have_attribute("points", drawn)
-    _shot(page, "03-streams")
+    shot(page, "03-streams")
 
     page.get_by_role("link", name="level").click()
     expect(page.get_by_role("heading", name="tank.level")).to_be_visible()
@@ -70,7 +67,7 @@ def test_owner_logs_in_watches_a_live_value_and_logs_out(running_hub: RunningHub
     page.wait_for_function(
         "([el, before]) => el.textContent !== before", arg=[value.element_handle(), later], timeout=10_000
     )
-    _shot(page, "04-stream")
+    shot(page, "04-stream")
 
     # Nothing overflows sideways on a phone.
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
@@ -79,6 +76,6 @@ def test_owner_logs_in_watches_a_live_value_and_logs_out(running_hub: RunningHub
     expect(page).to_have_url(running_hub.url + "login")
     page.goto(running_hub.url + "streams")
     expect(page).to_have_url(running_hub.url + "login")
-    _shot(page, "05-logged-out")
+    shot(page, "05-logged-out")
     assert errors == [], errors
     context.close()

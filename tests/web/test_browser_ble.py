@@ -8,14 +8,11 @@ from typing import Any
 from playwright.sync_api import Browser, Page, expect
 
 from tests.testbed.wait import wait_until
-from tests.web.web_support import ARTIFACTS, PASSWORD, RunningHub
+from tests.web.browser_support import log_in, script_errors, shot
+from tests.web.web_support import RunningHub
 
 PHONE = {"width": 390, "height": 844}
 BEDROOM = "A4:C1:38:8D:18:B2"
-
-
-def _shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def _opens(page: Page, url: str) -> bool:
@@ -30,14 +27,9 @@ def test_owner_adopts_watches_and_forgets_a_ble_device_and_sees_context(
     browser: Browser = chromium
     context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    errors = script_errors(page)
 
-    page.goto(url)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(url)
+    log_in(page, url)
 
     # Nearby devices arrive live on the open page, without a reload.
     page.get_by_role("link", name="BLE").click()
@@ -48,7 +40,7 @@ def test_owner_adopts_watches_and_forgets_a_ble_device_and_sees_context(
     heard = row.locator('[data-f="seen"]')
     first = heard.inner_text()
     expect(heard).not_to_have_text(first, timeout=10_000)
-    _shot(page, "11-ble-nearby")
+    shot(page, "11-ble-nearby")
 
     # Adopting: a bad name is refused on the page; a good one is adopted.
     row.get_by_role("link", name="Adopt").click()
@@ -56,13 +48,13 @@ def test_owner_adopts_watches_and_forgets_a_ble_device_and_sees_context(
     page.get_by_label("Name").fill("Bed Room!")
     page.get_by_role("button", name="Adopt").click()
     expect(page.get_by_role("alert")).to_contain_text("not a usable device name")
-    _shot(page, "12-ble-adopt-error")
+    shot(page, "12-ble-adopt-error")
     page.get_by_label("Name").fill("bedroom")
     page.get_by_role("button", name="Adopt").click()
     expect(page.get_by_role("status")).to_contain_text("Adopted bedroom")
     expect(page.locator('[data-adopted="bedroom"]')).to_contain_text(BEDROOM)
     expect(page.locator(f'tr[data-address="{BEDROOM}"]')).to_have_count(0)
-    _shot(page, "13-ble-adopted")
+    shot(page, "13-ble-adopted")
 
     # Its temperature is recorded and changes live on its stream page.
     wait_until(lambda: _opens(page, url + "streams/bedroom.temperature"), "the adopted device's stream")
@@ -72,13 +64,13 @@ def test_owner_adopts_watches_and_forgets_a_ble_device_and_sees_context(
     page.wait_for_function(
         "([el, before]) => el.textContent !== before", arg=[value.element_handle(), seen], timeout=15_000
     )
-    _shot(page, "14-ble-stream")
+    shot(page, "14-ble-stream")
 
     # Forgetting asks first, then erases the device's data.
     page.goto(url + "ble")
     page.locator('[data-adopted="bedroom"]').get_by_role("link", name="Forget…").click()
     expect(page.get_by_role("heading", name="Forget bedroom?")).to_be_visible()
-    _shot(page, "15-ble-forget")
+    shot(page, "15-ble-forget")
     page.get_by_role("button", name="Forget and erase").click()
     expect(page.get_by_role("status")).to_contain_text(re.compile(r"Forgot bedroom and erased \d+ readings"))
     expect(page.get_by_text("No BLE devices adopted yet.")).to_be_visible()
@@ -93,10 +85,10 @@ def test_owner_adopts_watches_and_forgets_a_ble_device_and_sees_context(
     expect(strand.get_by_role("heading", name="activity")).to_be_visible()
     expect(strand.locator('[data-live="value"]')).to_have_text(re.compile(r"^[a-z_]+$"), timeout=30_000)
     expect(strand.locator("ol[data-changes] li").first).to_be_visible()
-    _shot(page, "16-context")
+    shot(page, "16-context")
     page.get_by_role("link", name="day").click()
     expect(strand.locator("svg.timeline rect").first).to_be_attached()
-    _shot(page, "17-context-day")
+    shot(page, "17-context-day")
 
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     # A 404 page load is logged by the browser as a failed resource: that one is expected.

@@ -19,7 +19,8 @@ from playwright.sync_api import Browser, expect
 
 from agent.learning import labels
 from agent.store.ledger import open_ledger
-from tests.web.web_support import ARTIFACTS, PASSWORD, RunningHub
+from tests.web.browser_support import log_in, script_errors
+from tests.web.web_support import ARTIFACTS, RunningHub
 
 AUCKLAND = ZoneInfo("Pacific/Auckland")
 TYPED = "%Y-%m-%dT%H:%M:%S"
@@ -46,16 +47,11 @@ def test_the_dashboard_shows_and_reads_times_on_the_hubs_clock(
     browser: Browser = chromium
     context = browser.new_context(viewport={"width": 1024, "height": 900}, timezone_id="America/New_York")
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    errors = script_errors(page)
     # The browser really is on New York's clock: a page's own script would get its hours from it.
     assert page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone") == "America/New_York"
 
-    page.goto(url)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(url)
+    log_in(page, url)
 
     # A live time the browser writes is the hub's: the tank's "Updated" moves with every reading.
     page.goto(f"{url}streams/tank.level")

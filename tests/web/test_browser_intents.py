@@ -13,7 +13,8 @@ from playwright.sync_api import Browser, Page, expect
 from tests.testbed.mosquitto import Mosquitto
 from tests.testbed.vendor import Vendor
 from tests.testbed.wait import wait_until
-from tests.web.web_support import ARTIFACTS, PASSWORD, RunningHub
+from tests.web.browser_support import log_in, shot
+from tests.web.web_support import RunningHub
 
 PHONE = {"width": 390, "height": 844}
 
@@ -46,10 +47,6 @@ def vendor(market_broker: Mosquitto) -> Iterator[Vendor]:
         made.stop()
 
 
-def _shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
 def _offer_shown(page: Page) -> bool:
     page.reload()
     return page.locator('[data-offer="1"]').count() == 1
@@ -71,10 +68,7 @@ def test_a_hostile_offer_renders_inert_and_the_owner_answers_it_and_withdraws(
     page.on("request", lambda request: requests.append(request.url))
     url = running_market_hub.url
 
-    page.goto(url)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(url)
+    log_in(page, url)
 
     page.get_by_role("navigation").get_by_role("link", name="Intents").click()
     expect(page.get_by_role("heading", name="Intents", exact=True)).to_be_visible()
@@ -109,7 +103,7 @@ def test_a_hostile_offer_renders_inert_and_the_owner_answers_it_and_withdraws(
     assert offer.locator('[data-f="links"] code').all_inner_texts() == list(LINKS)
     expect(offer.locator('[data-f="links"]')).to_contain_text("link (not opened)")
     assert not [r for r in requests if not r.startswith(url)], requests
-    _shot(page, "30-intent-hostile-offer")
+    shot(page, "30-intent-hostile-offer")
 
     offer.get_by_label("Your answer to offer 1").fill(ANSWER)
     offer.get_by_role("button", name="Send answer to offer 1").click()
@@ -124,7 +118,7 @@ def test_a_hostile_offer_renders_inert_and_the_owner_answers_it_and_withdraws(
     expect(row.locator('[data-f="status"]')).to_have_text("withdrawn")
     expect(row.locator('[data-f="offers"]')).to_have_text("1")
     assert vendor.next("cleared")["topic"].endswith(intent_id)
-    _shot(page, "31-intent-withdrawn")
+    shot(page, "31-intent-withdrawn")
 
     page.get_by_role("navigation").get_by_role("link", name="What left").click()
     audit = page.locator("[data-audit]")

@@ -12,11 +12,8 @@ from playwright.sync_api import Browser, Page, expect
 from agent.consent.ledger import audit_matching
 from agent.learning import labels
 from agent.store.ledger import open_ledger
-from tests.web.web_support import ARTIFACTS, PASSWORD, RunningHub
-
-
-def _shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+from tests.web.browser_support import log_in, script_errors, shot
+from tests.web.web_support import RunningHub
 
 
 def _ledger(data_dir: Path) -> tuple[list[labels.Label], list[str]]:
@@ -45,14 +42,9 @@ def test_owner_labels_a_span_of_the_timeline_with_a_new_class_and_removes_it(
     browser: Browser = chromium
     context = browser.new_context(viewport={"width": 1024, "height": 900})
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    errors = script_errors(page)
 
-    page.goto(url)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page).to_have_url(url)
+    log_in(page, url)
     page.get_by_role("link", name="Context").click()
     strand = page.locator('[data-stream="context.activity"]')
     expect(strand.locator('[data-live="value"]')).to_have_text(re.compile(r"^[a-z_]+$"), timeout=30_000)
@@ -87,7 +79,7 @@ def test_owner_labels_a_span_of_the_timeline_with_a_new_class_and_removes_it(
     classes = [o.get_attribute("value") for o in strand.locator("datalist option").all()]
     assert "walking" in classes
     form.get_by_label(re.compile("^Class")).fill("cycling")
-    _shot(page, "40-label-selected")
+    shot(page, "40-label-selected")
     form.get_by_role("button", name="Save label").click()
     expect(page.get_by_role("status")).to_contain_text("Saved label 1.", timeout=30_000)
     expect(page.get_by_role("status")).to_contain_text(re.compile(r"activity v1 (kept|rejected)"))
@@ -98,7 +90,7 @@ def test_owner_labels_a_span_of_the_timeline_with_a_new_class_and_removes_it(
     expect(listed.first.locator('[data-f="to"]')).to_have_text(selected[1])
     # The page offers the class it now knows.
     assert "cycling" in [o.get_attribute("value") for o in strand.locator("datalist option").all()]
-    _shot(page, "41-label-saved")
+    shot(page, "41-label-saved")
 
     saved, audited = _ledger(data_dir)
     assert [(x.id, x.model, x.cls) for x in saved] == [(1, "activity", "cycling")]
