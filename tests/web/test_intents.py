@@ -15,7 +15,7 @@ import aiohttp
 import msgspec
 import paho.mqtt.client as paho
 
-from agent.consent.dp import policy_from_options
+from agent.consent.dp import DpPolicy, policy_from_options
 from agent.consent.ledger import audit_entries
 from agent.intents import ledger as intents_ledger
 from agent.store.ledger import open_ledger
@@ -37,6 +37,22 @@ async def _create(http: aiohttp.ClientSession, served: Served, form: dict[str, s
         found = CREATED.match(response.headers["Location"])
     assert found is not None
     return found.group(1)
+
+
+async def _grant_market(served: Served, policy: DpPolicy | None = None) -> str:
+    """Grant the market tank.level as 1 s summaries (noised by ``policy``); its id, once windows closed."""
+    grant: dict[str, Any] = {
+        "recipient": "market",
+        "purpose": "intents",
+        "strands": ["tank.level"],
+        "granularity": "summary:1s",
+    }
+    if policy is not None:
+        grant["dp"] = msgspec.to_builtins(policy)
+    made = await served.agent.perform("consent.grant", grant)
+    given = made["grant"]["created_at"]
+    await eventually(lambda: time.time() > given + 3, "closed windows after the grant")
+    return str(made["grant"]["id"])
 
 
 def _publish(port: int, topic: str, payload: bytes) -> None:
@@ -74,17 +90,7 @@ async def test_the_page_publishes_shows_data_answers_and_withdraws_as_the_comman
     async with serve(tmp_path, sections=_market(market_broker)) as served, client() as http:
         assert await login(http, served.url) == 303
         token = await csrf_of(http, served.url)
-        made = await served.agent.perform(
-            "consent.grant",
-            {
-                "recipient": "market",
-                "purpose": "intents",
-                "strands": ["tank.level"],
-                "granularity": "summary:1s",
-            },
-        )
-        given = made["grant"]["created_at"]
-        await eventually(lambda: time.time() > given + 3, "closed windows after the grant")
+        grant_id = await _grant_market(served)
         async with http.get(f"{served.url}/intents") as response:
             assert "Active grants to <b>market</b> cover: tank.level." in await response.text()
 
@@ -94,9 +100,7 @@ async def test_the_page_publishes_shows_data_answers_and_withdraws_as_the_comman
         assert await served.agent.perform("intent.list", {}) == []
         intent_id = await _create(http, served, {"csrf": token, **form, "windows": "2"})
         views = await served.agent.perform("intent.list", {})
-        assert [(v["id"], v["status"], v["grants"]) for v in views] == [
-            (intent_id, "published", [made["grant"]["id"]])
-        ]
+        assert [(v["id"], v["status"], v["grants"]) for v in views] == [(intent_id, "published", [grant_id])]
         async with http.get(f"{served.url}/intents/{intent_id}") as response:
             page = unescape(await response.text())
         assert "tank.level as summary:1s, 2 windows" in page
@@ -182,18 +186,7 @@ async def test_an_intent_under_a_noised_market_grant_says_so_and_the_budget_show
     async with serve(tmp_path, sections=_market(market_broker)) as served, client() as http:
         assert await login(http, served.url) == 303
         token = await csrf_of(http, served.url)
-        made = await served.agent.perform(
-            "consent.grant",
-            {
-                "recipient": "market",
-                "purpose": "intents",
-                "strands": ["tank.level"],
-                "granularity": "summary:1s",
-                "dp": msgspec.to_builtins(policy),
-            },
-        )
-        given = made["grant"]["created_at"]
-        await eventually(lambda: time.time() > given + 3, "closed windows after the grant")
+        await _grant_market(served, policy)
         form = {"category": "repairs", "text": "fix a door", "lifetime": "1h", "show": "tank.level"}
         intent_id = await _create(http, served, {"csrf": token, **form, "windows": "2"})
         async with http.get(f"{served.url}/intents/{intent_id}") as response:
