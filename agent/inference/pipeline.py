@@ -239,9 +239,10 @@ class ModelRunner:
                         version,
                     )
                 )
-        result = WindowResult(window.start_ts, window.end_ts, prediction, self.debouncer.current)
-        for hook in self.on_result:
-            hook(result)
+        if self.on_result:
+            result = WindowResult(window.start_ts, window.end_ts, prediction, self.debouncer.current)
+            for hook in self.on_result:
+                hook(result)
 
     @property
     def low_confidence(self) -> int:

@@ -277,12 +277,12 @@ class Model:
         interpreter = self.interpreter
         interpreter.set_tensor(self.input_index, self.quantise(window))
         interpreter.invoke()
-        raw = interpreter.get_tensor(self.output_index)[0]
+        raw = interpreter.get_tensor(self.output_index)  # one row: its flat indices are the classes
         best = int(raw.argmax())
         if self._out_scale:
-            confidence = (int(raw[best]) - self._out_zero) * self._out_scale
+            confidence = (raw.item(best) - self._out_zero) * self._out_scale
         else:
-            confidence = float(raw[best])
+            confidence = raw.item(best)
         return Prediction(best, self._labels[best], confidence)
 
     def probabilities(self) -> np.ndarray:
