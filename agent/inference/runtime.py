@@ -179,6 +179,8 @@ class Model:
             self.embedding_index = emb["index"]
             self.embedding_quant = _quant(emb)
             self.embedding_shape = tuple(int(v) for v in emb["shape"])
+        self._embedding_zero = np.float32(self.embedding_quant.zero_point)
+        self._embedding_scale = np.float32(self.embedding_quant.scale)
 
     @property
     def name(self) -> str:
@@ -302,11 +304,13 @@ class Model:
                 f"model {self.name!r} has no embedding output",
                 hint="retrain it with a train.py that exports one (models/README.md)",
             )
-        raw = np.asarray(self.interpreter.get_tensor(self.embedding_index)[0], dtype=np.float32)
-        scale, zero, _ = self.embedding_quant
-        if scale:
-            raw = (raw - np.float32(zero)) * np.float32(scale)
-        return raw
+        raw = self.interpreter.get_tensor(self.embedding_index)[0]
+        if self._embedding_scale:
+            # Dequantised in float32 (the integer values convert exactly), without a float copy first.
+            out: np.ndarray = np.subtract(raw, self._embedding_zero, dtype=np.float32)
+            out *= self._embedding_scale
+            return out
+        return np.asarray(raw, dtype=np.float32)
 
     def classify_many(self, windows: np.ndarray) -> list[Prediction]:
         """Classify every window of ``windows`` (n x window x inputs)."""
