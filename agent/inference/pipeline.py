@@ -209,7 +209,7 @@ class ModelRunner:
         if not head.answers(best):
             # A class the owner did not teach: the shipped classifier's answer stands, as this version says.
             return prediction, version
-        return Prediction(best, head.classes[best], float(probabilities[best])), version
+        return Prediction(best, head.classes[best], probabilities.item(best)), version
 
     def handle(self, window: Window, prediction: Prediction, *, version: int | None = None) -> None:
         """Debounce one prediction; record a context reading, naming ``version`` (default: the running
@@ -239,9 +239,10 @@ class ModelRunner:
                         version,
                     )
                 )
-        result = WindowResult(window.start_ts, window.end_ts, prediction, self.debouncer.current)
-        for hook in self.on_result:
-            hook(result)
+        if self.on_result:
+            result = WindowResult(window.start_ts, window.end_ts, prediction, self.debouncer.current)
+            for hook in self.on_result:
+                hook(result)
 
     @property
     def low_confidence(self) -> int:

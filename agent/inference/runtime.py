@@ -129,9 +129,18 @@ class Model:
         self._work_window = self._work[0]
         self._tensor = np.empty(shape, dtype=self.input_quant.dtype)
         self._quantised_input = bool(self.input_quant.scale)
+        self._fold_input(card)
+        self._out_scale = self.output_quant.scale
+        self._out_zero = self.output_quant.zero_point
+        self._labels = card.labels
+        self._shape = shape
+        # Float input and nothing to normalise: raw samples go to the interpreter as they are.
+        self._passthrough = card.normalisation.kind in ("none", "in_model") and not self._quantised_input
+
+    def _fold_input(self, card: ModelCard) -> None:
+        """The constants that turn a raw window into the input tensor (``quantise``)."""
         in_scale = self.input_quant.scale if self._quantised_input else 1.0
         in_zero = self.input_quant.zero_point if self._quantised_input else 0
-        self._in_scale = in_scale
         self._in_zero = in_zero
         norm = card.normalisation
         n = len(card.inputs)
@@ -147,16 +156,18 @@ class Model:
             self._offset = np.full(n, in_zero, dtype=np.float32)
         else:
             self._gain = self._offset = None
-        self._low = self._high = 0.0
+        self._low = self._high = np.float32(0.0)
         if self._quantised_input:
             info = np.iinfo(self.input_quant.dtype)
-            self._low, self._high = float(info.min), float(info.max)
-        self._out_scale = self.output_quant.scale
-        self._out_zero = self.output_quant.zero_point
-        self._labels = card.labels
-        self._shape = shape
-        # Float input and nothing to normalise: raw samples go to the interpreter as they are.
-        self._passthrough = norm.kind in ("none", "in_model") and not self._quantised_input
+            self._low, self._high = np.float32(info.min), np.float32(info.max)
+        # The z-score's constants as the NumPy scalars its steps convert them to: the same results, and an
+        # operation on one-input statistics kept as NumPy scalars costs a tenth of one on a 1-element array.
+        self._one_input = n == 1
+        self._size64 = np.float64(card.window)
+        self._size32 = np.float32(card.window)
+        self._epsilon32 = np.float32(norm.epsilon)
+        self._in_scale32 = np.float32(in_scale)
+        self._one32 = np.float32(1.0)
 
     def _find_embedding(self, outputs: list[dict[str, Any]]) -> None:
         self.embedding_index: int | None = None
@@ -168,6 +179,8 @@ class Model:
             self.embedding_index = emb["index"]
             self.embedding_quant = _quant(emb)
             self.embedding_shape = tuple(int(v) for v in emb["shape"])
+        self._embedding_zero = np.float32(self.embedding_quant.zero_point)
+        self._embedding_scale = np.float32(self.embedding_quant.scale)
 
     @property
     def name(self) -> str:
@@ -239,11 +252,15 @@ class Model:
         work = self._work_window
         if self._gain is None:
             # Per-window z-score: centre first, then the spread of the centred values (no cancellation).
-            size = window.shape[0]
-            mean = np.add.reduce(window, axis=0, dtype=np.float64) / size
-            np.subtract(window, mean, out=work, casting="unsafe")
-            std = np.sqrt(np.einsum("ij,ij->j", work, work) / size)
-            gain = 1.0 / ((std + self.card.normalisation.epsilon) * self._in_scale)
+            total = np.add.reduce(window, axis=0, dtype=np.float64)
+            if self._one_input:
+                total = total[0]
+            np.subtract(window, total / self._size64, out=work, casting="unsafe")
+            square = np.einsum("ij,ij->j", work, work)
+            if self._one_input:
+                square = square[0]
+            std = np.sqrt(square / self._size32)
+            gain = self._one32 / ((std + self._epsilon32) * self._in_scale32)
             np.multiply(work, gain, out=work, casting="unsafe")
             np.add(work, self._in_zero, out=work, casting="unsafe")
         else:
@@ -253,8 +270,7 @@ class Model:
             np.add(work, offset, out=work, casting="unsafe")
         if not self._quantised_input:
             return self._work
-        np.minimum(work, self._high, out=work)
-        np.maximum(work, self._low, out=work)
+        work.clip(self._low, self._high, out=work)
         np.rint(self._work, out=self._tensor, casting="unsafe")
         return self._tensor
 
@@ -263,12 +279,12 @@ class Model:
         interpreter = self.interpreter
         interpreter.set_tensor(self.input_index, self.quantise(window))
         interpreter.invoke()
-        raw = interpreter.get_tensor(self.output_index)[0]
+        raw = interpreter.get_tensor(self.output_index)  # one row: its flat indices are the classes
         best = int(raw.argmax())
         if self._out_scale:
-            confidence = (int(raw[best]) - self._out_zero) * self._out_scale
+            confidence = (raw.item(best) - self._out_zero) * self._out_scale
         else:
-            confidence = float(raw[best])
+            confidence = raw.item(best)
         return Prediction(best, self._labels[best], confidence)
 
     def probabilities(self) -> np.ndarray:
@@ -288,11 +304,13 @@ class Model:
                 f"model {self.name!r} has no embedding output",
                 hint="retrain it with a train.py that exports one (models/README.md)",
             )
-        raw = np.asarray(self.interpreter.get_tensor(self.embedding_index)[0], dtype=np.float32)
-        scale, zero, _ = self.embedding_quant
-        if scale:
-            raw = (raw - np.float32(zero)) * np.float32(scale)
-        return raw
+        raw = self.interpreter.get_tensor(self.embedding_index)[0]
+        if self._embedding_scale:
+            # Dequantised in float32 (the integer values convert exactly), without a float copy first.
+            out: np.ndarray = np.subtract(raw, self._embedding_zero, dtype=np.float32)
+            out *= self._embedding_scale
+            return out
+        return np.asarray(raw, dtype=np.float32)
 
     def classify_many(self, windows: np.ndarray) -> list[Prediction]:
         """Classify every window of ``windows`` (n x window x inputs)."""

@@ -45,7 +45,8 @@ class Head(NamedTuple):
     def features(self, embeddings: np.ndarray) -> np.ndarray:
         """Standardised embeddings on the unit sphere (rows)."""
         z = (np.asarray(embeddings, dtype=np.float32) - self.mean) / self.scale
-        norm = np.linalg.norm(z, axis=-1, keepdims=True)
+        # The rows' Euclidean norms as np.linalg.norm sums them, without its argument handling (per window).
+        norm = np.sqrt(np.add.reduce(z * z, axis=-1, keepdims=True))
         return np.asarray(z / np.maximum(norm, 1e-6), dtype=np.float32)
 
     def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
@@ -90,9 +91,10 @@ class Head(NamedTuple):
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
+    # The ufuncs' own reductions: what ndarray.max and .sum run, without their Python wrappers.
+    shifted = logits - np.maximum.reduce(logits, axis=-1, keepdims=True)
     exp = np.exp(shifted)
-    return np.asarray(exp / exp.sum(axis=-1, keepdims=True), dtype=np.float32)
+    return np.asarray(exp / np.add.reduce(exp, axis=-1, keepdims=True), dtype=np.float32)
 
 
 def standardisation(embeddings: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

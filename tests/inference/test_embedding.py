@@ -30,6 +30,21 @@ def test_every_shipped_model_gives_its_embedding_after_each_window(name: str, si
         assert set(train["y"].tolist()) == set(range(len(model.card.labels)))
 
 
+@pytest.mark.parametrize("name", ["activity", "appliance"])
+def test_the_embedding_is_its_tensor_dequantised_in_float32(name: str) -> None:
+    model = Model.load(f"builtin:{name}")
+    x, _ = load_test_split(model)
+    assert model.embedding_index is not None
+    scale, zero, _ = model.embedding_quant
+    for window in x[:10]:
+        model.classify(window)
+        raw = np.asarray(model.interpreter.get_tensor(model.embedding_index)[0], dtype=np.float32)
+        expected = (raw - np.float32(zero)) * np.float32(scale) if scale else raw
+        got = model.embedding()
+        assert got.dtype == np.float32
+        assert np.array_equal(got.view(np.uint32), expected.view(np.uint32))
+
+
 def test_a_card_naming_an_embedding_the_file_lacks_is_refused_at_load(model_copy: Path) -> None:
     card = json.loads((model_copy / "card.json").read_text())
     card["embedding"] = {"output": 2, "size": 32}

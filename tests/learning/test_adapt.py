@@ -177,3 +177,18 @@ def test_no_worse_than_the_running_version_is_refused_past_the_allowance_below_s
     assert again.test_accuracy == again.running_test_accuracy == first.test_accuracy
     assert not again.kept
     assert f"{shipped_accuracy:.3f} as shipped" in again.reason
+
+
+def test_head_probabilities_are_the_softmax_of_cosine_logits_bit_for_bit() -> None:
+    base, centres, rng = make_base()
+    mean, scale = heads.standardisation(base.train_x, base.train_y)
+    owner = np.zeros(len(base.train_y), dtype=bool)
+    head = heads.fit(LABELS, base.train_x, base.train_y, owner, mean=mean, scale=scale)
+    embeddings = np.concatenate([clusters(rng, centres, 5), np.zeros((1, SIZE), np.float32)])
+    for rows in (embeddings, embeddings[:1], embeddings[-1:]):
+        z = (rows - head.mean) / head.scale
+        unit = z / np.maximum(np.linalg.norm(z, axis=-1, keepdims=True), 1e-6)
+        logits = unit @ head.weights.T + head.bias
+        exp = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        expected = (exp / exp.sum(axis=-1, keepdims=True)).astype(np.float32)
+        assert np.array_equal(head.probabilities(rows).view(np.uint32), expected.view(np.uint32))
