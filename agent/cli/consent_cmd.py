@@ -43,15 +43,6 @@ def describe_budget(dp: dict[str, Any], standing: dict[str, Any]) -> str:
     )
 
 
-def held_without_opendp() -> str | None:
-    """Why noised grants are held on this hub (OpenDP, the ``dp`` extra, is not installed), or None."""
-    import importlib.util
-
-    if importlib.util.find_spec("opendp") is not None:
-        return None
-    return "held: OpenDP is not installed (pip install 'hearth-agent[dp]'), nothing of it leaves"
-
-
 @click.group()
 def consent() -> None:
     """Grant, list, show and revoke consent for data to leave the home."""
@@ -158,6 +149,8 @@ def list_grants(config_path: Path) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from agent.consent.dp import held
+
     listed = ask(config_path, "consent.list")
     states = listed["grants"]
     table = Table(title="Consent grants")
@@ -167,7 +160,7 @@ def list_grants(config_path: Path) -> None:
     for column in ("recipient", "strands", "granularity", "status", "given", "ends", "queued"):
         table.add_column(column, overflow="fold")
     noised = any(s["grant"].get("dp") for s in states)
-    held = held_without_opendp() if noised else None
+    held_here = held() if noised else None
     if noised:
         table.add_column("noise, budget this period", overflow="fold")
     for s in states:
@@ -185,7 +178,7 @@ def list_grants(config_path: Path) -> None:
         ]
         if noised:
             noise = describe_budget(g["dp"], s["budget"]) if g.get("dp") else "exact"
-            row.append(escape(f"{noise}; {held}" if g.get("dp") and held else noise))
+            row.append(escape(f"{noise}; {held_here}" if g.get("dp") and held_here else noise))
         table.add_row(*row)
     Console().print(table if states else "no grants: nothing leaves this hub")
     for line in listed["destination"]:
@@ -200,6 +193,8 @@ def show(config_path: Path, grant_id: str) -> None:
 
     Example: hearth consent show g-1a2b3c4d5e6f
     """
+    from agent.consent.dp import held
+
     state = ask(config_path, "consent.show", grant_id=grant_id)
     g = state["grant"]
     for key, value in (
@@ -225,8 +220,8 @@ def show(config_path: Path, grant_id: str) -> None:
             f" ({b['releases']} releases, {b['refused']} refused)"
         )
         click.echo(f"{'budget left':>16}: {b['left']:.4g} {unit}, renews {when(b['period_end'])}")
-        if held := held_without_opendp():
-            click.echo(f"{'held':>16}: {held.removeprefix('held: ')}")
+        if why := held():
+            click.echo(f"{'held':>16}: {why.removeprefix('held: ')}")
 
 
 @consent.command()

@@ -15,6 +15,7 @@ the Unix epoch, so a restart does not renew a budget early).
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
 from collections.abc import Sequence
@@ -106,6 +107,16 @@ class NoisySummary:
         _count_scale, sum_scale = self.scales
         sd = sum_scale * (math.sqrt(2) if self.policy.mechanism == "laplace" else 1.0)
         return sd / max(n, 1)
+
+
+def held() -> str | None:
+    """Why noised grants are held on this hub (OpenDP, the ``dp`` extra, is not installed), or None.
+
+    The one wording of it, for every place that shows a noised grant (``hearth consent``, the dashboard).
+    """
+    if importlib.util.find_spec("opendp") is not None:
+        return None
+    return "held: OpenDP is not installed (pip install 'hearth-agent[dp]'), nothing of it leaves"
 
 
 @cache

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 import time
 from html import unescape
 from pathlib import Path
 
 import aiohttp
 import msgspec
+import pytest
 
 from agent.consent import ledger as consent_ledger
 from agent.consent import outbox
@@ -290,3 +292,25 @@ async def test_a_noised_grant_previews_a_noisy_example_and_its_expected_error(tm
         ) as r:  # fmt: skip
             assert r.status == 400
             assert "lower below upper" in unescape(await r.text())
+
+
+async def test_the_consent_page_says_a_noised_grant_is_held_where_opendp_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A noised grant given where OpenDP was installed, looked at where it is not: held, as the CLI says."""
+    async with serve(tmp_path) as served, client() as http:
+        assert await login(http, served.url) == 303
+        token = await csrf_of(http, served.url)
+        noise = {"dp": "laplace", "dp_loss": "0.5", "dp_bounds": "0..100", "dp_budget": "500/day"}
+        _, noised_id = await _give(http, served, token, **noise)
+        _, exact_id = await _give(http, served, token, recipient="utility")
+        held_here = "held: OpenDP is not installed (pip install 'hearth-agent[dp]'), nothing of it leaves"
+        async with http.get(f"{served.url}/consent") as r:
+            assert "OpenDP is not installed" not in unescape(await r.text())
+        # A None entry in sys.modules makes ``import opendp`` fail as it does where the package is absent.
+        monkeypatch.setitem(sys.modules, "opendp", None)
+        async with http.get(f"{served.url}/consent") as r:
+            page = unescape(await r.text())
+        rows = dict(re.findall(r'<tr data-grant="(g-[0-9a-f]+)">(.*?)</tr>', page, re.S))
+        assert f'<span class="warn" data-f="held">{held_here}</span>' in rows[noised_id]
+        assert "held" not in rows[exact_id]

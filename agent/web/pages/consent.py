@@ -22,7 +22,7 @@ from agent.config.durations import PATTERN
 from agent.consent import budget
 from agent.consent import ledger as consent_ledger
 from agent.consent.destination import hub_receipt
-from agent.consent.dp import DpPolicy, policy_from_options
+from agent.consent.dp import DpPolicy, held, policy_from_options
 from agent.consent.grants import Grant, new_grant
 from agent.errors import AgentError, ConsentError
 from agent.store import queries
@@ -85,6 +85,7 @@ async def _render_list(
         title="Consent",
         states=states,
         budgets=budgets,
+        held=held() if budgets else None,
         error=error,
         notice=notice,
         form={
