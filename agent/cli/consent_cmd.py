@@ -57,7 +57,8 @@ def consent() -> None:
     "strands",
     multiple=True,
     required=True,
-    help="Stream name or glob (living_room.*; * alone: every strand, also future ones); repeatable.",
+    help="A strand of this hub, or a glob (living_room.*; * alone: every strand, also future ones);"
+    " repeatable.",
 )
 @click.option(
     "--granularity",
@@ -131,6 +132,8 @@ def grant(
         f"granted {made['id']}: {made['recipient']} receives {', '.join(made['strands'])}"
         f" as {made['granularity']}"
     )
+    for warning in result.get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
     if made.get("dp"):
         click.echo(f"noised: {describe_policy(made['dp'])}")
     if not result["upstream"]:

@@ -4,12 +4,18 @@ Every strand is ``<device>.<quantity>``; a context strand is ``context.<model>``
 stay within one part (``living_room.*`` is not ``living_room.a.b``), and ``*`` alone names every strand,
 present and future. A pattern that could never name a strand is refused where it is given, so no grant
 or erasure silently covers nothing.
+
+A grant also names strands that exist on its hub (``unknown``): a stream recorded there, or a strand its
+sources and models make (``agent.sources.strands``). A name that is neither is refused; a glob that names
+none of them yet is accepted with a warning, since it may be meant for a device adopted later.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from fnmatch import fnmatchcase
+from functools import lru_cache
 
 from agent.errors import ConsentError
 
@@ -56,3 +62,61 @@ def may_name_context(pattern: str) -> bool:
     (``labels.<model>``)."""
     device = pattern.split(".", 1)[0]
     return pattern == EVERY or fnmatchcase(CONTEXT, device) or fnmatchcase(LABELS, device)
+
+
+@lru_cache(maxsize=1024)
+def _meet(a: str, b: str) -> bool:
+    """True when some text matches both globs ``a`` and ``b`` (``*`` and ``?`` as in ``matches``)."""
+    if not a or not b:
+        return all(c == "*" for c in a or b)
+    if a[0] == "*":
+        return _meet(a[1:], b) or _meet(a, b[1:])
+    if b[0] == "*":
+        return _meet(a, b[1:]) or _meet(a[1:], b)
+    return (a[0] == b[0] or "?" in (a[0], b[0])) and _meet(a[1:], b[1:])
+
+
+def overlaps(pattern: str, made: str) -> bool:
+    """True when some strand is named by ``pattern`` and by ``made``: a strand's name, or ``<prefix>.*`` for
+    every strand under a prefix (a board's streams, a device's, forecasts), as the hub's sources list them."""
+    if EVERY in (pattern, made):
+        return True
+    parts = pattern.split(".")
+    if made.endswith(".*"):
+        prefix = made[:-2].split(".")
+        return len(parts) > len(prefix) and all(_meet(p, q) for p, q in zip(parts, prefix, strict=False))
+    names = made.split(".")
+    return len(parts) == len(names) and all(_meet(p, q) for p, q in zip(parts, names, strict=True))
+
+
+def unknown(
+    patterns: tuple[str, ...] | list[str], *, recorded: Collection[str], made: Collection[str]
+) -> list[str]:
+    """Warnings for the globs among ``patterns`` that name no strand of the hub yet (``recorded`` streams,
+    strands its sources and models ``made``); ``ConsentError`` for a strand name that is neither."""
+    warnings = []
+    for pattern in patterns:
+        if any(matches(pattern, stream) for stream in recorded) or any(overlaps(pattern, m) for m in made):
+            continue
+        if "*" in pattern or "?" in pattern:
+            warnings.append(
+                f"{pattern} names no strand on this hub yet: nothing leaves under it until a device or model"
+                " it names is added"
+            )
+            continue
+        raise ConsentError(
+            f"no strand {pattern!r} on this hub: no stream of that name is recorded here, and no configured"
+            " source or model makes one",
+            hint=_listing(recorded, made),
+            field="strand",
+        )
+    return warnings
+
+
+def _listing(recorded: Collection[str], made: Collection[str], *, most: int = 12) -> str:
+    """``strands on this hub: a, b, ... and 3 more`` (or that there are none yet)."""
+    names = sorted({*recorded, *made})
+    if not names:
+        return "this hub has recorded no stream yet, and no source or model is configured"
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return f"strands on this hub: {', '.join(names[:most])}{more}"
