@@ -107,13 +107,13 @@ def unknown(
         raise ConsentError(
             f"no strand {pattern!r} on this hub: no stream of that name is recorded here, and no configured"
             " source or model makes one",
-            hint=_listing(recorded, made),
+            hint=listing(recorded, made),
             field="strand",
         )
     return warnings
 
 
-def _listing(recorded: Collection[str], made: Collection[str], *, most: int = 12) -> str:
+def listing(recorded: Collection[str], made: Collection[str], *, most: int = 12) -> str:
     """``strands on this hub: a, b, ... and 3 more`` (or that there are none yet)."""
     names = sorted({*recorded, *made})
     if not names:
