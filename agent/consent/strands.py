@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from fnmatch import fnmatchcase
-from functools import lru_cache
 
 from agent.errors import ConsentError
 
@@ -64,16 +63,20 @@ def may_name_context(pattern: str) -> bool:
     return pattern == EVERY or fnmatchcase(CONTEXT, device) or fnmatchcase(LABELS, device)
 
 
-@lru_cache(maxsize=1024)
 def _meet(a: str, b: str) -> bool:
     """True when some text matches both globs ``a`` and ``b`` (``*`` and ``?`` as in ``matches``)."""
-    if not a or not b:
-        return all(c == "*" for c in a or b)
-    if a[0] == "*":
-        return _meet(a[1:], b) or _meet(a, b[1:])
-    if b[0] == "*":
-        return _meet(a, b[1:]) or _meet(a[1:], b)
-    return (a[0] == b[0] or "?" in (a[0], b[0])) and _meet(a[1:], b[1:])
+    # meet[i][j]: a[i:] and b[j:] can match one text (filled from the ends: no recursion, any length).
+    meet = [[False] * (len(b) + 1) for _ in range(len(a) + 1)]
+    meet[len(a)][len(b)] = True
+    for i in range(len(a), -1, -1):
+        for j in range(len(b), -1, -1):
+            if i < len(a) and a[i] == "*":  # the star matches nothing, or one more character of b's text
+                meet[i][j] = meet[i + 1][j] or (j < len(b) and meet[i][j + 1])
+            elif j < len(b) and b[j] == "*":
+                meet[i][j] = meet[i][j + 1] or (i < len(a) and meet[i + 1][j])
+            elif i < len(a) and j < len(b):
+                meet[i][j] = (a[i] == b[j] or "?" in (a[i], b[j])) and meet[i + 1][j + 1]
+    return meet[0][0]
 
 
 def overlaps(pattern: str, made: str) -> bool:
@@ -96,6 +99,8 @@ def unknown(
     strands its sources and models ``made``); ``ConsentError`` for a strand name that is neither."""
     warnings = []
     for pattern in patterns:
+        if pattern == EVERY:
+            continue  # every strand, present and future, by the owner's explicit choice
         if any(matches(pattern, stream) for stream in recorded) or any(overlaps(pattern, m) for m in made):
             continue
         if "*" in pattern or "?" in pattern:
