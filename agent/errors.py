@@ -16,9 +16,38 @@
 
 Foreign exceptions are converted where they enter (``raise ... from exc``); every error carries a
 hint for the operator where one helps.
+
+An error about one of the owner's inputs names it as a ``field`` (``purpose``, ``bounds``), never as a
+command-line flag or a form label: the words are written once, and each front end names the input its own
+way through a ``Naming`` (the CLI as ``--bounds``, the dashboard by the label of its form field). A hint may
+say ``{field}`` where that name goes, and ``example`` is a value that would do.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
+
+FIELD = "{field}"
+
+
+class Naming(Protocol):
+    """How a front end names the owner's inputs in an error's advice."""
+
+    def name(self, field: str) -> str:
+        """The input ``field`` as this front end shows it (``--allow-raw``, “Bounds”)."""
+
+    def example(self, field: str, value: str) -> str:
+        """``value`` given as ``field`` (``--bounds 10..35``, “Bounds”: for example 10..35)."""
+
+
+class _Plain:
+    """Inputs by their own names (``bounds``), for logs and anything that is not a front end."""
+
+    def name(self, field: str) -> str:
+        return field
+
+    def example(self, field: str, value: str) -> str:
+        return f"{field} {value}"
 
 
 class AgentError(Exception):
@@ -26,15 +55,32 @@ class AgentError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, field: str | None = None, example: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.field = field
+        self.example = example
+
+    def advice(self, naming: Naming) -> str | None:
+        """The hint and the example, with the input named as ``naming`` names it (None without either)."""
+        parts = []
+        if self.hint:
+            named = self.hint if self.field is None else self.hint.replace(FIELD, naming.name(self.field))
+            parts.append(named)
+        if self.field is not None and self.example is not None:
+            parts.append(naming.example(self.field, self.example))
+        return "; ".join(parts) or None
+
+    def told(self, naming: Naming) -> str:
+        """The message with its advice on a ``hint:`` line, for a terminal or a log."""
+        advice = self.advice(naming)
+        return f"{self.message}\n  hint: {advice}" if advice else self.message
 
     def __str__(self) -> str:
-        if self.hint:
-            return f"{self.message}\n  hint: {self.hint}"
-        return self.message
+        return self.told(_Plain())
 
 
 class ConfigError(AgentError):

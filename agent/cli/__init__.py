@@ -6,6 +6,7 @@ never a traceback for a user's mistake.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import Any
 
@@ -27,6 +28,18 @@ def _agent_error(exc: BaseException) -> AgentError | None:
     return None
 
 
+class Flags:
+    """The owner's inputs named as command options (``bounds`` → ``--bounds``) in an error's advice."""
+
+    def name(self, field: str) -> str:
+        """``--<field>``, with ``-`` for ``_``."""
+        return "--" + field.replace("_", "-")
+
+    def example(self, field: str, value: str) -> str:
+        """The option and the value, quoted for a shell when it needs it."""
+        return f"{self.name(field)} {shlex.quote(value)}"
+
+
 class HearthGroup(click.Group):
     """A click group that turns AgentError into ``error: ...`` on stderr and its exit code."""
 
@@ -37,7 +50,7 @@ class HearthGroup(click.Group):
             error = _agent_error(exc)
             if error is None:
                 raise
-            click.echo(f"error: {error}", err=True)
+            click.echo(f"error: {error.told(Flags())}", err=True)
             ctx.exit(error.exit_code)
 
 

@@ -47,15 +47,6 @@ def describe_budget(dp: dict[str, Any], standing: dict[str, Any]) -> str:
     )
 
 
-def held_without_opendp() -> str | None:
-    """Why noised grants are held on this hub (OpenDP, the ``dp`` extra, is not installed), or None."""
-    import importlib.util
-
-    if importlib.util.find_spec("opendp") is not None:
-        return None
-    return "held: OpenDP is not installed (pip install 'hearth-agent[dp]'), nothing of it leaves"
-
-
 @click.group()
 def consent() -> None:
     """Grant, list, show and revoke consent for data to leave the home."""
@@ -70,7 +61,8 @@ def consent() -> None:
     "strands",
     multiple=True,
     required=True,
-    help="Stream name or glob (living_room.*; * alone: every strand, also future ones); repeatable.",
+    help="A strand of this hub, or a glob (living_room.*; * alone: every strand, also future ones);"
+    " repeatable.",
 )
 @click.option(
     "--granularity",
@@ -144,6 +136,8 @@ def grant(
         f"granted {made['id']}: {made['recipient']} receives {', '.join(made['strands'])}"
         f" as {made['granularity']}"
     )
+    for warning in result.get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
     if made.get("dp"):
         click.echo(f"noised: {describe_policy(made['dp'])}")
     if not result["upstream"]:
@@ -162,6 +156,8 @@ def list_grants(config_path: Path) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from agent.consent.dp import held
+
     listed = ask(config_path, "consent.list")
     clock = clock_of(config_path)
     states = listed["grants"]
@@ -172,7 +168,7 @@ def list_grants(config_path: Path) -> None:
     for column in ("recipient", "strands", "granularity", "status", "given", "ends", "queued"):
         table.add_column(column, overflow="fold")
     noised = any(s["grant"].get("dp") for s in states)
-    held = held_without_opendp() if noised else None
+    held_here = held() if noised else None
     if noised:
         table.add_column("noise, budget this period", overflow="fold")
     for s in states:
@@ -190,7 +186,7 @@ def list_grants(config_path: Path) -> None:
         ]
         if noised:
             noise = describe_budget(g["dp"], s["budget"]) if g.get("dp") else "exact"
-            row.append(escape(f"{noise}; {held}" if g.get("dp") and held else noise))
+            row.append(escape(f"{noise}; {held_here}" if g.get("dp") and held_here else noise))
         table.add_row(*row)
     Console().print(table if states else "no grants: nothing leaves this hub")
     for line in listed["destination"]:
@@ -205,6 +201,8 @@ def show(config_path: Path, grant_id: str) -> None:
 
     Example: hearth consent show g-1a2b3c4d5e6f
     """
+    from agent.consent.dp import held
+
     state = ask(config_path, "consent.show", grant_id=grant_id)
     clock = clock_of(config_path)
     g = state["grant"]
@@ -231,8 +229,8 @@ def show(config_path: Path, grant_id: str) -> None:
             f" ({b['releases']} releases, {b['refused']} refused)"
         )
         click.echo(f"{'budget left':>16}: {b['left']:.4g} {unit}, renews {clock.stamp(b['period_end'])}")
-        if held := held_without_opendp():
-            click.echo(f"{'held':>16}: {held.removeprefix('held: ')}")
+        if why := held():
+            click.echo(f"{'held':>16}: {why.removeprefix('held: ')}")
 
 
 @consent.command()

@@ -15,6 +15,7 @@ the Unix epoch, so a restart does not renew a budget early).
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
 from collections.abc import Sequence
@@ -43,18 +44,25 @@ class DpPolicy:
     def check(self) -> None:
         """``ConsentError`` naming what is wrong with the policy."""
         if self.mechanism not in ("laplace", "gaussian"):
-            raise ConsentError(f"unknown mechanism {self.mechanism!r}", hint="laplace or gaussian")
+            raise ConsentError(
+                f"unknown mechanism {self.mechanism!r}", hint="laplace or gaussian", field="dp"
+            )
         if not (math.isfinite(self.per_release) and self.per_release > 0):
-            raise ConsentError("the privacy loss per release must be a positive number")
+            raise ConsentError("the privacy loss per release must be a positive number", field=self.unit)
         if not (math.isfinite(self.lower) and math.isfinite(self.upper) and self.lower < self.upper):
-            raise ConsentError(f"bounds {self.lower}..{self.upper} must be finite, lower below upper")
+            raise ConsentError(
+                f"bounds {self.lower}..{self.upper} must be finite, lower below upper",
+                field="bounds",
+                example="10..35",
+            )
         if not (self.cap >= self.per_release):
             raise ConsentError(
                 f"a cap of {self.cap:g} per period allows no release of {self.per_release:g}",
                 hint="raise the cap or lower the loss per release",
+                field="budget",
             )
         if not self.period_s > 0:
-            raise ConsentError("the budget period must be positive")
+            raise ConsentError("the budget period must be positive", field="budget", example="8/day")
 
     @property
     def unit(self) -> str:
@@ -106,6 +114,16 @@ class NoisySummary:
         _count_scale, sum_scale = self.scales
         sd = sum_scale * (math.sqrt(2) if self.policy.mechanism == "laplace" else 1.0)
         return sd / max(n, 1)
+
+
+def held() -> str | None:
+    """Why noised grants are held on this hub (OpenDP, the ``dp`` extra, is not installed), or None.
+
+    The one wording of it, for every place that shows a noised grant (``hearth consent``, the dashboard).
+    """
+    if importlib.util.find_spec("opendp") is not None:
+        return None
+    return "held: OpenDP is not installed (pip install 'hearth-agent[dp]'), nothing of it leaves"
 
 
 @cache
@@ -177,27 +195,39 @@ _PERIODS = {"hour": 3600.0, "day": 86400.0, "week": 7 * 86400.0}
 def policy_from_options(
     mechanism: str, *, epsilon: float | None, rho: float | None, bounds: str | None, budget: str | None
 ) -> DpPolicy:
-    """The policy that ``--dp``, ``--epsilon``/``--rho``, ``--bounds LO..HI`` and ``--budget N/PERIOD``
-    describe; ``ConsentError`` naming the option that is wrong."""
+    """The policy that a mechanism, its loss per release (``epsilon`` or ``rho``), ``bounds`` (``LO..HI``)
+    and a ``budget`` (``N/PERIOD``) describe; ``ConsentError`` naming the field that is wrong."""
     if mechanism not in ("laplace", "gaussian"):
-        raise ConsentError(f"unknown --dp mechanism {mechanism!r}", hint="--dp laplace or --dp gaussian")
+        raise ConsentError(
+            f"unknown noise mechanism {mechanism!r}",
+            hint="laplace or gaussian",
+            field="dp",
+            example="laplace",
+        )
     unit, given, other = ("epsilon", epsilon, rho) if mechanism == "laplace" else ("rho", rho, epsilon)
     if given is None or other is not None:
         raise ConsentError(
-            f"--dp {mechanism} takes its loss per release as --{unit}",
-            hint="--dp laplace --epsilon 0.5, or --dp gaussian --rho 0.05",
+            f"{mechanism} noise takes its loss per release as {unit}",
+            field=unit,
+            example="0.5" if unit == "epsilon" else "0.05",
         )
     if bounds is None:
-        raise ConsentError("--dp needs --bounds LO..HI (values are clamped to them)", hint="--bounds 10..35")
+        raise ConsentError(
+            "noise needs bounds LO..HI: values are clamped to them", field="bounds", example="10..35"
+        )
     lo_text, sep, hi_text = bounds.partition("..")
     try:
         lower, upper = float(lo_text), float(hi_text)
     except ValueError:
         lower = upper = math.nan
     if not sep or math.isnan(lower) or math.isnan(upper):
-        raise ConsentError(f"invalid --bounds {bounds!r}", hint="two numbers joined by '..', as in 10..35")
+        raise ConsentError(
+            f"invalid bounds {bounds!r}", hint="two numbers joined by '..'", field="bounds", example="10..35"
+        )
     if budget is None:
-        raise ConsentError(f"--dp needs --budget N/PERIOD, the cap on {unit}", hint="--budget 8/day")
+        raise ConsentError(
+            f"noise needs a budget N/PERIOD, the cap on {unit}", field="budget", example="8/day"
+        )
     cap_text, sep, period = budget.partition("/")
     try:
         cap = float(cap_text)
@@ -208,7 +238,10 @@ def policy_from_options(
         period_s = seconds(period)
     if not sep or math.isnan(cap) or period_s is None:
         raise ConsentError(
-            f"invalid --budget {budget!r}", hint="a cap and a period: 8/day, 2/hour, 20/week or 4/12h"
+            f"invalid budget {budget!r}",
+            hint="a cap and a period: 8/day, 2/hour, 20/week or 4/12h",
+            field="budget",
+            example="8/day",
         )
     policy = DpPolicy(mechanism, given, lower, upper, cap, period_s)  # type: ignore[arg-type]
     policy.check()

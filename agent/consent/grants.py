@@ -62,16 +62,23 @@ def new_grant(
         raise ConsentError(
             f"invalid recipient {recipient!r}",
             hint="lower-case letters, digits, '_', '.' and '-' (it becomes part of the MQTT topic)",
+            field="recipient",
+            example="energy-coop",
         )
     if not purpose.strip():
-        raise ConsentError("a grant needs a purpose in plain words", hint="--purpose 'heating advice'")
+        raise ConsentError(
+            "a grant needs a purpose in plain words", field="purpose", example="heating advice"
+        )
     if not strands:
-        raise ConsentError("a grant needs at least one strand", hint="--strand living_room.temperature")
+        raise ConsentError(
+            "a grant needs at least one strand", field="strand", example="living_room.temperature"
+        )
     grain = parse_granularity(granularity)
     if grain.kind == "raw" and not allow_raw:
         raise ConsentError(
             "raw readings leave the home only when chosen explicitly",
-            hint="add --allow-raw if you really mean to share every reading",
+            hint="confirm with {field} if you really mean to share every reading",
+            field="allow_raw",
         )
     checked = tuple(check_pattern(s) for s in strands)
     if grain.kind == "events":
@@ -82,19 +89,25 @@ def new_grant(
                     f"events are changes of a context label, and {pattern!r} names no context strand",
                     hint="give events on context.<model> (or context.*, labels.*); summary:<window> or raw"
                     " for sensors",
+                    field="granularity",
                 )
     if precision is not None and not -6 <= precision <= 9:
-        raise ConsentError(f"precision {precision} is out of range", hint="decimal places between -6 and 9")
+        raise ConsentError(
+            f"precision {precision} is out of range",
+            hint="decimal places between -6 and 9",
+            field="precision",
+        )
     if dp is not None:
         if grain.kind != "summary":
             raise ConsentError(
                 f"differential privacy noises window summaries, not {grain.kind}",
-                hint="use --granularity summary:<window> with --dp",
+                field="granularity",
+                example="summary:1h",
             )
         dp.check()
         NoisySummary(dp)  # the measurement builds here, or the grant is refused (OpenDP missing, say)
     if expires_at is not None and expires_at <= now:
-        raise ConsentError("the grant would expire before it starts")
+        raise ConsentError("the grant would expire before it starts", field="expires", example="30d")
     return Grant(
         id="g-" + secrets.token_hex(6),
         recipient=recipient,

@@ -4,11 +4,16 @@ Every strand is ``<device>.<quantity>``; a context strand is ``context.<model>``
 stay within one part (``living_room.*`` is not ``living_room.a.b``), and ``*`` alone names every strand,
 present and future. A pattern that could never name a strand is refused where it is given, so no grant
 or erasure silently covers nothing.
+
+A grant also names strands that exist on its hub (``unknown``): a stream recorded there, or a strand its
+sources and models make (``agent.sources.strands``). A name that is neither is refused; a glob that names
+none of them yet is accepted with a warning, since it may be meant for a device adopted later.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from fnmatch import fnmatchcase
 
 from agent.errors import ConsentError
@@ -56,3 +61,67 @@ def may_name_context(pattern: str) -> bool:
     (``labels.<model>``)."""
     device = pattern.split(".", 1)[0]
     return pattern == EVERY or fnmatchcase(CONTEXT, device) or fnmatchcase(LABELS, device)
+
+
+def _meet(a: str, b: str) -> bool:
+    """True when some text matches both globs ``a`` and ``b`` (``*`` and ``?`` as in ``matches``)."""
+    # meet[i][j]: a[i:] and b[j:] can match one text (filled from the ends: no recursion, any length).
+    meet = [[False] * (len(b) + 1) for _ in range(len(a) + 1)]
+    meet[len(a)][len(b)] = True
+    for i in range(len(a), -1, -1):
+        for j in range(len(b), -1, -1):
+            if i < len(a) and a[i] == "*":  # the star matches nothing, or one more character of b's text
+                meet[i][j] = meet[i + 1][j] or (j < len(b) and meet[i][j + 1])
+            elif j < len(b) and b[j] == "*":
+                meet[i][j] = meet[i][j + 1] or (i < len(a) and meet[i + 1][j])
+            elif i < len(a) and j < len(b):
+                meet[i][j] = (a[i] == b[j] or "?" in (a[i], b[j])) and meet[i + 1][j + 1]
+    return meet[0][0]
+
+
+def overlaps(pattern: str, made: str) -> bool:
+    """True when some strand is named by ``pattern`` and by ``made``: a strand's name, or ``<prefix>.*`` for
+    every strand under a prefix (a board's streams, a device's, forecasts), as the hub's sources list them."""
+    if EVERY in (pattern, made):
+        return True
+    parts = pattern.split(".")
+    if made.endswith(".*"):
+        prefix = made[:-2].split(".")
+        return len(parts) > len(prefix) and all(_meet(p, q) for p, q in zip(parts, prefix, strict=False))
+    names = made.split(".")
+    return len(parts) == len(names) and all(_meet(p, q) for p, q in zip(parts, names, strict=True))
+
+
+def unknown(
+    patterns: tuple[str, ...] | list[str], *, recorded: Collection[str], made: Collection[str]
+) -> list[str]:
+    """Warnings for the globs among ``patterns`` that name no strand of the hub yet (``recorded`` streams,
+    strands its sources and models ``made``); ``ConsentError`` for a strand name that is neither."""
+    warnings = []
+    for pattern in patterns:
+        if pattern == EVERY:
+            continue  # every strand, present and future, by the owner's explicit choice
+        if any(matches(pattern, stream) for stream in recorded) or any(overlaps(pattern, m) for m in made):
+            continue
+        if "*" in pattern or "?" in pattern:
+            warnings.append(
+                f"{pattern} names no strand on this hub yet: nothing leaves under it until a device or model"
+                " it names is added"
+            )
+            continue
+        raise ConsentError(
+            f"no strand {pattern!r} on this hub: no stream of that name is recorded here, and no configured"
+            " source or model makes one",
+            hint=listing(recorded, made),
+            field="strand",
+        )
+    return warnings
+
+
+def listing(recorded: Collection[str], made: Collection[str], *, most: int = 12) -> str:
+    """``strands on this hub: a, b, ... and 3 more`` (or that there are none yet)."""
+    names = sorted({*recorded, *made})
+    if not names:
+        return "this hub has recorded no stream yet, and no source or model is configured"
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return f"strands on this hub: {', '.join(names[:most])}{more}"

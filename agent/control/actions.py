@@ -21,10 +21,12 @@ from agent.consent import ledger as consent_ledger
 from agent.consent.destination import hub_receipt
 from agent.consent.dp import DpPolicy
 from agent.consent.grants import new_grant
-from agent.consent.strands import CONTEXT, LABELS, check_pattern, matches, may_name_context
+from agent.consent.strands import CONTEXT, LABELS, check_pattern, matches, may_name_context, unknown
 from agent.control.owner import OwnerHub
 from agent.errors import AgentError, LearningError
 from agent.sources.ble.adoption import AdoptionError, AdoptionStore, parse_bindkey
+from agent.sources.strands import known_strands
+from agent.store import queries
 from agent.store.readings import ReadingsStore
 from agent.store.sqlite import transaction
 
@@ -78,8 +80,10 @@ async def grant(
     expires_s: float | None = None,
     allow_raw: bool = False,
     dp: dict[str, Any] | None = None,
+    record: bool = True,
 ) -> dict[str, Any]:
-    """Record a new grant with its receipt; returns the grant."""
+    """Record a new grant with its receipt (with ``record`` off, only check it: the dashboard's preview);
+    returns the grant and warnings about its strands (a glob that names none of them yet)."""
     now = time.time()
     try:
         policy = None if dp is None else msgspec.convert(dp, DpPolicy)
@@ -97,8 +101,11 @@ async def grant(
         dp=policy,
     )
     config = hub.config
-    await hub.ledger(consent_ledger.add_grant, made, hub_receipt(made, config))
-    return {"grant": msgspec.to_builtins(made), "upstream": config.upstream is not None}
+    recorded = await hub.readings(lambda store: queries.stream_names(store.conn))
+    warnings = unknown(made.strands, recorded=recorded, made=known_strands(config))
+    if record:
+        await hub.ledger(consent_ledger.add_grant, made, hub_receipt(made, config))
+    return {"grant": msgspec.to_builtins(made), "upstream": config.upstream is not None, "warnings": warnings}
 
 
 @action("consent.list")

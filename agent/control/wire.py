@@ -32,14 +32,24 @@ class Reply(msgspec.Struct, frozen=True, omit_defaults=True):
     result: Any = None
     error: str | None = None
     hint: str | None = None
+    field: str | None = None  # the owner's input the error is about, named by the command (AgentError)
+    example: str | None = None
     exit_code: int = 1
 
 
 class HubError(AgentError):
     """An error the running hub reported for an owner action (message, hint and exit code as it said)."""
 
-    def __init__(self, message: str, *, hint: str | None = None, exit_code: int = 1) -> None:
-        super().__init__(message, hint=hint)
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        field: str | None = None,
+        example: str | None = None,
+        exit_code: int = 1,
+    ) -> None:
+        super().__init__(message, hint=hint, field=field, example=example)
         self.exit_code = exit_code
 
 
@@ -63,13 +73,26 @@ def result_of(line: bytes) -> Any:
     except msgspec.DecodeError as exc:
         raise AgentError(f"the hub sent an unreadable reply: {exc}") from exc
     if not reply.ok:
-        raise HubError(reply.error or "the hub refused", hint=reply.hint, exit_code=reply.exit_code)
+        raise HubError(
+            reply.error or "the hub refused",
+            hint=reply.hint,
+            field=reply.field,
+            example=reply.example,
+            exit_code=reply.exit_code,
+        )
     return reply.result
 
 
 def error_reply(exc: AgentError) -> Reply:
     """The reply that carries ``exc`` to the command that asked."""
-    return Reply(ok=False, error=exc.message, hint=exc.hint, exit_code=exc.exit_code)
+    return Reply(
+        ok=False,
+        error=exc.message,
+        hint=exc.hint,
+        field=exc.field,
+        example=exc.example,
+        exit_code=exc.exit_code,
+    )
 
 
 def socket_path(data_dir: Path) -> Path:

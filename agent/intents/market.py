@@ -81,15 +81,17 @@ def market_for(config: Config, via: str) -> Market:
         if config.market is None:
             raise IntentError(
                 "no [market] broker is configured",
-                hint="add a [market] section (see config/hearth.toml), or publish with --via upstream",
+                hint="add a [market] section (see config/hearth.toml), or publish on upstream",
+                field="via",
+                example="upstream",
             )
         section = config.market
     elif via == "upstream":
         if config.upstream is None:
-            raise IntentError("no [upstream] broker is configured", hint="publish with --via market")
+            raise IntentError("no [upstream] broker is configured", field="via", example="market")
         section = config.upstream
     else:
-        raise IntentError(f"unknown destination {via!r}", hint="--via market or --via upstream")
+        raise IntentError(f"unknown destination {via!r}", hint="market or upstream", field="via")
     if section.protocol == "3.1.1":
         raise IntentError(
             f"intents need MQTT 5 (message expiry), and [{via}] speaks 3.1.1",

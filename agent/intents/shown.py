@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from agent.consent.dp import NoisySummary
 from agent.consent.gate import Refused, admit
 from agent.consent.grants import MARKET, Grant
-from agent.consent.strands import check_pattern
+from agent.consent.strands import check_pattern, listing
 from agent.errors import IntentError
 from agent.store import queries
 from agent.store.queries import StreamRef
@@ -72,16 +72,24 @@ def shown_data(
     for strand in dict.fromkeys(strands):
         name = check_pattern(strand)
         if "*" in name:
-            raise IntentError(f"--show takes stream names, not patterns: {name!r}")
+            raise IntentError(
+                f"an intent shows streams by their names, not patterns: {name!r}",
+                field="show",
+                example="living_room.temperature",
+            )
         stream = queries.stream_named(readings, name)
         if stream is None:
-            raise IntentError(f"no stream {name!r} on this hub", hint="hearth status lists the streams")
+            raise IntentError(
+                f"no stream {name!r} on this hub",
+                hint=listing(queries.stream_names(readings), ()),
+                field="show",
+            )
         grant = market_grant(grants, name)
         if grant is None:
             raise IntentError(
                 f"no grant lets {name!r} go to the market",
-                hint=f"hearth consent grant --recipient {AUDIENCE} --strand {name} --granularity summary:1d"
-                " --purpose 'shown with my intents'",
+                hint=f"give the recipient {AUDIENCE} a summary:<window> grant of {name} first",
+                field="show",
             )
         if grant.expires_at is not None and grant.expires_at < until:
             raise IntentError(

@@ -43,11 +43,11 @@ def check(model: str, start_ts: float, end_ts: float, cls: str, *, known_models:
             hint="lower-case letters, digits, _ and -, up to 40 characters (for example heat_pump)",
         )
     if not (math.isfinite(start_ts) and math.isfinite(end_ts)):
-        raise LearningError(
-            "a label's --from and --to must be times", hint="2026-12-02T14:30 or unix seconds"
-        )
+        raise LearningError("a label's start and end must be times", field="from", example="2026-12-02T14:30")
     if end_ts <= start_ts:
-        raise LearningError("a label's --to must come after its --from")
+        raise LearningError(
+            "a label must end after it starts", hint="give {field} a time after the start", field="to"
+        )
     if end_ts - start_ts > MAX_SPAN_S:
         raise LearningError(
             f"a label spans at most 7 days; this one spans {(end_ts - start_ts) / 86400:.1f} days",

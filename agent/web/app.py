@@ -20,7 +20,7 @@ import importlib
 import math
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,7 @@ from aiohttp import web
 
 from agent import __version__
 from agent.config import HubClock
+from agent.errors import AgentError
 from agent.web.auth import LoginLimiter, Session, Sessions, same_token
 from agent.web.live import LiveFeed
 
@@ -142,6 +143,28 @@ class WebContext:
 
 
 CTX = web.AppKey("ctx", WebContext)
+
+
+class FormFields:
+    """The owner's inputs named by the labels of a page's form (``bounds`` → “Bounds”) in an error's advice,
+    where the command line would name its options (``agent.errors.Naming``)."""
+
+    def __init__(self, labels: Mapping[str, str]) -> None:
+        self.labels = labels
+
+    def name(self, field: str) -> str:
+        """The field's label as the form shows it, in quotes."""
+        return f"“{self.labels.get(field, field)}”"
+
+    def example(self, field: str, value: str) -> str:
+        """“Label”: for example ``value``."""
+        return f"{self.name(field)}: for example {value}"
+
+
+def form_error(exc: AgentError, labels: Mapping[str, str]) -> str:
+    """``exc`` as a form shows it: its message, then its advice in brackets, naming fields by ``labels``."""
+    advice = exc.advice(FormFields(labels))
+    return exc.message + (f" ({advice})" if advice else "")
 
 
 def build_app(ctx: WebContext) -> web.Application:

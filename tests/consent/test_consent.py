@@ -11,7 +11,7 @@ from agent.consent.gate import Admitted, Refused, admit
 from agent.consent.grants import new_grant
 from agent.consent.granularity import Granularity, parse_granularity
 from agent.consent.receipts import receipt_for
-from agent.consent.strands import matches
+from agent.consent.strands import matches, overlaps, unknown
 from agent.errors import ConsentError
 
 T0 = 1_700_000_000.0
@@ -64,6 +64,55 @@ def test_granularity_errors_name_the_problem(text: str, message: str) -> None:
 )
 def test_globs_stay_in_a_part_and_lone_star_is_every_strand(pattern: str, stream: str, hit: bool) -> None:
     assert matches(pattern, stream) is hit
+
+
+# What a hub makes, as agent.sources.strands lists it: names, and ``<prefix>.*`` for all under a prefix.
+MADE = ("kitchen_board.*", "context.activity", "labels.activity", "forecast.living_room.temperature.*")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "known"),
+    [
+        ("kitchen_board.temp", True),  # a board's streams, named when it connects
+        ("kitchen_board.*", True),
+        ("kitchen*.*", True),
+        ("k?tchen*.t*", True),
+        ("*.temp", True),
+        ("kitchen_board", False),  # a prefix alone is no strand
+        ("garden.temp", False),
+        ("context.activity", True),
+        ("context.*", True),
+        ("context.appliance", False),
+        ("*.activity", True),
+        ("forecast.living_room.temperature.1h", True),
+        ("forecast.living_room.temperature.*", True),
+        ("forecast.*.*.*", True),
+        ("forecast.*", False),  # one part after forecast: no forecast strand has so few
+        ("forecast.kitchen.power.1h", False),
+        ("*", True),
+        ("kitchen_" + "?" * 3000 + ".*", False),  # long globs are compared without recursion
+        ("k*" + "*" * 3000 + ".temp", True),
+    ],
+    ids=lambda v: v[:40] if isinstance(v, str) else str(v),
+)
+def test_a_pattern_overlaps_what_the_hub_makes_only_where_a_strand_could_be_both(
+    pattern: str, known: bool
+) -> None:
+    assert any(overlaps(pattern, made) for made in MADE) is known
+
+
+def test_unknown_refuses_a_name_the_hub_lacks_and_warns_of_a_glob_that_names_nothing_yet() -> None:
+    recorded = ["living_room.temperature", "tank.level"]
+    assert unknown(["tank.level", "*.temperature", "kitchen_board.temp"], recorded=recorded, made=MADE) == []
+    assert unknown(["*"], recorded=[], made=[]) == []  # every strand, also future ones, never warns
+    (warning,) = unknown(["climate.*", "tank.level"], recorded=recorded, made=MADE)
+    assert warning.startswith("climate.* names no strand on this hub yet")
+    with pytest.raises(ConsentError, match=r"no strand 'tank.levle' on this hub") as refused:
+        unknown(["tank.*", "tank.levle"], recorded=recorded, made=MADE)
+    assert refused.value.field == "strand"
+    assert refused.value.hint is not None
+    assert "living_room.temperature" in refused.value.hint
+    assert "kitchen_board.*" in refused.value.hint
 
 
 def _grant(**kw: object):  # type: ignore[no-untyped-def]

@@ -128,7 +128,7 @@ def test_a_span_without_readings_is_kept_as_a_label_but_adapts_nothing(config: P
         ),
         (
             ("label", "add", "activity", "cycling", "--from", "5", "--to", "2"),
-            "--to must come after its --from",
+            "a label must end after it starts\n  hint: give --to a time after the start",
         ),
         (
             ("label", "add", "activity", "cycling", "--from", "yesterday", "--to", "2"),

@@ -48,10 +48,10 @@ def test_labels_are_stored_listed_in_time_order_and_removed(tmp_path: Path) -> N
         ("fridge", T0, T0 + 1, "on", "no model 'fridge' on this hub"),
         ("appliance", T0, T0 + 1, "Heat Pump", "invalid class name 'Heat Pump'"),
         ("appliance", T0, T0 + 1, "context.*", "invalid class name"),
-        ("appliance", T0 + 1, T0, "heat_pump", "--to must come after its --from"),
+        ("appliance", T0 + 1, T0, "heat_pump", "a label must end after it starts"),
         ("appliance", T0, T0 + 8 * 86400, "heat_pump", "spans at most 7 days; this one spans 8.0 days"),
-        ("appliance", math.nan, T0, "heat_pump", "--from and --to must be times"),
-        ("appliance", T0, math.inf, "heat_pump", "--from and --to must be times"),
+        ("appliance", math.nan, T0, "heat_pump", "start and end must be times"),
+        ("appliance", T0, math.inf, "heat_pump", "start and end must be times"),
     ],
     ids=["unknown-model", "spaces", "glob", "backwards", "too-long", "nan", "infinite"],
 )

@@ -15,7 +15,7 @@ import pytest
 
 from agent.config import config_from_mapping
 from agent.control.client import call
-from agent.control.wire import socket_path
+from agent.control.wire import HubError, socket_path
 from agent.daemon import Agent
 from agent.errors import StoreError
 from agent.store.ledger import LEDGER_FILE, open_ledger
@@ -96,15 +96,14 @@ async def test_commands_reach_a_running_hub_through_its_socket(tmp_path: Path) -
     assert path.stat().st_mode & 0o777 == 0o600
     # While the hub runs, a command never opens the files: it could not take the lock anyway.
     assert not DataLock(agent.data_dir).try_acquire()
-    made = await asyncio.to_thread(
-        call,
-        config,
-        "consent.grant",
-        recipient="coop",
-        purpose="test",
-        strands=["plug.power"],
-        granularity="summary:1h",
-    )
+    choices = {"recipient": "coop", "purpose": "test", "granularity": "summary:1h"}
+    # A mistake comes back with the input it is about, for the command to name as its option.
+    with pytest.raises(HubError, match=r"no strand 'plug\.power' on this hub") as refused:
+        await asyncio.to_thread(call, config, "consent.grant", strands=["plug.power"], **choices)
+    assert refused.value.field == "strand"
+    # A glob for a device to come is granted, with a warning that it names nothing yet.
+    made = await asyncio.to_thread(call, config, "consent.grant", strands=["plug.*"], **choices)
+    assert made["warnings"][0].startswith("plug.* names no strand on this hub yet")
     listed = await asyncio.to_thread(call, config, "consent.list")
     assert [s["grant"]["id"] for s in listed["grants"]] == [made["grant"]["id"]]
     agent.stop()

@@ -132,3 +132,51 @@ def test_owner_grants_revokes_audits_and_exports(
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert errors == [], errors
     context.close()
+
+
+def test_a_grant_form_mistake_names_the_forms_field_and_marks_it(
+    running_hub: RunningHub, chromium: Any
+) -> None:
+    """The consent layer words a mistake once; in the browser it names the form's fields, never an option."""
+    browser: Browser = chromium
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(running_hub.url)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("navigation").get_by_role("link", name="Consent").click()
+
+    page.get_by_label("Recipient").fill("energy-coop")
+    page.get_by_label("Purpose").fill("heating advice")
+    page.get_by_label("Strands").fill("tank.levle")
+    page.get_by_label("Granularity").fill("summary:1h")
+    page.get_by_role("button", name="Preview").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("no strand 'tank.levle' on this hub")
+    expect(alert).to_contain_text("strands on this hub: tank.level")
+    expect(page.get_by_label("Strands")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Strands")).to_have_value("tank.levle")
+    _shot(page, "25-consent-unknown-strand")
+
+    page.get_by_label("Strands").fill("tank.level")
+    page.get_by_label("Mechanism").select_option("laplace")
+    page.get_by_label("Privacy loss per message").fill("0.5")
+    page.get_by_label("Privacy budget").fill("8/day")
+    page.get_by_role("button", name="Preview").click()
+    expect(alert).to_have_text(
+        "noise needs bounds LO..HI: values are clamped to them (“Bounds”: for example 10..35)"
+    )
+    expect(page.get_by_label("Bounds")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Strands")).not_to_have_attribute("aria-invalid", "true")
+    _shot(page, "26-consent-field-named")
+
+    # A glob for a device adopted later is previewed, with a warning that it names nothing yet.
+    page.get_by_label("Mechanism").select_option("")
+    page.get_by_label("Strands").fill("climate.*")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_role("heading", name="Check before granting")).to_be_visible()
+    expect(page.locator("[data-warning]")).to_contain_text("climate.* names no strand on this hub yet")
+    assert errors == [], errors
+    context.close()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 import time
 from html import unescape
 from pathlib import Path
 
 import aiohttp
 import msgspec
+import pytest
 
 from agent.consent import ledger as consent_ledger
 from agent.consent import outbox
@@ -290,3 +292,111 @@ async def test_a_noised_grant_previews_a_noisy_example_and_its_expected_error(tm
         ) as r:  # fmt: skip
             assert r.status == 400
             assert "lower below upper" in unescape(await r.text())
+
+
+async def test_the_consent_page_says_a_noised_grant_is_held_where_opendp_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A noised grant given where OpenDP was installed, looked at where it is not: held, as the CLI says."""
+    async with serve(tmp_path) as served, client() as http:
+        assert await login(http, served.url) == 303
+        token = await csrf_of(http, served.url)
+        noise = {"dp": "laplace", "dp_loss": "0.5", "dp_bounds": "0..100", "dp_budget": "500/day"}
+        _, noised_id = await _give(http, served, token, **noise)
+        _, exact_id = await _give(http, served, token, recipient="utility")
+        held_here = "held: OpenDP is not installed (pip install 'hearth-agent[dp]'), nothing of it leaves"
+        async with http.get(f"{served.url}/consent") as r:
+            assert "OpenDP is not installed" not in unescape(await r.text())
+        # A None entry in sys.modules makes ``import opendp`` fail as it does where the package is absent.
+        monkeypatch.setitem(sys.modules, "opendp", None)
+        async with http.get(f"{served.url}/consent") as r:
+            page = unescape(await r.text())
+        rows = dict(re.findall(r'<tr data-grant="(g-[0-9a-f]+)">(.*?)</tr>', page, re.S))
+        assert f'<span class="warn" data-f="held">{held_here}</span>' in rows[noised_id]
+        assert "held" not in rows[exact_id]
+
+
+def _form_error(page: str) -> str:
+    match = re.search(r'<p class="error" role="alert" id="form-error">(.*?)</p>', page, re.S)
+    assert match is not None, page
+    return unescape(match.group(1))
+
+
+async def test_a_grant_of_a_strand_this_hub_lacks_is_refused_on_the_form(tmp_path: Path) -> None:
+    async with serve(tmp_path) as served, client() as http:
+        assert await login(http, served.url) == 303
+        token = await csrf_of(http, served.url)
+        form = {"csrf": token, "recipient": "coop", "purpose": "advice", "granularity": "summary:1h"}
+        for route in ("preview", "grants"):
+            async with http.post(
+                f"{served.url}/consent/{route}", data={**form, "strands": "tank.level, nosuch.stream"}
+            ) as r:
+                assert r.status == 400
+                page = await r.text()
+            error = _form_error(page)
+            assert error.startswith("no strand 'nosuch.stream' on this hub")
+            assert "strands on this hub: tank.level" in error
+            assert 'name="strands" value="tank.level, nosuch.stream" aria-invalid="true"' in page
+        ledger = open_ledger(served.agent.data_dir, read_only=True)
+        try:
+            assert consent_ledger.grants(ledger, now=time.time()) == []
+        finally:
+            ledger.close()
+        # A glob for a device adopted later is previewed with a warning that it names nothing yet.
+        async with http.post(f"{served.url}/consent/preview", data={**form, "strands": "climate.*"}) as r:
+            assert r.status == 200
+            page = unescape(await r.text())
+        assert '<p class="warn" role="status" data-warning>climate.* names no strand on this hub yet' in page
+        async with http.post(f"{served.url}/consent/preview", data={**form, "strands": "tank.*"}) as r:
+            assert "data-warning" not in await r.text()
+
+
+@pytest.mark.parametrize(
+    ("fields", "said", "invalid"),
+    [
+        ({"purpose": " "}, "a grant needs a purpose in plain words (“Purpose”: for example heating advice)",
+         "purpose"),
+        ({"dp": "laplace", "dp_loss": "0.5", "dp_budget": "8/day"},
+         "noise needs bounds LO..HI: values are clamped to them (“Bounds”: for example 10..35)", "dp_bounds"),
+        ({"dp": "laplace", "dp_loss": "0.5", "dp_bounds": "10..35", "dp_budget": "8/fortnight"},
+         "invalid budget '8/fortnight' (a cap and a period: 8/day, 2/hour, 20/week or 4/12h;"
+         " “Privacy budget”: for example 8/day)", "dp_budget"),
+        ({"dp": "laplace", "dp_loss": "0.5", "dp_bounds": "10..35", "dp_budget": "8/day",
+          "granularity": "raw"},
+         "differential privacy noises window summaries, not raw (“Granularity”: for example summary:1h)",
+         "granularity"),
+    ],
+    ids=["purpose", "bounds", "budget", "granularity"],
+)  # fmt: skip
+async def test_a_form_mistake_names_the_forms_field_not_a_command_option(
+    tmp_path: Path, fields: dict[str, str], said: str, invalid: str
+) -> None:
+    """The consent layer words a mistake once; the form names its own field where the CLI names a flag."""
+    async with serve(tmp_path) as served, client() as http:
+        assert await login(http, served.url) == 303
+        token = await csrf_of(http, served.url)
+        form = {"csrf": token, "recipient": "coop", "purpose": "advice", "strands": "tank.level",
+                "granularity": "summary:1h", **fields}  # fmt: skip
+        async with http.post(f"{served.url}/consent/preview", data=form) as r:
+            assert r.status == 400
+            page = await r.text()
+        error = _form_error(page)
+        assert error == said
+        assert "--" not in error
+        assert re.search(rf'name="{invalid}"[^>]*aria-invalid="true"', page), page
+        assert page.count('aria-invalid="true"') == 1
+
+
+async def test_giving_raw_without_the_tick_box_names_the_tick_box(tmp_path: Path) -> None:
+    async with serve(tmp_path) as served, client() as http:
+        assert await login(http, served.url) == 303
+        token = await csrf_of(http, served.url)
+        form = {"csrf": token, "recipient": "coop", "purpose": "advice", "strands": "tank.level",
+                "granularity": "raw"}  # fmt: skip
+        async with http.post(f"{served.url}/consent/grants", data=form) as r:
+            assert r.status == 400
+            error = _form_error(await r.text())
+        assert error == (
+            "raw readings leave the home only when chosen explicitly (confirm with “I understand that every"
+            " raw reading will be sent” if you really mean to share every reading)"
+        )

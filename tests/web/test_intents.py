@@ -168,12 +168,20 @@ async def test_an_intent_form_mistake_is_named_on_the_page(tmp_path: Path, marke
             ({"windows": "none"}, "windows 'none' is not a whole number"),
             ({"show": "tank.level"}, "no grant lets 'tank.level' go to the market"),
             ({"text": "from web-hub"}, "the intent would name this hub"),
+            # Words shared with ``hearth intent create``: the form names its own fields, not the options.
+            ({"via": "upstream"}, "no [upstream] broker is configured (“Publish on”: for example market)"),
+            (
+                {"show": "tank.*"},
+                "not patterns: 'tank.*' (“Data to show”: for example living_room.temperature)",
+            ),
+            ({"show": "tank.levle"}, "no stream 'tank.levle' on this hub (strands on this hub: tank.level)"),
         ):
             async with http.post(f"{served.url}/intents", data={**base, **changed}) as response:
                 page = unescape(await response.text())
                 assert response.status == 400, changed
             assert message in page, (changed, page)
             assert "Traceback" not in page
+            assert not re.search(r'role="alert">[^<]*--', page), page
             # The form keeps what the owner typed.
             assert f'value="{base["text"] if "text" not in changed else changed["text"]}"' in page
         assert await served.agent.perform("intent.list", {}) == []

@@ -66,7 +66,10 @@ async def test_a_span_typed_without_the_timeline_is_labelled_and_refusals_name_t
 
         refusals = [
             (typed | {"from": "yesterday"}, "from &#39;yesterday&#39; is not a time"),
-            (typed | {"to": "2026-12-01T07:00:00"}, "a label&#39;s --to must come after its --from"),
+            (
+                typed | {"to": "2026-12-01T07:00:00"},
+                "a label must end after it starts (give “To” a time after the start)",
+            ),
             (typed | {"model": "kettle"}, "no model &#39;kettle&#39; on this hub"),
         ]
         for fields, message in refusals:

@@ -1,9 +1,10 @@
 """The consent centre: every grant, a preview of what exactly a new one sends, revoking, receipts.
 
-Reads go through the dashboard's read-only ledger connection. Giving and revoking go through the consent
-layer (``add_grant``, ``revoke``) on the hub's ledger thread, its one ledger writer, exactly as
-``hearth consent grant`` / ``revoke`` do: the revocation purges the grant's queued messages in the same
-transaction, and the publisher re-checks every grant before each send.
+Reads go through the dashboard's read-only ledger connection. A grant is checked (for the preview) and
+given by the owner action ``hearth consent grant`` performs, so both refuse the same mistakes in the same
+words: the form only names the fields its own way (``FIELDS``). Revoking goes through the consent layer
+(``revoke``) on the hub's ledger thread, its one ledger writer: the revocation purges the grant's queued
+messages in the same transaction, and the publisher re-checks every grant before each send.
 """
 
 from __future__ import annotations
@@ -14,18 +15,19 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import msgspec
 from aiohttp import web
 
 from agent.config import seconds
 from agent.config.durations import PATTERN
 from agent.consent import budget
 from agent.consent import ledger as consent_ledger
-from agent.consent.destination import hub_receipt
-from agent.consent.dp import DpPolicy, policy_from_options
-from agent.consent.grants import Grant, new_grant
+from agent.consent.dp import DpPolicy, held, policy_from_options
+from agent.consent.grants import Grant
 from agent.errors import AgentError, ConsentError
+from agent.sources.strands import known_strands
 from agent.store import queries
-from agent.web.app import CTX, WebContext
+from agent.web.app import CTX, WebContext, form_error
 from agent.web.consent_preview import preview
 
 T = TypeVar("T")
@@ -65,10 +67,35 @@ async def consent_page(request: web.Request) -> web.StreamResponse:
     return await _render_list(request, notice=notice)
 
 
+# The owner's inputs (as the consent layer names them in its errors): the form field and its label.
+FIELDS: dict[str, tuple[str, str]] = {
+    "recipient": ("recipient", "Recipient"),
+    "purpose": ("purpose", "Purpose"),
+    "strand": ("strands", "Strands"),
+    "granularity": ("granularity", "Granularity"),
+    "precision": ("precision", "Round to decimal places"),
+    "expires": ("expires", "Ends after"),
+    "allow_raw": ("allow_raw", "I understand that every raw reading will be sent"),
+    "dp": ("dp", "Mechanism"),
+    "epsilon": ("dp_loss", "Privacy loss per message"),
+    "rho": ("dp_loss", "Privacy loss per message"),
+    "bounds": ("dp_bounds", "Bounds"),
+    "budget": ("dp_budget", "Privacy budget"),
+}
+LABELS = {field: label for field, (_, label) in FIELDS.items()}
+
+
 async def _render_list(
-    request: web.Request, *, status: int = 200, error: str | None = None, notice: str | None = None
+    request: web.Request,
+    *,
+    status: int = 200,
+    error: AgentError | str | None = None,
+    notice: str | None = None,
 ) -> web.Response:
     ctx = request.app[CTX]
+    invalid = FIELDS.get(error.field or "", ("", ""))[0] if isinstance(error, AgentError) else ""
+    if isinstance(error, AgentError):
+        error = form_error(error, LABELS)
     states, budgets = await ctx.read_ledger(_grants_and_budgets, now=time.time())
     states.sort(key=lambda s: s.status != "active")
     form: Mapping[str, Any] = await request.post() if request.method == "POST" else request.query
@@ -79,14 +106,16 @@ async def _render_list(
         title="Consent",
         states=states,
         budgets=budgets,
+        held=held() if budgets else None,
         error=error,
+        invalid=invalid,
         notice=notice,
         form={
             k: str(form.get(k, "")) for k in ("recipient", "purpose", "strands", "granularity", *_DP_FIELDS)
         }
         | {"precision": str(form.get("precision", "")), "expires": str(form.get("expires", ""))},
         granularities=GRANULARITIES,
-        streams=await ctx.read(queries.stream_names),
+        streams=sorted({*await ctx.read(queries.stream_names), *known_strands(ctx.hub.config)}),
         upstream=ctx.hub.config.upstream is not None,
     )
 
@@ -104,33 +133,31 @@ def _grants_and_budgets(
     return states, budgets
 
 
-def proposed(form: Mapping[str, Any], *, now: float, allow_raw: bool) -> Grant:
-    """The grant the form describes (validated by the consent layer); ``ConsentError`` names the field."""
-    strands = [s for s in re.split(r"[\s,]+", str(form.get("strands", ""))) if s]
+def choices(form: Mapping[str, Any], *, allow_raw: bool) -> dict[str, Any]:
+    """The ``consent.grant`` arguments the form describes; ``ConsentError`` names the field it cannot read."""
     precision_text = str(form.get("precision", "")).strip()
     precision = None
     if precision_text:
         try:
             precision = int(precision_text)
         except ValueError:
-            raise ConsentError(f"precision {precision_text!r} is not a whole number") from None
+            raise ConsentError(
+                f"precision {precision_text!r} is not a whole number", field="precision", example="1"
+            ) from None
     expires = str(form.get("expires", "")).strip()
-    expires_at = None
-    if expires:
-        if not re.match(PATTERN, expires):
-            raise ConsentError(f"invalid expiry {expires!r}", hint="a duration such as 30d or 12h")
-        expires_at = now + seconds(expires)
-    return new_grant(
-        dp=_policy(form),
-        recipient=str(form.get("recipient", "")).strip(),
-        purpose=str(form.get("purpose", "")),
-        strands=strands,
-        granularity=str(form.get("granularity", "")),
-        precision=precision,
-        now=now,
-        expires_at=expires_at,
-        allow_raw=allow_raw,
-    )
+    if expires and not re.match(PATTERN, expires):
+        raise ConsentError(f"invalid expiry {expires!r}", hint="a duration", field="expires", example="30d")
+    policy = _policy(form)
+    return {
+        "recipient": str(form.get("recipient", "")).strip(),
+        "purpose": str(form.get("purpose", "")),
+        "strands": [s for s in re.split(r"[\s,]+", str(form.get("strands", ""))) if s],
+        "granularity": str(form.get("granularity", "")),
+        "precision": precision,
+        "expires_s": seconds(expires) if expires else None,
+        "allow_raw": allow_raw,
+        "dp": None if policy is None else msgspec.to_builtins(policy),
+    }
 
 
 _DP_FIELDS = ("dp", "dp_loss", "dp_bounds", "dp_budget")
@@ -141,12 +168,16 @@ def _policy(form: Mapping[str, Any]) -> DpPolicy | None:
     mechanism = str(form.get("dp", "")).strip()
     if not mechanism:
         return None
+    laplace = mechanism == "laplace"
     text = str(form.get("dp_loss", "")).strip()
     try:
         loss = float(text)
     except ValueError:
-        raise ConsentError(f"privacy loss per message {text!r} is not a number", hint="0.5") from None
-    laplace = mechanism == "laplace"
+        raise ConsentError(
+            f"privacy loss per message {text!r} is not a number",
+            field="epsilon" if laplace else "rho",
+            example="0.5" if laplace else "0.05",
+        ) from None
     return policy_from_options(
         mechanism,
         epsilon=loss if laplace else None,
@@ -162,9 +193,10 @@ async def preview_grant(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     now = time.time()
     try:
-        grant = proposed(form, now=now, allow_raw=True)
+        checked = await ctx.hub.perform("consent.grant", {**choices(form, allow_raw=True), "record": False})
     except AgentError as exc:
-        return await _render_list(request, status=400, error=_message(exc))
+        return await _render_list(request, status=400, error=exc)
+    grant = msgspec.convert(checked["grant"], Grant)
     up = ctx.hub.config.upstream
     shown = await ctx.read(
         preview,
@@ -179,6 +211,7 @@ async def preview_grant(request: web.Request) -> web.StreamResponse:
         "consent_preview.html",
         title="Check before granting",
         preview=shown,
+        warnings=checked["warnings"],
         form={k: str(v) for k, v in form.items() if k != "csrf"},
         raw=grant.grain.kind == "raw",
         upstream=up is not None,
@@ -186,17 +219,17 @@ async def preview_grant(request: web.Request) -> web.StreamResponse:
 
 
 async def give_grant(request: web.Request) -> web.StreamResponse:
-    """Record the previewed grant with its receipt and audit entry; raw needs the explicit confirmation."""
+    """Record the previewed grant with its receipt and audit entry (``hearth consent grant``'s action); raw
+    needs the explicit confirmation."""
     ctx = request.app[CTX]
     form = await request.post()
-    now = time.time()
     try:
-        grant = proposed(form, now=now, allow_raw=form.get("allow_raw") == "yes")
-        receipt = hub_receipt(grant, ctx.hub.config)
-        await in_ledger(ctx, consent_ledger.add_grant, grant, receipt)
+        given = await ctx.hub.perform(
+            "consent.grant", choices(form, allow_raw=form.get("allow_raw") == "yes")
+        )
     except AgentError as exc:
-        return await _render_list(request, status=400, error=_message(exc))
-    raise web.HTTPSeeOther(f"/consent?granted={grant.id}")
+        return await _render_list(request, status=400, error=exc)
+    raise web.HTTPSeeOther(f"/consent?granted={given['grant']['id']}")
 
 
 async def revoke_grant(request: web.Request) -> web.StreamResponse:
@@ -206,7 +239,7 @@ async def revoke_grant(request: web.Request) -> web.StreamResponse:
     try:
         purged = await in_ledger(ctx, consent_ledger.revoke, grant_id, now=time.time())
     except AgentError as exc:
-        return await _render_list(request, status=400, error=_message(exc))
+        return await _render_list(request, status=400, error=exc)
     raise web.HTTPSeeOther(f"/consent?revoked={grant_id}&purged={purged}")
 
 
@@ -215,7 +248,7 @@ async def _receipt(request: web.Request) -> str:
     try:
         return await ctx.read_ledger(consent_ledger.receipt, grant_id=request.match_info["grant"])
     except ConsentError as exc:
-        raise web.HTTPNotFound(text=_message(exc)) from exc
+        raise web.HTTPNotFound(text=form_error(exc, LABELS)) from exc
 
 
 async def show_receipt(request: web.Request) -> web.StreamResponse:
@@ -242,7 +275,3 @@ async def download_receipt(request: web.Request) -> web.StreamResponse:
         content_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
-
-
-def _message(exc: AgentError) -> str:
-    return exc.message + (f" ({exc.hint})" if exc.hint else "")

@@ -24,7 +24,7 @@ from agent.errors import AgentError, LearningError
 from agent.learning import labels as label_store
 from agent.learning import versions
 from agent.web import queries
-from agent.web.app import CTX, WebContext
+from agent.web.app import CTX, WebContext, form_error
 
 WINDOWS = {"hour": 3600.0, "day": 86400.0}
 # Looking further back than this for the label in effect when the window opens would make the page's
@@ -240,5 +240,9 @@ def _outcome(conn: sqlite3.Connection, *, model: str, label_id: int, added: bool
     return f"{model} v{last.version} {verdict}: {last.card.get('reason', '')}. {said}"
 
 
+# The owner's inputs (as the label actions name them in their errors) by the labels of the form.
+LABELS = {"from": "From", "to": "To", "cls": "Class"}
+
+
 def _message(exc: AgentError) -> str:
-    return exc.message + (f" ({exc.hint})" if exc.hint else "")
+    return form_error(exc, LABELS)

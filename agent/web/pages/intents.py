@@ -22,7 +22,7 @@ from agent.consent.grants import MARKET
 from agent.errors import AgentError, IntentError
 from agent.intents.model import CATEGORIES, MAX_ANSWER, MAX_TEXT
 from agent.store import queries
-from agent.web.app import CTX, WebContext
+from agent.web.app import CTX, WebContext, form_error
 
 DEFAULT_LIFETIME = "14d"
 DEFAULT_WINDOWS = 24
@@ -205,5 +205,16 @@ def _number(text: str) -> int:
     return int(text)
 
 
+# The owner's inputs (as the intent actions name them in their errors) by the labels of the form.
+LABELS = {
+    "category": "Category",
+    "text": "What you want",
+    "lifetime": "Stays up for",
+    "show": "Data to show",
+    "windows": "Summary windows to show",
+    "via": "Publish on",
+}
+
+
 def _message(exc: AgentError) -> str:
-    return exc.message + (f" ({exc.hint})" if exc.hint else "")
+    return form_error(exc, LABELS)
