@@ -202,3 +202,29 @@ async def test_an_intent_under_a_noised_market_grant_says_so_and_the_budget_show
         async with http.get(f"{served.url}/consent") as response:
             page = unescape(await response.text())
         assert "1 of 8 spent this period, 7 left" in page
+
+
+async def test_revoking_the_market_grant_on_the_consent_page_withdraws_the_intents_it_showed(
+    tmp_path: Path, market_broker: Mosquitto
+) -> None:
+    """The consent page revokes as ``hearth consent revoke`` does: an intent showing the grant's data
+    ends with it, and the page says so."""
+    async with serve(tmp_path, sections=_market(market_broker)) as served, client() as http:
+        assert await login(http, served.url) == 303
+        token = await csrf_of(http, served.url)
+        grant_id = await _grant_market(served)
+        form = {"category": "repairs", "text": "fix a door", "lifetime": "1h", "show": "tank.level"}
+        intent_id = await _create(http, served, {"csrf": token, **form, "windows": "2"})
+        shown = await served.agent.perform("intent.show", {"intent_id": intent_id, "fetch": False})
+        assert shown["status"] == "published"
+
+        revoke = f"{served.url}/consent/{grant_id}/revoke"
+        async with http.post(revoke, data={"csrf": token}) as response:
+            assert response.status == 200
+            page = unescape(await response.text())
+        assert f"Revoked {grant_id}" in page
+        assert "1 intent that showed its data was withdrawn from the market" in page
+        shown = await served.agent.perform("intent.show", {"intent_id": intent_id, "fetch": False})
+        assert shown["status"] == "grant ended"
+        assert shown["cleared_at"] is not None
+        assert "intent end" in _kinds(tmp_path / "data")

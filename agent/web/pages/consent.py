@@ -2,9 +2,10 @@
 
 Reads go through the dashboard's read-only ledger connection. A grant is checked (for the preview) and
 given by the owner action ``hearth consent grant`` performs, so both refuse the same mistakes in the same
-words: the form only names the fields its own way (``FIELDS``). Revoking goes through the consent layer
-(``revoke``) on the hub's ledger thread, its one ledger writer: the revocation purges the grant's queued
-messages in the same transaction, and the publisher re-checks every grant before each send.
+words: the form only names the fields its own way (``FIELDS``). Revoking is the owner action
+``hearth consent revoke`` performs, on the hub's one ledger writer: the revocation purges the grant's
+queued messages in the same transaction, ends the intents that showed its data, and the publisher
+re-checks every grant before each send.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -48,11 +49,6 @@ def setup(app: web.Application, ctx: WebContext) -> None:
     ctx.nav.append(("/consent", "Consent"))
 
 
-async def in_ledger(ctx: WebContext, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run ``fn(ledger, ...)`` on the hub's ledger thread, where every ledger change is made."""
-    return await ctx.hub.ledger.run(fn, *args, **kwargs)
-
-
 async def consent_page(request: web.Request) -> web.StreamResponse:
     """Every grant (active first), and the form to propose a new one."""
     notice = None
@@ -60,10 +56,18 @@ async def consent_page(request: web.Request) -> web.StreamResponse:
         notice = f"Granted {request.query['granted']}. Its receipt is below."
     elif "revoked" in request.query:
         purged = request.query.get("purged", "0")
+        intents = request.query.get("intents", "0")
         notice = (
             f"Revoked {request.query['revoked']}: nothing more leaves under it; "
             f"{purged if purged.isdigit() else 0} queued messages were deleted unsent."
         )
+        if intents.isdigit() and int(intents):
+            ended = (
+                "1 intent that showed its data was"
+                if intents == "1"
+                else f"{intents} intents that showed its data were"
+            )
+            notice += f" {ended} withdrawn from the market."
     return await _render_list(request, notice=notice)
 
 
@@ -237,10 +241,13 @@ async def revoke_grant(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CTX]
     grant_id = request.match_info["grant"]
     try:
-        purged = await in_ledger(ctx, consent_ledger.revoke, grant_id, now=time.time())
+        # The owner action ``hearth consent revoke`` performs: it also ends the intents that showed the
+        # grant's data and takes them off the market.
+        done = await ctx.hub.perform("consent.revoke", {"grant_id": grant_id})
     except AgentError as exc:
         return await _render_list(request, status=400, error=exc)
-    raise web.HTTPSeeOther(f"/consent?revoked={grant_id}&purged={purged}")
+    withdrawn = len(done["intents"])
+    raise web.HTTPSeeOther(f"/consent?revoked={grant_id}&purged={done['purged']}&intents={withdrawn}")
 
 
 async def _receipt(request: web.Request) -> str:
