@@ -52,14 +52,21 @@ def print_live(live: dict[str, Any] | None, data_dir: Path) -> None:
     from rich.console import Console
 
     from agent.store.lock import read_only
-    from agent.store.sqlite import read_only_problem
+    from agent.store.sqlite import disk_full, disk_full_problem, read_only_problem
 
     console = Console()
+    # A hub started on a read-only folder cannot even make its control socket, nor open its files on a
+    # full disk: it waits, and says so to systemd.
     if live is None and read_only(data_dir):
-        # A hub started here cannot even make its control socket: it waits, and says so to systemd.
         console.print(
             f"[bold red]NOT RECORDING: {read_only_problem(data_dir)}.[/] A hub started on it waits and"
             " starts recording by itself once the folder is writable again (journalctl -u hearth)."
+        )
+        return
+    if live is None and disk_full(data_dir):
+        console.print(
+            f"[bold red]NOT RECORDING: {disk_full_problem(data_dir)}.[/] A hub started on it waits and"
+            " starts recording by itself once there is room on that disk again (journalctl -u hearth)."
         )
         return
     if live is None:

@@ -128,11 +128,13 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def _fill(folder: Path) -> Path:
+    """Fill the disk under ``folder`` to the last byte (a few bytes left would still open a file)."""
     filler = folder / "filler"
-    with contextlib.suppress(OSError), filler.open("wb") as out:
-        while True:
-            out.write(b"\0" * 65536)
-            out.flush()
+    with filler.open("wb", buffering=0) as out:
+        for chunk in (65536, 4096, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    out.write(b"\0" * chunk)
     return filler
 
 
@@ -252,3 +254,91 @@ async def test_the_dashboard_says_readings_are_not_stored_while_the_disk_is_full
             assert ": the disk is full; retrying" in await page.text()
         filler.unlink()
         await eventually(lambda: recorder.store_error is None, "commits to resume", within=20)
+
+
+def _readings(data_dir: Path) -> int:
+    conn = sqlite3.connect(f"{(data_dir / 'readings.db').as_uri()}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("on_file", [False, True], ids=["new-folder", "files-on-file"])
+def test_a_hub_started_on_a_full_disk_waits_says_why_and_starts_when_there_is_room(
+    tmp_path: Path, small_disk: Path, on_file: bool
+) -> None:
+    data_dir = small_disk / "data"
+    config = _config(tmp_path / "hearth.toml", data_dir)
+    recorded = grants = 0
+    if on_file:
+        (tmp_path / "first").mkdir()
+        first = Hub(config, tmp_path / "first")
+        try:
+            wait_until(lambda: "hub running" in first.status(), "the hub to record")
+            assert first.cli(*GRANT).returncode == 0
+        finally:
+            first.stop()
+        recorded, grants = _readings(data_dir), _grants(data_dir)
+        assert recorded > 0
+        assert grants == 1
+    # The disk filled up while the hub was stopped (or before its first start): systemd starts it on it.
+    filler = _fill(small_disk)
+    hub = Hub(config, tmp_path)
+    try:
+        wait_until(lambda: "is full" in hub.systemd_status(), "STATUS= to say why")
+        assert f"not recording: the disk of the data folder {data_dir} is full" in hub.systemd_status()
+        with hub._lock:
+            assert "READY=1" in hub.messages  # started, as systemd sees it: no start timeout, no restart
+        pinged = hub.pings()
+        wait_until(lambda: hub.pings() > pinged, "the watchdog to be pinged while it waits")
+        wait_until(lambda: len(_statuses(hub)) >= 2, "a second try")
+        assert hub.proc.poll() is None
+        done = hub.cli("status")
+        said = " ".join(done.stdout.split())
+        assert f"NOT RECORDING: the disk of the data folder {data_dir} is full" in said
+        assert "Traceback" not in done.stderr
+        refused = hub.cli(*GRANT)
+        assert refused.returncode == 1
+        assert f"the disk of the data folder {data_dir} is full" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        filler.unlink()
+        wait_until(lambda: "hub running" in hub.status(), "the hub to start by itself")
+        wait_until(lambda: "readings committed" in hub.systemd_status(), "STATUS= to say it records")
+    finally:
+        hub.stop()
+    log = hub.log.read_text()
+    assert "Traceback" not in log
+    assert log.count("cannot start: the disk of the data folder") == 1, log  # logged once, not at every try
+    assert "writable again: starting" in log
+    assert _readings(data_dir) > recorded  # what was on file is still there, and more came
+    assert _grants(data_dir) == grants
+
+
+def test_a_hub_stopped_on_a_full_disk_exits_cleanly_and_waits_for_room_at_its_next_start(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    data_dir = small_disk / "data"
+    config = _config(tmp_path / "hearth.toml", data_dir)
+    (tmp_path / "first").mkdir()
+    first = Hub(config, tmp_path / "first")
+    try:
+        wait_until(lambda: "hub running" in first.status(), "the hub to record")
+        filler = _fill(small_disk)
+        wait_until(lambda: "NOT COMMITTING READINGS" in first.status(), "status to say commits stopped")
+        acknowledged = _readings(data_dir)
+        assert acknowledged > 0
+    finally:
+        first.stop()  # systemd stops it (a reboot, an upgrade) while the disk is still full: exit 0
+    log = first.log.read_text()
+    assert "Traceback" not in log
+    assert "readings not stored" in log  # the ones never acknowledged, said once
+    hub = Hub(config, tmp_path)
+    try:
+        wait_until(lambda: "is full" in hub.systemd_status(), "STATUS= to say why")
+        filler.unlink()
+        wait_until(lambda: "hub running" in hub.status(), "the hub to start by itself")
+    finally:
+        hub.stop()
+    assert "Traceback" not in hub.log.read_text()
+    assert _readings(data_dir) > acknowledged  # no acknowledged reading lost, and recording again
