@@ -21,6 +21,9 @@ from pathlib import Path
 import pytest
 
 from agent.consent.ledger import verify_audit
+from agent.errors import DiskFullError
+from agent.store.ledger import open_ledger
+from agent.store.readings import open_readings
 from tests.conftest import REPO, Datagrams
 from tests.testbed.lazyfs import LazyMount
 from tests.testbed.wait import eventually, wait_until
@@ -297,7 +300,7 @@ def test_a_hub_started_on_a_full_disk_waits_says_why_and_starts_when_there_is_ro
         done = hub.cli("status")
         said = " ".join(done.stdout.split())
         assert f"NOT RECORDING: the disk of the data folder {data_dir} is full" in said
-        assert "Traceback" not in done.stderr
+        assert done.returncode == 0, done.stderr  # the line says it all, even with no file made yet
         refused = hub.cli(*GRANT)
         assert refused.returncode == 1
         assert f"the disk of the data folder {data_dir} is full" in refused.stderr
@@ -342,3 +345,20 @@ def test_a_hub_stopped_on_a_full_disk_exits_cleanly_and_waits_for_room_at_its_ne
         hub.stop()
     assert "Traceback" not in hub.log.read_text()
     assert _readings(data_dir) > acknowledged  # no acknowledged reading lost, and recording again
+
+
+@pytest.mark.parametrize("label", ["readings", "ledger"])
+def test_a_data_file_that_has_no_room_to_open_says_the_disk_is_full(small_disk: Path, label: str) -> None:
+    opener = {"readings": open_readings, "ledger": open_ledger}[label]
+    on_file, fresh = small_disk / "data", small_disk / "fresh"
+    opener(on_file).close()
+    filler = _fill(small_disk)
+    # SQLite says "database or disk is full" making a new file, and "disk I/O error" when it cannot grow
+    # the shared-memory index of one on file: both are a full disk, and nothing else is wrong with the file.
+    for folder in (fresh, on_file):
+        with pytest.raises(DiskFullError, match=f"the disk of the data folder {folder} is full") as raised:
+            opener(folder).close()
+        assert "move it aside" not in str(raised.value)
+    filler.unlink()
+    opener(fresh).close()
+    opener(on_file).close()
