@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from agent.consent.ledger import verify_audit
@@ -25,6 +26,7 @@ from agent.errors import DiskFullError
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
 from tests.conftest import REPO, Datagrams
+from tests.sync.conftest import Broker
 from tests.testbed.lazyfs import LazyMount
 from tests.testbed.wait import eventually, wait_until
 from tests.web.web_support import client, login, serve
@@ -33,9 +35,9 @@ GRANT = ("consent", "grant", "--recipient", "coop", "--purpose", "test", "--stra
          "--granularity", "summary:1h")  # fmt: skip
 
 
-def _config(path: Path, data_dir: Path) -> Path:
+def _config(path: Path, data_dir: Path, rate: int = 200) -> Path:
     rooms = "".join(
-        f'[[sources]]\nkind = "simulated"\nname = "room{i}"\nfile = "builtin:climate.csv"\nrate = 200\n'
+        f'[[sources]]\nkind = "simulated"\nname = "room{i}"\nfile = "builtin:climate.csv"\nrate = {rate}\n'
         'overflow = "drop_oldest"\n'
         for i in range(4)
     )
@@ -362,3 +364,59 @@ def test_a_data_file_that_has_no_room_to_open_says_the_disk_is_full(small_disk: 
     filler.unlink()
     opener(fresh).close()
     opener(on_file).close()
+
+
+class Upstream:
+    """A subscriber on the hub's topics at the test broker, noting every message's topic."""
+
+    def __init__(self, port: int) -> None:
+        self.topics: list[str] = []
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.client.on_message = lambda _c, _u, message: self.topics.append(message.topic)
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe("hearth/v1/fault-hub/#", qos=1)
+        self.client.loop_start()
+
+    def summaries(self) -> int:
+        return sum("/coop/" in topic for topic in list(self.topics))  # the grant's recipient
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def test_a_full_disk_pauses_the_summaries_and_they_go_on_once_there_is_room(
+    tmp_path: Path, small_disk: Path, broker: Broker
+) -> None:
+    data_dir = small_disk / "data"
+    # A tenth of the readings: the hub's own files must leave room on the 2 MB disk once the filler goes.
+    config = _config(tmp_path / "hearth.toml", data_dir, rate=20)
+    config.write_text(
+        config.read_text() + f'[upstream]\nhost = "127.0.0.1"\nport = {broker.port}\ntls = false\n'
+        'summarise_interval = "200ms"\nsummary_lag = "1s"\n'
+    )
+    upstream = Upstream(broker.port)
+    hub = Hub(config, tmp_path)
+    try:
+        wait_until(lambda: "hub running" in hub.status(), "the hub to record")
+        assert hub.cli(*GRANT[:-1], "summary:10s").returncode == 0
+        wait_until(lambda: upstream.summaries() > 0, "a first summary upstream", within=60)
+        filler = _fill(small_disk)
+        wait_until(lambda: "NOT COMMITTING READINGS" in hub.status(), "status to say commits stopped")
+        # A summary window closes every 10 s: the summariser has had one to write once it says it cannot.
+        paused = "summaries paused: the disk is full; they catch up once the hub can write"
+        wait_until(lambda: paused in hub.log.read_text(), "the summariser to say why it stopped", within=60)
+        pinged = hub.pings()
+        wait_until(lambda: hub.pings() > pinged + 5, "a few more passes on a full disk")
+        filler.unlink()
+        wait_until(lambda: "hub running" in hub.status(), "the hub to commit again by itself")
+        published = upstream.summaries()
+        wait_until(lambda: upstream.summaries() > published, "summaries to go on", within=60)
+    finally:
+        hub.stop()
+        upstream.close()
+    log = hub.log.read_text()
+    assert "Traceback" not in log
+    # Said once, and the recovery once: not at every pass (five a second here).
+    assert log.count("summaries paused") == 1, log
+    assert log.count("summarising again") == 1, log
