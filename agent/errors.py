@@ -5,7 +5,9 @@
     │   └── RestartNeededError       a valid change the running agent applies only by restarting
     ├── StoreError              a data file cannot be opened, migrated or written
     │   ├── SchemaVersionError  the data file was written by a newer release
-    │   └── ReadOnlyDataError   the data folder is on a read-only mount (a failing SD card)
+    │   └── UnwritableDataError the data folder's disk refuses writes until fixed (a restart cannot help)
+    │       ├── ReadOnlyDataError   the data folder is on a read-only mount (a failing SD card)
+    │       └── DiskFullError       the data folder's disk is full
     ├── SourceError             a source failed; the supervisor restarts it with backoff
     │   └── BoardCommandError   a serial or BLE UART board did not carry out a command (no link, no ACK, NACK)
     ├── ConsentError            a grant, strand or granularity the owner gave is not valid
@@ -116,8 +118,16 @@ class SchemaVersionError(StoreError):
     """A data file's schema is newer than this release understands."""
 
 
-class ReadOnlyDataError(StoreError):
+class UnwritableDataError(StoreError):
+    """The data folder's disk refuses writes (read-only, full) until someone fixes it; a restart cannot."""
+
+
+class ReadOnlyDataError(UnwritableDataError):
     """The data folder is on a read-only filesystem (the kernel remounts a failing SD card so)."""
+
+
+class DiskFullError(UnwritableDataError):
+    """The disk that holds the data folder has no room left for the data files."""
 
 
 class SourceError(AgentError):

@@ -155,6 +155,7 @@ async def _run_demo(config: Config, duration: float) -> None:
 def print_taught(result: dict[str, Any] | None, console: Console) -> None:
     """Say what the demo taught the hub before it started, and whether the hub kept what it learnt."""
     from agent.demo import SMART_PLUG_REPLAY_RATE, UNKNOWN_CLASS, UNKNOWN_MODEL, UNKNOWN_PLUG
+    from agent.learning.outcome import said
 
     if result is None:
         console.print(f"{UNKNOWN_PLUG} already has history here: the hub keeps what it learnt before")
@@ -167,14 +168,13 @@ def print_taught(result: dict[str, Any] | None, console: Console) -> None:
         " (replayed), an appliance the shipped model never saw"
     )
     card = adaptation.get("card")
-    if card is None:
-        console.print(f"  {UNKNOWN_MODEL}: not adapted ({adaptation['reason']})")
+    if not adaptation["adapted"] or card is None:
+        console.print(f"  {said(adaptation)}")
         return
     accuracy = card["accuracy"]
     held = accuracy["held_out"]
     console.print(
-        f"  {UNKNOWN_MODEL} v{adaptation['version']}: {'kept' if adaptation['adapted'] else 'rejected'}"
-        f" ({card['reason']}); held-out labels"
+        f"  {UNKNOWN_MODEL} v{adaptation['version']}: kept ({card['reason']}); held-out labels"
         f" {'-' if held is None else f'{held:.2f}'} (shipped {accuracy['held_out_before'] or 0:.2f}),"
         f" shipped test split {accuracy['test']:.2f} (shipped {accuracy['test_before']:.2f});"
         f" learnt in {card['fit_ms']:.0f} ms"

@@ -49,27 +49,30 @@ def seconds_of(moment: float | datetime, clock: HubClock) -> float:
 
 
 def describe(adaptation: dict[str, Any]) -> list[str]:
-    """Lines saying what an adaptation attempt did."""
+    """Lines saying what an adaptation did: the version it recorded, or why the running one stays."""
+    from agent.learning.outcome import said
+
     name = adaptation["model"]
+    lines = [said(adaptation)]
     card = adaptation.get("card")
     if card is None:
-        return [f"{name}: not adapted ({adaptation['reason']}); runs version {adaptation['running']}"]
+        return lines
     acc = card["accuracy"]
     held = (
         "no held-out labels"
         if acc["held_out"] is None
         else f"held-out labels {acc['held_out']:.2f} (was {acc['held_out_before']:.2f})"
     )
-    lines = [
-        f"{name} v{adaptation['version']}: {'kept' if adaptation['adapted'] else 'rejected'}"
-        f" — {card['reason']}",
-        f"  learnt from {card['windows']['fit']} windows ({card['windows']['held_out']} held out) in"
+    what = "learnt" if adaptation["adapted"] else "the new head learnt"
+    lines += [
+        f"  {what} from {card['windows']['fit']} windows ({card['windows']['held_out']} held out) in"
         f" {card['fit_ms']:.0f} ms; {held};",
         f"  shipped test split {acc['test']:.2f} (was {acc['test_before']:.2f})",
     ]
     if card["new_classes"]:
         lines.append(f"  new classes: {', '.join(card['new_classes'])}")
-    lines.append(f"  {name} runs version {adaptation['running']} (0: as shipped)")
+    if adaptation["adapted"]:
+        lines.append(f"  {name} runs version {adaptation['running']} (0: as shipped)")
     return lines
 
 

@@ -23,13 +23,19 @@ def status(config_path: Path) -> None:
     Example: hearth status -c /etc/hearth/hearth.toml
     """
     from agent.config import HubClock, load_config
+    from agent.errors import StoreError
     from agent.store.readings import open_readings
 
     cfg = load_config(config_path)
     clock = HubClock.of(cfg)
     data_dir = Path(cfg.hub.data_dir)
-    print_live(live_store(data_dir), data_dir, clock)
-    store = open_readings(Path(cfg.hub.data_dir), read_only=True)
+    waiting = print_live(live_store(data_dir), data_dir, clock)
+    try:
+        store = open_readings(Path(cfg.hub.data_dir), read_only=True)
+    except StoreError:
+        if waiting:
+            return  # nothing on file to show yet (or no room to read it): the line above says why
+        raise
     try:
         print_status(store, hub_id=cfg.hub.id, clock=clock)
     finally:
@@ -48,31 +54,41 @@ def live_store(data_dir: Path) -> dict[str, Any] | None:
     return live
 
 
-def print_live(live: dict[str, Any] | None, data_dir: Path, clock: HubClock) -> None:
-    """One line on the running hub's recorder: committing, or why not (a full or read-only disk)."""
+def print_live(live: dict[str, Any] | None, data_dir: Path, clock: HubClock) -> bool:
+    """One line on the running hub's recorder: committing, or why not (a full or read-only disk).
+
+    True when no hub runs because the data folder is read-only or its disk full (a hub started there waits).
+    """
     from rich.console import Console
 
     from agent.store.lock import read_only
-    from agent.store.sqlite import read_only_problem
+    from agent.store.sqlite import disk_full, disk_full_problem, read_only_problem
 
     console = Console()
+    # A hub started on a read-only folder cannot even make its control socket, nor open its files on a
+    # full disk: it waits, and says so to systemd.
     if live is None and read_only(data_dir):
-        # A hub started here cannot even make its control socket: it waits, and says so to systemd.
         console.print(
             f"[bold red]NOT RECORDING: {read_only_problem(data_dir)}.[/] A hub started on it waits and"
             " starts recording by itself once the folder is writable again (journalctl -u hearth)."
         )
-        return
+        return True
+    if live is None and disk_full(data_dir):
+        console.print(
+            f"[bold red]NOT RECORDING: {disk_full_problem(data_dir)}.[/] A hub started on it waits and"
+            " starts recording by itself once there is room on that disk again (journalctl -u hearth)."
+        )
+        return True
     if live is None:
         console.print("no hub is running on this data folder")
-        return
+        return False
     dropped = sum(live["dropped"].values())
     if live["error"] is None:
         console.print(
             f"hub running: {live['committed']} readings committed since it started,"
             f" {live['queued']} waiting, {dropped} dropped"
         )
-        return
+        return False
     since = clock.stamp(live["since"])
     by_source = ", ".join(f"{name} {n}" for name, n in live["dropped"].items() if n)
     console.print(
@@ -80,6 +96,7 @@ def print_live(live: dict[str, Any] | None, data_dir: Path, clock: HubClock) -> 
         f" waiting in memory, {dropped} dropped by the sources' overflow policies"
         f"{f' ({by_source})' if by_source else ''}; the hub retries by itself and resumes when it can write."
     )
+    return False
 
 
 def print_status(store: ReadingsStore, *, hub_id: str, clock: HubClock, rate_window_s: float = 60.0) -> None:

@@ -619,8 +619,8 @@ async def remove_label(hub: OwnerHub, *, label_id: int) -> dict[str, Any]:
         adaptation = await service.adapt_model(hub, removed.model, from_shipped=True)
     else:
         before = await hub.ledger(versions.reset, removed.model, now=time.time())
-        adaptation = {"model": removed.model, "adapted": False, "reason": "no labels left", "running": 0}
-        adaptation["was_running"] = before
+        adaptation = {"model": removed.model, "adapted": False, "version": None, "reason": "no labels left"}
+        adaptation |= {"running": versions.SHIPPED, "was_running": before}
     await hub.model_changed(removed.model)
     return {"label": _label(removed), "adaptation": adaptation}
 

@@ -23,6 +23,7 @@ from agent.errors import AgentError
 from agent.store.ledger import open_ledger
 from agent.store.lock import DataLock
 from agent.store.readings import ReadingsStore, open_readings
+from agent.store.sqlite import refusal
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -79,7 +80,13 @@ def ask_running_hub(data_dir: Path, request: wire.Request) -> bytes | None:
 
 async def _local(config: Config, request: wire.Request) -> Any:
     with LocalHub(config) as hub:
-        return await perform(hub, request.action, request.params)
+        try:
+            return await perform(hub, request.action, request.params)
+        except sqlite3.OperationalError as exc:  # the disk refused a write: say so, not a traceback
+            refused = refusal(exc, Path(config.hub.data_dir))
+            if refused is None:
+                raise
+            raise refused from exc
 
 
 class LocalHub:

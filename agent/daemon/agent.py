@@ -41,6 +41,7 @@ from agent.sources.supervisor import SourceRunner
 from agent.store.ledger import open_ledger
 from agent.store.lock import DataLock
 from agent.store.readings import ReadingsStore, open_readings
+from agent.store.sqlite import ensure_room
 from agent.store.worker import LedgerWorker
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class Agent:
         self.lock = DataLock(self.data_dir)
         self.lock.acquire(LOCK_WAIT, who="a hearth command (or another hub)")
         try:
+            # Files that still open on a full disk would only fail their first batch: wait for room instead.
+            ensure_room(self.data_dir)
             self.store = open_readings(self.data_dir, sync_interval=seconds(config.store.sync_interval))
             # Owner actions and every feature change the ledger through this one thread.
             self.ledger = LedgerWorker(open_ledger(self.data_dir))
@@ -169,7 +172,10 @@ class Agent:
                 await _cancel_all(chores)
                 await self.recorder.close(self._time_left())
                 # The writer thread is gone: record final counters from here.
-                self.store.write_health([runner.health() for runner in self.runners])
+                try:
+                    self.store.write_health([runner.health() for runner in self.runners])
+                except sqlite3.OperationalError as exc:  # a full or failing disk: the stop goes on
+                    log.warning("cannot write the sources' final health: %s", exc)
         finally:
             self._group = None
             await self.recorder.close(self.stop_timeout)

@@ -9,10 +9,11 @@ previous file started instead (``agent.fleet.startup``). If the stop before a re
 task that ignored its cancellation, the restart is not made next to it: the process replaces itself
 (``exec``) with a fresh ``hearth run`` instead, same PID, so systemd still sees one service.
 
-A data folder on a read-only mount (the kernel remounts a failing SD card read-only) is not a reason to
-exit: systemd would only start the hub again and again. The runner says why in the log and in systemd's
-STATUS=, keeps pinging the watchdog (a restart cannot help), and tries again every ``storage_retry``
-seconds, starting the hub as soon as the folder is writable.
+A data folder on a read-only mount (the kernel remounts a failing SD card read-only) or on a full disk is
+not a reason to exit: systemd would only start the hub again and again. The runner says why in the log and
+in systemd's STATUS=, keeps pinging the watchdog (a restart cannot help), and tries again every
+``storage_retry`` seconds, starting the hub as soon as the folder is writable and has room. Nothing on file
+is touched meanwhile: a file the disk had no room to open or migrate is opened as it was at the next try.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import contextlib
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,12 +31,13 @@ from pathlib import Path
 from agent.config import Config, load_config
 from agent.daemon.agent import Agent
 from agent.daemon.systemd import SystemdNotifier
-from agent.errors import ReadOnlyDataError
+from agent.errors import UnwritableDataError
 from agent.fleet import startup
+from agent.store.sqlite import refusal
 
 log = logging.getLogger(__name__)
 
-# How often a hub whose data folder is read-only tries to start again.
+# How often a hub whose data folder is read-only or full tries to start again.
 STORAGE_RETRY = 5.0
 
 
@@ -61,7 +64,7 @@ class HubRunner:
         # systemd hears from the runner only while no agent can start (the agent has its own notifier).
         self.notifier = notifier or SystemdNotifier()
         self.storage_retry = storage_retry
-        # Why no agent can start now (the data folder is read-only), or None.
+        # Why no agent can start now (the data folder is read-only or its disk full), or None.
         self.waiting: str | None = None
         self._stopping = asyncio.Event()
 
@@ -82,7 +85,7 @@ class HubRunner:
         while not self._stopping.is_set():
             try:
                 agent = await self._build()
-            except ReadOnlyDataError as exc:
+            except UnwritableDataError as exc:
                 await self._wait_for_storage(exc)
                 continue
             if self.waiting is not None:
@@ -113,10 +116,16 @@ class HubRunner:
             config = await asyncio.to_thread(load_config, self.path)
             if self.on_config is not None:
                 self.on_config(config)
-            if await asyncio.to_thread(startup.count_start, config, self.path):
-                return None
-            agent = Agent(config, config_path=self.path)
-        except ReadOnlyDataError:
+            try:
+                if await asyncio.to_thread(startup.count_start, config, self.path):
+                    return None
+                agent = Agent(config, config_path=self.path)
+            except sqlite3.OperationalError as exc:  # a write at start (a start count, a feature's row)
+                refused = refusal(exc, Path(config.hub.data_dir))
+                if refused is None:
+                    raise
+                raise refused from exc
+        except UnwritableDataError:
             raise  # the disk's fault, not the config's: nothing to roll back
         except Exception as exc:  # any failure to build a pushed config rolls it back, not only ours
             if await self._rolled_back(exc):
@@ -126,7 +135,7 @@ class HubRunner:
             self.on_agent(agent)
         return agent
 
-    async def _wait_for_storage(self, error: ReadOnlyDataError) -> None:
+    async def _wait_for_storage(self, error: UnwritableDataError) -> None:
         """Say why no agent can start; wait ``storage_retry`` s (or until ``stop()``) pinging the watchdog."""
         if self.waiting is None:
             log.error("cannot start: %s; trying again every %g s", error.message, self.storage_retry)

@@ -103,13 +103,14 @@ def adapt(base: Base, labelled: Labelled, *, running: Head | None, steps: int = 
     if held_acc is not None and running_held is not None and held_acc < running_held:
         kept, reason = (
             False,
-            (f"worse on the held-out labels ({held_acc:.3f} against {running_held:.3f} now)"),
+            f"the new head did worse on the held-out labels ({held_acc:.3f} against {running_held:.3f} now)",
         )
     elif test_accuracy < max(running_test, shipped_test) - tolerance(len(base.test_y)) - 1e-9:
         kept, reason = (
             False,
             (
-                f"worse on the shipped test split ({test_accuracy:.3f} against {running_test:.3f} now,"
+                f"the new head did worse on the shipped test split ({test_accuracy:.3f} against"
+                f" {running_test:.3f} now,"
                 f" {shipped_test:.3f} as shipped)"
             ),
         )

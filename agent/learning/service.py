@@ -8,6 +8,7 @@ a command that holds the data folder.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import sqlite3
 import time
@@ -132,7 +133,7 @@ async def labelled_windows(
 
 
 def version_card(
-    model: Model, outcome: Outcome, label_ids: Sequence[int], *, now: float, fit_ms: float
+    model: Model, outcome: Outcome, label_ids: Sequence[int], *, now: float, fit_ms: float, learnt_from: str
 ) -> dict[str, Any]:
     """The card of an adapted version: what it was learnt from, when, and what it measured."""
     metrics = model.card.metrics
@@ -141,6 +142,7 @@ def version_card(
         "base_sha256": model.card.sha256,
         "created": datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds"),
         "labels": list(label_ids),
+        "learnt_from": learnt_from,
         "classes": list(outcome.classes),
         "new_classes": list(outcome.new_classes),
         "windows": {"fit": outcome.fit_windows, "held_out": outcome.held_out_windows},
@@ -155,6 +157,15 @@ def version_card(
         "reason": outcome.reason,
         "fit_ms": round(fit_ms, 1),
     }
+
+
+def learnt_from(model: Model, windows: Sequence[np.ndarray], classes: Sequence[str]) -> str:
+    """What an adaptation learns from, digested: the model file and every labelled window, with its class."""
+    digest = hashlib.sha256(model.card.sha256.encode())
+    for window, cls in zip(windows, classes, strict=True):
+        digest.update(cls.encode() + b"\0")
+        digest.update(np.ascontiguousarray(window, dtype=np.float32).tobytes())
+    return digest.hexdigest()
 
 
 def running_version(conn: sqlite3.Connection, name: str, model: Model) -> tuple[int, Head | None]:
@@ -186,27 +197,36 @@ def running_head(model: Model, running: tuple[int, Head | None, dict[str, Any] |
 
 
 async def adapt_model(hub: OwnerHub, name: str, *, from_shipped: bool = False) -> dict[str, Any]:
-    """Adapt model ``name`` from every label the owner gave it; record the attempt; say what came of it.
+    """Adapt model ``name`` from every label the owner gave it; say what came of it.
 
-    The candidate is measured against the running version, or against the shipped model when
-    ``from_shipped`` (after a label was removed, the running version still holds what it taught).
+    A new version is recorded only when what the hub runs changes: a candidate that is kept. A candidate
+    that is not kept, or labels that hold nothing the running version did not learn from already, leave
+    the running version as it is, and the result says why (``reason``); the version list grows only with
+    what ran. The candidate is measured against the running version, or against the shipped model when
+    ``from_shipped`` (after a label was removed, the running version still holds what it taught), and then
+    a candidate not kept means the model runs as shipped again.
     """
     entry = model_entry(hub, name)
     model = await asyncio.to_thread(Model.load, entry.model)
     labels = await hub.ledger(label_store.listed, name)
     running = await hub.ledger(versions.running, name)
+    unchanged = {"model": name, "adapted": False, "version": None, "running": running[0]}
     if not labels:
-        return {"model": name, "adapted": False, "reason": "no labels", "running": running[0]}
+        return unchanged | {"reason": "no labels"}
     windows, classes = await labelled_windows(hub, entry, model, labels)
     if not windows:
-        return {
-            "model": name,
-            "adapted": False,
+        return unchanged | {
             "reason": "the labelled spans hold no complete window of the model's inputs "
             f"({model.card.window / (entry.input_rate or model.card.rate_hz):g} s of every input)",
-            "running": running[0],
         }
-    previous = None if from_shipped else running_head(model, running)
+    digest = learnt_from(model, windows, classes)
+    previous = running_head(model, running)
+    if previous is not None and running[2] is not None and running[2].get("learnt_from") == digest:
+        return unchanged | {
+            "reason": f"its labels hold the same windows that version {running[0]} learnt from: nothing new"
+        }
+    if from_shipped:
+        previous = None
 
     def work() -> tuple[Outcome, float]:
         base = base_of(model)
@@ -221,17 +241,14 @@ async def adapt_model(hub: OwnerHub, name: str, *, from_shipped: bool = False) -
 
     outcome, fit_ms = await asyncio.to_thread(work)
     now = time.time()
-    card = version_card(model, outcome, [label.id for label in labels], now=now, fit_ms=fit_ms)
-    version = await hub.ledger(
-        versions.record, name, card, outcome.head if outcome.kept else None, kept=outcome.kept, now=now
-    )
-    if not outcome.kept and from_shipped and running[0] != versions.SHIPPED:
+    ids = [label.id for label in labels]
+    card = version_card(model, outcome, ids, now=now, fit_ms=fit_ms, learnt_from=digest)
+    if outcome.kept and outcome.head is not None:
+        version = await hub.ledger(versions.record, name, card, outcome.head, now=now)
+        return {"model": name, "adapted": True, "version": version, "card": card, "running": version}
+    result = unchanged | {"card": card, "reason": outcome.reason}
+    if from_shipped and running[0] != versions.SHIPPED:
+        # What the running version learnt includes the removed label: the model runs as shipped instead.
         await hub.ledger(versions.reset, name, now=now)
-    now_running = await hub.ledger(versions.running, name)
-    return {
-        "model": name,
-        "adapted": outcome.kept,
-        "version": version,
-        "card": card,
-        "running": now_running[0],
-    }
+        result |= {"running": versions.SHIPPED, "was_running": running[0]}
+    return result

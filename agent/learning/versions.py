@@ -1,8 +1,9 @@
 """Adapted model versions in the ledger: each with its card and head, and which one each model runs.
 
-Version 0 is the model as shipped; adaptations count up from 1 and are never renumbered. A rejected
-candidate is recorded too (with why), so the owner sees every attempt. SQL on ``model_versions`` and
-``model_running`` lives here and nowhere else.
+Version 0 is the model as shipped; adaptations count up from 1 and are never renumbered. Only a kept
+adaptation is a version: one that changed nothing the hub runs is not recorded (the owner is told why when it
+happens), so the list shows what ran. Files written before that may also hold rejected attempts (``kept``
+0), which are listed as such. SQL on ``model_versions`` and ``model_running`` lives here and nowhere else.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ SHIPPED = 0
 
 
 class Version(NamedTuple):
-    """One adaptation attempt: its number, when, whether it was kept, and its card."""
+    """One adapted version: its number, when, whether it was kept (older files), and its card."""
 
     version: int
     created_at: float
@@ -26,10 +27,8 @@ class Version(NamedTuple):
     card: dict[str, Any]
 
 
-def record(
-    conn: sqlite3.Connection, model: str, card: dict[str, Any], head: Head | None, *, kept: bool, now: float
-) -> int:
-    """Store an attempt; a kept one becomes the version ``model`` runs. Returns its number."""
+def record(conn: sqlite3.Connection, model: str, card: dict[str, Any], head: Head, *, now: float) -> int:
+    """Store a kept adaptation as ``model``'s next version, and run it. Returns its number."""
     with transaction(conn, immediate=True):
         (last,) = conn.execute(
             "SELECT coalesce(max(version), 0) FROM model_versions WHERE model = ?", (model,)
@@ -38,10 +37,9 @@ def record(
         conn.execute(
             "INSERT INTO model_versions (model, version, created_at, kept, card, head)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (model, version, now, int(kept), json.dumps(card, sort_keys=True), head and head.to_bytes()),
+            (model, version, now, 1, json.dumps(card, sort_keys=True), head.to_bytes()),
         )
-        if kept:
-            _run(conn, model, version, now)
+        _run(conn, model, version, now)
     return version
 
 
@@ -79,7 +77,7 @@ def running(conn: sqlite3.Connection, model: str) -> tuple[int, Head | None, dic
 
 
 def history(conn: sqlite3.Connection, model: str) -> list[Version]:
-    """Every adaptation attempt of ``model``, oldest first."""
+    """Every adapted version of ``model`` (and rejected attempts older releases recorded), oldest first."""
     rows = conn.execute(
         "SELECT version, created_at, kept, card FROM model_versions WHERE model = ? ORDER BY version",
         (model,),

@@ -11,7 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-from agent.errors import ReadOnlyDataError, SchemaVersionError, StoreError
+from agent.errors import (
+    DiskFullError,
+    ReadOnlyDataError,
+    SchemaVersionError,
+    StoreError,
+    UnwritableDataError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +87,8 @@ def open_database(
         _migrate(conn, path, migrations, label, read_only=read_only)
     except sqlite3.DatabaseError as exc:
         conn.close()
+        if (refused := refusal(exc, path.parent)) is not None:
+            raise refused from exc
         raise StoreError(
             f"{path} is not a usable {label} file: {exc}",
             hint="restore it from a passport export or move it aside to start afresh",
@@ -103,7 +111,7 @@ def storage_problem(exc: sqlite3.Error, folder: Path | None = None) -> str | Non
     SQLite reports a read-only remount as an I/O error; ``folder`` (the data folder) tells them apart.
     """
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-    if code == _SQLITE_FULL:
+    if code == _SQLITE_FULL or (code == _SQLITE_IOERR and folder is not None and disk_full(folder)):
         return "the disk is full"
     if code in (_SQLITE_READONLY, _SQLITE_IOERR) and folder is not None and not os.access(folder, os.W_OK):
         return read_only_problem(folder)
@@ -112,6 +120,51 @@ def storage_problem(exc: sqlite3.Error, folder: Path | None = None) -> str | Non
     if code == _SQLITE_IOERR:
         return f"the disk fails to write ({exc})"
     return None
+
+
+def refusal(exc: sqlite3.Error, folder: Path) -> UnwritableDataError | None:
+    """The error to raise when ``exc`` is the data folder's disk refusing writes (read-only, full)."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in (_SQLITE_READONLY, _SQLITE_IOERR) and not os.access(folder, os.W_OK):
+        return ReadOnlyDataError(read_only_problem(folder))
+    if code == _SQLITE_FULL or (code == _SQLITE_IOERR and disk_full(folder)):
+        return disk_full_error(folder)
+    return None
+
+
+# Less free space than this on the data folder's disk is a full disk: SQLite reports a full disk as an I/O
+# error when it cannot grow a file's shared-memory index, and a batch or a migration needs more anyway.
+FULL_BELOW = 1 << 20
+
+
+def disk_full(folder: Path) -> bool:
+    """True when the disk holding ``folder`` (or its nearest existing parent) has no room left to write."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < FULL_BELOW
+
+
+def disk_full_problem(folder: Path) -> str:
+    """What to tell the owner when the disk that holds the data folder ``folder`` is full."""
+    return f"the disk of the data folder {folder} is full"
+
+
+def ensure_room(folder: Path) -> None:
+    """Raise ``DiskFullError`` when the disk holding the data folder ``folder`` is full."""
+    if disk_full(folder):
+        raise disk_full_error(folder)
+
+
+def disk_full_error(folder: Path) -> DiskFullError:
+    """The error for a data folder ``folder`` whose disk is full."""
+    return DiskFullError(
+        disk_full_problem(folder),
+        hint="free space on that disk (or move hub.data_dir to a bigger one); nothing on file is lost",
+    )
 
 
 def read_only_problem(folder: Path) -> str:

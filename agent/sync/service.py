@@ -16,6 +16,7 @@ from agent.connection import port_of, read_password
 from agent.consent.gate import status_topic
 from agent.errors import ConfigError
 from agent.store.readings import open_readings
+from agent.store.sqlite import storage_problem
 from agent.store.worker import LedgerWorker
 from agent.sync.mqtt import MqttConnector, MqttSettings
 from agent.sync.publisher import Publisher
@@ -60,6 +61,7 @@ class SyncService:
         assert up is not None
         self.interval = seconds(up.summarise_interval)
         self.worker = worker
+        self.data_dir = data_dir
         self._readings = open_readings(data_dir, read_only=True)
         self.summariser = Summariser(
             self.worker.conn,
@@ -88,13 +90,21 @@ class SyncService:
 
     async def summarise_forever(self) -> None:
         """Summarise every ``summarise_interval``, waking the publisher when rows were queued."""
+        failing: str | None = None  # why passes fail now (said once, and the recovery once)
         while True:
             try:
                 result = await self.worker.run(lambda _conn: self.summariser.step(self.clock()))
             except sqlite3.OperationalError as exc:
-                # Locked past the busy timeout: the watermarks did not move, so the next pass catches up.
-                log.error("summarising skipped this time, a data file is busy: %s", exc)
+                # Locked past the busy timeout, or a disk that refuses writes: the watermarks did not move,
+                # so the first pass that can write catches up.
+                problem = storage_problem(exc, self.data_dir) or f"a data file is busy ({exc})"
+                if problem != failing:
+                    log.error("summaries paused: %s; they catch up once the hub can write", problem)
+                failing = problem
             else:
+                if failing is not None:
+                    log.warning("summarising again")
+                    failing = None
                 if result.queued:
                     self.publisher.notify()
                 if result.dropped_cap:

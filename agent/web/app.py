@@ -90,6 +90,9 @@ class WebContext:
     nav: list[tuple[str, str]] = field(default_factory=list)
     public: set[tuple[str, str]] = field(default_factory=set)
     login_gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    # What the latest label actions came to, by (model, label id), for the page each redirects to: an
+    # adaptation that changed nothing leaves nothing in the ledger to read it from.
+    adaptations: dict[tuple[str, int], str] = field(default_factory=dict)
     _executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="hearth-web")
     )

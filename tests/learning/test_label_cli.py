@@ -9,6 +9,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from agent.cli import cli
+from agent.inference.evaluate import load_test_split
+from agent.inference.runtime import Model
 from agent.readings import Reading, StreamInfo
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
@@ -43,6 +45,32 @@ def record_cycling(data_dir: Path, start: float, seconds: int) -> None:
         ]
     store.write_batch(rows, [("simulated", StreamInfo.of("wrist", name, "")) for name in INPUTS])
     store.close()
+
+
+def record_shipped_class(data_dir: Path, cls: str, start: float) -> float:
+    """Record the shipped test split's windows of ``cls`` one after another from ``start``; return the end."""
+    model = Model.load("builtin:activity")
+    windows, classes = load_test_split(model)
+    chosen = windows[classes == model.card.labels.index(cls)]
+    rate = model.card.rate_hz
+    rows = [
+        Reading(f"wrist.{name}", start + (k * len(window) + i) / rate, float(window[i, j]))
+        for k, window in enumerate(chosen)
+        for i in range(len(window))
+        for j, name in enumerate(INPUTS)
+    ]
+    store = open_readings(data_dir)
+    store.write_batch(rows, [("simulated", StreamInfo.of("wrist", name, "")) for name in INPUTS])
+    store.close()
+    return start + len(rows) / len(INPUTS) / rate
+
+
+def stored_versions(data_dir: Path) -> list[int]:
+    ledger = open_ledger(data_dir)
+    try:
+        return [v for (v,) in ledger.execute("SELECT version FROM model_versions ORDER BY version")]
+    finally:
+        ledger.close()
 
 
 def strand_readings(data_dir: Path) -> list[tuple[float, str | None]]:
@@ -104,7 +132,7 @@ def test_removing_the_last_label_returns_the_model_to_its_shipped_version(
     assert strand_readings(tmp_path / "data") == []
     assert removed.exit_code == 0, removed.output
     assert "removed label 1 (activity: cycling)" in removed.output
-    assert "not adapted (no labels left)" in removed.output
+    assert "activity runs as shipped (version 0) again, no longer version 1: no labels left" in removed.output
     ledger = open_ledger(tmp_path / "data")
     assert ledger.execute("SELECT version FROM model_running").fetchall() == [(0,)]
 
@@ -112,7 +140,62 @@ def test_removing_the_last_label_returns_the_model_to_its_shipped_version(
 def test_a_span_without_readings_is_kept_as_a_label_but_adapts_nothing(config: Path) -> None:
     added = hearth(config, "label", "add", "activity", "cycling", "--from", str(T0), "--to", str(T0 + 60))
     assert added.exit_code == 0, added.output
-    assert "not adapted (the labelled spans hold no complete window" in added.output
+    assert "activity: kept version 0 (as shipped): the labelled spans hold no complete window" in added.output
+    assert "* v0  as shipped" in hearth(config, "model", "versions", "activity").output
+
+
+def test_a_label_whose_new_head_is_not_kept_records_no_version_and_says_why(
+    config: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    record_cycling(data, T0, 60)
+    assert (
+        "activity v1: kept"
+        in hearth(
+            config, "label", "add", "activity", "cycling", "--from", str(T0), "--to", str(T0 + 60)
+        ).output
+    )
+    # The owner gives standing a new name: a head that calls the shipped standing windows "resting" does
+    # worse on the shipped test split, so it is not kept and version 1 runs on.
+    start = T0 + 1000
+    end = record_shipped_class(data, "standing", start)
+    added = hearth(config, "label", "add", "activity", "resting", "--from", str(start), "--to", str(end))
+    assert added.exit_code == 0, added.output
+    assert "label 2: activity was resting" in added.output
+    assert (
+        "activity: kept version 1: the new head did worse on the shipped test split (0.800 against 1.000 now,"
+        in added.output
+    )
+    assert "v2" not in added.output
+    shown = hearth(config, "model", "versions", "activity")
+    assert "v2" not in shown.output
+    assert "activity runs v1" in shown.output
+    assert stored_versions(data) == [1]
+
+    # Removing it leaves exactly what version 1 learnt from: nothing to learn, nothing recorded.
+    removed = hearth(config, "label", "remove", "2")
+    assert removed.exit_code == 0, removed.output
+    assert "activity: kept version 1: its labels hold the same windows that version 1 learnt from" in (
+        removed.output
+    )
+    assert stored_versions(data) == [1]
+
+
+def test_a_label_whose_span_holds_no_window_records_no_version(config: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    record_cycling(data, T0, 60)
+    hearth(config, "label", "add", "activity", "cycling", "--from", str(T0), "--to", str(T0 + 60))
+    later = T0 + 7200
+    added = hearth(
+        config, "label", "add", "activity", "cycling", "--from", str(later), "--to", str(later + 60)
+    )
+    assert added.exit_code == 0, added.output
+    assert "no complete window of activity's inputs was recorded in its span" in added.output
+    assert "activity: kept version 1: its labels hold the same windows that version 1 learnt from" in (
+        added.output
+    )
+    assert stored_versions(data) == [1]
+    assert "activity runs v1" in hearth(config, "model", "versions", "activity").output
 
 
 @pytest.mark.parametrize(

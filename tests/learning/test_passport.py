@@ -30,7 +30,7 @@ def test_labels_and_model_versions_are_exported_without_the_binary_head(tmp_path
         np.eye(2, dtype=np.float32),
         np.zeros(2, np.float32),
     )
-    versions.record(ledger, "appliance", {"labels": [1], "kept": True}, head, kept=True, now=T0 + 1)
+    versions.record(ledger, "appliance", {"labels": [1], "kept": True}, head, now=T0 + 1)
     archive = tmp_path / "passport.zip"
     export(store.conn, ledger, archive, hub_id="h", now=T0 + 2)
     assert verify_archive(archive) == []
@@ -88,8 +88,8 @@ def test_forgetting_a_context_strand_forgets_its_labels_and_adapted_versions(
     for label in made:
         strand_of_labels.record(store, label)
     store.close()
-    versions.record(ledger, "appliance", {"labels": [1, 2]}, head, kept=True, now=T0 + 1)
-    versions.record(ledger, "occupancy", {"labels": [3]}, head, kept=True, now=T0 + 1)
+    versions.record(ledger, "appliance", {"labels": [1, 2]}, head, now=T0 + 1)
+    versions.record(ledger, "occupancy", {"labels": [3]}, head, now=T0 + 1)
     ledger.close()
 
     done = CliRunner().invoke(cli, ["forget", "-c", str(config), strand, "--yes"])

@@ -234,8 +234,8 @@ async def test_hearth_label_add_beside_a_running_hub_says_when_its_span_taught_n
     tmp_path: Path,
 ) -> None:
     """A span with no readings of the model's inputs (in the future, or before they were recorded) is
-    kept as a label, and the command says it teaches nothing, although the adaptation from the other
-    labels is kept."""
+    kept as a label, and the command says it teaches nothing: the version the other labels taught runs on,
+    and no new one is recorded."""
     data_dir = tmp_path / "data"
     start = round(time.time()) - 3600.0
     record_cycling(data_dir, start, 50)
@@ -266,4 +266,6 @@ async def test_hearth_label_add_beside_a_running_hub_says_when_its_span_taught_n
     assert empty.exit_code == 0, empty.output
     assert "label 2: activity was cycling" in empty.output
     assert "no complete window of activity's inputs was recorded in its span" in empty.output
-    assert "activity v2: kept" in empty.output
+    assert "activity: kept version 1: its labels hold the same windows that version 1 learnt from" in (
+        empty.output
+    )

@@ -62,19 +62,18 @@ def test_a_bad_label_is_refused_with_what_is_wrong(
         labels.check(model, start, end, cls, known_models=["appliance", "activity"])
 
 
-def test_a_rejected_attempt_leaves_the_previous_version_running(tmp_path: Path) -> None:
+def test_each_recorded_version_runs_and_stays_in_the_history(tmp_path: Path) -> None:
     conn = open_ledger(tmp_path)
     assert versions.running(conn, "appliance") == (0, None, None)
-    kept = a_head(("a", "b", "heat_pump"), 1)
-    v1 = versions.record(conn, "appliance", {"base_sha256": "x", "n": 1}, kept, kept=True, now=T0)
-    v2 = versions.record(conn, "appliance", {"base_sha256": "x", "n": 2}, None, kept=False, now=T0 + 1)
-    assert (v1, v2) == (1, 2)
+    first, second = a_head(("a", "b", "heat_pump"), 1), a_head(("a", "b", "heat_pump"), 3)
+    assert versions.record(conn, "appliance", {"base_sha256": "x", "n": 1}, first, now=T0) == 1
+    assert versions.record(conn, "appliance", {"base_sha256": "x", "n": 2}, second, now=T0 + 1) == 2
     number, head, card = versions.running(conn, "appliance")
-    assert number == 1
-    assert card == {"base_sha256": "x", "n": 1}
+    assert number == 2
+    assert card == {"base_sha256": "x", "n": 2}
     assert head is not None
-    assert head.classes == kept.classes
-    assert [(v.version, v.kept) for v in versions.history(conn, "appliance")] == [(1, True), (2, False)]
+    assert np.array_equal(head.weights, second.weights)
+    assert [(v.version, v.kept) for v in versions.history(conn, "appliance")] == [(1, True), (2, True)]
     assert versions.running(conn, "activity") == (0, None, None)
 
 
@@ -83,7 +82,7 @@ def test_the_adapted_version_survives_a_restart_and_reset_returns_to_the_shipped
 ) -> None:
     conn = open_ledger(tmp_path)
     kept = a_head(("a", "b", "heat_pump"), 2)
-    versions.record(conn, "appliance", {"base_sha256": "x"}, kept, kept=True, now=T0)
+    versions.record(conn, "appliance", {"base_sha256": "x"}, kept, now=T0)
     conn.close()
 
     conn = open_ledger(tmp_path)
@@ -97,5 +96,5 @@ def test_the_adapted_version_survives_a_restart_and_reset_returns_to_the_shipped
     conn = open_ledger(tmp_path)
     assert versions.running(conn, "appliance") == (0, None, None)
     # The history stays; a new attempt gets the next number, never a reused one.
-    assert versions.record(conn, "appliance", {"base_sha256": "x"}, kept, kept=True, now=T0 + 9) == 2
+    assert versions.record(conn, "appliance", {"base_sha256": "x"}, kept, now=T0 + 9) == 2
     assert versions.running(conn, "appliance")[0] == 2

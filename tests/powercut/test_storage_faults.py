@@ -18,10 +18,15 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from agent.consent.ledger import verify_audit
+from agent.errors import DiskFullError
+from agent.store.ledger import open_ledger
+from agent.store.readings import open_readings
 from tests.conftest import REPO, Datagrams
+from tests.sync.conftest import Broker
 from tests.testbed.lazyfs import LazyMount
 from tests.testbed.wait import eventually, wait_until
 from tests.web.web_support import client, login, serve
@@ -30,9 +35,9 @@ GRANT = ("consent", "grant", "--recipient", "coop", "--purpose", "test", "--stra
          "--granularity", "summary:1h")  # fmt: skip
 
 
-def _config(path: Path, data_dir: Path) -> Path:
+def _config(path: Path, data_dir: Path, rate: int = 200) -> Path:
     rooms = "".join(
-        f'[[sources]]\nkind = "simulated"\nname = "room{i}"\nfile = "builtin:climate.csv"\nrate = 200\n'
+        f'[[sources]]\nkind = "simulated"\nname = "room{i}"\nfile = "builtin:climate.csv"\nrate = {rate}\n'
         'overflow = "drop_oldest"\n'
         for i in range(4)
     )
@@ -128,11 +133,13 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def _fill(folder: Path) -> Path:
+    """Fill the disk under ``folder`` to the last byte (a few bytes left would still open a file)."""
     filler = folder / "filler"
-    with contextlib.suppress(OSError), filler.open("wb") as out:
-        while True:
-            out.write(b"\0" * 65536)
-            out.flush()
+    with filler.open("wb", buffering=0) as out:
+        for chunk in (65536, 4096, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    out.write(b"\0" * chunk)
     return filler
 
 
@@ -252,3 +259,164 @@ async def test_the_dashboard_says_readings_are_not_stored_while_the_disk_is_full
             assert ": the disk is full; retrying" in await page.text()
         filler.unlink()
         await eventually(lambda: recorder.store_error is None, "commits to resume", within=20)
+
+
+def _readings(data_dir: Path) -> int:
+    conn = sqlite3.connect(f"{(data_dir / 'readings.db').as_uri()}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("on_file", [False, True], ids=["new-folder", "files-on-file"])
+def test_a_hub_started_on_a_full_disk_waits_says_why_and_starts_when_there_is_room(
+    tmp_path: Path, small_disk: Path, on_file: bool
+) -> None:
+    data_dir = small_disk / "data"
+    config = _config(tmp_path / "hearth.toml", data_dir)
+    recorded = grants = 0
+    if on_file:
+        (tmp_path / "first").mkdir()
+        first = Hub(config, tmp_path / "first")
+        try:
+            wait_until(lambda: "hub running" in first.status(), "the hub to record")
+            assert first.cli(*GRANT).returncode == 0
+        finally:
+            first.stop()
+        recorded, grants = _readings(data_dir), _grants(data_dir)
+        assert recorded > 0
+        assert grants == 1
+    # The disk filled up while the hub was stopped (or before its first start): systemd starts it on it.
+    filler = _fill(small_disk)
+    hub = Hub(config, tmp_path)
+    try:
+        wait_until(lambda: "is full" in hub.systemd_status(), "STATUS= to say why")
+        assert f"not recording: the disk of the data folder {data_dir} is full" in hub.systemd_status()
+        with hub._lock:
+            assert "READY=1" in hub.messages  # started, as systemd sees it: no start timeout, no restart
+        pinged = hub.pings()
+        wait_until(lambda: hub.pings() > pinged, "the watchdog to be pinged while it waits")
+        wait_until(lambda: len(_statuses(hub)) >= 2, "a second try")
+        assert hub.proc.poll() is None
+        done = hub.cli("status")
+        said = " ".join(done.stdout.split())
+        assert f"NOT RECORDING: the disk of the data folder {data_dir} is full" in said
+        assert done.returncode == 0, done.stderr  # the line says it all, even with no file made yet
+        refused = hub.cli(*GRANT)
+        assert refused.returncode == 1
+        assert f"the disk of the data folder {data_dir} is full" in refused.stderr
+        assert "Traceback" not in refused.stderr
+        filler.unlink()
+        wait_until(lambda: "hub running" in hub.status(), "the hub to start by itself")
+        wait_until(lambda: "readings committed" in hub.systemd_status(), "STATUS= to say it records")
+    finally:
+        hub.stop()
+    log = hub.log.read_text()
+    assert "Traceback" not in log
+    assert log.count("cannot start: the disk of the data folder") == 1, log  # logged once, not at every try
+    assert "writable again: starting" in log
+    assert _readings(data_dir) > recorded  # what was on file is still there, and more came
+    assert _grants(data_dir) == grants
+
+
+def test_a_hub_stopped_on_a_full_disk_exits_cleanly_and_waits_for_room_at_its_next_start(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    data_dir = small_disk / "data"
+    config = _config(tmp_path / "hearth.toml", data_dir)
+    (tmp_path / "first").mkdir()
+    first = Hub(config, tmp_path / "first")
+    try:
+        wait_until(lambda: "hub running" in first.status(), "the hub to record")
+        filler = _fill(small_disk)
+        wait_until(lambda: "NOT COMMITTING READINGS" in first.status(), "status to say commits stopped")
+        acknowledged = _readings(data_dir)
+        assert acknowledged > 0
+    finally:
+        first.stop()  # systemd stops it (a reboot, an upgrade) while the disk is still full: exit 0
+    log = first.log.read_text()
+    assert "Traceback" not in log
+    assert "readings not stored" in log  # the ones never acknowledged, said once
+    hub = Hub(config, tmp_path)
+    try:
+        wait_until(lambda: "is full" in hub.systemd_status(), "STATUS= to say why")
+        filler.unlink()
+        wait_until(lambda: "hub running" in hub.status(), "the hub to start by itself")
+    finally:
+        hub.stop()
+    assert "Traceback" not in hub.log.read_text()
+    assert _readings(data_dir) > acknowledged  # no acknowledged reading lost, and recording again
+
+
+@pytest.mark.parametrize("label", ["readings", "ledger"])
+def test_a_data_file_that_has_no_room_to_open_says_the_disk_is_full(small_disk: Path, label: str) -> None:
+    opener = {"readings": open_readings, "ledger": open_ledger}[label]
+    on_file, fresh = small_disk / "data", small_disk / "fresh"
+    opener(on_file).close()
+    filler = _fill(small_disk)
+    # SQLite says "database or disk is full" making a new file, and "disk I/O error" when it cannot grow
+    # the shared-memory index of one on file: both are a full disk, and nothing else is wrong with the file.
+    for folder in (fresh, on_file):
+        with pytest.raises(DiskFullError, match=f"the disk of the data folder {folder} is full") as raised:
+            opener(folder).close()
+        assert "move it aside" not in str(raised.value)
+    filler.unlink()
+    opener(fresh).close()
+    opener(on_file).close()
+
+
+class Upstream:
+    """A subscriber on the hub's topics at the test broker, noting every message's topic."""
+
+    def __init__(self, port: int) -> None:
+        self.topics: list[str] = []
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.client.on_message = lambda _c, _u, message: self.topics.append(message.topic)
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe("hearth/v1/fault-hub/#", qos=1)
+        self.client.loop_start()
+
+    def summaries(self) -> int:
+        return sum("/coop/" in topic for topic in list(self.topics))  # the grant's recipient
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def test_a_full_disk_pauses_the_summaries_and_they_go_on_once_there_is_room(
+    tmp_path: Path, small_disk: Path, broker: Broker
+) -> None:
+    data_dir = small_disk / "data"
+    # A tenth of the readings: the hub's own files must leave room on the 2 MB disk once the filler goes.
+    config = _config(tmp_path / "hearth.toml", data_dir, rate=20)
+    config.write_text(
+        config.read_text() + f'[upstream]\nhost = "127.0.0.1"\nport = {broker.port}\ntls = false\n'
+        'summarise_interval = "200ms"\nsummary_lag = "1s"\n'
+    )
+    upstream = Upstream(broker.port)
+    hub = Hub(config, tmp_path)
+    try:
+        wait_until(lambda: "hub running" in hub.status(), "the hub to record")
+        assert hub.cli(*GRANT[:-1], "summary:10s").returncode == 0
+        wait_until(lambda: upstream.summaries() > 0, "a first summary upstream", within=60)
+        filler = _fill(small_disk)
+        wait_until(lambda: "NOT COMMITTING READINGS" in hub.status(), "status to say commits stopped")
+        # A summary window closes every 10 s: the summariser has had one to write once it says it cannot.
+        paused = "summaries paused: the disk is full; they catch up once the hub can write"
+        wait_until(lambda: paused in hub.log.read_text(), "the summariser to say why it stopped", within=60)
+        pinged = hub.pings()
+        wait_until(lambda: hub.pings() > pinged + 5, "a few more passes on a full disk")
+        filler.unlink()
+        wait_until(lambda: "hub running" in hub.status(), "the hub to commit again by itself")
+        published = upstream.summaries()
+        wait_until(lambda: upstream.summaries() > published, "summaries to go on", within=60)
+    finally:
+        hub.stop()
+        upstream.close()
+    log = hub.log.read_text()
+    assert "Traceback" not in log
+    # Said once, and the recovery once: not at every pass (five a second here).
+    assert log.count("summaries paused") == 1, log
+    assert log.count("summarising again") == 1, log

@@ -82,7 +82,7 @@ def test_owner_labels_a_span_of_the_timeline_with_a_new_class_and_removes_it(
     shot(page, "40-label-selected")
     form.get_by_role("button", name="Save label").click()
     expect(page.get_by_role("status")).to_contain_text("Saved label 1.", timeout=30_000)
-    expect(page.get_by_role("status")).to_contain_text(re.compile(r"activity v1 (kept|rejected)"))
+    expect(page.get_by_role("status")).to_contain_text(re.compile(r"activity (v1: kept|: kept version 0)"))
     listed = page.locator('[data-labels="activity"] li')
     expect(listed).to_have_count(1)
     expect(listed.first.locator('[data-f="class"]')).to_have_text("cycling")

@@ -50,7 +50,10 @@ async def test_a_span_typed_without_the_timeline_is_labelled_and_refusals_name_t
         assert stored(served.agent.data_dir) == [("activity", start, end, "cycling")]
         async with http.get(f"{url}/context?labelled=1&model=activity") as response:
             page = await response.text()
-        assert "Saved label 1. activity was not adapted" in page
+        assert (
+            "Saved label 1. activity: kept version 0 (as shipped): the labelled spans hold no complete window"
+            in page
+        )
         assert re.search(r'data-f="class">cycling<', page)
         # Listed as typed, on the hub's clock, and the fields say whose clock that is.
         assert 'data-f="from">2026-12-01T08:00:00<' in page

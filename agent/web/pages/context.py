@@ -23,6 +23,7 @@ from agent.config.clock import TYPED, HubClock
 from agent.errors import AgentError, LearningError
 from agent.learning import labels as label_store
 from agent.learning import versions
+from agent.learning.outcome import said, version_name
 from agent.web import queries
 from agent.web.app import CTX, WebContext, form_error
 
@@ -99,9 +100,9 @@ async def timeline(request: web.Request) -> web.StreamResponse:
     for key, done in (("labelled", "Saved"), ("unlabelled", "Removed")):
         label_id = request.query.get(key, "")
         if label_id.isdigit() and model in {m.name for m in ctx.hub.config.models}:
-            added = done == "Saved"
-            outcome = await ctx.read_ledger(_outcome, model=model, label_id=int(label_id), added=added)
-            notice = f"{done} label {label_id}. {outcome}"
+            running = await ctx.read_ledger(_running, model=model)
+            came = ctx.adaptations.get((model, int(label_id)), f"{model} runs {version_name(running)}")
+            notice = f"{done} label {label_id}. {came}."
     return await _render(request, notice=notice)
 
 
@@ -203,6 +204,7 @@ async def add_label(request: web.Request) -> web.StreamResponse:
         )
     except AgentError as exc:
         return await _render(request, status=400, error=_message(exc), form=values)
+    _remember(ctx, done)
     query = {"window": window, "labelled": str(done["label"]["id"]), "model": values["model"]}
     raise web.HTTPSeeOther(str(request.url.with_path("/context").with_query(query).relative()))
 
@@ -219,25 +221,25 @@ async def remove_label(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="no such label") from None
     except AgentError as exc:
         return await _render(request, status=404, error=_message(exc))
+    _remember(ctx, done)
     query = {"window": window, "unlabelled": str(label_id), "model": done["label"]["model"]}
     raise web.HTTPSeeOther(str(request.url.with_path("/context").with_query(query).relative()))
 
 
-def _outcome(conn: sqlite3.Connection, *, model: str, label_id: int, added: bool) -> str:
-    """What a label just added or removed did to ``model``, read from the ledger: the redirect carries ids.
+# How many label actions' outcomes the dashboard remembers for the pages they redirect to.
+REMEMBERED = 32
 
-    An attempt is recorded whenever the labelled spans held a window; a label added without one is not.
-    """
-    running = versions.running(conn, model)[0]
-    history = versions.history(conn, model)
-    last = history[-1] if history else None
-    said = f"{model} runs version {running} (0: as shipped)."
-    if not added:
-        return said
-    if last is None or label_id not in last.card.get("labels", []):
-        return f"{model} was not adapted: the labelled spans hold no complete window of its inputs. {said}"
-    verdict = "kept" if last.kept else "rejected"
-    return f"{model} v{last.version} {verdict}: {last.card.get('reason', '')}. {said}"
+
+def _remember(ctx: WebContext, done: dict[str, Any]) -> None:
+    """Keep what a label action's adaptation came to, for the page it redirects to (the newest few)."""
+    ctx.adaptations[(done["label"]["model"], done["label"]["id"])] = said(done["adaptation"])
+    while len(ctx.adaptations) > REMEMBERED:
+        del ctx.adaptations[next(iter(ctx.adaptations))]
+
+
+def _running(conn: sqlite3.Connection, *, model: str) -> int:
+    """The version ``model`` runs (0: as shipped)."""
+    return versions.running(conn, model)[0]
 
 
 # The owner's inputs (as the label actions name them in their errors) by the labels of the form.
