@@ -24,7 +24,7 @@ from agent.consent.grants import new_grant
 from agent.consent.strands import CONTEXT, LABELS, check_pattern, matches, may_name_context, unknown
 from agent.control.owner import OwnerHub
 from agent.errors import AgentError, LearningError
-from agent.sources.ble.adoption import AdoptionError, AdoptionStore, parse_bindkey
+from agent.sources.ble.adoption import AdoptionError, AdoptionStore, normalise_address, parse_bindkey
 from agent.sources.strands import known_strands
 from agent.store import queries
 from agent.store.readings import ReadingsStore
@@ -237,10 +237,26 @@ async def verify(hub: OwnerHub) -> dict[str, Any]:
 
 
 @action("ble.adopt")
-async def adopt(hub: OwnerHub, *, address: str, name: str, bindkey: str | None = None) -> dict[str, Any]:
-    """Adopt the BLE device at ``address`` as ``name``; running BLE sources take it at once."""
+async def adopt(
+    hub: OwnerHub, *, address: str, name: str, bindkey: str | None = None, rekey: bool = True
+) -> dict[str, Any]:
+    """Adopt the BLE device at ``address`` as ``name``; running BLE sources take it at once. Adopting it
+    again under its name sets its key, unless ``rekey`` is false (the dashboard's form only adopts)."""
     key = parse_bindkey(bindkey) if bindkey is not None else None
-    adoption = await hub.readings(lambda store: AdoptionStore(store.conn).adopt(address, name, key))
+
+    def adopt_it(store: ReadingsStore) -> Any:
+        adoptions = AdoptionStore(store.conn)
+        if not rekey:
+            at = normalise_address(address)
+            for existing in adoptions.all():
+                if existing.address == at:
+                    raise AdoptionError(
+                        f"{at} is already adopted as {existing.name!r}",
+                        hint=f"forget {existing.name} first (that erases its readings)",
+                    )
+        return adoptions.adopt(address, name, key)
+
+    adoption = await hub.readings(adopt_it)
     await hub.adoptions_changed()
     return {"address": adoption.address, "name": adoption.name, "encrypted": key is not None}
 

@@ -21,9 +21,7 @@ from agent.web.app import CTX, WebContext
 
 if TYPE_CHECKING:
     from agent.sources.ble import BleSource
-    from agent.sources.ble.adoption import Adoption
     from agent.sources.ble.discovery import Candidate
-    from agent.store.readings import ReadingsStore
 
 # Discovery runs while someone looks: a page load starts it for this long, and it goes on while a
 # browser listens to the ``discovery`` topic.
@@ -118,26 +116,22 @@ async def _render(
 
 
 async def adopt(request: web.Request) -> web.StreamResponse:
-    """Adopt the posted address under the posted name (and bindkey); errors are shown on the page."""
-    from agent.sources.ble.adoption import parse_bindkey
-
+    """Adopt the posted address under the posted name (and bindkey) as ``hearth ble adopt`` does, but
+    never re-keying a device adopted already; errors are shown on the page."""
     ctx = request.app[CTX]
     form = await request.post()
     address = str(form.get("address", "")).strip()
     name = str(form.get("name", "")).strip()
     bindkey = str(form.get("bindkey", "")).strip()
-    sources = ble_sources(ctx)
-    if not sources:
+    if not ble_sources(ctx):
         error = 'no BLE source is configured (add [[sources]] kind = "ble")'
         return await _render(request, status=400, error=error, address=address, name=name)
+    params = {"address": address, "name": name, "bindkey": bindkey or None, "rekey": False}
     try:
-        key = parse_bindkey(bindkey) if bindkey else None
-        adoption = await ctx.hub.readings(_adopt, address, name, key)
+        adoption = await ctx.hub.perform("ble.adopt", params)
     except AgentError as exc:
         return await _render(request, status=400, error=_message(exc), address=address, name=name)
-    for source in sources:
-        await source.refresh_adoptions()
-    raise web.HTTPSeeOther(f"/ble?adopted={adoption.name}")
+    raise web.HTTPSeeOther(f"/ble?adopted={adoption['name']}")
 
 
 async def confirm_forget(request: web.Request) -> web.StreamResponse:
@@ -159,21 +153,6 @@ async def forget(request: web.Request) -> web.StreamResponse:
     except AgentError as exc:
         return await _render(request, status=404, error=_message(exc))
     raise web.HTTPSeeOther(f"/ble?forgot={name}&erased={result['erased']}")
-
-
-def _adopt(store: ReadingsStore, address: str, name: str, bindkey: bytes | None) -> Adoption:
-    """Adopt on the writer thread; an address adopted already is an error here, not a key update."""
-    from agent.sources.ble.adoption import AdoptionError, AdoptionStore, normalise_address
-
-    adoptions = AdoptionStore(store.conn)
-    address = normalise_address(address)
-    for existing in adoptions.all():
-        if existing.address == address:
-            raise AdoptionError(
-                f"{address} is already adopted as {existing.name!r}",
-                hint=f"forget {existing.name} first (that erases its readings)",
-            )
-    return adoptions.adopt(address, name, bindkey)
 
 
 def _message(exc: AgentError) -> str:
