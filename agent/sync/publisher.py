@@ -16,12 +16,14 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from agent.backoff import Backoff
 from agent.consent import outbox
 from agent.errors import UpstreamError
 from agent.reconnect import ReconnectLogic
+from agent.store.sqlite import storage_problem
 from agent.store.worker import LedgerWorker
 from agent.sync.link import Connector, Link, LinkDownError
 
@@ -51,8 +53,10 @@ class Publisher:
         backoff: Backoff | None = None,
         idle_poll_s: float = 1.0,
         clock: Callable[[], float] = time.time,
+        data_dir: Path | None = None,
     ) -> None:
         self.ledger = ledger
+        self.data_dir = data_dir  # to tell a full or read-only disk from a locked ledger
         self.connector = connector
         self.max_inflight = max_inflight
         self.backoff = backoff or Backoff(base=0.5, cap=60.0)
@@ -100,8 +104,10 @@ class Publisher:
                 await self._connected()
                 await self._drain(link)
         except sqlite3.OperationalError as exc:
-            # The ledger was locked past its busy timeout (a long CLI export, say): try again later.
-            log.error("upstream paused, the ledger is busy: %s", exc)
+            # The ledger was locked past its busy timeout (a long CLI export, say), or its disk refuses
+            # writes (full, read-only): try again later.
+            problem = storage_problem(exc, self.data_dir) or f"the ledger is busy ({exc})"
+            log.error("upstream paused: %s", problem)
         finally:
             self.connected.clear()
 
@@ -115,9 +121,15 @@ class Publisher:
 
     async def _lost(self, exc: Exception) -> None:
         self.state, self.state_since = "disconnected", self.clock()
-        await self.ledger.run(
-            outbox.record_state, {"state": "disconnected", "since": self.clock(), "error": _message(exc)}
-        )
+        try:
+            await self.ledger.run(
+                outbox.record_state, {"state": "disconnected", "since": self.clock(), "error": _message(exc)}
+            )
+        except sqlite3.OperationalError as refused:
+            # The state is for `hearth sync status`; not recording it (a full disk, say) must not end the
+            # publisher, or nothing would be sent again once the disk has room.
+            problem = storage_problem(refused, self.data_dir) or f"the ledger is busy ({refused})"
+            log.error("upstream link state not recorded: %s", problem)
 
     async def _drain(self, link: Link) -> None:
         size = self.max_inflight

@@ -74,7 +74,11 @@ class SyncService:
         )
         self.settings = mqtt_settings(config)
         self.publisher = Publisher(
-            self.worker, MqttConnector(self.settings), max_inflight=up.max_inflight, clock=clock
+            self.worker,
+            MqttConnector(self.settings),
+            max_inflight=up.max_inflight,
+            clock=clock,
+            data_dir=self.data_dir,
         )
         # Wall-clock time for summary windows, grant expiry and message TTLs (the publisher's too).
         self.clock = clock

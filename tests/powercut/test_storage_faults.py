@@ -420,3 +420,37 @@ def test_a_full_disk_pauses_the_summaries_and_they_go_on_once_there_is_room(
     # Said once, and the recovery once: not at every pass (five a second here).
     assert log.count("summaries paused") == 1, log
     assert log.count("summarising again") == 1, log
+
+
+def test_the_broker_going_away_while_the_disk_is_full_pauses_upstream_and_it_goes_on_once_there_is_room(
+    tmp_path: Path, small_disk: Path, broker: Broker
+) -> None:
+    """Losing the link writes the publisher's state to the ledger, and so does connecting again: on a full
+    disk both fail. The publisher says why and keeps trying; it must not end (nothing would send again)."""
+    data_dir = small_disk / "data"
+    config = _config(tmp_path / "hearth.toml", data_dir, rate=20)
+    config.write_text(
+        config.read_text() + f'[upstream]\nhost = "127.0.0.1"\nport = {broker.port}\ntls = false\n'
+        'summarise_interval = "200ms"\nsummary_lag = "1s"\n'
+    )
+    upstream = Upstream(broker.port)
+    hub = Hub(config, tmp_path)
+    try:
+        wait_until(lambda: "hub running" in hub.status(), "the hub to record")
+        assert hub.cli(*GRANT[:-1], "summary:10s").returncode == 0
+        wait_until(lambda: upstream.summaries() > 0, "a first summary upstream", within=60)
+        upstream.close()
+        filler = _fill(small_disk)
+        wait_until(lambda: "NOT COMMITTING READINGS" in hub.status(), "status to say commits stopped")
+        broker.stop()
+        broker.start()
+        paused = "upstream paused: the disk is full"
+        wait_until(lambda: paused in hub.log.read_text(), "the publisher to say why it paused", within=60)
+        filler.unlink()
+        wait_until(lambda: "hub running" in hub.status(), "the hub to commit again by itself")
+        upstream = Upstream(broker.port)
+        wait_until(lambda: upstream.summaries() > 0, "summaries upstream again", within=60)
+    finally:
+        hub.stop()
+        upstream.close()
+    assert "Traceback" not in hub.log.read_text()
