@@ -22,6 +22,7 @@ from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
 from agent.sync.summariser import Summariser
 from agent.web.consent_preview import preview, preview_window
+from tests.consent.conftest import T0, LocalHub
 from tests.testbed.wait import eventually
 from tests.web.web_support import Served, client, csrf_of, login, serve
 
@@ -172,6 +173,38 @@ async def test_the_preview_is_what_the_summariser_queues_for_that_window(tmp_pat
         assert sent["count"] > 0
         assert sent["start"] == start
         assert sent["end"] == end
+
+
+def test_the_preview_names_each_strands_topic_when_its_window_held_no_data(tmp_path: Path) -> None:
+    hub = LocalHub(tmp_path / "data")
+    hub.record("tank.level", [(T0 + i, 1.0) for i in range(5)])  # long before any preview window
+    hub.close()
+    now = time.time()
+    store = open_readings(tmp_path / "data", read_only=True)
+    try:
+        shown = {
+            recipient: preview(
+                store.conn,
+                new_grant(
+                    recipient=recipient,
+                    purpose="heating advice",
+                    strands=["tank.*"],
+                    granularity="summary:1h",
+                    precision=None,
+                    now=now,
+                ),
+                hub_id="web-hub",
+                prefix="hearth/v1",
+                now=now,
+                lag_s=2.0,
+            )
+            for recipient in ("energy-coop", "market")
+        }
+    finally:
+        store.close()
+    assert shown["energy-coop"].messages == []
+    assert shown["energy-coop"].topics == ["hearth/v1/web-hub/energy-coop/tank.level"]
+    assert shown["market"].topics == []  # shown inside intents, never sent upstream
 
 
 async def test_an_edited_audit_entry_shows_where_the_chain_breaks(tmp_path: Path) -> None:
