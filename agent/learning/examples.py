@@ -92,6 +92,12 @@ def of(conn: sqlite3.Connection, label_ids: Sequence[int]) -> dict[int, Examples
     return out
 
 
+def taught(conn: sqlite3.Connection, label_id: int) -> bool:
+    """True if label ``label_id`` holds at least one window of its model's inputs."""
+    row = conn.execute("SELECT count FROM label_examples WHERE label_id = ?", (label_id,)).fetchone()
+    return row is not None and int(row[0]) > 0
+
+
 def remove(conn: sqlite3.Connection, label_id: int) -> int:
     """Delete the windows of one label; return how many there were."""
     with transaction(conn, immediate=True):

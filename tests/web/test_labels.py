@@ -8,8 +8,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from agent.learning import labels
+import numpy as np
+
+from agent.learning import examples, labels, versions
 from agent.store.ledger import open_ledger
+from agent.web.pages.context import _outcome
 from tests.web.web_support import client, csrf_of, login, serve
 
 INPUTS = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
@@ -94,3 +97,25 @@ async def test_a_span_typed_without_the_timeline_is_labelled_and_refusals_name_t
         ) as response:
             assert response.status == 303
         assert stored(served.agent.data_dir) == []
+
+
+def test_a_label_whose_span_holds_no_window_says_it_teaches_nothing_beside_others_that_do(
+    tmp_path: Path,
+) -> None:
+    # Label 1 held windows, label 2 (a span typed in the wrong zone, say, still ahead) none; the model was
+    # tried again on every label, so the attempt lists both.
+    with contextlib.closing(open_ledger(tmp_path)) as conn:
+        window = np.zeros((1, 4, 1), dtype=np.float32)
+        examples.keep(conn, examples.Examples(1, "activity", ("wrist.acc_x",), 10.0, 4, (0.0,), window))
+        card = {"labels": [1, 2], "reason": "worse on the shipped test split"}
+        versions.record(conn, "activity", card, None, kept=False, now=1.0)
+        taught = _outcome(conn, model="activity", label_id=1, added=True)
+        empty = _outcome(conn, model="activity", label_id=2, added=True)
+    assert (
+        taught
+        == "activity v1 rejected: worse on the shipped test split. activity runs version 0 (0: as shipped)."
+    )
+    assert empty == (
+        "Its span holds no complete window of activity's inputs, so it teaches nothing now."
+        " activity runs version 0 (0: as shipped)."
+    )

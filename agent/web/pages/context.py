@@ -21,8 +21,8 @@ from aiohttp import web
 
 from agent.config.clock import TYPED, HubClock
 from agent.errors import AgentError, LearningError
+from agent.learning import examples, versions
 from agent.learning import labels as label_store
-from agent.learning import versions
 from agent.web import queries
 from agent.web.app import CTX, WebContext, form_error
 
@@ -236,6 +236,8 @@ def _outcome(conn: sqlite3.Connection, *, model: str, label_id: int, added: bool
         return said
     if last is None or label_id not in last.card.get("labels", []):
         return f"{model} was not adapted: the labelled spans hold no complete window of its inputs. {said}"
+    if not examples.taught(conn, label_id):  # adapted from the other labels: this one adds nothing to it
+        return f"Its span holds no complete window of {model}'s inputs, so it teaches nothing now. {said}"
     verdict = "kept" if last.kept else "rejected"
     return f"{model} v{last.version} {verdict}: {last.card.get('reason', '')}. {said}"
 
