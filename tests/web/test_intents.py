@@ -184,7 +184,11 @@ async def test_an_intent_form_mistake_is_named_on_the_page(tmp_path: Path, marke
                 {"show": "tank.*"},
                 "not patterns: 'tank.*' (“Data to show”: for example living_room.temperature)",
             ),
-            ({"show": "tank.levle"}, "no stream 'tank.levle' on this hub (strands on this hub: tank.level)"),
+            (
+                {"show": "tank.levle"},
+                "no stream 'tank.levle' on this hub"
+                " (did you mean tank.level? strands on this hub: tank.level)",
+            ),
         ):
             async with http.post(f"{served.url}/intents", data={**base, **changed}) as response:
                 page = unescape(await response.text())
