@@ -279,6 +279,23 @@ async def test_the_audit_page_filters_intent_entries_by_kind(tmp_path: Path) -> 
         assert 'data-kind="grant"' not in page
 
 
+async def test_an_audit_time_filter_that_is_not_a_time_is_named_not_ignored(tmp_path: Path) -> None:
+    async with serve(tmp_path) as served, client() as http:
+        assert await login(http, served.url) == 303
+        # A date as many owners write it: read as nothing, the page would list every entry as matching.
+        async with http.get(f"{served.url}/audit", params={"since": "03.12.2026"}) as response:
+            assert response.status == 400
+            page = unescape(await response.text())
+        assert (
+            "“From” '03.12.2026' is not a time, so no entries were left out by it"
+            " (type 2026-11-01 or 2026-11-01T18:00, in UTC)"
+        ) in page
+        assert 'name="since" value="03.12.2026" aria-invalid="true"' in page
+        async with http.get(f"{served.url}/audit", params={"since": "2026-11-01"}) as response:
+            assert response.status == 200
+            assert 'role="alert"' not in await response.text()
+
+
 async def test_a_noised_grant_previews_a_noisy_example_and_its_expected_error(tmp_path: Path) -> None:
     async with serve(tmp_path) as served, client() as http:
         data_dir = served.agent.data_dir
