@@ -128,6 +128,8 @@ def listing(
     if not names:
         return "this hub has recorded no stream yet, and no source or model is configured"
     more = f" and {len(names) - most} more" if len(names) > most else ""
-    close = get_close_matches(near, names, n=3, cutoff=0.8) if near else []
+    # Only names of as many parts: a forecast or anomaly of the misspelt stream is not what was meant.
+    alike = [n for n in names if near is not None and n.count(".") == near.count(".")]
+    close = get_close_matches(near, alike, n=3, cutoff=0.8) if near else []
     guess = f"did you mean {' or '.join(close)}? " if close else ""
     return f"{guess}strands on this hub: {', '.join(names[:most])}{more}"
