@@ -9,7 +9,7 @@ import pytest
 from agent.consent import audit
 from agent.consent.gate import Admitted, Refused, admit
 from agent.consent.grants import new_grant
-from agent.consent.granularity import Granularity, parse_granularity
+from agent.consent.granularity import Granularity, parse_granularity, rounded, rounding
 from agent.consent.receipts import receipt_for
 from agent.consent.strands import listing, matches, overlaps, unknown
 from agent.errors import ConsentError
@@ -121,6 +121,15 @@ def test_a_misspelt_name_is_answered_with_the_hubs_names_of_as_many_parts_closes
     hint = listing(recorded, made, near="livng_room.temperature")
     assert hint.startswith("did you mean living_room.temperature? strands on this hub: anomaly.living_room")
     assert listing(recorded, made, near="nosuch.stream").startswith("strands on this hub: ")
+
+
+@pytest.mark.parametrize(
+    ("precision", "said"),
+    [(2, "2 decimal places"), (1, "1 decimal place"), (0, "whole numbers"), (-3, "the nearest 1,000")],
+)
+def test_rounding_is_said_in_plain_words_also_above_the_decimal_point(precision: int, said: str) -> None:
+    assert rounding(precision) == said
+    assert rounded(123456.789, precision) == round(123456.789, precision)
 
 
 def _grant(**kw: object):  # type: ignore[no-untyped-def]

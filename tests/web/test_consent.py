@@ -137,6 +137,7 @@ async def test_the_preview_is_what_the_summariser_queues_for_that_window(tmp_pat
         assert "energy-coop" in page
         assert "tank.level" in page
         assert "one message per strand every 1s" in page
+        assert "values rounded to 1 decimal place," in page
         assert re.search(r'"mean": \d+(\.\d)?,', page), "the example carries a real, rounded mean"
 
         now = time.time()
