@@ -202,6 +202,7 @@ def show(config_path: Path, grant_id: str) -> None:
     Example: hearth consent show g-1a2b3c4d5e6f
     """
     from agent.consent.dp import held
+    from agent.consent.granularity import rounding
 
     state = ask(config_path, "consent.show", grant_id=grant_id)
     clock = clock_of(config_path)
@@ -212,7 +213,7 @@ def show(config_path: Path, grant_id: str) -> None:
         ("purpose", g["purpose"]),
         ("strands", ", ".join(g["strands"])),
         ("granularity", g["granularity"]),
-        ("precision", "as measured" if g["precision"] is None else f"{g['precision']} decimal places"),
+        ("precision", "as measured" if g["precision"] is None else f"rounded to {rounding(g['precision'])}"),
         ("given", clock.stamp(g["created_at"])),
         ("expires", clock.stamp(g["expires_at"])),
         ("status", state["status"]),

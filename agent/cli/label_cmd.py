@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,6 +117,12 @@ def add(config_path: Path, model: str, cls: str, start: float | datetime, end: f
             " so it teaches nothing now",
             err=True,
         )
+        now = time.time()
+        if start_ts > now:  # a time typed on another clock than the hub's, most likely
+            click.echo(
+                f"  it starts after now ({clock.stamp(now)}): times without a zone are in {clock.name}",
+                err=True,
+            )
     for line in describe(result["adaptation"]):
         click.echo(line)
 

@@ -57,6 +57,16 @@ def _format_window(window_s: float) -> str:
     return f"{window_s:g}s"
 
 
+def rounding(precision: int) -> str:
+    """How ``rounded`` rounds at ``precision``, in plain words: ``2 decimal places``, ``whole numbers``,
+    ``the nearest 1,000``."""
+    if precision > 0:
+        return f"{precision} decimal place{'s' if precision > 1 else ''}"
+    if precision == 0:
+        return "whole numbers"
+    return f"the nearest {10**-precision:,}"
+
+
 def rounded(value: float, precision: int | None) -> float:
     """``value`` rounded to ``precision`` decimal places (negative: tens, hundreds); as is when None."""
     if precision is None:

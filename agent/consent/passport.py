@@ -90,7 +90,10 @@ def export(
     a running hub goes on writing (the audit log and its recorded head, above all).
     """
     with read_snapshot(readings), read_snapshot(ledger):
-        return _export(readings, ledger, path, hub_id=hub_id, now=now, progress=progress)
+        try:
+            return _export(readings, ledger, path, hub_id=hub_id, now=now, progress=progress)
+        except OSError as exc:  # no such folder, no permission, a full disk: the file system's, not SQLite's
+            raise _unwritable(path, exc) from exc
 
 
 def _export(
@@ -163,6 +166,20 @@ def _export(
         tmp.unlink(missing_ok=True)
         raise
     return manifest
+
+
+def _unwritable(path: Path, exc: OSError) -> AgentError:
+    """The owner's error for an archive that cannot be written at ``path``."""
+    reason = exc.strerror or str(exc)
+    if not path.parent.is_dir():
+        return AgentError(
+            f"cannot write the passport to {path}: there is no folder {path.parent}",
+            hint="name a file in a folder that exists",
+        )
+    return AgentError(
+        f"cannot write the passport to {path}: {reason}",
+        hint="name a file in a folder you can write to, on a disk with room for it",
+    )
 
 
 # What zipfile raises for a member whose bytes were damaged (CRC, deflate stream, header fields).

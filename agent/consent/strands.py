@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from difflib import get_close_matches
 from fnmatch import fnmatchcase
 
 from agent.errors import ConsentError
@@ -112,16 +113,23 @@ def unknown(
         raise ConsentError(
             f"no strand {pattern!r} on this hub: no stream of that name is recorded here, and no configured"
             " source or model makes one",
-            hint=listing(recorded, made),
+            hint=listing(recorded, made, near=pattern),
             field="strand",
         )
     return warnings
 
 
-def listing(recorded: Collection[str], made: Collection[str], *, most: int = 12) -> str:
-    """``strands on this hub: a, b, ... and 3 more`` (or that there are none yet)."""
+def listing(
+    recorded: Collection[str], made: Collection[str], *, near: str | None = None, most: int = 12
+) -> str:
+    """``strands on this hub: a, b, ... and 3 more`` (or that there are none yet), after the strands whose
+    names are close to ``near`` (a misspelt name): ``did you mean a? strands on this hub: ...``."""
     names = sorted({*recorded, *made})
     if not names:
         return "this hub has recorded no stream yet, and no source or model is configured"
     more = f" and {len(names) - most} more" if len(names) > most else ""
-    return f"strands on this hub: {', '.join(names[:most])}{more}"
+    # Only names of as many parts: a forecast or anomaly of the misspelt stream is not what was meant.
+    alike = [n for n in names if near is not None and n.count(".") == near.count(".")]
+    close = get_close_matches(near, alike, n=3, cutoff=0.8) if near else []
+    guess = f"did you mean {' or '.join(close)}? " if close else ""
+    return f"{guess}strands on this hub: {', '.join(names[:most])}{more}"

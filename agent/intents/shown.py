@@ -81,7 +81,7 @@ def shown_data(
         if stream is None:
             raise IntentError(
                 f"no stream {name!r} on this hub",
-                hint=listing(queries.stream_names(readings), ()),
+                hint=listing(queries.stream_names(readings), (), near=name),
                 field="show",
             )
         grant = market_grant(grants, name)

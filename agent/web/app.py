@@ -31,6 +31,7 @@ from aiohttp import web
 
 from agent import __version__
 from agent.config import HubClock
+from agent.consent.granularity import rounding
 from agent.errors import AgentError
 from agent.web.auth import LoginLimiter, Session, Sessions, same_token
 from agent.web.live import LiveFeed
@@ -105,7 +106,7 @@ class WebContext:
             undefined=jinja2.StrictUndefined,
         )
         self.templates.globals.update(
-            spark=sparkline_points, asset=_asset_url(), version=__version__, nav=self.nav
+            spark=sparkline_points, asset=_asset_url(), version=__version__, nav=self.nav, rounding=rounding
         )
 
     @property

@@ -18,7 +18,8 @@ import msgspec
 
 from agent.consent import outbox
 from agent.consent.dp import DpPolicy, NoisySummary
-from agent.consent.grants import Grant
+from agent.consent.gate import topic_for
+from agent.consent.grants import MARKET, Grant
 from agent.consent.ledger import add_grant
 from agent.consent.receipts import receipt_for
 from agent.store import queries
@@ -100,13 +101,18 @@ def preview(
         if ref is not None:
             counted = len(queries.rows_between(readings, ref.id, start=start, end=end, limit=-1))
             expected = NoisySummary(grant.dp).typical_error(counted)
+    covered = [s for s in streams if grant.covers(s)]
+    # Every strand it names goes to its topic, whether or not the example window held data for it; the
+    # market's grants are shown only inside intents, never sent upstream.
+    upstream = [] if grant.recipient == MARKET else covered
+    topics = {topic for topic, _ in rows} | {topic_for(prefix, hub_id, grant.recipient, s) for s in upstream}
     return Preview(
         grant=grant,
-        streams=[s for s in streams if grant.covers(s)],
+        streams=covered,
         how_often=how_often(grant),
         window=(start, end),
         messages=messages,
-        topics=sorted({topic for topic, _ in rows}),
+        topics=sorted(topics),
         expected_error=expected,
         error_readings=counted,
     )

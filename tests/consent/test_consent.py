@@ -9,9 +9,9 @@ import pytest
 from agent.consent import audit
 from agent.consent.gate import Admitted, Refused, admit
 from agent.consent.grants import new_grant
-from agent.consent.granularity import Granularity, parse_granularity
+from agent.consent.granularity import Granularity, parse_granularity, rounded, rounding
 from agent.consent.receipts import receipt_for
-from agent.consent.strands import matches, overlaps, unknown
+from agent.consent.strands import listing, matches, overlaps, unknown
 from agent.errors import ConsentError
 
 T0 = 1_700_000_000.0
@@ -113,6 +113,23 @@ def test_unknown_refuses_a_name_the_hub_lacks_and_warns_of_a_glob_that_names_not
     assert refused.value.hint is not None
     assert "living_room.temperature" in refused.value.hint
     assert "kitchen_board.*" in refused.value.hint
+
+
+def test_a_misspelt_name_is_answered_with_the_hubs_names_of_as_many_parts_closest_to_it() -> None:
+    recorded = ["living_room.temperature", "anomaly.living_room.temperature", "tank.level"]
+    made = ["forecast.living_room.temperature.*", "battery.*"]
+    hint = listing(recorded, made, near="livng_room.temperature")
+    assert hint.startswith("did you mean living_room.temperature? strands on this hub: anomaly.living_room")
+    assert listing(recorded, made, near="nosuch.stream").startswith("strands on this hub: ")
+
+
+@pytest.mark.parametrize(
+    ("precision", "said"),
+    [(2, "2 decimal places"), (1, "1 decimal place"), (0, "whole numbers"), (-3, "the nearest 1,000")],
+)
+def test_rounding_is_said_in_plain_words_also_above_the_decimal_point(precision: int, said: str) -> None:
+    assert rounding(precision) == said
+    assert rounded(123456.789, precision) == round(123456.789, precision)
 
 
 def _grant(**kw: object):  # type: ignore[no-untyped-def]

@@ -209,6 +209,7 @@ def test_a_grant_of_a_strand_this_hub_does_not_have_is_refused_naming_it(tmp_pat
     )  # fmt: skip
     assert result.returncode == 1
     assert "no strand 'living_room.temprature'" in result.stderr
+    assert "hint: did you mean living_room.temperature? strands on this hub:" in result.stderr
     listed = hearth("consent", "list", "-c", str(config))
     assert listed.returncode == 0, listed.stderr
     assert "no grants: nothing leaves this hub" in listed.stdout

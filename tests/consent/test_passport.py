@@ -243,6 +243,18 @@ def test_cli_consent_and_passport_round_trip(tmp_path: Path) -> None:
     assert "nothing leaves this hub" in status.output
 
 
+def test_an_export_to_a_folder_that_does_not_exist_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "hearth.toml"
+    config.write_text(f'[hub]\nid = "cli-hub"\ndata_dir = "{tmp_path / "data"}"\n')
+    LocalHub(tmp_path / "data").close()
+    target = tmp_path / "no-such-folder" / "p.zip"
+    exported = CliRunner().invoke(cli, ["passport", "export", "-c", str(config), str(target)])
+    assert exported.exit_code == 1, exported.output
+    assert f"cannot write the passport to {target}: there is no folder {target.parent}" in exported.output
+    assert "hint: name a file in a folder that exists" in exported.output
+    assert not isinstance(exported.exception, OSError)
+
+
 def test_forgetting_a_glob_says_what_it_names_and_wants_a_yes(tmp_path: Path) -> None:
     config = tmp_path / "hearth.toml"
     config.write_text(f'[hub]\nid = "cli-hub"\ndata_dir = "{tmp_path / "data"}"\n')

@@ -266,6 +266,9 @@ async def test_hearth_label_add_beside_a_running_hub_says_when_its_span_taught_n
     assert empty.exit_code == 0, empty.output
     assert "label 2: activity was cycling" in empty.output
     assert "no complete window of activity's inputs was recorded in its span" in empty.output
+    assert "it starts after now (" in empty.output
+    assert "UTC): times without a zone are in UTC" in empty.output
+    assert "starts after now" not in taught.output
     assert "activity: kept version 1: its labels hold the same windows that version 1 learnt from" in (
         empty.output
     )

@@ -76,7 +76,7 @@ def test_owner_grants_revokes_audits_and_exports(
     row = page.locator(f'tr[data-grant="{grant_id}"]')
     expect(row.locator('[data-f="status"]')).to_have_text("active")
     expect(row).to_contain_text("energy-coop")
-    expect(row).to_contain_text("summary:2s, 1 dp")
+    expect(row).to_contain_text("summary:2s, rounded to 1 decimal place")
     _shot(page, "21-consent-granted")
 
     row.get_by_role("link", name="Receipt").click()

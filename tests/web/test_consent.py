@@ -22,6 +22,7 @@ from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
 from agent.sync.summariser import Summariser
 from agent.web.consent_preview import preview, preview_window
+from tests.consent.conftest import T0, LocalHub
 from tests.testbed.wait import eventually
 from tests.web.web_support import Served, client, csrf_of, login, serve
 
@@ -136,6 +137,7 @@ async def test_the_preview_is_what_the_summariser_queues_for_that_window(tmp_pat
         assert "energy-coop" in page
         assert "tank.level" in page
         assert "one message per strand every 1s" in page
+        assert "values rounded to 1 decimal place," in page
         assert re.search(r'"mean": \d+(\.\d)?,', page), "the example carries a real, rounded mean"
 
         now = time.time()
@@ -172,6 +174,38 @@ async def test_the_preview_is_what_the_summariser_queues_for_that_window(tmp_pat
         assert sent["count"] > 0
         assert sent["start"] == start
         assert sent["end"] == end
+
+
+def test_the_preview_names_each_strands_topic_when_its_window_held_no_data(tmp_path: Path) -> None:
+    hub = LocalHub(tmp_path / "data")
+    hub.record("tank.level", [(T0 + i, 1.0) for i in range(5)])  # long before any preview window
+    hub.close()
+    now = time.time()
+    store = open_readings(tmp_path / "data", read_only=True)
+    try:
+        shown = {
+            recipient: preview(
+                store.conn,
+                new_grant(
+                    recipient=recipient,
+                    purpose="heating advice",
+                    strands=["tank.*"],
+                    granularity="summary:1h",
+                    precision=None,
+                    now=now,
+                ),
+                hub_id="web-hub",
+                prefix="hearth/v1",
+                now=now,
+                lag_s=2.0,
+            )
+            for recipient in ("energy-coop", "market")
+        }
+    finally:
+        store.close()
+    assert shown["energy-coop"].messages == []
+    assert shown["energy-coop"].topics == ["hearth/v1/web-hub/energy-coop/tank.level"]
+    assert shown["market"].topics == []  # shown inside intents, never sent upstream
 
 
 async def test_an_edited_audit_entry_shows_where_the_chain_breaks(tmp_path: Path) -> None:
@@ -244,6 +278,23 @@ async def test_the_audit_page_filters_intent_entries_by_kind(tmp_path: Path) -> 
         assert '<option value="intent clear" selected>' in page
         assert 'data-kind="intent clear"' in page
         assert 'data-kind="grant"' not in page
+
+
+async def test_an_audit_time_filter_that_is_not_a_time_is_named_not_ignored(tmp_path: Path) -> None:
+    async with serve(tmp_path) as served, client() as http:
+        assert await login(http, served.url) == 303
+        # A date as many owners write it: read as nothing, the page would list every entry as matching.
+        async with http.get(f"{served.url}/audit", params={"since": "03.12.2026"}) as response:
+            assert response.status == 400
+            page = unescape(await response.text())
+        assert (
+            "“From” '03.12.2026' is not a time, so no entries were left out by it"
+            " (type 2026-11-01 or 2026-11-01T18:00, in UTC)"
+        ) in page
+        assert 'name="since" value="03.12.2026" aria-invalid="true"' in page
+        async with http.get(f"{served.url}/audit", params={"since": "2026-11-01"}) as response:
+            assert response.status == 200
+            assert 'role="alert"' not in await response.text()
 
 
 async def test_a_noised_grant_previews_a_noisy_example_and_its_expected_error(tmp_path: Path) -> None:

@@ -163,9 +163,19 @@ async def test_an_intent_form_mistake_is_named_on_the_page(tmp_path: Path, marke
         base = {"csrf": token, "category": "heating", "text": "a heat pump", "lifetime": "14d"}
         for changed, message in (
             ({"category": "cars"}, "unknown category 'cars'"),
-            ({"lifetime": "forever"}, "invalid lifetime 'forever'"),
+            (
+                {"lifetime": "forever"},
+                "invalid lifetime 'forever' (a duration; “Stays up for”: for example 14d)",
+            ),
             ({"lifetime": "200d"}, "out of range"),
-            ({"windows": "none"}, "windows 'none' is not a whole number"),
+            (
+                {"windows": "none"},
+                "windows 'none' is not a whole number above 0 (“Summary windows to show”: for example 24)",
+            ),
+            (
+                {"via": "carrier-pigeon"},
+                "unknown broker 'carrier-pigeon' (“Publish on” is market or upstream)",
+            ),
             ({"show": "tank.level"}, "no grant lets 'tank.level' go to the market"),
             ({"text": "from web-hub"}, "the intent would name this hub"),
             # Words shared with ``hearth intent create``: the form names its own fields, not the options.
@@ -174,7 +184,11 @@ async def test_an_intent_form_mistake_is_named_on_the_page(tmp_path: Path, marke
                 {"show": "tank.*"},
                 "not patterns: 'tank.*' (“Data to show”: for example living_room.temperature)",
             ),
-            ({"show": "tank.levle"}, "no stream 'tank.levle' on this hub (strands on this hub: tank.level)"),
+            (
+                {"show": "tank.levle"},
+                "no stream 'tank.levle' on this hub"
+                " (did you mean tank.level? strands on this hub: tank.level)",
+            ),
         ):
             async with http.post(f"{served.url}/intents", data={**base, **changed}) as response:
                 page = unescape(await response.text())

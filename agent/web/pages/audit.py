@@ -140,10 +140,24 @@ def _filters(query: Any) -> Filters:
     )
 
 
+def unreadable(filters: Filters, clock: HubClock) -> tuple[str | None, str | None]:
+    """The first time filter that is not a time (``since`` or ``until``) and the page's words for it; a
+    filter left out silently would show every entry as though they matched."""
+    for field, label in (("since", "From"), ("until", "To")):
+        text = getattr(filters, field)
+        if text and parse_time(text, clock) is None:
+            return field, (
+                f"“{label}” {text!r} is not a time, so no entries were left out by it"
+                f" (type 2026-11-01 or 2026-11-01T18:00, in {clock.name})"
+            )
+    return None, None
+
+
 async def audit_page(request: web.Request) -> web.StreamResponse:
     """The audit log with its verification result, the outbox and the broker link, and the export."""
     ctx = request.app[CTX]
     filters = _filters(request.query)
+    invalid, error = unreadable(filters, ctx.clock)
     view = await ctx.read_ledger(_audit_view, filters=filters, clock=ctx.clock)
     query = {k: v for k, v in vars(filters).items() if v and k != "page"}
     return ctx.render(
@@ -155,6 +169,9 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
         query=query,
         pages=max(1, -(-view["total"] // PAGE_SIZE)),
         configured=ctx.hub.config.upstream is not None,
+        invalid=invalid,
+        error=error,
+        status=200 if error is None else 400,
         **view,
     )
 

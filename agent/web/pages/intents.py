@@ -87,13 +87,17 @@ def _create_params(form: Mapping[str, Any]) -> dict[str, Any]:
     """The ``intent.create`` arguments the form describes; ``IntentError`` names the field that is wrong."""
     lifetime = str(form.get("lifetime", "")).strip() or DEFAULT_LIFETIME
     if not re.fullmatch(PATTERN, lifetime):
-        raise IntentError(f"invalid lifetime {lifetime!r}", hint="a duration such as 14d or 12h")
+        raise IntentError(
+            f"invalid lifetime {lifetime!r}", hint="a duration", field="lifetime", example="14d"
+        )
     windows_text = str(form.get("windows", "")).strip() or str(DEFAULT_WINDOWS)
     if not windows_text.isdigit() or int(windows_text) < 1:
-        raise IntentError(f"windows {windows_text!r} is not a whole number above 0", hint="24")
+        raise IntentError(
+            f"windows {windows_text!r} is not a whole number above 0", field="windows", example="24"
+        )
     via = str(form.get("via", "")).strip() or "market"
     if via not in ("market", "upstream"):
-        raise IntentError(f"unknown broker {via!r}", hint="market or upstream")
+        raise IntentError(f"unknown broker {via!r}", hint="{field} is market or upstream", field="via")
     return {
         "category": str(form.get("category", "")).strip(),
         "text": str(form.get("text", "")),
