@@ -451,3 +451,20 @@ async def test_giving_raw_without_the_tick_box_names_the_tick_box(tmp_path: Path
             "raw readings leave the home only when chosen explicitly (confirm with “I understand that every"
             " raw reading will be sent” if you really mean to share every reading)"
         )
+
+
+async def test_a_crafted_link_cannot_say_a_grant_was_revoked_or_given(tmp_path: Path) -> None:
+    """The notices follow the page's own redirects; the address alone must not tell the owner that a grant
+    still active was revoked, nor that one that does not exist was given."""
+    async with serve(tmp_path) as served, client() as http:
+        assert await login(http, served.url) == 303
+        token = await csrf_of(http, served.url)
+        _, grant_id = await _give(http, served, token, granularity="raw", allow_raw="yes")
+        for query in (f"revoked={grant_id}&purged=5", "granted=g-000000000000", "revoked=g-000000000000"):
+            async with http.get(f"{served.url}/consent?{query}") as response:
+                assert response.status == 200
+                page = unescape(await response.text())
+            assert "Revoked" not in page, query
+            assert "Granted g-" not in page, query
+        async with http.get(f"{served.url}/consent?granted={grant_id}") as response:
+            assert f"Granted {grant_id}. Its receipt is below." in unescape(await response.text())

@@ -52,9 +52,11 @@ def setup(app: web.Application, ctx: WebContext) -> None:
 async def consent_page(request: web.Request) -> web.StreamResponse:
     """Every grant (active first), and the form to propose a new one."""
     notice = None
-    if "granted" in request.query:
+    # The notice follows a redirect from this page's own forms; a link anyone could craft must not tell the
+    # owner a grant was given or revoked that was not, so the ledger is asked what the grant's status is.
+    if "granted" in request.query and await _status_of(request, request.query["granted"]) == "active":
         notice = f"Granted {request.query['granted']}. Its receipt is below."
-    elif "revoked" in request.query:
+    elif "revoked" in request.query and await _status_of(request, request.query["revoked"]) == "revoked":
         purged = request.query.get("purged", "0")
         intents = request.query.get("intents", "0")
         notice = (
@@ -69,6 +71,16 @@ async def consent_page(request: web.Request) -> web.StreamResponse:
             )
             notice += f" {ended} withdrawn from the market."
     return await _render_list(request, notice=notice)
+
+
+async def _status_of(request: web.Request, grant_id: str) -> str | None:
+    """The status of grant ``grant_id`` in the ledger now (None: there is no such grant)."""
+    try:
+        read = request.app[CTX].read_ledger
+        state = await read(consent_ledger.get_grant, grant_id=grant_id, now=time.time())
+    except ConsentError:
+        return None
+    return state.status
 
 
 # The owner's inputs (as the consent layer names them in its errors): the form field and its label.
