@@ -116,7 +116,6 @@ def show(config_path: Path, stream: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from agent.errors import ConfigError
     from agent.prediction.service import Settings, decode_state
     from agent.prediction.strands import anomaly_strand, forecast_strand, parse_interval
     from agent.store.forecasts import latest_of, saved_state
@@ -127,7 +126,7 @@ def show(config_path: Path, stream: str) -> None:
         streams = _forecast_streams(config, store)
         if stream not in streams:
             shown = ", ".join(streams) or "none recorded yet"
-            raise ConfigError(f"{stream!r} is not forecast", hint=f"forecast streams: {shown}")
+            raise click.BadParameter(f"{stream!r} is not forecast here (forecast streams: {shown})")
         names = {forecast_strand(stream, h * settings.step): h for h in settings.horizons}
         latest = latest_of(store.conn, {*names, anomaly_strand(stream)})
         saved = saved_state(store.conn, stream)
@@ -186,7 +185,6 @@ def evaluate(config_path: Path, stream: str | None, days: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from agent.errors import ConfigError
     from agent.prediction.evaluate import backtest
     from agent.prediction.service import Settings
     from agent.store.forecasts import step_means
@@ -197,9 +195,8 @@ def evaluate(config_path: Path, stream: str | None, days: int) -> None:
         streams = _forecast_streams(config, store)
         if stream is not None:
             if stream not in streams:
-                raise ConfigError(
-                    f"{stream!r} is not forecast", hint=f"forecast streams: {', '.join(streams)}"
-                )
+                shown = ", ".join(streams) or "none recorded yet"
+                raise click.BadParameter(f"{stream!r} is not forecast here (forecast streams: {shown})")
             streams = [stream]
         end = math.floor(time.time() / settings.step) * settings.step
         history = step_means(store.conn, streams, start=end - days * 86400, end=end, step=settings.step)

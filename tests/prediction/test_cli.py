@@ -66,7 +66,8 @@ def test_a_stream_that_is_not_forecast_and_a_config_without_prediction_are_clear
     config = write_config(tmp_path)
     unknown = hearth("forecast", "show", "-c", str(config), "garage.humidity")
     assert unknown.returncode == 2
-    assert "'garage.humidity' is not forecast" in unknown.stderr
+    assert "Invalid value: 'garage.humidity' is not forecast here" in unknown.stderr
+    assert "config:" not in unknown.stderr
     assert "Traceback" not in unknown.stderr
     plain = write_config(tmp_path, prediction="")
     missing = hearth("forecast", "list", "-c", str(plain))
