@@ -108,6 +108,7 @@ class WebContext:
         self.templates.globals.update(
             spark=sparkline_points, asset=_asset_url(), version=__version__, nav=self.nav, rounding=rounding
         )
+        self.templates.filters["duration"] = duration
 
     @property
     def clock(self) -> HubClock:
@@ -252,3 +253,10 @@ def sparkline_points(values: list[float], width: float = 120, height: float = 28
     return " ".join(
         f"{i * step:.1f},{height - 1 - (v - low) / span * (height - 2):.1f}" for i, v in enumerate(finite)
     )
+
+
+def duration(seconds: float) -> str:
+    """``1d 2h 3m 4s`` as the page's script writes a duration, so it reads the same before the script runs."""
+    s = int(seconds)
+    d, h, m = s // 86400, s % 86400 // 3600, s % 3600 // 60
+    return (f"{d}d " if d else "") + (f"{h}h " if d or h else "") + f"{m}m {s % 60}s"

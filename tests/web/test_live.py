@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 from agent.readings import Reading
+from agent.web.app import duration
 from agent.web.live import LiveFeed
 from tests.testbed.wait import eventually
 from tests.web.web_support import client, csrf_of, login, serve
@@ -104,3 +106,19 @@ async def test_published_topics_are_coalesced_per_key_and_reach_only_their_subsc
         ("discovery", {"address": "BB", "rssi": -90}),
     ]
     assert other.take() == []
+
+
+async def test_the_overview_shows_its_uptime_as_a_duration_before_its_script_runs(tmp_path: Path) -> None:
+    async with serve(tmp_path) as served, client() as http:
+        assert await login(http, served.url) == 303
+        async with http.get(f"{served.url}/") as response:
+            page = await response.text()
+    match = re.search(r'data-stat="uptime" data-format="duration">([^<]*)<', page)
+    assert match is not None
+    assert re.fullmatch(r"\d+m \d+s", match.group(1)), match.group(1)
+
+
+def test_a_duration_reads_as_the_pages_script_writes_it() -> None:
+    assert duration(59) == "0m 59s"
+    assert duration(3 * 3600 + 61) == "3h 1m 1s"
+    assert duration(2 * 86400 + 5) == "2d 0h 0m 5s"

@@ -109,10 +109,6 @@ var hubTime = (function () {
     }).join(" ");
   }
 
-  document.querySelectorAll("[data-format=duration]").forEach(function (el) {
-    el.textContent = duration(Number(el.textContent));
-  });
-
   var source = new EventSource(url);
   var live = document.getElementById("live");
   source.onopen = function () { live.hidden = false; };
