@@ -13,7 +13,7 @@ def test_the_demo_summary_shows_forecasts_and_the_radiator_left_on(tmp_path: Pat
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "Forecasts (from the hub's own history)" in out
+    assert "Forecasts (from the hub's own history; times in UTC)" in out
     for horizon in ("1h", "3h", "6h"):
         assert f"forecast.living_room.temperature.{horizon}" in out
     assert "(80%)" in out
