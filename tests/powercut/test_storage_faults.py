@@ -454,3 +454,36 @@ def test_the_broker_going_away_while_the_disk_is_full_pauses_upstream_and_it_goe
         hub.stop()
         upstream.close()
     assert "Traceback" not in hub.log.read_text()
+
+
+def _forecasts(data_dir: Path) -> int:
+    conn = sqlite3.connect(f"{(data_dir / 'readings.db').as_uri()}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT count(*) FROM streams WHERE name LIKE 'forecast.%'").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_a_hub_stopped_on_a_full_disk_with_forecasters_exits_cleanly_and_says_their_state_was_not_saved(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """The forecasters save their state when the hub closes its files: on a full disk that must not fail
+    the stop (systemd would count a failure); the next start learns from the history after the last save."""
+    data_dir = small_disk / "data"
+    config = _config(tmp_path / "hearth.toml", data_dir, rate=20)
+    config.write_text(
+        config.read_text() + '[prediction]\nstreams = ["room0.temperature"]\nstep = "3s"\n'
+        'horizons = ["3s"]\nanomaly_min_duration = "3s"\nbattery = false\n'
+    )
+    hub = Hub(config, tmp_path)
+    try:
+        wait_until(lambda: "hub running" in hub.status(), "the hub to record")
+        wait_until(lambda: _forecasts(data_dir) > 0, "a first forecast", within=60)
+        filler = _fill(small_disk)
+        wait_until(lambda: "NOT COMMITTING READINGS" in hub.status(), "status to say commits stopped")
+    finally:
+        hub.stop()  # exit 0, or this fails
+    log = hub.log.read_text()
+    assert "Traceback" not in log
+    assert log.count("prediction: forecaster state not saved: the disk is full") == 1, log
+    filler.unlink()
