@@ -7,6 +7,7 @@ happens on the power-cut rig, since a real ``remount,ro`` is refused while files
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -23,9 +24,11 @@ import pytest
 
 from agent.consent.ledger import verify_audit
 from agent.errors import DiskFullError
+from agent.intents import ledger as intents_ledger
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
 from tests.conftest import REPO, Datagrams
+from tests.intents.test_market import publish_all
 from tests.sync.conftest import Broker
 from tests.testbed.lazyfs import LazyMount
 from tests.testbed.wait import eventually, wait_until
@@ -487,3 +490,50 @@ def test_a_hub_stopped_on_a_full_disk_with_forecasters_exits_cleanly_and_says_th
     assert "Traceback" not in log
     assert log.count("prediction: forecaster state not saved: the disk is full") == 1, log
     filler.unlink()
+
+
+def _intent(data_dir: Path) -> tuple[str, str, int]:
+    """The one intent's id, reply topic and offers on file."""
+    conn = open_ledger(data_dir, read_only=True)
+    try:
+        (intent,) = intents_ledger.intents(conn)
+        return intent.id, intent.reply_topic, intents_ledger.offer_count(conn, intent.id)
+    finally:
+        conn.close()
+
+
+def test_an_offer_that_comes_while_the_disk_is_full_is_held_and_stored_once_there_is_room(
+    tmp_path: Path, small_disk: Path, broker: Broker
+) -> None:
+    """The broker counts an offer delivered once the hub has it: a ledger that cannot take it must not end
+    the hub, nor lose the offer."""
+    data_dir = small_disk / "data"
+    config = _config(tmp_path / "hearth.toml", data_dir, rate=20)
+    config.write_text(
+        config.read_text()
+        + f'[market]\nhost = "127.0.0.1"\nport = {broker.port}\ntls = false\ncheck_every = "1s"\n'
+    )
+    hub = Hub(config, tmp_path)
+    try:
+        wait_until(lambda: "hub running" in hub.status(), "the hub to record")
+        made = hub.cli(
+            "intent", "create", "--category", "repairs", "--text", "fix a door", "--lifetime", "1h"
+        )
+        assert made.returncode == 0, made.stderr
+        intent_id, reply_topic, _ = _intent(data_dir)
+        filler = _fill(small_disk)
+        wait_until(lambda: "NOT COMMITTING READINGS" in hub.status(), "status to say commits stopped")
+        offer = {"v": 1, "intent": intent_id, "vendor": "Doors Ltd", "text": "tomorrow, 40 EUR"}
+        publish_all(broker.port, reply_topic, [json.dumps(offer).encode()])
+        not_stored = "intents: changes and offers not stored: the disk is full; 1 offers held"
+        wait_until(lambda: not_stored in hub.log.read_text(), "the service to say why", within=60)
+        assert hub.proc.poll() is None
+        assert _intent(data_dir)[2] == 0
+        filler.unlink()
+        wait_until(lambda: _intent(data_dir)[2] == 1, "the held offer to be stored", within=60)
+    finally:
+        hub.stop()
+    log = hub.log.read_text()
+    assert "Traceback" not in log
+    assert log.count("changes and offers not stored") == 1, log
+    assert "intents: the ledger takes their changes again" in log
