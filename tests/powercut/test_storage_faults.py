@@ -24,6 +24,7 @@ import pytest
 
 from agent.consent.ledger import verify_audit
 from agent.errors import DiskFullError
+from agent.fleet import history as fleet_history
 from agent.intents import ledger as intents_ledger
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
@@ -537,3 +538,60 @@ def test_an_offer_that_comes_while_the_disk_is_full_is_held_and_stored_once_ther
     assert "Traceback" not in log
     assert log.count("changes and offers not stored") == 1, log
     assert "intents: the ledger takes their changes again" in log
+
+
+def _running_version(data_dir: Path) -> int:
+    conn = open_ledger(data_dir, read_only=True)
+    try:
+        return fleet_history.running_version(conn)
+    finally:
+        conn.close()
+
+
+def test_a_config_pushed_while_the_disk_is_full_waits_and_is_applied_once_there_is_room(
+    tmp_path: Path, small_disk: Path, broker: Broker
+) -> None:
+    """Applying a signed push writes the ledger's fleet history first: on a full disk the service says once
+    why it waits (no traceback at every reconnect) and applies the push, still retained, once it can."""
+    data_dir = small_disk / "data"
+    config = _config(tmp_path / "hearth.toml", data_dir, rate=20)
+    provisioned = config.read_text()
+    keys = tmp_path / "keys"
+    made = subprocess.run(
+        [sys.executable, "-m", "agent", "fleet", "keygen", "--out", str(keys)],
+        capture_output=True, text=True, cwd=REPO, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    config.write_text(
+        provisioned + f'[fleet]\npublic_key = "{keys / "fleet.pub"}"\nconfirm_window = "500ms"\n'
+        f'broker = {{ host = "127.0.0.1", port = {broker.port}, tls = false }}\n'
+    )
+    pushed = tmp_path / "pushed.toml"
+    pushed.write_text(provisioned[provisioned.index("[store]") :].replace("rate = 20", "rate = 10"))
+    hub = Hub(config, tmp_path)
+    try:
+        wait_until(lambda: "hub running" in hub.status(), "the hub to record")
+        filler = _fill(small_disk)
+        wait_until(lambda: "NOT COMMITTING READINGS" in hub.status(), "status to say commits stopped")
+        for args in (
+            ("sign", str(pushed), "--key", str(keys / "fleet.key"), "--version", "1", "--target",
+             "hub:fault-hub", "--out", str(tmp_path / "pushed.signed")),
+            ("push", str(tmp_path / "pushed.signed"), "--broker", f"mqtt://127.0.0.1:{broker.port}"),
+        ):  # fmt: skip
+            done = subprocess.run(
+                [sys.executable, "-m", "agent", "fleet", *args],
+                capture_output=True, text=True, cwd=REPO, timeout=60, check=False,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+        paused = "fleet: config push paused: the disk is full"
+        wait_until(lambda: paused in hub.log.read_text(), "the fleet service to say why it waits", within=60)
+        assert hub.proc.poll() is None
+        assert _running_version(data_dir) == 0
+        filler.unlink()
+        wait_until(lambda: _running_version(data_dir) == 1, "the push to be applied", within=90)
+        assert "rate = 10" in config.read_text()
+    finally:
+        hub.stop()
+    log = hub.log.read_text()
+    assert "Traceback" not in log
+    assert log.count(paused) == 1, log
