@@ -33,7 +33,7 @@ from tests.intents.test_market import publish_all
 from tests.sync.conftest import Broker
 from tests.testbed.lazyfs import LazyMount
 from tests.testbed.wait import eventually, wait_until
-from tests.web.web_support import client, login, serve
+from tests.web.web_support import client, csrf_of, login, serve
 
 GRANT = ("consent", "grant", "--recipient", "coop", "--purpose", "test", "--strand", "room0.*",
          "--granularity", "summary:1h")  # fmt: skip
@@ -263,6 +263,26 @@ async def test_the_dashboard_says_readings_are_not_stored_while_the_disk_is_full
             assert ": the disk is full; retrying" in await page.text()
         filler.unlink()
         await eventually(lambda: recorder.store_error is None, "commits to resume", within=20)
+
+
+async def test_an_owner_action_on_the_dashboard_while_the_disk_is_full_says_why_and_works_once_there_is_room(
+    small_disk: Path,
+) -> None:
+    async with serve(small_disk) as served, client() as http:
+        assert await login(http, served.url) == 303
+        form = {"csrf": await csrf_of(http, served.url), "recipient": "coop", "purpose": "test",
+                "strands": "tank.level", "granularity": "summary:1h"}  # fmt: skip
+        filler = _fill(small_disk)
+        await eventually(lambda: served.agent.recorder.store_error is not None, "a commit to fail", within=20)
+        async with http.post(f"{served.url}/consent/grants", data=form, allow_redirects=False) as page:
+            text = await page.text()
+            assert page.status == 400, text
+            assert "the hub cannot write its data files: the disk is full" in text
+        assert _grants(small_disk / "data") == 0
+        filler.unlink()
+        async with http.post(f"{served.url}/consent/grants", data=form, allow_redirects=False) as page:
+            assert page.status == 303, await page.text()
+        assert _grants(small_disk / "data") == 1
 
 
 def _readings(data_dir: Path) -> int:
