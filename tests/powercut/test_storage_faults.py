@@ -285,6 +285,28 @@ async def test_an_owner_action_on_the_dashboard_while_the_disk_is_full_says_why_
         assert _grants(small_disk / "data") == 1
 
 
+async def test_a_passport_export_from_the_dashboard_on_a_full_disk_says_why_and_works_once_there_is_room(
+    small_disk: Path,
+) -> None:
+    """The dashboard writes the archive in the data folder before it streams it: on a full disk the page
+    says so, and nothing of the attempt is left behind."""
+    async with serve(small_disk) as served, client() as http:
+        assert await login(http, served.url) == 303
+        form = {"csrf": await csrf_of(http, served.url)}
+        filler = _fill(small_disk)
+        await eventually(lambda: served.agent.recorder.store_error is not None, "a commit to fail", within=20)
+        async with http.post(f"{served.url}/passport/export", data=form) as page:
+            text = await page.text()
+            assert page.status == 507, text
+            assert "cannot write the passport archive: the disk is full" in text
+        assert not list((small_disk / "data").glob(".passport-*"))
+        filler.unlink()
+        async with http.post(f"{served.url}/passport/export", data=form) as page:
+            assert page.status == 200
+            assert page.headers["Content-Type"] == "application/zip"
+            assert len(await page.read()) > 0
+
+
 def _readings(data_dir: Path) -> int:
     conn = sqlite3.connect(f"{(data_dir / 'readings.db').as_uri()}?mode=ro", uri=True)
     try:
