@@ -85,9 +85,10 @@ class FleetService:
         where = f"{self.endpoint.host}:{port_of(self.endpoint)}"
         self.reconnect = ReconnectLogic(f"fleet broker {where}", self.backoff, logger=log)
         self._mqtt: aiomqtt.Client | None = None  # while connected: for the "applying" report
-        self._not_stored: str | None = (
-            None  # why the ledger refuses writes now (said once, and the recovery once)
-        )
+        # Why the ledger refuses writes now (said once, and the recovery once). Meanwhile sessions are spaced
+        # out by ``_refusals``: each one connects, hears the retained document again and cannot record it.
+        self._not_stored: str | None = None
+        self._refusals = Backoff(base=1.0, cap=60.0)
 
     # -- the connection ---------------------------------------------------------------------------
 
@@ -121,6 +122,8 @@ class FleetService:
                     "fleet: config push paused: %s; the document is handled once the hub can write", problem
                 )
             self._not_stored = problem
+            if problem is not None:
+                await asyncio.sleep(self._refusals.next_delay())
         except (AgentError, OSError, sqlite3.Error):
             # Recording must go on whatever happens to config push: log it, retry after a pause.
             log.exception("fleet service failed; trying again with backoff")
@@ -154,6 +157,7 @@ class FleetService:
                     if self._not_stored is not None:
                         log.warning("fleet: handling config pushes again")
                         self._not_stored = None
+                        self._refusals.reset()
                     if handled:
                         await self._report(mqtt)
                         await self._subscribe(mqtt, subscribed)

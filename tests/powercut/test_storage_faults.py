@@ -637,3 +637,4 @@ def test_a_config_pushed_while_the_disk_is_full_waits_and_is_applied_once_there_
     log = hub.log.read_text()
     assert "Traceback" not in log
     assert log.count(paused) == 1, log
+    assert "fleet: handling config pushes again" in log
