@@ -8,9 +8,11 @@ hub running. Rules live in the consent, passport and adoption modules; actions o
 from __future__ import annotations
 
 import inspect
+import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -23,14 +25,16 @@ from agent.consent.dp import DpPolicy
 from agent.consent.grants import new_grant
 from agent.consent.strands import CONTEXT, LABELS, check_pattern, matches, may_name_context, unknown
 from agent.control.owner import OwnerHub
-from agent.errors import AgentError, LearningError
+from agent.errors import AgentError, LearningError, StoreError
 from agent.sources.ble.adoption import AdoptionError, AdoptionStore, normalise_address, parse_bindkey
 from agent.sources.strands import known_strands
 from agent.store import queries
 from agent.store.readings import ReadingsStore
-from agent.store.sqlite import transaction
+from agent.store.sqlite import storage_problem, transaction
 
 Action = Callable[..., Awaitable[Any]]
+log = logging.getLogger(__name__)
+
 ACTIONS: dict[str, Action] = {}
 
 
@@ -54,6 +58,18 @@ async def perform(hub: OwnerHub, name: str, params: dict[str, Any]) -> Any:
     except TypeError as exc:
         raise AgentError(f"bad arguments for {name}: {exc}") from exc
     return await fn(hub, **params)
+
+
+def refused(exc: sqlite3.OperationalError, data_dir: Path) -> StoreError | None:
+    """The owner's error when the hub's disk refused an action's write (full, read-only), else None."""
+    problem = storage_problem(exc, data_dir)
+    if problem is None:
+        return None
+    log.warning("owner action refused: %s", problem)
+    return StoreError(
+        f"the hub cannot write its data files: {problem}",
+        hint="free space in (or repair) the data folder, then run the command again",
+    )
 
 
 def _state(state: consent_ledger.GrantState) -> dict[str, Any]:

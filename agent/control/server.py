@@ -17,8 +17,7 @@ from pathlib import Path
 
 from agent.control import wire
 from agent.control.owner import OwnerHub
-from agent.errors import AgentError, StoreError
-from agent.store.sqlite import storage_problem
+from agent.errors import AgentError
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ class ControlServer:
 
     async def _answer(self, line: bytes) -> wire.Reply:
         # Imported with the first request: a hub nobody talks to does not carry the actions' modules.
-        from agent.control.actions import perform
+        from agent.control.actions import perform, refused
 
         try:
             request = wire.decode_request(line)
@@ -72,17 +71,11 @@ class ControlServer:
         except AgentError as exc:
             return wire.error_reply(exc)
         except sqlite3.OperationalError as exc:
-            problem = storage_problem(exc, Path(self.hub.config.hub.data_dir))
-            if problem is None:
+            disk = refused(exc, Path(self.hub.config.hub.data_dir))
+            if disk is None:
                 log.exception("owner action failed")
                 return wire.error_reply(AgentError(f"the hub failed to carry it out: {exc}"))
-            log.warning("owner action refused: %s", problem)
-            return wire.error_reply(
-                StoreError(
-                    f"the hub cannot write its data files: {problem}",
-                    hint="free space in (or repair) the data folder, then run the command again",
-                )
-            )
+            return wire.error_reply(disk)
         except Exception as exc:
             log.exception("owner action failed")
             return wire.error_reply(AgentError(f"the hub failed to carry it out: {exc}"))

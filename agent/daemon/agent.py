@@ -281,10 +281,17 @@ class Agent:
     async def perform(self, action: str, args: dict[str, Any]) -> Any:
         """Carry out the owner action ``action`` on this hub (as the control socket does)."""
         # Lazy: the owner actions bring the passport, receipts and fleet history along.
-        from agent.control.actions import perform
+        from agent.control.actions import perform, refused
         from agent.control.owner import RunningHub
 
-        return await perform(RunningHub(self), action, args)
+        try:
+            return await perform(RunningHub(self), action, args)
+        except sqlite3.OperationalError as exc:
+            # A full or read-only disk: the dashboard says so, as the CLI does, rather than failing the page.
+            disk = refused(exc, self.data_dir)
+            if disk is None:
+                raise
+            raise disk from exc
 
     async def _stop_source(self, name: str) -> None:
         task = self._source_tasks.pop(name, None)

@@ -43,6 +43,7 @@ from agent.hub import Hub
 from agent.mqtt_requests import UNBOUNDED, farewell, reply
 from agent.reconnect import ReconnectLogic
 from agent.store.ledger import open_ledger
+from agent.store.sqlite import storage_problem
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,10 @@ class FleetService:
         where = f"{self.endpoint.host}:{port_of(self.endpoint)}"
         self.reconnect = ReconnectLogic(f"fleet broker {where}", self.backoff, logger=log)
         self._mqtt: aiomqtt.Client | None = None  # while connected: for the "applying" report
+        # Why the ledger refuses writes now (said once, and the recovery once). Meanwhile sessions are spaced
+        # out by ``_refusals``: each one connects, hears the retained document again and cannot record it.
+        self._not_stored: str | None = None
+        self._refusals = Backoff(base=1.0, cap=60.0)
 
     # -- the connection ---------------------------------------------------------------------------
 
@@ -106,6 +111,19 @@ class FleetService:
     async def _attempt(self) -> None:
         try:
             await self._session()
+        except sqlite3.OperationalError as exc:
+            problem = storage_problem(exc, self.hub.data_dir)
+            if problem is None:
+                log.exception("fleet service failed; trying again with backoff")
+            elif problem != self._not_stored:
+                # Nothing of the document was recorded or applied: it comes again (retained) when the
+                # service reconnects, and is handled once the ledger can take it.
+                log.error(
+                    "fleet: config push paused: %s; the document is handled once the hub can write", problem
+                )
+            self._not_stored = problem
+            if problem is not None:
+                await asyncio.sleep(self._refusals.next_delay())
         except (AgentError, OSError, sqlite3.Error):
             # Recording must go on whatever happens to config push: log it, retry after a pause.
             log.exception("fleet service failed; trying again with backoff")
@@ -135,7 +153,12 @@ class FleetService:
                     payload = message.payload
                     if not isinstance(payload, bytes | bytearray) or not payload:
                         continue  # a cleared retained topic
-                    if await self.handle(bytes(payload)):
+                    handled = await self.handle(bytes(payload))
+                    if self._not_stored is not None:
+                        log.warning("fleet: handling config pushes again")
+                        self._not_stored = None
+                        self._refusals.reset()
+                    if handled:
                         await self._report(mqtt)
                         await self._subscribe(mqtt, subscribed)
                     elif not message.retain and (again := await self._handled_before(bytes(payload))):

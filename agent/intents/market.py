@@ -17,9 +17,11 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import aiomqtt
@@ -34,6 +36,7 @@ from agent.errors import ConfigError, IntentError
 from agent.intents import ledger as intents_ledger
 from agent.intents.inbox import Limits
 from agent.mqtt_requests import UNBOUNDED, reply
+from agent.store.sqlite import storage_problem
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +163,15 @@ async def _connected(market: Market, client_id: str, *, session_s: int) -> Async
         ) from exc
 
 
-async def exchange(market: Market, ledger: LedgerCall, intent_id: str) -> Exchanged:
-    """One round with the broker for ``intent_id``: publish, answer, collect offers; or clear it."""
+async def exchange(
+    market: Market, ledger: LedgerCall, intent_id: str, held: list[bytes] | None = None
+) -> Exchanged:
+    """One round with the broker for ``intent_id``: publish, answer, collect offers; or clear it.
+
+    Offers collected go into ``held`` (the caller's, when given) until the ledger has them: if it refuses
+    them (a full disk), the broker counts them delivered, so the caller keeps them for the next round.
+    """
+    held = [] if held is None else held
     intent: intents_ledger.Intent = await ledger(intents_ledger.get_intent, intent_id)
     if intent.cleared_at is not None:
         return Exchanged()
@@ -214,14 +224,16 @@ async def exchange(market: Market, ledger: LedgerCall, intent_id: str) -> Exchan
     # An offer that reached the client after the barrier, before the broker saw the disconnect, was
     # acknowledged all the same: the broker will not send it again, so it is taken here, not dropped.
     collected += _unread(client, intent.reply_topic)
+    held += collected
     counts = await ledger(
         intents_ledger.record_offers,
         intent_id,
-        collected,
+        list(held),
         prefix=market.prefix,
         limits=market.limits,
         now=time.time(),
     )
+    held.clear()
     return Exchanged(published=published, answers=sent, offers=counts)
 
 
@@ -280,6 +292,12 @@ class IntentService:
         self._closed = False
         self._stopped = False  # run() has returned (or was cancelled)
         self._failing: set[str] = set()
+        self._data_dir = Path(config.hub.data_dir)
+        self._not_stored: str | None = (
+            None  # why the ledger refuses writes now (said once, and the recovery once)
+        )
+        # Offers the broker delivered that the ledger could not take yet, by intent.
+        self._held: dict[str, list[bytes]] = {}
         # What went wrong in the latest exchange of each intent that failed (gone once one succeeds).
         self.problems: dict[str, str] = {}
         self.begun = 0
@@ -328,22 +346,47 @@ class IntentService:
 
     async def _round(self) -> float:
         every = seconds((self._config.market or _DEFAULTS).check_every)
-        await end_due(self._ledger)
+        try:
+            await end_due(self._ledger)
+        except sqlite3.OperationalError as exc:
+            self._refused(exc)
+            return every
         for intent in await self._ledger(intents_ledger.intents):
             if intent.cleared_at is not None:
                 continue
+            held = self._held.setdefault(intent.id, [])
             try:
                 market = market_for(self._config, intent.via)
                 every = min(every, market.check_every_s, max(1.0, intent.expires_at - time.time()))
-                await exchange(market, self._ledger, intent.id)
+                await exchange(market, self._ledger, intent.id, held)
+            except sqlite3.OperationalError as exc:
+                # A full or read-only disk: what the ledger could not take is tried again next round, and
+                # the offers the broker delivered meanwhile are held until then.
+                self.problems[intent.id] = self._refused(exc)
+                continue
             except IntentError as exc:
                 self.problems[intent.id] = exc.message
                 if intent.id not in self._failing:
                     log.warning("intent %s: %s", intent.id, exc.message)
                     self._failing.add(intent.id)
                 continue
+            self._held.pop(intent.id, None)
             self.problems.pop(intent.id, None)
+            if self._not_stored is not None:
+                log.warning("intents: the ledger takes their changes again")
+                self._not_stored = None
             if intent.id in self._failing:
                 log.info("intent %s: the market is reachable again", intent.id)
                 self._failing.discard(intent.id)
         return every
+
+    def _refused(self, exc: sqlite3.OperationalError) -> str:
+        """Say once why the ledger refuses the service's writes; the reason."""
+        problem = storage_problem(exc, self._data_dir) or f"the ledger is busy ({exc})"
+        if problem != self._not_stored:
+            held = sum(map(len, self._held.values()))
+            log.error(
+                "intents: changes and offers not stored: %s; %d offers held until it can write", problem, held
+            )
+        self._not_stored = problem
+        return problem

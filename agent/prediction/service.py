@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import sqlite3
 import time
 from array import array
 from collections import deque
@@ -40,6 +41,7 @@ from agent.prediction.forecast import Forecaster, Season, from_bytes, to_bytes
 from agent.prediction.pattern import DayPattern, PartVerdict
 from agent.readings import Reading, StreamInfo
 from agent.store import forecasts as store
+from agent.store.sqlite import storage_problem
 
 if TYPE_CHECKING:
     from agent.config.schema import Config
@@ -206,6 +208,7 @@ class Prediction:
         self._role: dict[str, str | None] = {}
         self._backlog: deque[Reading] = deque(maxlen=BACKLOG)
         self._dirty = asyncio.Event()
+        self._not_saving: str | None = None  # why saves fail now (said once, and the recovery once)
         self.stats = {
             "steps": 0,
             "forecasts": 0,
@@ -598,9 +601,27 @@ class Prediction:
                 await self.relearn(hub)
             states = self.states(only_unsaved=True)
             if states:
-                await hub.readings(_save, self.settings.fingerprint, states)
-                self.stats["saves"] += 1
+                try:
+                    await hub.readings(_save, self.settings.fingerprint, states)
+                except sqlite3.OperationalError as exc:
+                    # A full or read-only disk: forecasting goes on, and the next save (every few steps,
+                    # and at the close) writes the state as it is then.
+                    self._save_failed(exc, hub)
+                else:
+                    self._saved_again()
+                    self.stats["saves"] += 1
             self.saved.set()
+
+    def _save_failed(self, exc: sqlite3.OperationalError, hub: Hub) -> None:
+        problem = storage_problem(exc, hub.data_dir) or f"the readings file is busy ({exc})"
+        if problem != self._not_saving:
+            log.error("prediction: forecaster state not saved: %s; forecasting goes on", problem)
+        self._not_saving = problem
+
+    def _saved_again(self) -> None:
+        if self._not_saving is not None:
+            log.warning("prediction: forecaster state saved again")
+            self._not_saving = None
 
     async def load(self, hub: Hub) -> None:
         """Read saved state and history (a day per call on the writer, so commits go on between them)."""
@@ -657,7 +678,11 @@ class Prediction:
         """Save every learned state (the hub's close hook: the writer thread has finished)."""
         states = self.states(only_unsaved=False)
         if states and self.ready.is_set():
-            _save(hub.store, self.settings.fingerprint, states)
+            try:
+                _save(hub.store, self.settings.fingerprint, states)
+            except sqlite3.OperationalError as exc:
+                # The stop goes on: the next start learns from the history after the last saved state.
+                self._save_failed(exc, hub)
 
 
 class _State(msgspec.Struct, array_like=True):

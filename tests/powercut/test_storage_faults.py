@@ -7,6 +7,7 @@ happens on the power-cut rig, since a real ``remount,ro`` is refused while files
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -23,13 +24,16 @@ import pytest
 
 from agent.consent.ledger import verify_audit
 from agent.errors import DiskFullError
+from agent.fleet import history as fleet_history
+from agent.intents import ledger as intents_ledger
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
 from tests.conftest import REPO, Datagrams
+from tests.intents.test_market import publish_all
 from tests.sync.conftest import Broker
 from tests.testbed.lazyfs import LazyMount
 from tests.testbed.wait import eventually, wait_until
-from tests.web.web_support import client, login, serve
+from tests.web.web_support import client, csrf_of, login, serve
 
 GRANT = ("consent", "grant", "--recipient", "coop", "--purpose", "test", "--strand", "room0.*",
          "--granularity", "summary:1h")  # fmt: skip
@@ -261,6 +265,48 @@ async def test_the_dashboard_says_readings_are_not_stored_while_the_disk_is_full
         await eventually(lambda: recorder.store_error is None, "commits to resume", within=20)
 
 
+async def test_an_owner_action_on_the_dashboard_while_the_disk_is_full_says_why_and_works_once_there_is_room(
+    small_disk: Path,
+) -> None:
+    async with serve(small_disk) as served, client() as http:
+        assert await login(http, served.url) == 303
+        form = {"csrf": await csrf_of(http, served.url), "recipient": "coop", "purpose": "test",
+                "strands": "tank.level", "granularity": "summary:1h"}  # fmt: skip
+        filler = _fill(small_disk)
+        await eventually(lambda: served.agent.recorder.store_error is not None, "a commit to fail", within=20)
+        async with http.post(f"{served.url}/consent/grants", data=form, allow_redirects=False) as page:
+            text = await page.text()
+            assert page.status == 400, text
+            assert "the hub cannot write its data files: the disk is full" in text
+        assert _grants(small_disk / "data") == 0
+        filler.unlink()
+        async with http.post(f"{served.url}/consent/grants", data=form, allow_redirects=False) as page:
+            assert page.status == 303, await page.text()
+        assert _grants(small_disk / "data") == 1
+
+
+async def test_a_passport_export_from_the_dashboard_on_a_full_disk_says_why_and_works_once_there_is_room(
+    small_disk: Path,
+) -> None:
+    """The dashboard writes the archive in the data folder before it streams it: on a full disk the page
+    says so, and nothing of the attempt is left behind."""
+    async with serve(small_disk) as served, client() as http:
+        assert await login(http, served.url) == 303
+        form = {"csrf": await csrf_of(http, served.url)}
+        filler = _fill(small_disk)
+        await eventually(lambda: served.agent.recorder.store_error is not None, "a commit to fail", within=20)
+        async with http.post(f"{served.url}/passport/export", data=form) as page:
+            text = await page.text()
+            assert page.status == 507, text
+            assert "cannot write the passport archive: the disk is full" in text
+        assert not list((small_disk / "data").glob(".passport-*"))
+        filler.unlink()
+        async with http.post(f"{served.url}/passport/export", data=form) as page:
+            assert page.status == 200
+            assert page.headers["Content-Type"] == "application/zip"
+            assert len(await page.read()) > 0
+
+
 def _readings(data_dir: Path) -> int:
     conn = sqlite3.connect(f"{(data_dir / 'readings.db').as_uri()}?mode=ro", uri=True)
     try:
@@ -329,6 +375,8 @@ def test_a_hub_stopped_on_a_full_disk_exits_cleanly_and_waits_for_room_at_its_ne
     first = Hub(config, tmp_path / "first")
     try:
         wait_until(lambda: "hub running" in first.status(), "the hub to record")
+        # "hub running" comes before the first commit: the disk fills once readings are on file.
+        wait_until(lambda: _readings(data_dir) > 0, "readings on file")
         filler = _fill(small_disk)
         wait_until(lambda: "NOT COMMITTING READINGS" in first.status(), "status to say commits stopped")
         acknowledged = _readings(data_dir)
@@ -454,3 +502,141 @@ def test_the_broker_going_away_while_the_disk_is_full_pauses_upstream_and_it_goe
         hub.stop()
         upstream.close()
     assert "Traceback" not in hub.log.read_text()
+
+
+def _forecasts(data_dir: Path) -> int:
+    conn = sqlite3.connect(f"{(data_dir / 'readings.db').as_uri()}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT count(*) FROM streams WHERE name LIKE 'forecast.%'").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_a_hub_stopped_on_a_full_disk_with_forecasters_exits_cleanly_and_says_their_state_was_not_saved(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """The forecasters save their state when the hub closes its files: on a full disk that must not fail
+    the stop (systemd would count a failure); the next start learns from the history after the last save."""
+    data_dir = small_disk / "data"
+    config = _config(tmp_path / "hearth.toml", data_dir, rate=20)
+    config.write_text(
+        config.read_text() + '[prediction]\nstreams = ["room0.temperature"]\nstep = "3s"\n'
+        'horizons = ["3s"]\nanomaly_min_duration = "3s"\nbattery = false\n'
+    )
+    hub = Hub(config, tmp_path)
+    try:
+        wait_until(lambda: "hub running" in hub.status(), "the hub to record")
+        wait_until(lambda: _forecasts(data_dir) > 0, "a first forecast", within=60)
+        filler = _fill(small_disk)
+        wait_until(lambda: "NOT COMMITTING READINGS" in hub.status(), "status to say commits stopped")
+    finally:
+        hub.stop()  # exit 0, or this fails
+    log = hub.log.read_text()
+    assert "Traceback" not in log
+    assert log.count("prediction: forecaster state not saved: the disk is full") == 1, log
+    filler.unlink()
+
+
+def _intent(data_dir: Path) -> tuple[str, str, int]:
+    """The one intent's id, reply topic and offers on file."""
+    conn = open_ledger(data_dir, read_only=True)
+    try:
+        (intent,) = intents_ledger.intents(conn)
+        return intent.id, intent.reply_topic, intents_ledger.offer_count(conn, intent.id)
+    finally:
+        conn.close()
+
+
+def test_an_offer_that_comes_while_the_disk_is_full_is_held_and_stored_once_there_is_room(
+    tmp_path: Path, small_disk: Path, broker: Broker
+) -> None:
+    """The broker counts an offer delivered once the hub has it: a ledger that cannot take it must not end
+    the hub, nor lose the offer."""
+    data_dir = small_disk / "data"
+    config = _config(tmp_path / "hearth.toml", data_dir, rate=20)
+    config.write_text(
+        config.read_text()
+        + f'[market]\nhost = "127.0.0.1"\nport = {broker.port}\ntls = false\ncheck_every = "1s"\n'
+    )
+    hub = Hub(config, tmp_path)
+    try:
+        wait_until(lambda: "hub running" in hub.status(), "the hub to record")
+        made = hub.cli(
+            "intent", "create", "--category", "repairs", "--text", "fix a door", "--lifetime", "1h"
+        )
+        assert made.returncode == 0, made.stderr
+        intent_id, reply_topic, _ = _intent(data_dir)
+        filler = _fill(small_disk)
+        wait_until(lambda: "NOT COMMITTING READINGS" in hub.status(), "status to say commits stopped")
+        offer = {"v": 1, "intent": intent_id, "vendor": "Doors Ltd", "text": "tomorrow, 40 EUR"}
+        publish_all(broker.port, reply_topic, [json.dumps(offer).encode()])
+        not_stored = "intents: changes and offers not stored: the disk is full; 1 offers held"
+        wait_until(lambda: not_stored in hub.log.read_text(), "the service to say why", within=60)
+        assert hub.proc.poll() is None
+        assert _intent(data_dir)[2] == 0
+        filler.unlink()
+        wait_until(lambda: _intent(data_dir)[2] == 1, "the held offer to be stored", within=60)
+    finally:
+        hub.stop()
+    log = hub.log.read_text()
+    assert "Traceback" not in log
+    assert log.count("changes and offers not stored") == 1, log
+    assert "intents: the ledger takes their changes again" in log
+
+
+def _running_version(data_dir: Path) -> int:
+    conn = open_ledger(data_dir, read_only=True)
+    try:
+        return fleet_history.running_version(conn)
+    finally:
+        conn.close()
+
+
+def test_a_config_pushed_while_the_disk_is_full_waits_and_is_applied_once_there_is_room(
+    tmp_path: Path, small_disk: Path, broker: Broker
+) -> None:
+    """Applying a signed push writes the ledger's fleet history first: on a full disk the service says once
+    why it waits (no traceback at every reconnect) and applies the push, still retained, once it can."""
+    data_dir = small_disk / "data"
+    config = _config(tmp_path / "hearth.toml", data_dir, rate=20)
+    provisioned = config.read_text()
+    keys = tmp_path / "keys"
+    made = subprocess.run(
+        [sys.executable, "-m", "agent", "fleet", "keygen", "--out", str(keys)],
+        capture_output=True, text=True, cwd=REPO, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    config.write_text(
+        provisioned + f'[fleet]\npublic_key = "{keys / "fleet.pub"}"\nconfirm_window = "500ms"\n'
+        f'broker = {{ host = "127.0.0.1", port = {broker.port}, tls = false }}\n'
+    )
+    pushed = tmp_path / "pushed.toml"
+    pushed.write_text(provisioned[provisioned.index("[store]") :].replace("rate = 20", "rate = 10"))
+    hub = Hub(config, tmp_path)
+    try:
+        wait_until(lambda: "hub running" in hub.status(), "the hub to record")
+        filler = _fill(small_disk)
+        wait_until(lambda: "NOT COMMITTING READINGS" in hub.status(), "status to say commits stopped")
+        for args in (
+            ("sign", str(pushed), "--key", str(keys / "fleet.key"), "--version", "1", "--target",
+             "hub:fault-hub", "--out", str(tmp_path / "pushed.signed")),
+            ("push", str(tmp_path / "pushed.signed"), "--broker", f"mqtt://127.0.0.1:{broker.port}"),
+        ):  # fmt: skip
+            done = subprocess.run(
+                [sys.executable, "-m", "agent", "fleet", *args],
+                capture_output=True, text=True, cwd=REPO, timeout=60, check=False,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+        paused = "fleet: config push paused: the disk is full"
+        wait_until(lambda: paused in hub.log.read_text(), "the fleet service to say why it waits", within=60)
+        assert hub.proc.poll() is None
+        assert _running_version(data_dir) == 0
+        filler.unlink()
+        wait_until(lambda: _running_version(data_dir) == 1, "the push to be applied", within=90)
+        assert "rate = 10" in config.read_text()
+    finally:
+        hub.stop()
+    log = hub.log.read_text()
+    assert "Traceback" not in log
+    assert log.count(paused) == 1, log
+    assert "fleet: handling config pushes again" in log

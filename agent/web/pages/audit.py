@@ -8,6 +8,7 @@ into a private temporary folder in the data directory, streams the archive and r
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import shutil
 import sqlite3
@@ -25,6 +26,7 @@ from agent.consent.ledger import audit_count, audit_matching, verify_audit
 from agent.consent.passport import export
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
+from agent.store.sqlite import read_only_problem
 from agent.web.app import CTX, WebContext
 
 PAGE_SIZE = 50
@@ -155,9 +157,13 @@ def unreadable(filters: Filters, clock: HubClock) -> tuple[str | None, str | Non
 
 async def audit_page(request: web.Request) -> web.StreamResponse:
     """The audit log with its verification result, the outbox and the broker link, and the export."""
+    return await _render(request)
+
+
+async def _render(request: web.Request, *, status: int = 200, error: str = "") -> web.StreamResponse:
     ctx = request.app[CTX]
     filters = _filters(request.query)
-    invalid, error = unreadable(filters, ctx.clock)
+    invalid, filter_error = unreadable(filters, ctx.clock)
     view = await ctx.read_ledger(_audit_view, filters=filters, clock=ctx.clock)
     query = {k: v for k, v in vars(filters).items() if v and k != "page"}
     return ctx.render(
@@ -170,10 +176,23 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
         pages=max(1, -(-view["total"] // PAGE_SIZE)),
         configured=ctx.hub.config.upstream is not None,
         invalid=invalid,
-        error=error,
-        status=200 if error is None else 400,
+        error=filter_error,
+        status=status if filter_error is None else 400,
+        export_error=error,
         **view,
     )
+
+
+async def _refused(request: web.Request, exc: OSError, data_dir: Path) -> web.StreamResponse:
+    """The audit page saying why the archive could not be written (a full or read-only disk), else raise."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        problem = "the disk is full"
+    elif exc.errno == errno.EROFS:
+        problem = read_only_problem(data_dir)
+    else:
+        raise exc
+    error = f"cannot write the passport archive: {problem}; free space in the data folder and export again"
+    return await _render(request, status=507, error=error)
 
 
 def _export(data_dir: Path, folder: Path, hub_id: str) -> Path:
@@ -192,9 +211,15 @@ async def export_passport(request: web.Request) -> web.StreamResponse:
     """Write the passport archive off the event loop and stream it as a download; then remove it."""
     ctx = request.app[CTX]
     data_dir = ctx.hub.data_dir
-    folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".passport-", dir=data_dir))
     try:
-        path = await asyncio.to_thread(_export, data_dir, folder, ctx.hub.config.hub.id)
+        folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".passport-", dir=data_dir))
+    except OSError as exc:
+        return await _refused(request, exc, data_dir)
+    try:
+        try:
+            path = await asyncio.to_thread(_export, data_dir, folder, ctx.hub.config.hub.id)
+        except OSError as exc:
+            return await _refused(request, exc, data_dir)
         response = web.StreamResponse(
             headers={
                 "Content-Type": "application/zip",
