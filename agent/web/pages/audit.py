@@ -24,6 +24,7 @@ from agent.config import HubClock
 from agent.consent import outbox
 from agent.consent.ledger import audit_count, audit_matching, verify_audit
 from agent.consent.passport import export
+from agent.errors import AgentError
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
 from agent.store.sqlite import read_only_problem
@@ -220,6 +221,10 @@ async def export_passport(request: web.Request) -> web.StreamResponse:
             path = await asyncio.to_thread(_export, data_dir, folder, ctx.hub.config.hub.id)
         except OSError as exc:
             return await _refused(request, exc, data_dir)
+        except AgentError as exc:  # the export names the file system's refusal as the owner's error
+            if not isinstance(exc.__cause__, OSError):
+                raise
+            return await _refused(request, exc.__cause__, data_dir)
         response = web.StreamResponse(
             headers={
                 "Content-Type": "application/zip",
