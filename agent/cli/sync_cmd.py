@@ -32,11 +32,14 @@ def status(config_path: Path) -> None:
     up = config.upstream
     broker = f"{up.host}:{port_of(up)}" if up else "none configured (nothing leaves this hub)"
     click.echo(f"{'broker':>22}: {broker}")
-    click.echo(f"{'state':>22}: {state.get('state', 'never connected')} since {when(state.get('since'))}")
+    if up is None and not state:
+        click.echo(f"{'state':>22}: no link (no [upstream] section)")
+    else:
+        click.echo(f"{'state':>22}: {state.get('state', 'never connected')} since {when(state.get('since'))}")
     if state.get("error"):
         click.echo(f"{'last error':>22}: {state['error']}")
     click.echo(f"{'outbox depth':>22}: {status['depth']} (oldest queued {when(status['oldest'])})")
     click.echo(f"{'set aside (refused)':>22}: {status['set_aside']}")
     click.echo(f"{'last acknowledged seq':>22}: {status['acked']}")
-    if not status["live"]:
+    if not status.get("running", status["live"]):
         click.echo("(the hub is not running: the state is as it last recorded it)")

@@ -337,6 +337,7 @@ async def sync_status(hub: OwnerHub) -> dict[str, Any]:
     status = await hub.ledger(read)
     live = hub.live_sync()
     status["live"] = live is not None
+    status["running"] = hub.live_store() is not None  # a running hub without an upstream has no link
     if live is not None:
         status["state"] = live
     return status
