@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+REL_FLOOR = 0.0001  # the smallest half-width a score is counted in, as a share of the expected value
+
 
 @dataclass(frozen=True, slots=True)
 class Anomaly:
@@ -34,7 +36,10 @@ class AnomalyDetector:
         """Take one step; an anomaly is returned when a long enough run outside [low, high] ends."""
         if not math.isfinite(value):
             return None
-        half = max((high - low) / 2, 1e-9)
+        # A stream the forecaster predicts perfectly (a setpoint, a simulated sensor) has an interval of
+        # no width; the score's unit is then at least a ten-thousandth of the expected value, so a 1 %
+        # step off it scores about 100 (a big miss, as it is), not 1e8 (a division by almost nothing).
+        half = max((high - low) / 2, REL_FLOOR * max(abs(low), abs(high)), 1e-9)
         outside = value < low or value > high
         if outside:
             distance = (low - value if value < low else value - high) / half + 1.0

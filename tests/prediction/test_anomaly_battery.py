@@ -83,3 +83,13 @@ def test_a_flat_or_short_history_gives_no_date() -> None:
     assert flat is not None
     assert flat.empty_at is None
     assert estimate(ts[:3], [80.0, 79.0, 78.0]) is None
+
+
+def test_a_step_off_a_perfectly_predicted_stream_gets_a_score_of_its_size_not_of_a_zero_width_band() -> None:
+    detector = AnomalyDetector(min_steps=2)
+    for i in range(2):  # a setpoint the forecaster predicts exactly: the band has no width
+        assert detector.step(i, 20.2, 20.0, 20.0) is None
+    found = detector.step(2, 20.0, 20.0, 20.0)
+    assert found is not None
+    assert found.score == 101.0  # 0.2 above, in ten-thousandths of 20 (0.002), plus one
+    assert found.expected_low == found.expected_high == 20.0
