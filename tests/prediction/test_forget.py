@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -15,6 +17,7 @@ from agent.consent import outbox
 from agent.consent.ledger import append_audit
 from agent.control.actions import perform
 from agent.control.owner import RunningHub
+from agent.daemon import Agent
 from agent.prediction.service import Prediction
 from agent.prediction.strands import source_of
 from agent.readings import Reading, StreamInfo
@@ -94,24 +97,32 @@ async def learned_and_saved(data: Path) -> None:
     await eventually(lambda: len(made_from(data, "porch.")) == 2, "the battery's days left and low")
 
 
+@asynccontextmanager
+async def learned_hub(data: Path) -> AsyncIterator[tuple[Agent, HourlyFeed]]:
+    """A hub on ``data`` that learned the history and live hours until the forecaster's state is saved."""
+    fill_history(data)
+    home = HandSource("home", [BEDROOM, PORCH])
+    async with running(hub_config(data, prediction=config()), home) as agent:
+        prediction = agent.features["prediction"]
+        assert isinstance(prediction, Prediction)
+        await home.ready.wait()
+        await eventually(prediction.ready.is_set, "the history to be learned")
+        feed = HourlyFeed(home)
+        feed(8)
+        await learned_and_saved(data)
+        yield agent, feed
+
+
 async def test_forget_erases_forecasts_anomalies_batteries_and_state_on_a_running_hub(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
     store = open_readings(data)
     AdoptionStore(store.conn).adopt("A4:C1:38:00:00:01", "porch")  # the porch sensor is a BLE device
     store.close()
-    fill_history(data)
-    home = HandSource("home", [BEDROOM, PORCH])
-    async with running(hub_config(data, prediction=config()), home) as agent:
+    async with learned_hub(data) as (agent, feed):
         prediction = agent.features["prediction"]
         assert isinstance(prediction, Prediction)
         hub = RunningHub(agent)
-        await home.ready.wait()
-        await eventually(prediction.ready.is_set, "the history to be learned")
-        feed = HourlyFeed(home)
-        # Live hours until the forecaster's state is saved.
-        feed(8)
-        await learned_and_saved(data)
 
         # A recipient received one forecast and the battery estimate under a grant.
         def published(conn: sqlite3.Connection) -> None:
@@ -163,8 +174,8 @@ async def test_forget_erases_forecasts_anomalies_batteries_and_state_on_a_runnin
         assert [b"battery.porch.days_left" in p for _, p in queued] == [False, True]
 
         # Recorded again (the source declares it anew): learned afresh, and forecast again.
-        assert home.sink is not None
-        home.sink.declare(BEDROOM)
+        assert feed.home.sink is not None
+        feed.home.sink.declare(BEDROOM)
         feed(1)
         await eventually(lambda: recorded(data).get("bedroom.temperature", 0) > 0, "it recorded again")
         feed(3)
@@ -214,17 +225,10 @@ async def test_forgetting_only_a_derived_strand_drops_what_was_learned_of_its_st
     from the stream's history, which is kept; the forgotten strand is not recorded again, the others are."""
     data = tmp_path / "data"
     data.mkdir()
-    fill_history(data)
-    home = HandSource("home", [BEDROOM, PORCH])
-    async with running(hub_config(data, prediction=config()), home) as agent:
+    async with learned_hub(data) as (agent, feed):
         prediction = agent.features["prediction"]
         assert isinstance(prediction, Prediction)
         hub = RunningHub(agent)
-        await home.ready.wait()
-        await eventually(prediction.ready.is_set, "the history to be learned")
-        feed = HourlyFeed(home)
-        feed(8)
-        await learned_and_saved(data)
         learned = prediction.streams["bedroom.temperature"]
         battery = prediction.batteries["porch"]
         bedroom_readings = recorded(data)["bedroom.temperature"]
