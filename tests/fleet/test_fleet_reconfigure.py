@@ -9,7 +9,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fleet_support import CLIMATE, PLUG, running, write_hub
 
-from agent.config import load_config, parse_config
+from agent.config import Config, load_config, parse_config
+from agent.daemon import Agent
 from agent.errors import ConfigError
 from tests.testbed.wait import eventually
 
@@ -45,21 +46,27 @@ async def test_only_changed_and_new_sources_restart(tmp_path: Path, fleet_key: E
         assert len(agent.recorder.sinks) >= len(agent.runners)
 
 
+async def refused(agent: Agent, config: Config, changed: Config, match: str) -> None:
+    """``agent``, running ``config``, refuses ``changed`` (an error matching ``match``) and keeps it all."""
+    runners = list(agent.runners)
+    with pytest.raises(ConfigError, match=match):
+        await agent.reconfigure(changed)
+    assert agent.runners == runners
+    assert agent.config == config
+
+
 async def test_identity_changes_are_refused_and_change_nothing(
     tmp_path: Path, fleet_key: Ed25519PrivateKey
 ) -> None:
     path = write_hub(tmp_path, "hub-y", key=fleet_key, port=1)
     config = load_config(path)
     async with running([path]) as (hub,):
-        runners = list(hub.agent.runners)
         for hub_section in (
             msgspec.structs.replace(config.hub, id="someone-else"),
             msgspec.structs.replace(config.hub, data_dir=str(tmp_path / "elsewhere")),
         ):
-            with pytest.raises(ConfigError, match="cannot change while the hub runs"):
-                await hub.agent.reconfigure(msgspec.structs.replace(config, hub=hub_section))
-            assert hub.agent.runners == runners
-            assert hub.agent.config == config
+            changed = msgspec.structs.replace(config, hub=hub_section)
+            await refused(hub.agent, config, changed, "cannot change while the hub runs")
 
 
 async def test_a_source_that_cannot_be_built_changes_nothing(
@@ -68,12 +75,8 @@ async def test_a_source_that_cannot_be_built_changes_nothing(
     path = write_hub(tmp_path, "hub-z", key=fleet_key, port=1)
     config = load_config(path)
     async with running([path]) as (hub,):
-        runners = list(hub.agent.runners)
         broken = path.read_text() + CLIMATE.replace("builtin:climate.csv", str(tmp_path / "missing.csv"))
-        with pytest.raises(ConfigError, match="cannot read simulation data"):
-            await hub.agent.reconfigure(parse_config(broken))
-        assert hub.agent.runners == runners
-        assert hub.agent.config == config
+        await refused(hub.agent, config, parse_config(broken), "cannot read simulation data")
 
 
 async def test_sections_the_running_layers_read_once_need_a_restart(
@@ -82,14 +85,9 @@ async def test_sections_the_running_layers_read_once_need_a_restart(
     path = write_hub(tmp_path, "hub-w", key=fleet_key, port=1)
     config = load_config(path)
     async with running([path]) as (hub,):
-        runners = list(hub.agent.runners)
         changed = parse_config(path.read_text() + CLIMATE + '\n[log]\nlevel = "debug"\n')
-        with pytest.raises(ConfigError, match=r"log: the running agent applies changes to sources"):
-            await hub.agent.reconfigure(changed)
+        await refused(hub.agent, config, changed, r"log: the running agent applies changes to sources")
         zone = msgspec.structs.replace(
             config, hub=msgspec.structs.replace(config.hub, timezone="Europe/Berlin")
         )
-        with pytest.raises(ConfigError, match=r"hub\.timezone"):
-            await hub.agent.reconfigure(zone)
-        assert hub.agent.runners == runners
-        assert hub.agent.config == config
+        await refused(hub.agent, config, zone, r"hub\.timezone")
