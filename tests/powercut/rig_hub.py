@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from agent.consent.ledger import verify_audit
 from tests.conftest import REPO
 from tests.testbed.wait import wait_until
 
@@ -38,3 +42,19 @@ class RigHub:
         self.hub.send_signal(signal.SIGTERM)
         assert self.hub.wait(30) == 0, f"the hub did not stop cleanly {self.where()}"
         self.hub = None
+
+    @contextmanager
+    def checked_files(self) -> Iterator[tuple[sqlite3.Connection, sqlite3.Connection]]:
+        """The readings and ledger files after a cut, each whole by SQLite's check, audit chain unbroken."""
+        where = self.where()
+        readings = sqlite3.connect(self.data / "readings.db")
+        ledger = sqlite3.connect(self.data / "ledger.db")
+        try:
+            for name, conn in (("readings", readings), ("ledger", ledger)):
+                result = conn.execute("PRAGMA integrity_check").fetchone()[0]
+                assert result == "ok", f"{name} file corrupt after a cut {where}: {result}"
+            assert verify_audit(ledger) == [], f"audit chain broken {where}"
+            yield readings, ledger
+        finally:
+            readings.close()
+            ledger.close()

@@ -32,7 +32,6 @@ import paho.mqtt.client as mqtt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.consent.ledger import verify_audit
 from agent.consent.passport import verify_archive
 from agent.errors import AgentError
 from agent.fleet import files
@@ -259,17 +258,8 @@ class ApplyAndExportCuts(RigHub):
 
     def check(self, moment: str, before: str, returned: bool) -> None:
         where = self.where()
-        readings = sqlite3.connect(self.data / "readings.db")
-        ledger = sqlite3.connect(self.data / "ledger.db")
-        try:
-            for name, conn in (("readings", readings), ("ledger", ledger)):
-                result = conn.execute("PRAGMA integrity_check").fetchone()[0]
-                assert result == "ok", f"{name} file corrupt after a cut {where}: {result}"
-            assert verify_audit(ledger) == [], f"audit chain broken {where}"
+        with self.checked_files() as (_, ledger):
             written = self._written(ledger)
-        finally:
-            readings.close()
-            ledger.close()
         assert self.config.exists(), f"no config file after a cut {where}"
         text = files.read(self.config)
         assert text in written, f"a torn or mixed config file after a cut {where}:\n{text[:2000]}"

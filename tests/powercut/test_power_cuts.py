@@ -33,7 +33,6 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from agent.consent.ledger import verify_audit
 from agent.readings import Reading, StreamInfo
 from agent.store.readings import ReadingsStore, time_key
 from tests.conftest import REPO
@@ -224,13 +223,7 @@ class PowerCuts(RigHub):
 
     def check(self, at: float, committed: int) -> None:
         where = self.where()
-        readings = sqlite3.connect(self.data / "readings.db")
-        ledger = sqlite3.connect(self.data / "ledger.db")
-        try:
-            for name, conn in (("readings", readings), ("ledger", ledger)):
-                result = conn.execute("PRAGMA integrity_check").fetchone()[0]
-                assert result == "ok", f"{name} file corrupt after a cut {where}: {result}"
-            assert verify_audit(ledger) == [], f"audit chain broken {where}"
+        with self.checked_files() as (readings, ledger):
             grants = {g for (g,) in ledger.execute("SELECT id FROM grants")}
             assert set(self.granted) <= grants, (
                 f"acknowledged grants lost: {set(self.granted) - grants} {where}"
@@ -253,9 +246,6 @@ class PowerCuts(RigHub):
                 self.figures.lost_s.append(at - newest)
             for hour in self.old_hours:
                 self._check_rolled_up(readings, hour)
-        finally:
-            readings.close()
-            ledger.close()
 
     def _check_rolled_up(self, conn: sqlite3.Connection, hour: float) -> None:
         (raw,) = conn.execute(
