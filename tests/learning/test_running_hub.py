@@ -63,10 +63,8 @@ def first_window(data_dir: Path, start: float) -> np.ndarray:
 
 
 @asynccontextmanager
-async def running(data_dir: Path, **model: Any) -> AsyncIterator[Agent]:
-    """A hub running ``hub_config`` (with ``model``'s settings for the model), stopped however it ends."""
-    config = hub_config(data_dir)
-    config["models"][0].update(model)
+async def running_mapping(config: dict[str, Any]) -> AsyncIterator[Agent]:
+    """A hub running ``config`` (a mapping of its sections), once started; stopped however it ends."""
     agent = Agent(config_from_mapping(config))
     run = asyncio.create_task(agent.run())
     try:
@@ -75,6 +73,15 @@ async def running(data_dir: Path, **model: Any) -> AsyncIterator[Agent]:
     finally:
         agent.stop()
         await run
+
+
+@asynccontextmanager
+async def running(data_dir: Path, **model: Any) -> AsyncIterator[Agent]:
+    """A hub running ``hub_config`` (with ``model``'s settings for the model), stopped however it ends."""
+    config = hub_config(data_dir)
+    config["models"][0].update(model)
+    async with running_mapping(config) as agent:
+        yield agent
 
 
 async def adapted_hub(data_dir: Path) -> float:

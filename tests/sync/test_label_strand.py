@@ -3,7 +3,6 @@ without a grant, and a grant on ``labels.*`` sends each label made after it; the
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import time
@@ -12,7 +11,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from agent.config import config_from_mapping
 from agent.consent.grants import new_grant
 from agent.control.actions import perform
 from agent.control.owner import RunningHub
@@ -20,7 +18,7 @@ from agent.daemon import Agent
 from agent.learning import strand
 from agent.store.readings import open_readings
 from agent.web.consent_preview import preview
-from tests.learning.test_running_hub import hub_config
+from tests.learning.test_running_hub import hub_config, running_mapping
 
 from .conftest import Broker, Seen
 
@@ -39,14 +37,8 @@ async def running(data_dir: Path, port: int) -> AsyncIterator[Agent]:
             "summary_lag": "1s",
         }
     }
-    agent = Agent(config_from_mapping(config))
-    run = asyncio.create_task(agent.run())
-    try:
-        await agent.started.wait()
+    async with running_mapping(config) as agent:
         yield agent
-    finally:
-        agent.stop()
-        await run
 
 
 def streams_seen(seen: Seen) -> list[str]:
