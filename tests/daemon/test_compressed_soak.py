@@ -54,8 +54,9 @@ from agent.pipeline.sink import OverflowPolicy, Sink
 from agent.readings import Reading, StreamInfo
 from agent.store.ledger import open_ledger
 from agent.sync.service import SyncService
+from tests.sync.conftest import Broker
 from tests.testbed.hub import open_fds, rss_mb, threads
-from tests.testbed.mosquitto import MOSQUITTO, Mosquitto
+from tests.testbed.mosquitto import Mosquitto
 from tests.testbed.wait import eventually
 
 HUB = "soak"
@@ -165,15 +166,9 @@ async def _subscribe(port: int, seen: Upstream) -> None:
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     """A real Mosquitto on loopback for the hub's upstream."""
-    if not Path(MOSQUITTO).exists():
-        pytest.skip("mosquitto is not installed (scripts/system-deps installs it)")
     folder = tmp_path / "broker"
     folder.mkdir()
-    # Mosquitto reads its config as root and may then run as its own user.
-    folder.chmod(0o755)
-    made = Mosquitto(folder, extra_conf="max_queued_messages 0\n")
-    made.conf.chmod(0o644)
-    with made:
+    with Broker(folder) as made:
         yield made
 
 

@@ -23,7 +23,8 @@ from agent.readings import Reading, StreamInfo
 from agent.store.ledger import open_ledger
 from agent.store.readings import open_readings
 from tests.conftest import wait_until
-from tests.testbed.mosquitto import MOSQUITTO, Mosquitto
+from tests.sync.conftest import Broker
+from tests.testbed.mosquitto import Mosquitto
 
 HUB_ID = "hub-7f3c-kitchen"
 OWNER = "Alice Liddell"
@@ -33,14 +34,9 @@ STREAM = "living_room.temperature"
 @pytest.fixture
 def market(tmp_path: Path) -> Iterator[Mosquitto]:
     """A Mosquitto that logs every connection, its will and every packet."""
-    if not Path(MOSQUITTO).exists():
-        pytest.skip("mosquitto is not installed (scripts/system-deps installs it)")
     folder = tmp_path / "market"
     folder.mkdir()
-    folder.chmod(0o755)
-    broker = Mosquitto(folder, extra_conf="log_type all\nmax_queued_messages 0\n")
-    broker.conf.chmod(0o644)
-    with broker:
+    with Broker(folder, "log_type all\n") as broker:
         yield broker
 
 
