@@ -22,9 +22,9 @@ from agent.learning import labels
 from agent.store.ledger import open_ledger
 from tests.conftest import hearth
 from tests.consent.conftest import LocalHub
+from tests.learning.test_label_cli import activity_hub
 
 AUCKLAND = ZoneInfo("Pacific/Auckland")
-INPUTS = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
 # 2026-12-02 14:30:05 on the hub's clock.
 T = datetime(2026, 12, 2, 14, 30, 5, tzinfo=AUCKLAND).timestamp()
 
@@ -37,13 +37,7 @@ def process(request: pytest.FixtureRequest) -> dict[str, str]:
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    path = tmp_path / "hearth.toml"
-    inputs = ", ".join(f'{name} = "wrist.{name}"' for name in INPUTS)
-    path.write_text(
-        f'[hub]\nid = "clock-hub"\ndata_dir = "{tmp_path / "data"}"\ntimezone = "Pacific/Auckland"\n\n'
-        f'[[models]]\nname = "activity"\nmodel = "builtin:activity"\ninputs = {{ {inputs} }}\n'
-    )
-    return path
+    return activity_hub(tmp_path, 'id = "clock-hub"\ntimezone = "Pacific/Auckland"\n')
 
 
 def stored(data_dir: Path) -> list[tuple[float, float]]:

@@ -19,15 +19,20 @@ T0 = 1_700_000_000.0
 INPUTS = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
+def activity_hub(tmp_path: Path, hub: str) -> Path:
+    """A ``hearth.toml`` in ``tmp_path`` for a hub (``hub``: its section's lines) with the activity model."""
     path = tmp_path / "hearth.toml"
     inputs = ", ".join(f'{name} = "wrist.{name}"' for name in INPUTS)
     path.write_text(
-        f'[hub]\nid = "learn-hub"\ndata_dir = "{tmp_path / "data"}"\n\n'
+        f'[hub]\n{hub}data_dir = "{tmp_path / "data"}"\n\n'
         f'[[models]]\nname = "activity"\nmodel = "builtin:activity"\ninputs = {{ {inputs} }}\n'
     )
     return path
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    return activity_hub(tmp_path, 'id = "learn-hub"\n')
 
 
 def record_cycling(data_dir: Path, start: float, seconds: int) -> None:
