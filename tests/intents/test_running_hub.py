@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.config import config_from_mapping
+from agent.config import Config, config_from_mapping
 from agent.control import wire
 from agent.control.actions import perform
 from agent.control.client import LocalHub, ask_running_hub
@@ -76,16 +76,21 @@ async def test_revoking_a_market_grant_takes_the_intents_that_showed_it_off_the_
         await run
 
 
+def market_hub(hub_id: str, data: Path, port: int, check_every: str = "1s") -> Config:
+    """A hub with no sources whose intents go to the market broker on ``port``."""
+    return config_from_mapping(
+        {
+            "hub": {"id": hub_id, "data_dir": str(data)},
+            "market": {"host": "127.0.0.1", "port": port, "tls": False, "check_every": check_every},
+        }
+    )
+
+
 async def test_the_intent_service_collects_offers_and_clears_what_expired(
     tmp_path: Path, market: Mosquitto, spy: Spy
 ) -> None:
     data = tmp_path / "data"
-    config = config_from_mapping(
-        {
-            "hub": {"id": "h-service", "data_dir": str(data)},
-            "market": {"host": "127.0.0.1", "port": market.port, "tls": False, "check_every": "1s"},
-        }
-    )
+    config = market_hub("h-service", data, market.port)
     with LocalHub(config) as hub:
         view = await perform(
             # Long enough for the offer to come in first on a busy machine; the clear follows the expiry.
@@ -141,12 +146,7 @@ async def test_a_running_hub_collects_offers_itself_and_keeps_one_connection_per
     tmp_path: Path, market: Mosquitto, spy: Spy
 ) -> None:
     data = tmp_path / "data"
-    config = config_from_mapping(
-        {
-            "hub": {"id": "h-live", "data_dir": str(data)},
-            "market": {"host": "127.0.0.1", "port": market.port, "tls": False, "check_every": "1s"},
-        }
-    )
+    config = market_hub("h-live", data, market.port)
     vendor = Vendor(market.port, "--category", "heating", "--name", "Acme Heat", "--text", "a heat pump")
     agent = Agent(config)
     run = asyncio.create_task(agent.run())
@@ -190,13 +190,8 @@ async def test_owner_actions_on_a_running_hub_go_through_its_intent_service(
     tmp_path: Path, market: Mosquitto, spy: Spy
 ) -> None:
     data = tmp_path / "data"
-    config = config_from_mapping(
-        {
-            "hub": {"id": "h-wake", "data_dir": str(data)},
-            # Nothing is due for an hour: every round in this test is one an owner action woke.
-            "market": {"host": "127.0.0.1", "port": market.port, "tls": False, "check_every": "1h"},
-        }
-    )
+    # Nothing is due for an hour: every round in this test is one an owner action woke.
+    config = market_hub("h-wake", data, market.port, check_every="1h")
     agent = Agent(config)
     run = asyncio.create_task(agent.run())
     try:
@@ -227,12 +222,7 @@ async def test_owner_actions_on_a_running_hub_go_through_its_intent_service(
 async def test_an_action_that_comes_before_the_service_starts_waits_for_its_first_round(
     tmp_path: Path,
 ) -> None:
-    config = config_from_mapping(
-        {
-            "hub": {"id": "h-early", "data_dir": str(tmp_path / "data")},
-            "market": {"host": "127.0.0.1", "port": 1, "tls": False, "check_every": "1h"},
-        }
-    )
+    config = market_hub("h-early", tmp_path / "data", 1, check_every="1h")
     with LocalHub(config) as hub:
         service = IntentService(config, hub.ledger)
         waiting = asyncio.create_task(service.exchanged())
