@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import struct
@@ -25,12 +24,10 @@ from firmware_bridge import (
     Sensor,
     encode,
 )
+from tests.firmware_bridge.firmware_support import answers_to_hello_request_and_commands
+from tests.testbed.golden import VECTORS
 
-ROOT = Path(__file__).resolve().parents[2]
-LIBRARY = ROOT / "firmware_bridge" / "firmware" / "arduino" / "HearthBridge"
-VECTORS: dict[str, Any] = json.loads(
-    (ROOT / "firmware_bridge" / "golden" / "vectors.json").read_text("utf-8")
-)
+LIBRARY = Path(__file__).resolve().parents[2] / "firmware_bridge" / "firmware" / "arduino" / "HearthBridge"
 BOARD_SENDS = {"hello", "hello_request", "reading", "readings", "ack", "log", "error"}
 BOARD_DECODES = {"hello_request", "command", "error"}
 
@@ -160,15 +157,7 @@ def test_cpp_board_answers_hello_request_and_acks_commands_once(host_test: Path)
     host_bytes = encode(HelloRequest(1), 0) + encode(Command("toggle"), 1) + encode(Command("toggle"), 1)
     host_bytes += encode(Command("explode"), 2)
     (output,) = run(host_test, [f"B {host_bytes.hex()}"])
-    hello = Hello("host-board", "1.0.0", 1, (Sensor("temperature", "°C"),))
-    assert FrameDecoder().events(bytes.fromhex(output)) == [
-        Frame(0, hello),
-        Frame(1, hello),
-        Frame(2, Ack(1, 0, "on")),
-        Frame(3, Ack(1, 0, "repeat")),
-        Frame(4, Ack(2, 2, "unknown command")),
-        Frame(5, Reading(0, 21.5)),
-    ]
+    assert FrameDecoder().events(bytes.fromhex(output)) == answers_to_hello_request_and_commands("host-board")
 
 
 def compile_sketch(tmp_path: Path) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -23,11 +22,10 @@ from firmware_bridge import (
     Sensor,
     encode,
 )
+from tests.firmware_bridge.firmware_support import answers_to_hello_request_and_commands
+from tests.testbed.golden import VECTORS
 
 ROOT = Path(__file__).resolve().parents[2]
-VECTORS: dict[str, Any] = json.loads(
-    (ROOT / "firmware_bridge" / "golden" / "vectors.json").read_text("utf-8")
-)
 BOARD_SENDS = {"hello", "reading", "readings", "ack", "log", "error"}
 BOARD_DECODES = {"hello_request", "command", "error"}
 
@@ -145,14 +143,8 @@ def test_micropython_board_behaves_like_the_reference_firmware(mp: ModuleType) -
     board.feed(encode(Command("toggle", 13), 1) + encode(Command("explode"), 2))
     board.send_reading(0, 21.5)
     board.send_readings([(0, 21.75, 100)])
-    hello = Hello("mpy-1", "1.0.0", 1, (Sensor("temperature", "°C"),))
     assert FrameDecoder().events(bytes(written)) == [
-        Frame(0, hello),
-        Frame(1, hello),
-        Frame(2, Ack(1, 0, "on")),
-        Frame(3, Ack(1, 0, "repeat")),
-        Frame(4, Ack(2, 2, "unknown command")),
-        Frame(5, Reading(0, 21.5)),
+        *answers_to_hello_request_and_commands("mpy-1"),
         Frame(6, Readings(((0, 21.75, 100),))),
     ]
     assert pin == [1]
