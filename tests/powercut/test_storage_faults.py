@@ -39,7 +39,8 @@ GRANT = ("consent", "grant", "--recipient", "coop", "--purpose", "test", "--stra
          "--granularity", "summary:1h")  # fmt: skip
 
 
-def _config(path: Path, data_dir: Path, rate: int = 200) -> Path:
+def _config(path: Path, data_dir: Path, rate: int = 200, extra: str = "") -> Path:
+    """A hub config of four simulated rooms under ``data_dir``, with ``extra`` sections after them."""
     rooms = "".join(
         f'[[sources]]\nkind = "simulated"\nname = "room{i}"\nfile = "builtin:climate.csv"\nrate = {rate}\n'
         'overflow = "drop_oldest"\n'
@@ -48,7 +49,7 @@ def _config(path: Path, data_dir: Path, rate: int = 200) -> Path:
     path.write_text(
         f'[hub]\nid = "fault-hub"\ndata_dir = "{data_dir}"\n'
         '[store]\nflush_interval = "250ms"\nqueue_size = 100\n[log]\nlevel = "info"\n'
-        '[daemon]\nstall_limit = "1s"\n' + rooms
+        '[daemon]\nstall_limit = "1s"\n' + rooms + extra
     )
     return path
 
@@ -433,22 +434,33 @@ class Upstream:
         self.client.disconnect()
 
 
-def test_a_full_disk_pauses_the_summaries_and_they_go_on_once_there_is_room(
-    tmp_path: Path, small_disk: Path, broker: Broker
-) -> None:
-    data_dir = small_disk / "data"
+def _summarising_hub(tmp_path: Path, data_dir: Path, broker: Broker, upstream: Upstream) -> Hub:
+    """A slow hub on ``data_dir`` whose first 10 s summary under a grant has reached ``upstream``."""
     # A tenth of the readings: the hub's own files must leave room on the 2 MB disk once the filler goes.
-    config = _config(tmp_path / "hearth.toml", data_dir, rate=20)
-    config.write_text(
-        config.read_text() + f'[upstream]\nhost = "127.0.0.1"\nport = {broker.port}\ntls = false\n'
-        'summarise_interval = "200ms"\nsummary_lag = "1s"\n'
-    )
-    upstream = Upstream(broker.port)
+    config = _config(
+        tmp_path / "hearth.toml", data_dir, rate=20,
+        extra=f'[upstream]\nhost = "127.0.0.1"\nport = {broker.port}\ntls = false\n'
+        'summarise_interval = "200ms"\nsummary_lag = "1s"\n',
+    )  # fmt: skip
     hub = Hub(config, tmp_path)
     try:
         wait_until(lambda: "hub running" in hub.status(), "the hub to record")
         assert hub.cli(*GRANT[:-1], "summary:10s").returncode == 0
         wait_until(lambda: upstream.summaries() > 0, "a first summary upstream", within=60)
+    except BaseException:
+        hub.stop()
+        upstream.close()
+        raise
+    return hub
+
+
+def test_a_full_disk_pauses_the_summaries_and_they_go_on_once_there_is_room(
+    tmp_path: Path, small_disk: Path, broker: Broker
+) -> None:
+    data_dir = small_disk / "data"
+    upstream = Upstream(broker.port)
+    hub = _summarising_hub(tmp_path, data_dir, broker, upstream)
+    try:
         filler = _fill(small_disk)
         wait_until(lambda: "NOT COMMITTING READINGS" in hub.status(), "status to say commits stopped")
         # A summary window closes every 10 s: the summariser has had one to write once it says it cannot.
@@ -476,17 +488,9 @@ def test_the_broker_going_away_while_the_disk_is_full_pauses_upstream_and_it_goe
     """Losing the link writes the publisher's state to the ledger, and so does connecting again: on a full
     disk both fail. The publisher says why and keeps trying; it must not end (nothing would send again)."""
     data_dir = small_disk / "data"
-    config = _config(tmp_path / "hearth.toml", data_dir, rate=20)
-    config.write_text(
-        config.read_text() + f'[upstream]\nhost = "127.0.0.1"\nport = {broker.port}\ntls = false\n'
-        'summarise_interval = "200ms"\nsummary_lag = "1s"\n'
-    )
     upstream = Upstream(broker.port)
-    hub = Hub(config, tmp_path)
+    hub = _summarising_hub(tmp_path, data_dir, broker, upstream)
     try:
-        wait_until(lambda: "hub running" in hub.status(), "the hub to record")
-        assert hub.cli(*GRANT[:-1], "summary:10s").returncode == 0
-        wait_until(lambda: upstream.summaries() > 0, "a first summary upstream", within=60)
         upstream.close()
         filler = _fill(small_disk)
         wait_until(lambda: "NOT COMMITTING READINGS" in hub.status(), "status to say commits stopped")
@@ -518,11 +522,11 @@ def test_a_hub_stopped_on_a_full_disk_with_forecasters_exits_cleanly_and_says_th
     """The forecasters save their state when the hub closes its files: on a full disk that must not fail
     the stop (systemd would count a failure); the next start learns from the history after the last save."""
     data_dir = small_disk / "data"
-    config = _config(tmp_path / "hearth.toml", data_dir, rate=20)
-    config.write_text(
-        config.read_text() + '[prediction]\nstreams = ["room0.temperature"]\nstep = "3s"\n'
-        'horizons = ["3s"]\nanomaly_min_duration = "3s"\nbattery = false\n'
-    )
+    config = _config(
+        tmp_path / "hearth.toml", data_dir, rate=20,
+        extra='[prediction]\nstreams = ["room0.temperature"]\nstep = "3s"\n'
+        'horizons = ["3s"]\nanomaly_min_duration = "3s"\nbattery = false\n',
+    )  # fmt: skip
     hub = Hub(config, tmp_path)
     try:
         wait_until(lambda: "hub running" in hub.status(), "the hub to record")
@@ -553,11 +557,10 @@ def test_an_offer_that_comes_while_the_disk_is_full_is_held_and_stored_once_ther
     """The broker counts an offer delivered once the hub has it: a ledger that cannot take it must not end
     the hub, nor lose the offer."""
     data_dir = small_disk / "data"
-    config = _config(tmp_path / "hearth.toml", data_dir, rate=20)
-    config.write_text(
-        config.read_text()
-        + f'[market]\nhost = "127.0.0.1"\nport = {broker.port}\ntls = false\ncheck_every = "1s"\n'
-    )
+    config = _config(
+        tmp_path / "hearth.toml", data_dir, rate=20,
+        extra=f'[market]\nhost = "127.0.0.1"\nport = {broker.port}\ntls = false\ncheck_every = "1s"\n',
+    )  # fmt: skip
     hub = Hub(config, tmp_path)
     try:
         wait_until(lambda: "hub running" in hub.status(), "the hub to record")
