@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,18 +12,14 @@ import pytest
 from agent.daemon.lifecycle import HubRunner
 from agent.daemon.systemd import SystemdNotifier
 from tests.conftest import Datagrams
+from tests.testbed.tmpfs import tmpfs
 from tests.testbed.wait import eventually
 
 
 @pytest.fixture
 def read_only_disk(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=4m,mode=0700", "tmpfs", str(mount)], check=True)
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with tmpfs(tmp_path / "disk", "ro,size=4m") as mount:
+        yield mount
 
 
 async def _messages(notify: Datagrams, until: str) -> list[str]:

@@ -32,6 +32,7 @@ from tests.conftest import REPO, Datagrams
 from tests.intents.test_market import publish_all
 from tests.sync.conftest import Broker
 from tests.testbed.lazyfs import LazyMount
+from tests.testbed.tmpfs import tmpfs
 from tests.testbed.wait import eventually, wait_until
 from tests.web.web_support import client, csrf_of, login, serve
 
@@ -128,13 +129,8 @@ def _dropped(status: str) -> int:
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mount)], check=True)
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    with tmpfs(tmp_path / "small", "size=2m") as mount:
+        yield mount
 
 
 def _fill(folder: Path) -> Path:
