@@ -217,21 +217,7 @@ def test_a_hub_started_on_a_read_only_folder_waits_says_why_and_starts_when_writ
     rig.set_readonly(True)
     hub = Hub(config, tmp_path)
     try:
-        wait_until(lambda: "is read-only" in hub.systemd_status(), "STATUS= to say why")
-        assert f"not recording: the data folder {data_dir} is read-only" in hub.systemd_status()
-        with hub._lock:
-            assert "READY=1" in hub.messages  # started, as systemd sees it: no start timeout, no restart
-        pinged = hub.pings()
-        wait_until(lambda: hub.pings() > pinged, "the watchdog to be pinged while it waits")
-        wait_until(lambda: hub.systemd_status() and len(_statuses(hub)) >= 2, "a second try")
-        assert hub.proc.poll() is None
-        done = hub.cli("status")
-        assert f"NOT RECORDING: the data folder {data_dir} is read-only" in " ".join(done.stdout.split())
-        assert "Traceback" not in done.stderr
-        refused = hub.cli(*GRANT)
-        assert refused.returncode == 1
-        assert "is read-only" in refused.stderr
-        assert "Traceback" not in refused.stderr
+        _waits_and_says(hub, f"the data folder {data_dir} is read-only")
         rig.set_readonly(False)
         wait_until(lambda: "hub running" in hub.status(), "the hub to start by itself")
         wait_until(lambda: "readings committed" in hub.systemd_status(), "STATUS= to say it records")
@@ -246,6 +232,26 @@ def test_a_hub_started_on_a_read_only_folder_waits_says_why_and_starts_when_writ
 def _statuses(hub: Hub) -> list[str]:
     with hub._lock:
         return [m for m in hub.messages if m.startswith("STATUS=")]
+
+
+def _waits_and_says(hub: Hub, why: str) -> None:
+    """``hub``, started where it cannot write, says ``why`` to systemd and the owner and waits, pinged."""
+    wait_until(lambda: why in hub.systemd_status(), "STATUS= to say why")
+    assert f"not recording: {why}" in hub.systemd_status()
+    with hub._lock:
+        assert "READY=1" in hub.messages  # started, as systemd sees it: no start timeout, no restart
+    pinged = hub.pings()
+    wait_until(lambda: hub.pings() > pinged, "the watchdog to be pinged while it waits")
+    wait_until(lambda: len(_statuses(hub)) >= 2, "a second try")
+    assert hub.proc.poll() is None
+    done = hub.cli("status")
+    assert f"NOT RECORDING: {why}" in " ".join(done.stdout.split())
+    assert done.returncode == 0, done.stderr  # the line says it all, even with no file made yet
+    assert "Traceback" not in done.stderr
+    refused = hub.cli(*GRANT)
+    assert refused.returncode == 1
+    assert why in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 async def test_the_dashboard_says_readings_are_not_stored_while_the_disk_is_full(small_disk: Path) -> None:
@@ -334,22 +340,7 @@ def test_a_hub_started_on_a_full_disk_waits_says_why_and_starts_when_there_is_ro
     filler = _fill(small_disk)
     hub = Hub(config, tmp_path)
     try:
-        wait_until(lambda: "is full" in hub.systemd_status(), "STATUS= to say why")
-        assert f"not recording: the disk of the data folder {data_dir} is full" in hub.systemd_status()
-        with hub._lock:
-            assert "READY=1" in hub.messages  # started, as systemd sees it: no start timeout, no restart
-        pinged = hub.pings()
-        wait_until(lambda: hub.pings() > pinged, "the watchdog to be pinged while it waits")
-        wait_until(lambda: len(_statuses(hub)) >= 2, "a second try")
-        assert hub.proc.poll() is None
-        done = hub.cli("status")
-        said = " ".join(done.stdout.split())
-        assert f"NOT RECORDING: the disk of the data folder {data_dir} is full" in said
-        assert done.returncode == 0, done.stderr  # the line says it all, even with no file made yet
-        refused = hub.cli(*GRANT)
-        assert refused.returncode == 1
-        assert f"the disk of the data folder {data_dir} is full" in refused.stderr
-        assert "Traceback" not in refused.stderr
+        _waits_and_says(hub, f"the disk of the data folder {data_dir} is full")
         filler.unlink()
         wait_until(lambda: "hub running" in hub.status(), "the hub to start by itself")
         wait_until(lambda: "readings committed" in hub.systemd_status(), "STATUS= to say it records")
