@@ -25,9 +25,9 @@ way through a ``Naming`` (the CLI as ``--bounds``, the dashboard by the label of
 say ``{field}`` where that name goes, and ``example`` is a value that would do.
 
 Advice that sends the owner somewhere to look or act (every grant is listed, forget a device first) names
-that place as ``see``, an owner ``Place`` (``grants``, ``device``) and the thing in it, never as a command:
-the hint says ``{see}`` where it goes, and each front end shows the place its own way (the CLI as
-```hearth consent list```, the dashboard as a link to its Consent page).
+that place as ``see``, an owner ``Place`` (``grants``, ``forget_device``) and the thing there, never as a
+command: the hint says ``{see}`` where it goes, and each front end shows the place its own way (the CLI as
+the command, ``hearth consent list``; the dashboard as a link to its Consent page).
 """
 
 from __future__ import annotations
@@ -74,6 +74,8 @@ class _Plain:
         return f"{field} {value}"
 
     def where(self, see: See) -> str:
+        if see.place == "forget_device":
+            return f"forgetting {see.thing}"
         return f"the {see.place} {see.thing}" if see.thing else f"the list of {see.place}"
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import aiohttp
 
+from agent.errors import AgentError, See
+from agent.web.app import error_text, form_error
 from tests.web.test_ble import BEDROOM, SIMULATED_BLE
 from tests.web.test_labels import ACTIVITY, WRIST
 from tests.web.web_support import client, csrf_of, login, serve
@@ -24,6 +26,22 @@ def alert(page: str) -> str:
     assert "hearth " not in shown, shown
     assert "--" not in shown, shown
     return shown
+
+
+def test_only_the_link_is_markup_and_the_thing_it_names_is_quoted_in_its_path() -> None:
+    exc = AgentError(
+        "<b>x</b> is adopted", hint="{see} first (<i>really</i>)", see=See("forget_device", "a b/<c>")
+    )
+    path = "/ble/forget/a%20b%2F%3Cc%3E"
+    assert form_error(exc, {}) == (
+        f'&lt;b&gt;x&lt;/b&gt; is adopted (<a href="{path}">forget a b/&lt;c&gt; on the BLE page</a>'
+        " first (&lt;i&gt;really&lt;/i&gt;))"
+    )
+    assert error_text(exc, {}) == (
+        f"<b>x</b> is adopted (forget a b/<c> on the BLE page ({path}) first (<i>really</i>))"
+    )
+    # In a log, the place in words.
+    assert str(exc) == "<b>x</b> is adopted\n  hint: forgetting a b/<c> first (<i>really</i>)"
 
 
 async def post(http: aiohttp.ClientSession, url: str, **form: str) -> tuple[int, str]:
