@@ -83,6 +83,9 @@ async def test_label_mistakes_link_the_context_page_and_name_the_class_field(tmp
             "invalid class name 'Heat Pump' (“Class” takes lower-case letters, digits, _ and -, up to 40"
             " characters (for example heat_pump))"
         )
+        # The Class field is outlined too, and only it.
+        assert re.search(r'name="class"[^>]*aria-invalid="true"', page), page
+        assert page.count('aria-invalid="true"') == 1
 
 
 async def test_adoption_mistakes_link_the_ble_pages_not_the_commands(tmp_path: Path) -> None:
