@@ -23,13 +23,32 @@ An error about one of the owner's inputs names it as a ``field`` (``purpose``, `
 command-line flag or a form label: the words are written once, and each front end names the input its own
 way through a ``Naming`` (the CLI as ``--bounds``, the dashboard by the label of its form field). A hint may
 say ``{field}`` where that name goes, and ``example`` is a value that would do.
+
+Advice that sends the owner somewhere to look or act (every grant is listed, forget a device first) names
+that place as ``see``, an owner ``Place`` (``grants``, ``forget_device``) and the thing there, never as a
+command: the hint says ``{see}`` where it goes, and each front end shows the place its own way (the CLI as
+the command, ``hearth consent list``; the dashboard as a link to its Consent page).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 FIELD = "{field}"
+SEE = "{see}"
+
+# Where the owner looks or acts: the list of grants, of labels, of adopted devices, of intents, of streams;
+# forgetting one adopted device (``thing``: its name); one intent (``thing``: its id).
+Place = Literal["grants", "labels", "devices", "forget_device", "intents", "intent", "streams"]
+
+
+@dataclass(frozen=True, slots=True)
+class See:
+    """A place an error's advice sends the owner to, and the thing there it is about (a device, an intent)."""
+
+    place: Place
+    thing: str | None = None
 
 
 class Naming(Protocol):
@@ -41,6 +60,9 @@ class Naming(Protocol):
     def example(self, field: str, value: str) -> str:
         """``value`` given as ``field`` (``--bounds 10..35``, “Bounds”: for example 10..35)."""
 
+    def where(self, see: See) -> str:
+        """The place as this front end sends the owner there (``hearth consent list``, the Consent page)."""
+
 
 class _Plain:
     """Inputs by their own names (``bounds``), for logs and anything that is not a front end."""
@@ -51,6 +73,11 @@ class _Plain:
     def example(self, field: str, value: str) -> str:
         return f"{field} {value}"
 
+    def where(self, see: See) -> str:
+        if see.place == "forget_device":
+            return f"forgetting {see.thing}"
+        return f"the {see.place} {see.thing}" if see.thing else f"the list of {see.place}"
+
 
 class AgentError(Exception):
     """Base of every error the agent raises on purpose."""
@@ -58,20 +85,28 @@ class AgentError(Exception):
     exit_code = 1
 
     def __init__(
-        self, message: str, *, hint: str | None = None, field: str | None = None, example: str | None = None
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        field: str | None = None,
+        example: str | None = None,
+        see: See | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.field = field
         self.example = example
+        self.see = see
 
     def advice(self, naming: Naming) -> str | None:
-        """The hint and the example, with the input named as ``naming`` names it (None without either)."""
+        """The hint and the example, with the input and the place named as ``naming`` names them (None
+        without either)."""
         parts = []
         if self.hint:
             named = self.hint if self.field is None else self.hint.replace(FIELD, naming.name(self.field))
-            parts.append(named)
+            parts.append(named if self.see is None else named.replace(SEE, naming.where(self.see)))
         if self.field is not None and self.example is not None:
             parts.append(naming.example(self.field, self.example))
         return "; ".join(parts) or None

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from agent import __version__
-from agent.errors import AgentError
+from agent.errors import AgentError, See
 
 
 def _agent_error(exc: BaseException) -> AgentError | None:
@@ -28,16 +28,35 @@ def _agent_error(exc: BaseException) -> AgentError | None:
     return None
 
 
+# Inputs that commands take as arguments rather than options, by the name their usage line shows.
+_ARGUMENTS = {"cls": "CLASS"}
+
+
 class Flags:
-    """The owner's inputs named as command options (``bounds`` → ``--bounds``) in an error's advice."""
+    """The owner's inputs named as command options (``bounds`` → ``--bounds``) and the places an error's
+    advice sends the owner to as the commands that show them (``grants`` → ``hearth consent list``)."""
 
     def name(self, field: str) -> str:
-        """``--<field>``, with ``-`` for ``_``."""
-        return "--" + field.replace("_", "-")
+        """``--<field>``, with ``-`` for ``_`` (an argument by its name in the usage line: ``CLASS``)."""
+        return _ARGUMENTS.get(field) or "--" + field.replace("_", "-")
 
     def example(self, field: str, value: str) -> str:
         """The option and the value, quoted for a shell when it needs it."""
         return f"{self.name(field)} {shlex.quote(value)}"
+
+    def where(self, see: See) -> str:
+        """The command that shows (or does) it, in backquotes."""
+        thing = shlex.quote(see.thing or "")
+        command = {
+            "grants": "hearth consent list",
+            "labels": "hearth label list",
+            "devices": "hearth ble list",
+            "forget_device": f"hearth ble forget {thing}",
+            "intents": "hearth intent list",
+            "intent": f"hearth intent show {thing}",
+            "streams": "hearth status",
+        }[see.place]
+        return f"`{command}`"
 
 
 class HearthGroup(click.Group):

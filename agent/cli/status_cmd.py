@@ -104,6 +104,8 @@ def print_status(store: ReadingsStore, *, hub_id: str, clock: HubClock, rate_win
     from rich.console import Console
     from rich.table import Table
 
+    from agent.learning import strand
+
     console = Console()
     now = time.time()
     sources = Table(title=f"Sources of hub {hub_id}")
@@ -135,7 +137,10 @@ def print_status(store: ReadingsStore, *, hub_id: str, clock: HubClock, rate_win
     for row in store.stream_overview(now=now, rate_window_s=rate_window_s):
         value = "" if row["last_value"] is None else f"{row['last_value']:.4g}"
         if row["last_label"]:
-            value = f"{row['last_label']} ({value})"
+            label = row["last_label"]
+            if strand.model_of(row["stream"]) is not None:
+                label = strand.on_clock(label, clock)  # the reading keeps the span in UTC, as it leaves
+            value = f"{label} ({value})"
         seen = "" if row["last_ts"] is None else clock.when(row["last_ts"])
         streams.add_row(row["stream"], row["device"], value, row["unit"], seen, f"{row['rate']:.2f}")
     console.print(streams)

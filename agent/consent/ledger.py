@@ -16,7 +16,7 @@ from agent.consent import audit
 from agent.consent.dp import DpPolicy
 from agent.consent.grants import Grant
 from agent.consent.receipts import dumps as receipt_json
-from agent.errors import ConsentError
+from agent.errors import ConsentError, See
 from agent.store.sqlite import transaction
 
 _HEAD = "audit.head"
@@ -237,7 +237,7 @@ def get_grant(conn: sqlite3.Connection, grant_id: str, *, now: float) -> GrantSt
     for state in grants(conn, now=now):
         if state.grant.id == grant_id:
             return state
-    raise ConsentError(f"no grant {grant_id!r}", hint="hearth consent list shows every grant")
+    raise ConsentError(f"no grant {grant_id!r}", hint="{see} shows every grant", see=See("grants"))
 
 
 def receipt(conn: sqlite3.Connection, grant_id: str) -> str:
@@ -246,7 +246,7 @@ def receipt(conn: sqlite3.Connection, grant_id: str) -> str:
         "SELECT document FROM receipts WHERE grant_id = ? OR id = ?", (grant_id, grant_id)
     ).fetchone()
     if row is None:
-        raise ConsentError(f"no receipt for {grant_id!r}", hint="hearth consent list shows every grant")
+        raise ConsentError(f"no receipt for {grant_id!r}", hint="{see} shows every grant", see=See("grants"))
     return str(row[0])
 
 
@@ -259,7 +259,7 @@ def revoke(conn: sqlite3.Connection, grant_id: str, *, now: float) -> int:
     """Revoke ``grant_id`` at once: purge its queued messages (unsent); return how many were purged."""
     with transaction(conn, immediate=True):
         if conn.execute("SELECT 1 FROM grants WHERE id = ?", (grant_id,)).fetchone() is None:
-            raise ConsentError(f"no grant {grant_id!r}", hint="hearth consent list shows every grant")
+            raise ConsentError(f"no grant {grant_id!r}", hint="{see} shows every grant", see=See("grants"))
         if conn.execute("SELECT 1 FROM revocations WHERE grant_id = ?", (grant_id,)).fetchone():
             raise ConsentError(f"grant {grant_id} is already revoked")
         purged = conn.execute("DELETE FROM outbox WHERE grant_id = ?", (grant_id,)).rowcount

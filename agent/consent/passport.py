@@ -27,7 +27,7 @@ from agent.consent import audit, outbox
 from agent.consent.gate import Admitted, admit_erasure
 from agent.consent.ledger import append_audit, audit_head, published_strands
 from agent.consent.strands import check_pattern, matches
-from agent.errors import AgentError, ConsentError
+from agent.errors import AgentError, ConsentError, See
 from agent.prediction.strands import source_of  # pure: no NumPy
 from agent.store import forecasts, queries
 from agent.store.readings import ReadingsStore
@@ -310,7 +310,9 @@ def queue_erasure(
     """
     received = received_strands(ledger, pattern)
     if not local_streams and not received:
-        raise ConsentError(f"no stream matches {pattern!r}", hint="hearth status lists the streams")
+        raise ConsentError(
+            f"no stream matches {pattern!r}", hint="{see} lists the streams", see=See("streams")
+        )
     requests: list[Admitted] = []
     for recipient, stream in sorted(received):
         verdict = admit_erasure(

@@ -25,7 +25,7 @@ from agent.consent.dp import DpPolicy
 from agent.consent.grants import new_grant
 from agent.consent.strands import CONTEXT, LABELS, check_pattern, matches, may_name_context, unknown
 from agent.control.owner import OwnerHub
-from agent.errors import AgentError, LearningError, StoreError
+from agent.errors import AgentError, LearningError, See, StoreError
 from agent.sources.ble.adoption import AdoptionError, AdoptionStore, normalise_address, parse_bindkey
 from agent.sources.strands import known_strands
 from agent.store import queries
@@ -68,7 +68,7 @@ def refused(exc: sqlite3.OperationalError, data_dir: Path) -> StoreError | None:
     log.warning("owner action refused: %s", problem)
     return StoreError(
         f"the hub cannot write its data files: {problem}",
-        hint="free space in (or repair) the data folder, then run the command again",
+        hint="free space in (or repair) the data folder, then try again",
     )
 
 
@@ -268,7 +268,8 @@ async def adopt(
                 if existing.address == at:
                     raise AdoptionError(
                         f"{at} is already adopted as {existing.name!r}",
-                        hint=f"forget {existing.name} first (that erases its readings)",
+                        hint="{see} first (that erases its readings)",
+                        see=See("forget_device", existing.name),
                     )
         return adoptions.adopt(address, name, key)
 
@@ -286,7 +287,9 @@ async def forget_device(hub: OwnerHub, *, name: str) -> dict[str, Any]:
         # Checked before erasure requests are queued for it (the erase itself checks again).
         if all(a.name != name for a in AdoptionStore(store.conn).all()):
             raise AdoptionError(
-                f"no adopted BLE device is named {name!r}", hint="`hearth ble list` shows adopted devices"
+                f"no adopted BLE device is named {name!r}",
+                hint="{see} shows adopted devices",
+                see=See("devices"),
             )
         return passport.device_streams(store, name)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from agent.errors import AgentError
+from agent.errors import AgentError, See
 
 SOCKET_FILE = "control.sock"
 MAX_LINE = 1 << 20
@@ -34,6 +34,7 @@ class Reply(msgspec.Struct, frozen=True, omit_defaults=True):
     hint: str | None = None
     field: str | None = None  # the owner's input the error is about, named by the command (AgentError)
     example: str | None = None
+    see: See | None = None  # where the advice sends the owner, shown by the command (AgentError)
     exit_code: int = 1
 
 
@@ -47,9 +48,10 @@ class HubError(AgentError):
         hint: str | None = None,
         field: str | None = None,
         example: str | None = None,
+        see: See | None = None,
         exit_code: int = 1,
     ) -> None:
-        super().__init__(message, hint=hint, field=field, example=example)
+        super().__init__(message, hint=hint, field=field, example=example, see=see)
         self.exit_code = exit_code
 
 
@@ -78,6 +80,7 @@ def result_of(line: bytes) -> Any:
             hint=reply.hint,
             field=reply.field,
             example=reply.example,
+            see=reply.see,
             exit_code=reply.exit_code,
         )
     return reply.result
@@ -91,6 +94,7 @@ def error_reply(exc: AgentError) -> Reply:
         hint=exc.hint,
         field=exc.field,
         example=exc.example,
+        see=exc.see,
         exit_code=exc.exit_code,
     )
 

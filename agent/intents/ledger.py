@@ -20,7 +20,7 @@ import msgspec
 from agent.config import HubClock
 from agent.consent import budget
 from agent.consent.ledger import append_audit
-from agent.errors import IntentError
+from agent.errors import IntentError, See
 from agent.intents.inbox import Dropped, Limits, intake
 from agent.intents.model import Answer, Offer, encode_answer
 from agent.intents.shown import Charge
@@ -37,7 +37,7 @@ _DROP_COLUMN = {
     "invalid": "dropped_invalid",
     "full": "dropped_full",
 }
-_HINT = "hearth intent list shows every intent"
+_HINT = "{see} shows every intent"
 
 
 class Intent(NamedTuple):
@@ -174,7 +174,7 @@ def get_intent(conn: sqlite3.Connection, intent_id: str) -> Intent:
     """One intent by id; ``IntentError`` if there is none."""
     row = conn.execute(f"SELECT {_COLUMNS} FROM intents WHERE id = ?", (intent_id,)).fetchone()  # noqa: S608
     if row is None:
-        raise IntentError(f"no intent {intent_id!r}", hint=_HINT)
+        raise IntentError(f"no intent {intent_id!r}", hint=_HINT, see=See("intents"))
     return _intent(row)
 
 
@@ -183,12 +183,12 @@ def find_intent(conn: sqlite3.Connection, text: str) -> Intent:
     if len(text) < 4:
         raise IntentError(f"intent id {text!r} is too short", hint="give at least its first 4 characters")
     if re.fullmatch(r"[0-9a-f]{4,32}", text) is None:
-        raise IntentError(f"no intent {text!r}", hint=_HINT)
+        raise IntentError(f"no intent {text!r}", hint=_HINT, see=See("intents"))
     rows = conn.execute("SELECT id FROM intents WHERE id LIKE ?", (text + "%",)).fetchall()
     if len(rows) > 1:
         raise IntentError(f"{text!r} names more than one intent", hint="give more of its id")
     if not rows:
-        raise IntentError(f"no intent {text!r}", hint=_HINT)
+        raise IntentError(f"no intent {text!r}", hint=_HINT, see=See("intents"))
     return get_intent(conn, rows[0][0])
 
 
@@ -350,7 +350,9 @@ def add_answer(conn: sqlite3.Connection, intent_id: str, number: int, text: str,
         ).fetchone()
         if row is None:
             raise IntentError(
-                f"intent {intent_id} has no offer {number}", hint=f"hearth intent show {intent_id}"
+                f"intent {intent_id} has no offer {number}",
+                hint="{see} shows its offers",
+                see=See("intent", intent_id),
             )
         offer = msgspec.json.decode(row[0], type=Offer)
         if row[1] is not None:

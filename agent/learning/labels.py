@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from agent.errors import LearningError
+from agent.errors import LearningError, See
 from agent.store.sqlite import transaction
 
 # A class name is what the context strand will carry: short, printable, no path or glob characters.
@@ -40,7 +40,9 @@ def check(model: str, start_ts: float, end_ts: float, cls: str, *, known_models:
     if not CLASS_NAME.match(cls):
         raise LearningError(
             f"invalid class name {cls!r}",
-            hint="lower-case letters, digits, _ and -, up to 40 characters (for example heat_pump)",
+            hint="{field} takes lower-case letters, digits, _ and -, up to 40 characters"
+            " (for example heat_pump)",
+            field="cls",
         )
     if not (math.isfinite(start_ts) and math.isfinite(end_ts)):
         raise LearningError("a label's start and end must be times", field="from", example="2026-12-02T14:30")
@@ -98,7 +100,7 @@ def remove(conn: sqlite3.Connection, label_id: int, *, also: Also | None = None)
             "SELECT id, model, start_ts, end_ts, class, created_at FROM labels WHERE id = ?", (label_id,)
         ).fetchone()
         if row is None:
-            raise LearningError(f"no label {label_id}", hint="hearth label list shows their ids")
+            raise LearningError(f"no label {label_id}", hint="{see} shows their ids", see=See("labels"))
         conn.execute("DELETE FROM labels WHERE id = ?", (label_id,))
         removed = Label(*row)
         if also is not None:

@@ -6,6 +6,7 @@ Each label is one reading of ``labels.<model>`` in the readings file, stamped wh
 themselves; this strand is their copy for the consent gate: the summariser publishes it only where a grant
 names it (``labels.*``, ``labels.appliance``), at the grant's granularity (``events``: one message per label).
 Removing a label erases its reading; forgetting ``context.<model>`` or ``labels.<model>`` erases both.
+The hub's own displays show the span on the hub's clock (``on_clock``); the reading keeps it in UTC.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from agent.readings import Reading, StreamInfo
 
 if TYPE_CHECKING:
+    from agent.config.clock import HubClock
     from agent.learning.labels import Label
     from agent.store.readings import ReadingsStore
 
@@ -70,6 +72,19 @@ def parse(text: str) -> Span | None:
     except ValueError:
         return None
     return Span(match.group(1), start, end)
+
+
+def on_clock(text: str, clock: HubClock) -> str:
+    """A ``labels.<model>`` reading's label as the hub shows it: the span on ``clock``, naming its zone
+    (``heat_pump 2026-12-02 15:00:00..19:00:00 CET``, the end's date only when it differs); any other text
+    as it is."""
+    span = parse(text)
+    if span is None:
+        return text
+    start = clock.when(span.start_ts)
+    same_day = clock.format(span.end_ts, "%Y-%m-%d") == start[:10]
+    end = clock.format(span.end_ts, "%H:%M:%S %Z") if same_day else clock.stamp(span.end_ts)
+    return f"{span.cls} {start}..{end}"
 
 
 def record(store: ReadingsStore, label: Label) -> None:

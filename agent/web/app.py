@@ -25,14 +25,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup, escape
 
 from agent import __version__
 from agent.config import HubClock
 from agent.consent.granularity import rounding
-from agent.errors import AgentError
+from agent.errors import SEE, AgentError, See
 from agent.web.auth import LoginLimiter, Session, Sessions, same_token
 from agent.web.live import LiveFeed
 
@@ -152,7 +154,8 @@ CTX = web.AppKey("ctx", WebContext)
 
 class FormFields:
     """The owner's inputs named by the labels of a page's form (``bounds`` → “Bounds”) in an error's advice,
-    where the command line would name its options (``agent.errors.Naming``)."""
+    where the command line would name its options, and the places it sends the owner to as the dashboard's
+    pages (``agent.errors.Naming``)."""
 
     def __init__(self, labels: Mapping[str, str]) -> None:
         self.labels = labels
@@ -165,9 +168,48 @@ class FormFields:
         """“Label”: for example ``value``."""
         return f"{self.name(field)}: for example {value}"
 
+    def where(self, see: See) -> str:
+        """The page's words and, in brackets, its path (a link where the advice is shown as HTML)."""
+        words, path = page_of(see)
+        return f"{words} ({path})"
 
-def form_error(exc: AgentError, labels: Mapping[str, str]) -> str:
-    """``exc`` as a form shows it: its message, then its advice in brackets, naming fields by ``labels``."""
+
+def page_of(see: See) -> tuple[str, str]:
+    """The words that name the dashboard page ``see`` sends the owner to, and its path."""
+    thing = quote(see.thing or "", safe="")
+    return {
+        "grants": ("the Consent page", "/consent"),
+        "labels": ("the Context page", "/context"),
+        "devices": ("the BLE page", "/ble"),
+        "forget_device": (f"forget {see.thing} on the BLE page", f"/ble/forget/{thing}"),
+        "intents": ("the Intents page", "/intents"),
+        "intent": ("the intent's page", f"/intents/{thing}"),
+        "streams": ("the Streams page", "/streams"),
+    }[see.place]
+
+
+class _Linked(FormFields):
+    """Form fields whose places are left as ``{see}``, for ``form_error`` to link once the rest is escaped."""
+
+    def where(self, see: See) -> str:
+        return SEE
+
+
+def form_error(exc: AgentError, labels: Mapping[str, str]) -> Markup:
+    """``exc`` as a page shows it: its message, then its advice in brackets, naming fields by ``labels``
+    and linking the page the advice sends the owner to."""
+    advice = exc.advice(_Linked(labels))
+    if not advice:
+        return escape(exc.message)
+    shown = escape(advice)
+    if exc.see is not None:
+        words, path = page_of(exc.see)
+        shown = shown.replace(SEE, Markup('<a href="{}">{}</a>').format(path, words))
+    return escape(exc.message) + Markup(" (") + shown + Markup(")")
+
+
+def error_text(exc: AgentError, labels: Mapping[str, str]) -> str:
+    """``exc`` as a plain-text answer shows it: as ``form_error``, with each page's path in brackets."""
     advice = exc.advice(FormFields(labels))
     return exc.message + (f" ({advice})" if advice else "")
 

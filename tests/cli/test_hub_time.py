@@ -20,6 +20,7 @@ from agent.cli.logs import setup_logging
 from agent.config import HubClock
 from agent.learning import labels
 from agent.store.ledger import open_ledger
+from agent.store.readings import open_readings
 from tests.conftest import hearth
 from tests.consent.conftest import LocalHub
 from tests.learning.test_label_cli import activity_hub
@@ -103,6 +104,31 @@ def test_consent_and_status_show_the_hubs_time_and_name_its_zone(
     assert "Streams (times in Pacific/Auckland)" in status.stdout
     row = next(line for line in status.stdout.splitlines() if "kitchen.temperature" in line)
     assert datetime.fromtimestamp(recent, AUCKLAND).strftime("%Y-%m-%d %H:%M:%S") in row
+
+
+def test_status_shows_a_labels_span_on_the_hubs_clock_and_the_reading_keeps_it_in_utc(
+    config: Path, tmp_path: Path, process: dict[str, str]
+) -> None:
+    c = ("-c", str(config))
+    added = hearth(
+        "label", "add", *c, "activity", "cycling", "--from", "2026-12-02T14:30", "--to", "2026-12-02T14:31",
+        env_extra=process,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+
+    status = hearth("status", *c, env_extra=process)
+    assert status.returncode == 0, status.stderr
+    row = next(line for line in status.stdout.splitlines() if "labels.activity" in line)
+    assert "cycling 2026-12-02 14:30:00..14:31:00 NZDT (60)" in row, status.stdout
+    assert "Z.." not in row
+
+    # What leaves the hub under a labels.* grant is the reading: its span stays in UTC.
+    store = open_readings(tmp_path / "data", read_only=True)
+    try:
+        (reading,) = store.readings_between(["labels.activity"], 0, time.time() + 60)
+    finally:
+        store.close()
+    assert reading.label == "cycling 2026-12-02T01:30:00Z..2026-12-02T01:31:00Z"
 
 
 def test_console_log_lines_carry_the_hubs_time(capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from agent.learning import labels
 from agent.store.ledger import open_ledger
+from agent.store.readings import open_readings
 from tests.web.web_support import client, csrf_of, login, serve
 
 INPUTS = ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
@@ -97,3 +99,30 @@ async def test_a_span_typed_without_the_timeline_is_labelled_and_refusals_name_t
         ) as response:
             assert response.status == 303
         assert stored(served.agent.data_dir) == []
+
+
+async def test_the_streams_pages_show_a_labels_span_on_the_hubs_clock(tmp_path: Path) -> None:
+    """The ``labels.<model>`` reading keeps its span in UTC (what leaves under a grant); the pages show it on
+    the hub's clock, as every other time on them."""
+    hub = {"id": "web-hub", "data_dir": str(tmp_path / "data"), "timezone": "Pacific/Auckland"}
+    async with serve(tmp_path, sources=[WRIST], sections={"hub": hub, "models": [ACTIVITY]}) as served:
+        async with client() as http:
+            url = served.url
+            assert await login(http, url) == 303
+            token = await csrf_of(http, url)
+            form = {"csrf": token, "model": "activity", "class": "cycling", "window": "day",
+                    "from": "2026-12-01T08:00:00", "to": "2026-12-01T08:30:00"}  # fmt: skip
+            async with http.post(f"{url}/context/labels", data=form, allow_redirects=False) as response:
+                assert response.status == 303
+            shown = "cycling 2026-12-01 08:00:00..08:30:00 NZDT"
+            for page in ("/streams", "/streams/labels.activity"):
+                async with http.get(f"{url}{page}") as response:
+                    text = await response.text()
+                assert re.search(rf'data-live="value">{shown}<', text), page
+                assert "Z.." not in text, page
+        store = open_readings(served.agent.data_dir, read_only=True)
+        try:
+            (reading,) = store.readings_between(["labels.activity"], 0, time.time() + 60)
+        finally:
+            store.close()
+        assert reading.label == "cycling 2026-11-30T19:00:00Z..2026-11-30T19:30:00Z"

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from agent.errors import AgentError
+from agent.errors import AgentError, See
 from agent.store.queries import device_exists
 from agent.store.sqlite import transaction
 
@@ -106,13 +106,15 @@ class AdoptionStore:
             if row is not None and row[0] != address:
                 raise AdoptionError(
                     f"the name {name!r} is already adopted for another device",
-                    hint=f"choose another name, or `hearth ble forget {name}` first",
+                    hint="choose another name, or {see} first",
+                    see=See("forget_device", name),
                 )
             row = conn.execute("SELECT name FROM ble_adoptions WHERE address = ?", (address,)).fetchone()
             if row is not None and row[0] != name:
                 raise AdoptionError(
                     f"{address} is already adopted as {row[0]!r}",
-                    hint=f"`hearth ble forget {row[0]}` first (that erases its readings)",
+                    hint="{see} first (that erases its readings)",
+                    see=See("forget_device", row[0]),
                 )
             if not named and device_exists(conn, name):
                 raise AdoptionError(f"the name {name!r} is already used by another device")
@@ -132,7 +134,9 @@ class AdoptionStore:
         """
         if not self.conn.execute("DELETE FROM ble_adoptions WHERE name = ?", (name,)).rowcount:
             raise AdoptionError(
-                f"no adopted BLE device is named {name!r}", hint="`hearth ble list` shows adopted devices"
+                f"no adopted BLE device is named {name!r}",
+                hint="{see} shows adopted devices",
+                see=See("devices"),
             )
 
     @staticmethod

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from agent.errors import AgentError
 from agent.web import queries
-from agent.web.app import CTX, WebContext
+from agent.web.app import CTX, WebContext, form_error
 
 if TYPE_CHECKING:
     from agent.sources.ble import BleSource
@@ -155,8 +155,12 @@ async def forget(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/ble?forgot={name}&erased={result['erased']}")
 
 
+# The owner's inputs (as adoption names them in its errors) by the labels of the adoption form.
+LABELS = {"address": "Address", "name": "Name", "bindkey": "Bindkey"}
+
+
 def _message(exc: AgentError) -> str:
-    return exc.message + (f" ({exc.hint})" if exc.hint else "")
+    return form_error(exc, LABELS)
 
 
 def _suggested_name(address: str) -> str:

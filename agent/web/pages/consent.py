@@ -28,7 +28,7 @@ from agent.consent.grants import Grant
 from agent.errors import AgentError, ConsentError
 from agent.sources.strands import known_strands
 from agent.store import queries
-from agent.web.app import CTX, WebContext, form_error
+from agent.web.app import CTX, WebContext, error_text, form_error
 from agent.web.consent_preview import preview
 
 T = TypeVar("T")
@@ -267,7 +267,7 @@ async def _receipt(request: web.Request) -> str:
     try:
         return await ctx.read_ledger(consent_ledger.receipt, grant_id=request.match_info["grant"])
     except ConsentError as exc:
-        raise web.HTTPNotFound(text=form_error(exc, LABELS)) from exc
+        raise web.HTTPNotFound(text=error_text(exc, LABELS)) from exc
 
 
 async def show_receipt(request: web.Request) -> web.StreamResponse:

@@ -113,6 +113,7 @@ async def _render(
     error: str | None = None,
     notice: str | None = None,
     form: dict[str, str] | None = None,
+    invalid: str | None = None,
 ) -> web.Response:
     ctx = request.app[CTX]
     window = request.query.get("window", "hour")
@@ -144,6 +145,7 @@ async def _render(
         error=error,
         notice=notice,
         form=form or {},
+        invalid=invalid or "",
         models=models,
         labels={m: [x for x in owned if x.model == m] for m in models},
         classes={m: classes_of(ctx, m, owned) for m in models},
@@ -203,7 +205,7 @@ async def add_label(request: web.Request) -> web.StreamResponse:
             "label.add", {"model": values["model"], "start_ts": start, "end_ts": end, "cls": values["class"]}
         )
     except AgentError as exc:
-        return await _render(request, status=400, error=_message(exc), form=values)
+        return await _render(request, status=400, error=_message(exc), form=values, invalid=exc.field)
     _remember(ctx, done)
     query = {"window": window, "labelled": str(done["label"]["id"]), "model": values["model"]}
     raise web.HTTPSeeOther(str(request.url.with_path("/context").with_query(query).relative()))

@@ -22,7 +22,7 @@ from agent.consent.grants import MARKET
 from agent.errors import AgentError, IntentError
 from agent.intents.model import CATEGORIES, MAX_ANSWER, MAX_TEXT
 from agent.store import queries
-from agent.web.app import CTX, WebContext, form_error
+from agent.web.app import CTX, WebContext, error_text, form_error
 
 DEFAULT_LIFETIME = "14d"
 DEFAULT_WINDOWS = 24
@@ -126,7 +126,7 @@ async def _show(request: web.Request, *, fetch: bool) -> dict[str, Any]:
             "intent.show", {"intent_id": request.match_info["intent"], "fetch": fetch}
         )
     except IntentError as exc:
-        raise web.HTTPNotFound(text=_message(exc)) from exc
+        raise web.HTTPNotFound(text=error_text(exc, LABELS)) from exc
     return view
 
 

@@ -7,6 +7,7 @@ from itertools import groupby
 
 from aiohttp import web
 
+from agent.learning import strand
 from agent.web import queries
 from agent.web.app import CTX, WebContext
 from agent.web.forecast_plot import forecast_plot
@@ -22,7 +23,7 @@ def setup(app: web.Application, ctx: WebContext) -> None:
 async def stream_list(request: web.Request) -> web.StreamResponse:
     """Every device with its streams, newest values and sparklines of the last minutes."""
     ctx = request.app[CTX]
-    rows = await ctx.read(queries.streams, now=time.time(), window_s=ctx.sparkline_window)
+    rows = on_clock(await ctx.read(queries.streams, now=time.time(), window_s=ctx.sparkline_window), ctx)
     rows.sort(key=lambda r: (r.device, r.name))
     devices = [(device, list(group)) for device, group in groupby(rows, key=lambda r: r.device)]
     return ctx.render(
@@ -34,8 +35,9 @@ async def stream_page(request: web.Request) -> web.StreamResponse:
     """One stream: its live value and a larger plot of the last minutes."""
     ctx = request.app[CTX]
     name = request.match_info["name"]
-    rows = await ctx.read(
-        queries.streams, now=time.time(), window_s=ctx.sparkline_window, buckets=120, only=name
+    window_s = ctx.sparkline_window
+    rows = on_clock(
+        await ctx.read(queries.streams, now=time.time(), window_s=window_s, buckets=120, only=name), ctx
     )
     if not rows:
         raise web.HTTPNotFound(text=f"no stream named {name!r}")
@@ -52,3 +54,12 @@ async def stream_page(request: web.Request) -> web.StreamResponse:
         window_min=ctx.sparkline_window / 60,
         title=row.name,
     )
+
+
+def on_clock(rows: list[queries.StreamRow], ctx: WebContext) -> list[queries.StreamRow]:
+    """``rows`` with each ``labels.<model>`` value's span on the hub's clock, as the page's times are (the
+    reading keeps it in UTC, as it leaves)."""
+    for row in rows:
+        if row.last_label and strand.model_of(row.name) is not None:
+            row.last_label = strand.on_clock(row.last_label, ctx.clock)
+    return rows
