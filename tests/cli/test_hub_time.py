@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
@@ -46,15 +47,21 @@ def stored(data_dir: Path) -> list[tuple[float, float]]:
         return [(x.start_ts, x.end_ts) for x in labels.listed(conn)]
 
 
+def _label_cycling(config: Path, process: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``hearth label add`` of a minute's cycling typed without a zone (2026-12-02 14:30), succeeded."""
+    added = hearth(
+        "label", "add", "-c", str(config), "activity", "cycling",
+        "--from", "2026-12-02T14:30", "--to", "2026-12-02T14:31", env_extra=process,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    return added
+
+
 def test_a_typed_label_is_the_hubs_time_and_the_list_shows_it_so(
     config: Path, tmp_path: Path, process: dict[str, str]
 ) -> None:
     c = ("-c", str(config))
-    added = hearth(
-        "label", "add", *c, "activity", "cycling", "--from", "2026-12-02T14:30", "--to", "2026-12-02T14:31",
-        env_extra=process,
-    )  # fmt: skip
-    assert added.returncode == 0, added.stderr
+    added = _label_cycling(config, process)
     start = datetime(2026, 12, 2, 14, 30, tzinfo=AUCKLAND).timestamp()
     assert stored(tmp_path / "data") == [(start, start + 60)]
     assert "from 2026-12-02 14:30:00 NZDT to 2026-12-02 14:31:00 NZDT" in added.stdout
@@ -110,11 +117,7 @@ def test_status_shows_a_labels_span_on_the_hubs_clock_and_the_reading_keeps_it_i
     config: Path, tmp_path: Path, process: dict[str, str]
 ) -> None:
     c = ("-c", str(config))
-    added = hearth(
-        "label", "add", *c, "activity", "cycling", "--from", "2026-12-02T14:30", "--to", "2026-12-02T14:31",
-        env_extra=process,
-    )  # fmt: skip
-    assert added.returncode == 0, added.stderr
+    _label_cycling(config, process)
 
     status = hearth("status", *c, env_extra=process)
     assert status.returncode == 0, status.stderr
