@@ -39,20 +39,7 @@ class Reply(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class HubError(AgentError):
-    """An error the running hub reported for an owner action (message, hint and exit code as it said)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        hint: str | None = None,
-        field: str | None = None,
-        example: str | None = None,
-        see: See | None = None,
-        exit_code: int = 1,
-    ) -> None:
-        super().__init__(message, hint=hint, field=field, example=example, see=see)
-        self.exit_code = exit_code
+    """An error the running hub reported for an owner action (its words and exit code as it said them)."""
 
 
 def encode(message: Request | Reply) -> bytes:
@@ -75,14 +62,15 @@ def result_of(line: bytes) -> Any:
     except msgspec.DecodeError as exc:
         raise AgentError(f"the hub sent an unreadable reply: {exc}") from exc
     if not reply.ok:
-        raise HubError(
+        error = HubError(
             reply.error or "the hub refused",
             hint=reply.hint,
             field=reply.field,
             example=reply.example,
             see=reply.see,
-            exit_code=reply.exit_code,
         )
+        error.exit_code = reply.exit_code
+        raise error
     return reply.result
 
 
