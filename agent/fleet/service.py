@@ -43,7 +43,7 @@ from agent.hub import Hub
 from agent.mqtt_requests import UNBOUNDED, farewell, reply
 from agent.reconnect import ReconnectLogic
 from agent.store.ledger import open_ledger
-from agent.store.sqlite import storage_problem
+from agent.store.sqlite import Refusals, storage_problem
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +85,11 @@ class FleetService:
         where = f"{self.endpoint.host}:{port_of(self.endpoint)}"
         self.reconnect = ReconnectLogic(f"fleet broker {where}", self.backoff, logger=log)
         self._mqtt: aiomqtt.Client | None = None  # while connected: for the "applying" report
-        # Why the ledger refuses writes now (said once, and the recovery once). Meanwhile sessions are spaced
-        # out by ``_refusals``: each one connects, hears the retained document again and cannot record it.
-        self._not_stored: str | None = None
-        self._refusals = Backoff(base=1.0, cap=60.0)
+        # Why the ledger refuses writes now (said once, and the recovery once). Meanwhile sessions are
+        # spaced out by ``_refused_backoff``: each connects, hears the retained document again and cannot
+        # record it.
+        self._refusals = Refusals(None, "the ledger is busy")
+        self._refused_backoff = Backoff(base=1.0, cap=60.0)
 
     # -- the connection ---------------------------------------------------------------------------
 
@@ -113,17 +114,17 @@ class FleetService:
             await self._session()
         except sqlite3.OperationalError as exc:
             problem = storage_problem(exc, self.hub.data_dir)
+            new = self._refusals.note(problem)
             if problem is None:
                 log.exception("fleet service failed; trying again with backoff")
-            elif problem != self._not_stored:
+            elif new:
                 # Nothing of the document was recorded or applied: it comes again (retained) when the
                 # service reconnects, and is handled once the ledger can take it.
                 log.error(
                     "fleet: config push paused: %s; the document is handled once the hub can write", problem
                 )
-            self._not_stored = problem
             if problem is not None:
-                await asyncio.sleep(self._refusals.next_delay())
+                await asyncio.sleep(self._refused_backoff.next_delay())
         except (AgentError, OSError, sqlite3.Error):
             # Recording must go on whatever happens to config push: log it, retry after a pause.
             log.exception("fleet service failed; trying again with backoff")
@@ -154,10 +155,9 @@ class FleetService:
                     if not isinstance(payload, bytes | bytearray) or not payload:
                         continue  # a cleared retained topic
                     handled = await self.handle(bytes(payload))
-                    if self._not_stored is not None:
+                    if self._refusals.cleared():
                         log.warning("fleet: handling config pushes again")
-                        self._not_stored = None
-                        self._refusals.reset()
+                        self._refused_backoff.reset()
                     if handled:
                         await self._report(mqtt)
                         await self._subscribe(mqtt, subscribed)

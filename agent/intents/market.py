@@ -36,7 +36,7 @@ from agent.errors import ConfigError, IntentError
 from agent.intents import ledger as intents_ledger
 from agent.intents.inbox import Limits
 from agent.mqtt_requests import UNBOUNDED, reply
-from agent.store.sqlite import storage_problem
+from agent.store.sqlite import Refusals
 
 log = logging.getLogger(__name__)
 
@@ -293,9 +293,7 @@ class IntentService:
         self._stopped = False  # run() has returned (or was cancelled)
         self._failing: set[str] = set()
         self._data_dir = Path(config.hub.data_dir)
-        self._not_stored: str | None = (
-            None  # why the ledger refuses writes now (said once, and the recovery once)
-        )
+        self._refusals = Refusals(self._data_dir, "the ledger is busy")
         # Offers the broker delivered that the ledger could not take yet, by intent.
         self._held: dict[str, list[bytes]] = {}
         # What went wrong in the latest exchange of each intent that failed (gone once one succeeds).
@@ -372,9 +370,8 @@ class IntentService:
                 continue
             self._held.pop(intent.id, None)
             self.problems.pop(intent.id, None)
-            if self._not_stored is not None:
+            if self._refusals.cleared():
                 log.warning("intents: the ledger takes their changes again")
-                self._not_stored = None
             if intent.id in self._failing:
                 log.info("intent %s: the market is reachable again", intent.id)
                 self._failing.discard(intent.id)
@@ -382,11 +379,10 @@ class IntentService:
 
     def _refused(self, exc: sqlite3.OperationalError) -> str:
         """Say once why the ledger refuses the service's writes; the reason."""
-        problem = storage_problem(exc, self._data_dir) or f"the ledger is busy ({exc})"
-        if problem != self._not_stored:
+        problem, new = self._refusals.refused(exc)
+        if new:
             held = sum(map(len, self._held.values()))
             log.error(
                 "intents: changes and offers not stored: %s; %d offers held until it can write", problem, held
             )
-        self._not_stored = problem
         return problem

@@ -41,7 +41,7 @@ from agent.prediction.forecast import Forecaster, Season, from_bytes, to_bytes
 from agent.prediction.pattern import DayPattern, PartVerdict
 from agent.readings import Reading, StreamInfo
 from agent.store import forecasts as store
-from agent.store.sqlite import storage_problem
+from agent.store.sqlite import Refusals
 
 if TYPE_CHECKING:
     from agent.config.schema import Config
@@ -208,7 +208,7 @@ class Prediction:
         self._role: dict[str, str | None] = {}
         self._backlog: deque[Reading] = deque(maxlen=BACKLOG)
         self._dirty = asyncio.Event()
-        self._not_saving: str | None = None  # why saves fail now (said once, and the recovery once)
+        self._refusals: Refusals | None = None  # why saves fail now (made with the hub's data folder)
         self.stats = {
             "steps": 0,
             "forecasts": 0,
@@ -613,15 +613,15 @@ class Prediction:
             self.saved.set()
 
     def _save_failed(self, exc: sqlite3.OperationalError, hub: Hub) -> None:
-        problem = storage_problem(exc, hub.data_dir) or f"the readings file is busy ({exc})"
-        if problem != self._not_saving:
+        if self._refusals is None:
+            self._refusals = Refusals(hub.data_dir, "the readings file is busy")
+        problem, new = self._refusals.refused(exc)
+        if new:
             log.error("prediction: forecaster state not saved: %s; forecasting goes on", problem)
-        self._not_saving = problem
 
     def _saved_again(self) -> None:
-        if self._not_saving is not None:
+        if self._refusals is not None and self._refusals.cleared():
             log.warning("prediction: forecaster state saved again")
-            self._not_saving = None
 
     async def load(self, hub: Hub) -> None:
         """Read saved state and history (a day per call on the writer, so commits go on between them)."""

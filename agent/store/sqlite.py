@@ -122,6 +122,33 @@ def storage_problem(exc: sqlite3.Error, folder: Path | None = None) -> str | Non
     return None
 
 
+class Refusals:
+    """Why a feature's writes are refused now (a full or read-only disk, a file locked past its timeout),
+    so that it is said once when it begins or changes and once when it ends, not at every retry."""
+
+    def __init__(self, folder: Path | None, busy: str) -> None:
+        self.folder = folder
+        self.busy = busy  # the words for a locked file: "the ledger is busy"
+        self.problem: str | None = None
+
+    def refused(self, exc: sqlite3.OperationalError) -> tuple[str, bool]:
+        """Note that ``exc`` refused a write: the problem it names, and whether that is new (to be said)."""
+        problem = storage_problem(exc, self.folder) or f"{self.busy} ({exc})"
+        return problem, self.note(problem)
+
+    def note(self, problem: str | None) -> bool:
+        """Note ``problem`` as the reason now (None: a failure of another kind); True when it is new."""
+        new = problem is not None and problem != self.problem
+        self.problem = problem
+        return new
+
+    def cleared(self) -> bool:
+        """Note that a write went through; True when that ends a refusal (to be said)."""
+        ended = self.problem is not None
+        self.problem = None
+        return ended
+
+
 def refusal(exc: sqlite3.Error, folder: Path) -> UnwritableDataError | None:
     """The error to raise when ``exc`` is the data folder's disk refusing writes (read-only, full)."""
     code = getattr(exc, "sqlite_errorcode", 0) & 0xFF

@@ -16,7 +16,7 @@ from agent.connection import port_of, read_password
 from agent.consent.gate import status_topic
 from agent.errors import ConfigError
 from agent.store.readings import open_readings
-from agent.store.sqlite import storage_problem
+from agent.store.sqlite import Refusals
 from agent.store.worker import LedgerWorker
 from agent.sync.mqtt import MqttConnector, MqttSettings
 from agent.sync.publisher import Publisher
@@ -94,21 +94,19 @@ class SyncService:
 
     async def summarise_forever(self) -> None:
         """Summarise every ``summarise_interval``, waking the publisher when rows were queued."""
-        failing: str | None = None  # why passes fail now (said once, and the recovery once)
+        refusals = Refusals(self.data_dir, "a data file is busy")
         while True:
             try:
                 result = await self.worker.run(lambda _conn: self.summariser.step(self.clock()))
             except sqlite3.OperationalError as exc:
                 # Locked past the busy timeout, or a disk that refuses writes: the watermarks did not move,
                 # so the first pass that can write catches up.
-                problem = storage_problem(exc, self.data_dir) or f"a data file is busy ({exc})"
-                if problem != failing:
+                problem, new = refusals.refused(exc)
+                if new:
                     log.error("summaries paused: %s; they catch up once the hub can write", problem)
-                failing = problem
             else:
-                if failing is not None:
+                if refusals.cleared():
                     log.warning("summarising again")
-                    failing = None
                 if result.queued:
                     self.publisher.notify()
                 if result.dropped_cap:
